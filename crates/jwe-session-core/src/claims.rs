@@ -1,0 +1,719 @@
+//! Claims (registered, session and application claims), validation, and session lifetimes.
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::ser::Serializer;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ValidationError;
+use crate::time::{Clock, SystemClock, UnixTime};
+
+/// The claims a session token carries: the registered JWT claims, `sid` and `auth_time`,
+/// and the application's own claims (`T`) flattened in beside them.
+///
+/// `T` can be any serde type that (de)serializes as a map, e.g. a struct of roles and
+/// preferences, or `serde_json::Map` for free-form claims; `()` means none.
+///
+/// ```
+/// use jwe_session_core::Claims;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize, Debug, PartialEq)]
+/// struct App { roles: Vec<String> }
+///
+/// let mut claims = Claims::new(App { roles: vec!["admin".into()] });
+/// claims.sub = Some("alice".into());
+/// let json = serde_json::to_string(&claims)?;
+/// assert_eq!(json, r#"{"sub":"alice","roles":["admin"]}"#);
+/// let back: Claims<App> = serde_json::from_str(&json)?;
+/// assert_eq!(back, claims);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims<T = ()> {
+    /// Issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Subject: the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
+    /// Expiration time: trusted without lookup until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<UnixTime>,
+    /// Not before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<UnixTime>,
+    /// Issued at (this token, not the session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<UnixTime>,
+    /// Token id, new for every token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// Session id, stable across re-issues; what logout revokes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// When the user logged in; the absolute lifetime counts from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<UnixTime>,
+    /// The application's own claims.
+    #[serde(flatten)]
+    pub app: T,
+}
+
+impl<T> Claims<T> {
+    /// Claims with only the application's part set.
+    pub fn new(app: T) -> Self {
+        Self {
+            iss: None,
+            sub: None,
+            aud: None,
+            exp: None,
+            nbf: None,
+            iat: None,
+            jti: None,
+            sid: None,
+            auth_time: None,
+            app,
+        }
+    }
+}
+
+/// The `aud` claim: one audience (serialized as a string) or several (as an array).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Audience(Vec<String>);
+
+impl Audience {
+    /// A single audience.
+    pub fn one(aud: impl Into<String>) -> Self {
+        Self(vec![aud.into()])
+    }
+
+    /// Several audiences.
+    pub fn many(auds: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self(auds.into_iter().map(Into::into).collect())
+    }
+
+    /// Whether `aud` is among them.
+    #[must_use]
+    pub fn contains(&self, aud: &str) -> bool {
+        self.0.iter().any(|a| a == aud)
+    }
+
+    /// All of them.
+    #[must_use]
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl Serialize for Audience {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct AudVisitor;
+        impl<'de> Visitor<'de> for AudVisitor {
+            type Value = Audience;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
+                Ok(Audience(vec![v.to_owned()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
+                let mut v = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    v.push(s);
+                }
+                Ok(Audience(v))
+            }
+        }
+        d.deserialize_any(AudVisitor)
+    }
+}
+
+/// A claim name, for [`Validation::require`] and [`ValidationError::MissingClaim`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Claim {
+    /// `iss`
+    Iss,
+    /// `sub`
+    Sub,
+    /// `aud`
+    Aud,
+    /// `exp`
+    Exp,
+    /// `nbf`
+    Nbf,
+    /// `iat`
+    Iat,
+    /// `jti`
+    Jti,
+    /// `sid`
+    Sid,
+    /// `auth_time`
+    AuthTime,
+}
+
+impl Claim {
+    /// The claim's JSON name.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Iss => "iss",
+            Self::Sub => "sub",
+            Self::Aud => "aud",
+            Self::Exp => "exp",
+            Self::Nbf => "nbf",
+            Self::Iat => "iat",
+            Self::Jti => "jti",
+            Self::Sid => "sid",
+            Self::AuthTime => "auth_time",
+        }
+    }
+
+    fn is_present<T>(self, c: &Claims<T>) -> bool {
+        match self {
+            Self::Iss => c.iss.is_some(),
+            Self::Sub => c.sub.is_some(),
+            Self::Aud => c.aud.is_some(),
+            Self::Exp => c.exp.is_some(),
+            Self::Nbf => c.nbf.is_some(),
+            Self::Iat => c.iat.is_some(),
+            Self::Jti => c.jti.is_some(),
+            Self::Sid => c.sid.is_some(),
+            Self::AuthTime => c.auth_time.is_some(),
+        }
+    }
+}
+
+/// What makes opened claims acceptable now.
+///
+/// Defaults: `exp` required and checked, `nbf` checked when present, no leeway, no issuer,
+/// audience or absolute-lifetime check.
+///
+/// ```
+/// use std::time::Duration;
+/// use jwe_session_core::{Claim, Claims, UnixTime, Validation, ValidationError};
+///
+/// let v = Validation::new().issuer("https://app.example").require(&[Claim::Sub]);
+/// let mut c = Claims::new(());
+/// c.iss = Some("https://app.example".into());
+/// c.sub = Some("alice".into());
+/// c.exp = Some(UnixTime::from_secs(1_000));
+/// assert_eq!(v.validate_at(&c, UnixTime::from_secs(999)), Ok(()));
+/// assert!(matches!(
+///     v.validate_at(&c, UnixTime::from_secs(1_000)),
+///     Err(ValidationError::Expired { .. })
+/// ));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Validation {
+    leeway: Duration,
+    check_exp: bool,
+    issuer: Option<String>,
+    audiences: Option<Vec<String>>,
+    required: Vec<Claim>,
+    absolute_lifetime: Option<Duration>,
+}
+
+impl Default for Validation {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Validation {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self {
+            leeway: Duration::ZERO,
+            check_exp: true,
+            issuer: None,
+            audiences: None,
+            required: vec![Claim::Exp],
+            absolute_lifetime: None,
+        }
+    }
+
+    /// Allows this much clock skew on `exp` and `nbf` (whole seconds).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Requires `iss` to equal `iss`.
+    pub fn issuer(mut self, iss: impl Into<String>) -> Self {
+        self.issuer = Some(iss.into());
+        self
+    }
+
+    /// Requires `aud` to contain at least one of `auds`.
+    pub fn audience(mut self, auds: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.audiences = Some(auds.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Requires these claims to be present (in addition to `exp`).
+    pub fn require(mut self, claims: &[Claim]) -> Self {
+        for c in claims {
+            if !self.required.contains(c) {
+                self.required.push(*c);
+            }
+        }
+        self
+    }
+
+    /// Refuses sessions whose `auth_time` is more than `max` ago (and requires `auth_time`).
+    pub fn absolute_lifetime(mut self, max: Duration) -> Self {
+        self.absolute_lifetime = Some(max);
+        self.require(&[Claim::AuthTime])
+    }
+
+    /// Skips the `exp` check (and its requirement). For code that handles expiry itself,
+    /// like the session layer's renewal window.
+    ///
+    /// # Security
+    /// Without another expiry check, such tokens are valid forever.
+    pub fn dangerous_skip_exp(mut self) -> Self {
+        self.check_exp = false;
+        self.required.retain(|c| *c != Claim::Exp);
+        self
+    }
+
+    /// Validates against the system clock.
+    ///
+    /// # Errors
+    /// As [`validate_at`](Self::validate_at).
+    pub fn validate<T>(&self, claims: &Claims<T>) -> Result<(), ValidationError> {
+        self.validate_at(claims, SystemClock.now())
+    }
+
+    /// Validates as of `now`, in this order: required claims, `exp`, `nbf`, `iss`, `aud`,
+    /// absolute lifetime.
+    ///
+    /// # Errors
+    /// The first failing check's [`ValidationError`].
+    pub fn validate_at<T>(&self, claims: &Claims<T>, now: UnixTime) -> Result<(), ValidationError> {
+        for &claim in &self.required {
+            if !claim.is_present(claims) {
+                return Err(ValidationError::MissingClaim { claim });
+            }
+        }
+        if self.check_exp {
+            if let Some(exp) = claims.exp {
+                if now >= exp.saturating_add(self.leeway) {
+                    return Err(ValidationError::Expired {
+                        exp,
+                        now,
+                        leeway: self.leeway,
+                    });
+                }
+            }
+        }
+        if let Some(nbf) = claims.nbf {
+            if now.saturating_add(self.leeway) < nbf {
+                return Err(ValidationError::NotYetValid {
+                    nbf,
+                    now,
+                    leeway: self.leeway,
+                });
+            }
+        }
+        if let Some(expected) = &self.issuer {
+            match &claims.iss {
+                None => return Err(ValidationError::MissingClaim { claim: Claim::Iss }),
+                Some(found) if found != expected => {
+                    return Err(ValidationError::IssuerMismatch {
+                        expected: expected.clone(),
+                        found: found.clone(),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(expected) = &self.audiences {
+            let Some(found) = &claims.aud else {
+                return Err(ValidationError::MissingClaim { claim: Claim::Aud });
+            };
+            if !expected.iter().any(|a| found.contains(a)) {
+                return Err(ValidationError::AudienceMismatch {
+                    expected: expected.clone(),
+                    found: found.as_slice().to_vec(),
+                });
+            }
+        }
+        if let (Some(max), Some(auth_time)) = (self.absolute_lifetime, claims.auth_time) {
+            if now >= auth_time.saturating_add(max) {
+                return Err(ValidationError::AbsoluteLifetimeExceeded {
+                    auth_time,
+                    max,
+                    now,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A fresh 128-bit random identifier, base64url (22 characters): for `sid` and `jti`.
+#[must_use]
+pub fn random_id() -> String {
+    let mut b = [0u8; 16];
+    OsRng.fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+/// The three clocks of a session.
+///
+/// - access lifetime (`exp - iat`, default 15 minutes): a token is trusted without lookup;
+/// - idle timeout (default 24 hours): a token past `exp` can still be renewed until
+///   `exp + idle`;
+/// - absolute lifetime (default 7 days from `auth_time`): then the user logs in again.
+///
+/// ```
+/// use std::time::Duration;
+/// use jwe_session_core::{Claims, Lifetimes, Stage, UnixTime};
+///
+/// let life = Lifetimes::default();
+/// let t0 = UnixTime::from_secs(1_000_000);
+/// let mut c = Claims::new(());
+/// life.start(&mut c, "alice", t0);
+/// assert_eq!(life.stage_at(&c, t0), Stage::Fresh);
+/// assert_eq!(life.stage_at(&c, t0.saturating_add(Duration::from_secs(16 * 60))), Stage::Renewable);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Lifetimes {
+    access: Duration,
+    idle: Duration,
+    absolute: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            access: Duration::from_secs(15 * 60),
+            idle: Duration::from_secs(24 * 60 * 60),
+            absolute: Duration::from_secs(7 * 24 * 60 * 60),
+        }
+    }
+}
+
+/// Where a session stands at a moment, by its claims alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Stage {
+    /// Before `exp`: trust it.
+    Fresh,
+    /// Past `exp`, within the idle window and the absolute lifetime: renew it after the
+    /// authoritative revocation check.
+    Renewable,
+    /// Past `exp + idle`: the user was idle too long.
+    IdleExpired,
+    /// Past `auth_time + absolute`: the user must log in again.
+    AbsoluteExpired,
+    /// Lacks `exp` or `auth_time`, so none of the above can be decided.
+    Incomplete,
+}
+
+impl Lifetimes {
+    /// Custom lifetimes. `access` is capped at `absolute`.
+    pub fn new(access: Duration, idle: Duration, absolute: Duration) -> Self {
+        Self {
+            access: access.min(absolute),
+            idle,
+            absolute,
+        }
+    }
+
+    /// The access lifetime.
+    #[must_use]
+    pub fn access(&self) -> Duration {
+        self.access
+    }
+
+    /// The idle timeout.
+    #[must_use]
+    pub fn idle(&self) -> Duration {
+        self.idle
+    }
+
+    /// The absolute lifetime.
+    #[must_use]
+    pub fn absolute(&self) -> Duration {
+        self.absolute
+    }
+
+    /// Starts a session (login): new `sid` and `jti`, `sub`, `auth_time = iat = now`,
+    /// `exp = now + access`.
+    pub fn start<T>(&self, claims: &mut Claims<T>, sub: impl Into<String>, now: UnixTime) {
+        claims.sub = Some(sub.into());
+        claims.sid = Some(random_id());
+        claims.auth_time = Some(now);
+        self.reissue(claims, now);
+    }
+
+    /// Re-issues a token for the same session: keeps `sid` and `auth_time`, sets a new
+    /// `jti`, `iat = now`, and `exp = now + access` (never past the absolute lifetime).
+    pub fn reissue<T>(&self, claims: &mut Claims<T>, now: UnixTime) {
+        claims.jti = Some(random_id());
+        claims.iat = Some(now);
+        let mut exp = now.saturating_add(self.access);
+        if let Some(auth) = claims.auth_time {
+            exp = exp.min(auth.saturating_add(self.absolute));
+        }
+        claims.exp = Some(exp);
+    }
+
+    /// Where a session stands at `now`.
+    pub fn stage_at<T>(&self, claims: &Claims<T>, now: UnixTime) -> Stage {
+        let (Some(exp), Some(auth)) = (claims.exp, claims.auth_time) else {
+            return Stage::Incomplete;
+        };
+        if now >= auth.saturating_add(self.absolute) {
+            Stage::AbsoluteExpired
+        } else if now < exp {
+            Stage::Fresh
+        } else if now < exp.saturating_add(self.idle) {
+            Stage::Renewable
+        } else {
+            Stage::IdleExpired
+        }
+    }
+
+    /// Until when a token of a session that began at `auth_time` could still be renewed, if
+    /// its newest token was issued no later than `now`: the latest moment a revocation of it
+    /// must be remembered.
+    pub fn renewable_until(&self, auth_time: UnixTime, now: UnixTime) -> UnixTime {
+        let by_idle = now.saturating_add(self.access).saturating_add(self.idle);
+        let by_absolute = auth_time.saturating_add(self.absolute);
+        by_idle.min(by_absolute)
+    }
+
+    /// Until when a revocation of every session that began before `before` matters: the
+    /// latest such session ends by `before + absolute`.
+    pub fn sessions_before_end_by(&self, before: UnixTime) -> UnixTime {
+        before.saturating_add(self.absolute)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: u64) -> UnixTime {
+        UnixTime::from_secs(s)
+    }
+
+    fn base() -> Claims<()> {
+        let mut c = Claims::new(());
+        c.exp = Some(t(1_000));
+        c
+    }
+
+    #[test]
+    fn exp_boundaries() {
+        let v = Validation::new();
+        assert_eq!(v.validate_at(&base(), t(999)), Ok(()));
+        // At exp the token is expired: "the current time MUST be before" exp (RFC 7519 4.1.4).
+        assert_eq!(
+            v.validate_at(&base(), t(1_000)),
+            Err(ValidationError::Expired {
+                exp: t(1_000),
+                now: t(1_000),
+                leeway: Duration::ZERO
+            })
+        );
+        assert!(matches!(
+            v.validate_at(&base(), t(1_001)),
+            Err(ValidationError::Expired { .. })
+        ));
+        let lenient = Validation::new().leeway(Duration::from_secs(30));
+        assert_eq!(lenient.validate_at(&base(), t(1_029)), Ok(()));
+        assert!(matches!(
+            lenient.validate_at(&base(), t(1_030)),
+            Err(ValidationError::Expired { leeway, .. }) if leeway == Duration::from_secs(30)
+        ));
+        let skip = Validation::new().dangerous_skip_exp();
+        assert_eq!(skip.validate_at(&base(), t(5_000)), Ok(()));
+        assert_eq!(skip.validate_at(&Claims::new(()), t(5_000)), Ok(()));
+    }
+
+    #[test]
+    fn nbf_boundaries() {
+        let mut c = base();
+        c.nbf = Some(t(500));
+        let v = Validation::new();
+        assert_eq!(v.validate_at(&c, t(500)), Ok(()));
+        assert_eq!(
+            v.validate_at(&c, t(499)),
+            Err(ValidationError::NotYetValid {
+                nbf: t(500),
+                now: t(499),
+                leeway: Duration::ZERO
+            })
+        );
+        assert_eq!(
+            v.leeway(Duration::from_secs(1)).validate_at(&c, t(499)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn missing_required_claims() {
+        let v = Validation::new();
+        assert_eq!(
+            v.validate_at(&Claims::new(()), t(0)),
+            Err(ValidationError::MissingClaim { claim: Claim::Exp })
+        );
+        let v = Validation::new().require(&[Claim::Sub, Claim::Sid]);
+        assert_eq!(
+            v.validate_at(&base(), t(0)),
+            Err(ValidationError::MissingClaim { claim: Claim::Sub })
+        );
+        let mut c = base();
+        c.sub = Some("a".into());
+        assert_eq!(
+            v.validate_at(&c, t(0)),
+            Err(ValidationError::MissingClaim { claim: Claim::Sid })
+        );
+    }
+
+    #[test]
+    fn issuer_and_audience() {
+        let v = Validation::new().issuer("me").audience(["web", "api"]);
+        let mut c = base();
+        assert_eq!(
+            v.validate_at(&c, t(0)),
+            Err(ValidationError::MissingClaim { claim: Claim::Iss })
+        );
+        c.iss = Some("them".into());
+        assert_eq!(
+            v.validate_at(&c, t(0)),
+            Err(ValidationError::IssuerMismatch {
+                expected: "me".into(),
+                found: "them".into()
+            })
+        );
+        c.iss = Some("me".into());
+        assert_eq!(
+            v.validate_at(&c, t(0)),
+            Err(ValidationError::MissingClaim { claim: Claim::Aud })
+        );
+        c.aud = Some(Audience::many(["mobile", "desktop"]));
+        assert!(matches!(
+            v.validate_at(&c, t(0)),
+            Err(ValidationError::AudienceMismatch { found, .. }) if found == ["mobile", "desktop"]
+        ));
+        c.aud = Some(Audience::one("api"));
+        assert_eq!(v.validate_at(&c, t(0)), Ok(()));
+        c.aud = Some(Audience::many(["x", "web"]));
+        assert_eq!(v.validate_at(&c, t(0)), Ok(()));
+    }
+
+    #[test]
+    fn absolute_lifetime() {
+        let v = Validation::new().absolute_lifetime(Duration::from_secs(100));
+        let mut c = base();
+        assert_eq!(
+            v.validate_at(&c, t(0)),
+            Err(ValidationError::MissingClaim {
+                claim: Claim::AuthTime
+            })
+        );
+        c.auth_time = Some(t(800));
+        assert_eq!(v.validate_at(&c, t(899)), Ok(()));
+        assert_eq!(
+            v.validate_at(&c, t(900)),
+            Err(ValidationError::AbsoluteLifetimeExceeded {
+                auth_time: t(800),
+                max: Duration::from_secs(100),
+                now: t(900)
+            })
+        );
+    }
+
+    #[test]
+    fn audience_serializes_like_jwt() {
+        assert_eq!(
+            serde_json::to_string(&Audience::one("a")).unwrap(),
+            r#""a""#
+        );
+        assert_eq!(
+            serde_json::to_string(&Audience::many(["a", "b"])).unwrap(),
+            r#"["a","b"]"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Audience>(r#""a""#).unwrap(),
+            Audience::one("a")
+        );
+        assert_eq!(
+            serde_json::from_str::<Audience>(r#"["a","b"]"#).unwrap(),
+            Audience::many(["a", "b"])
+        );
+        assert!(serde_json::from_str::<Audience>("[1]").is_err());
+        assert!(serde_json::from_str::<Audience>("7").is_err());
+    }
+
+    #[test]
+    fn claims_flatten_app_types() {
+        let c: Claims<()> = serde_json::from_str(r#"{"sub":"a","other":1}"#).unwrap();
+        assert_eq!(c.sub.as_deref(), Some("a"));
+        let m: Claims<serde_json::Map<String, serde_json::Value>> =
+            serde_json::from_str(r#"{"sub":"a","other":1}"#).unwrap();
+        assert_eq!(m.app.get("other"), Some(&serde_json::json!(1)));
+        assert!(!m.app.contains_key("sub"));
+        assert!(serde_json::from_str::<Claims<()>>(r#"{"exp":"soon"}"#).is_err());
+        assert_eq!(serde_json::to_string(&Claims::new(())).unwrap(), "{}");
+    }
+
+    #[test]
+    fn lifetimes_stage_and_reissue() {
+        let life = Lifetimes::new(
+            Duration::from_secs(60),
+            Duration::from_secs(600),
+            Duration::from_secs(3_600),
+        );
+        let mut c = Claims::new(());
+        assert_eq!(life.stage_at(&c, t(0)), Stage::Incomplete);
+        life.start(&mut c, "alice", t(10_000));
+        let sid = c.sid.clone().unwrap();
+        let jti = c.jti.clone().unwrap();
+        assert_eq!(sid.len(), 22);
+        assert_eq!(c.exp, Some(t(10_060)));
+        assert_eq!(life.stage_at(&c, t(10_059)), Stage::Fresh);
+        assert_eq!(life.stage_at(&c, t(10_060)), Stage::Renewable);
+        assert_eq!(life.stage_at(&c, t(10_659)), Stage::Renewable);
+        assert_eq!(life.stage_at(&c, t(10_660)), Stage::IdleExpired);
+        life.reissue(&mut c, t(10_500));
+        assert_eq!(c.sid.as_deref(), Some(sid.as_str()));
+        assert_ne!(c.jti.as_deref(), Some(jti.as_str()));
+        assert_eq!(c.iat, Some(t(10_500)));
+        assert_eq!(c.auth_time, Some(t(10_000)));
+        // exp never passes auth_time + absolute.
+        life.reissue(&mut c, t(13_590));
+        assert_eq!(c.exp, Some(t(13_600)));
+        assert_eq!(life.stage_at(&c, t(13_600)), Stage::AbsoluteExpired);
+        assert_eq!(life.renewable_until(t(10_000), t(10_100)), t(10_760));
+        assert_eq!(life.renewable_until(t(10_000), t(13_500)), t(13_600));
+        assert_eq!(life.sessions_before_end_by(t(50)), t(3_650));
+    }
+}

@@ -1,0 +1,601 @@
+//! One error enum per operation. Structure errors say exactly what is wrong; a failed
+//! decryption says only that it failed.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+use crate::claims::Claim;
+use crate::key::Enc;
+use crate::time::UnixTime;
+
+const MAKE_A_KEY: &str = "make one with `jwe-session keygen`, or 32 bytes from a CSPRNG";
+
+/// Why a key or key ring could not be loaded.
+///
+/// Errors never carry key material, not even from a malformed JSON document.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The document is not JSON of the expected shape. Only the position is kept: the
+    /// parser's own message may quote a value, and values here are secrets.
+    Json {
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+    },
+    /// A JWK has no `kid`; every key in a ring needs one.
+    MissingKid,
+    /// A `kid` is empty, longer than 128 bytes, or not printable ASCII (or has `"` or `\`).
+    InvalidKid {
+        /// The offending kid, shortened.
+        kid: String,
+    },
+    /// A JWK's `kty` is not `"oct"`.
+    NotOct {
+        /// The key's kid.
+        kid: String,
+        /// The `kty` found.
+        kty: String,
+    },
+    /// A JWK's `use` is not `"enc"`.
+    UseNotEnc {
+        /// The key's kid.
+        kid: String,
+        /// The `use` found.
+        found: String,
+    },
+    /// A JWK's `key_ops` is not a set of `"encrypt"`/`"decrypt"` that includes `"decrypt"`.
+    KeyOps {
+        /// The key's kid.
+        kid: String,
+    },
+    /// A JWK's `alg` is neither `"dir"` nor the `enc` its length implies.
+    AlgMismatch {
+        /// The key's kid.
+        kid: String,
+        /// The `alg` found.
+        alg: String,
+        /// The key length in bytes.
+        bytes: usize,
+    },
+    /// A JWK has no `k` member.
+    MissingK {
+        /// The key's kid.
+        kid: String,
+    },
+    /// `k` is not canonical unpadded base64url.
+    BadBase64 {
+        /// The key's kid.
+        kid: String,
+    },
+    /// The key is shorter than 128 bits.
+    TooShort {
+        /// The key's kid.
+        kid: String,
+        /// Its length in bits.
+        bits: usize,
+    },
+    /// The key is not 16, 24 or 32 bytes long.
+    BadLength {
+        /// The key's kid.
+        kid: String,
+        /// Its length in bytes.
+        bytes: usize,
+    },
+    /// The key looks like something a person typed (a password), not random bytes.
+    PassphraseLike {
+        /// The key's kid.
+        kid: String,
+    },
+    /// The JWK Set has no keys.
+    EmptySet,
+    /// Two keys share a kid.
+    DuplicateKid {
+        /// The repeated kid.
+        kid: String,
+    },
+    /// The named active kid is not in the set.
+    ActiveKidMissing {
+        /// The named kid.
+        kid: String,
+    },
+    /// The active key (named or first) is marked decrypt-only.
+    ActiveKidDecryptOnly {
+        /// The key's kid.
+        kid: String,
+    },
+    /// The key file could not be read.
+    Io {
+        /// The path that was read.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The environment variable is not set.
+    EnvMissing {
+        /// The variable's name.
+        var: String,
+    },
+    /// The environment variable is not valid Unicode.
+    EnvNotUnicode {
+        /// The variable's name.
+        var: String,
+    },
+}
+
+impl KeyError {
+    pub(crate) fn from_json(e: serde_json::Error) -> Self {
+        Self::Json {
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+
+    /// Parses a JSON object; serde's derived visitors would also take an array.
+    pub(crate) fn parse_object<'a, T: serde::Deserialize<'a>>(json: &'a str) -> Result<T, Self> {
+        if !json.trim_start().starts_with('{') {
+            return Err(Self::Json { line: 1, column: 1 });
+        }
+        serde_json::from_str(json).map_err(Self::from_json)
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Json { line, column } => write!(
+                f,
+                "key set is not a JWK Set of the expected shape (line {line}, column {column}); \
+                 expected {{\"keys\":[{{\"kty\":\"oct\",\"kid\":\"...\",\"k\":\"...\"}}]}}"
+            ),
+            Self::MissingKid => f.write_str("a key has no \"kid\"; give every key a unique kid"),
+            Self::InvalidKid { kid } => write!(
+                f,
+                "kid {kid:?} is not allowed: use 1 to 128 printable ASCII characters, no quotes"
+            ),
+            Self::NotOct { kid, kty } => {
+                write!(
+                    f,
+                    "key {kid:?} has kty {kty:?}; only symmetric \"oct\" keys are used"
+                )
+            }
+            Self::UseNotEnc { kid, found } => {
+                write!(
+                    f,
+                    "key {kid:?} has use {found:?}; session keys need \"enc\" or no use"
+                )
+            }
+            Self::KeyOps { kid } => write!(
+                f,
+                "key {kid:?} has key_ops other than [\"encrypt\",\"decrypt\"] or [\"decrypt\"]"
+            ),
+            Self::AlgMismatch { kid, alg, bytes } => write!(
+                f,
+                "key {kid:?} says alg {alg:?} but is {bytes} bytes; use \"dir\" or the matching \
+                 A128GCM/A192GCM/A256GCM"
+            ),
+            Self::MissingK { kid } => write!(f, "key {kid:?} has no \"k\" member"),
+            Self::BadBase64 { kid } => write!(
+                f,
+                "key {kid:?}: \"k\" is not unpadded base64url; {MAKE_A_KEY}"
+            ),
+            Self::TooShort { kid, bits } => write!(
+                f,
+                "key {kid:?} is {bits} bits; keys need at least 128 bits (256 recommended): \
+                 {MAKE_A_KEY}"
+            ),
+            Self::BadLength { kid, bytes } => write!(
+                f,
+                "key {kid:?} is {bytes} bytes; AES-GCM keys are 16, 24 or 32 bytes: {MAKE_A_KEY}"
+            ),
+            Self::PassphraseLike { kid } => write!(
+                f,
+                "key {kid:?} looks like a password, not random bytes; {MAKE_A_KEY}"
+            ),
+            Self::EmptySet => f.write_str("the key set has no keys"),
+            Self::DuplicateKid { kid } => write!(f, "two keys share the kid {kid:?}"),
+            Self::ActiveKidMissing { kid } => {
+                write!(f, "active kid {kid:?} is not in the key set")
+            }
+            Self::ActiveKidDecryptOnly { kid } => write!(
+                f,
+                "active key {kid:?} is decrypt-only; make another key active or drop its key_ops"
+            ),
+            Self::Io { path, .. } => write!(f, "could not read key file {}", path.display()),
+            Self::EnvMissing { var } => write!(f, "environment variable {var} is not set"),
+            Self::EnvNotUnicode { var } => {
+                write!(f, "environment variable {var} is not valid UTF-8")
+            }
+        }
+    }
+}
+
+impl StdError for KeyError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// A segment of a compact JWE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Segment {
+    /// The base64url protected header.
+    Header,
+    /// The encrypted key (empty for `dir`).
+    EncryptedKey,
+    /// The initialization vector.
+    Iv,
+    /// The ciphertext.
+    Ciphertext,
+    /// The authentication tag.
+    Tag,
+}
+
+impl fmt::Display for Segment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Header => "protected header",
+            Self::EncryptedKey => "encrypted key",
+            Self::Iv => "IV",
+            Self::Ciphertext => "ciphertext",
+            Self::Tag => "tag",
+        })
+    }
+}
+
+/// Why a token could not be opened. Checks run in this order, cheapest first, and the
+/// first failing one is reported.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The token is longer than the configured limit (checked before any decoding).
+    TooLarge {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The token does not have exactly five `.`-separated segments.
+    SegmentCount {
+        /// How many were found (counting stops at six).
+        found: usize,
+    },
+    /// The encrypted-key segment is not empty, which `dir` requires.
+    EncryptedKeyNotEmpty,
+    /// A segment is not canonical unpadded base64url.
+    Base64 {
+        /// Which one.
+        segment: Segment,
+    },
+    /// The protected header is not a JSON object with string members where expected,
+    /// or repeats a member.
+    HeaderNotJson,
+    /// The protected header lacks a member this library requires.
+    MissingHeader {
+        /// Which one: `"alg"`, `"enc"` or `"kid"`.
+        field: &'static str,
+    },
+    /// `alg` is not `"dir"`.
+    UnsupportedAlg {
+        /// The `alg` found, shortened.
+        found: String,
+    },
+    /// The header has `zip`; compressed payloads are refused.
+    Compressed,
+    /// The header has `crit`; no extensions are understood.
+    Critical,
+    /// No key in the ring has this kid.
+    UnknownKid {
+        /// The kid found, shortened.
+        kid: String,
+    },
+    /// `enc` does not match the key the kid names.
+    EncMismatch {
+        /// The key's kid.
+        kid: String,
+        /// What the key is for.
+        expected: Enc,
+        /// What the header says, shortened.
+        found: String,
+    },
+    /// The token was sealed for another purpose (`typ`), e.g. another app or cookie.
+    PurposeMismatch {
+        /// The purpose expected, if any.
+        expected: Option<String>,
+        /// The purpose found, shortened, if any.
+        found: Option<String>,
+    },
+    /// The IV is not 12 bytes.
+    IvLength {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The tag is not 16 bytes.
+    TagLength {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The token could not be decrypted. Deliberately without detail.
+    Decrypt,
+    /// The decrypted payload is not a JSON object.
+    ClaimsNotObject,
+    /// The claims are a JSON object that does not fit the expected type (a registered claim
+    /// of the wrong type, or the application's own claims not matching its type).
+    ClaimsType(ClaimsTypeError),
+}
+
+/// Claims that did not deserialize into the expected type.
+///
+/// `Display` says only where; [`detail`](Self::detail) has the parser's message, which may
+/// quote claim values, so keep it out of logs unless the claims are not confidential.
+#[derive(Debug)]
+pub struct ClaimsTypeError(pub(crate) serde_json::Error);
+
+impl ClaimsTypeError {
+    /// The deserializer's message. It can include claim values.
+    #[must_use]
+    pub fn detail(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge { len, max } => {
+                write!(f, "token is {len} bytes, over the {max}-byte limit")
+            }
+            Self::SegmentCount { found } => write!(
+                f,
+                "token has {found} segments; a compact JWE has exactly 5 separated by '.'"
+            ),
+            Self::EncryptedKeyNotEmpty => {
+                f.write_str("token's encrypted key is not empty; alg \"dir\" requires it empty")
+            }
+            Self::Base64 { segment } => {
+                write!(f, "token's {segment} is not canonical unpadded base64url")
+            }
+            Self::HeaderNotJson => f.write_str(
+                "token's protected header is not a JSON object with string alg/enc/kid/typ",
+            ),
+            Self::MissingHeader { field } => {
+                write!(f, "token's protected header has no {field:?}")
+            }
+            Self::UnsupportedAlg { found } => {
+                write!(f, "token's alg is {found:?}; only \"dir\" is accepted")
+            }
+            Self::Compressed => f.write_str("token's header has \"zip\"; compression is refused"),
+            Self::Critical => {
+                f.write_str("token's header has \"crit\"; no critical extensions are supported")
+            }
+            Self::UnknownKid { kid } => write!(f, "no key in the ring has kid {kid:?}"),
+            Self::EncMismatch {
+                kid,
+                expected,
+                found,
+            } => write!(
+                f,
+                "token's enc is {found:?} but key {kid:?} is for {expected}"
+            ),
+            Self::PurposeMismatch { expected, found } => write!(
+                f,
+                "token was sealed for purpose {found:?}, expected {expected:?}"
+            ),
+            Self::IvLength { len } => write!(f, "token's IV is {len} bytes, not 12"),
+            Self::TagLength { len } => write!(f, "token's tag is {len} bytes, not 16"),
+            Self::Decrypt => f.write_str("token could not be decrypted"),
+            Self::ClaimsNotObject => f.write_str("token's payload is not a JSON object"),
+            Self::ClaimsType(e) => write!(
+                f,
+                "token's claims do not fit the expected type (line {}, column {})",
+                e.0.line(),
+                e.0.column()
+            ),
+        }
+    }
+}
+
+impl StdError for OpenError {}
+
+/// Why a token could not be sealed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SealError {
+    /// The key has sealed [`SEAL_LIMIT`](crate::SEAL_LIMIT) tokens; rotate to a new key.
+    KeyExhausted {
+        /// The key's kid.
+        kid: String,
+    },
+    /// No key in the ring has the requested kid.
+    UnknownKid {
+        /// The kid asked for.
+        kid: String,
+    },
+    /// The requested key is decrypt-only.
+    DecryptOnly {
+        /// The key's kid.
+        kid: String,
+    },
+    /// The claims could not be serialized as a JSON object.
+    Claims(serde_json::Error),
+    /// The claims serialized to something other than a JSON object.
+    ClaimsNotObject,
+    /// The sealed token would exceed the configured limit, so it could never be opened.
+    TooLarge {
+        /// The token's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The AEAD refused the input (only possible for absurdly large payloads).
+    Encrypt,
+}
+
+impl fmt::Display for SealError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::KeyExhausted { kid } => write!(
+                f,
+                "key {kid:?} has sealed 2^32 tokens, the random-IV limit; rotate to a new key"
+            ),
+            Self::UnknownKid { kid } => write!(f, "no key in the ring has kid {kid:?}"),
+            Self::DecryptOnly { kid } => write!(f, "key {kid:?} is decrypt-only"),
+            Self::Claims(_) => f.write_str("claims could not be serialized to JSON"),
+            Self::ClaimsNotObject => f.write_str("claims did not serialize to a JSON object"),
+            Self::TooLarge { len, max } => {
+                write!(
+                    f,
+                    "sealed token would be {len} bytes, over the {max}-byte limit"
+                )
+            }
+            Self::Encrypt => f.write_str("payload could not be encrypted"),
+        }
+    }
+}
+
+impl StdError for SealError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Self::Claims(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why valid, decrypted claims are not acceptable now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// `now >= exp + leeway`.
+    Expired {
+        /// The token's `exp`.
+        exp: UnixTime,
+        /// The time of the check.
+        now: UnixTime,
+        /// The leeway allowed.
+        leeway: Duration,
+    },
+    /// `now + leeway < nbf`.
+    NotYetValid {
+        /// The token's `nbf`.
+        nbf: UnixTime,
+        /// The time of the check.
+        now: UnixTime,
+        /// The leeway allowed.
+        leeway: Duration,
+    },
+    /// `iss` is not the expected issuer.
+    IssuerMismatch {
+        /// The issuer expected.
+        expected: String,
+        /// The issuer found.
+        found: String,
+    },
+    /// `aud` has none of the expected audiences.
+    AudienceMismatch {
+        /// The audiences accepted.
+        expected: Vec<String>,
+        /// The audiences found.
+        found: Vec<String>,
+    },
+    /// A required claim is absent.
+    MissingClaim {
+        /// Which one.
+        claim: Claim,
+    },
+    /// The session began (`auth_time`) longer ago than the absolute lifetime allows.
+    AbsoluteLifetimeExceeded {
+        /// The token's `auth_time`.
+        auth_time: UnixTime,
+        /// The absolute lifetime.
+        max: Duration,
+        /// The time of the check.
+        now: UnixTime,
+    },
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Expired { exp, now, leeway } => write!(
+                f,
+                "token expired at {exp} (now {now}, leeway {}s)",
+                leeway.as_secs()
+            ),
+            Self::NotYetValid { nbf, now, leeway } => write!(
+                f,
+                "token not valid before {nbf} (now {now}, leeway {}s)",
+                leeway.as_secs()
+            ),
+            Self::IssuerMismatch { expected, found } => {
+                write!(f, "token issuer is {found:?}, expected {expected:?}")
+            }
+            Self::AudienceMismatch { expected, found } => {
+                write!(
+                    f,
+                    "token audience is {found:?}, expected one of {expected:?}"
+                )
+            }
+            Self::MissingClaim { claim } => write!(f, "token has no {:?} claim", claim.name()),
+            Self::AbsoluteLifetimeExceeded {
+                auth_time,
+                max,
+                now,
+            } => write!(
+                f,
+                "session began at {auth_time}, over its {}s absolute lifetime (now {now})",
+                max.as_secs()
+            ),
+        }
+    }
+}
+
+impl StdError for ValidationError {}
+
+/// A revocation store could not answer or record.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend did not answer within the configured time.
+    Timeout {
+        /// How long it waited.
+        after: Duration,
+    },
+    /// The backend is not reachable (e.g. Redis is down).
+    Unavailable {
+        /// The underlying error.
+        source: Box<dyn StdError + Send + Sync>,
+    },
+    /// The revocation is not well-formed (e.g. an empty `sid`).
+    InvalidRevocation {
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout { after } => {
+                write!(f, "revocation store did not answer within {after:?}")
+            }
+            Self::Unavailable { .. } => f.write_str("revocation store is unavailable"),
+            Self::InvalidRevocation { reason } => write!(f, "invalid revocation: {reason}"),
+        }
+    }
+}
+
+impl StdError for StoreError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Self::Unavailable { source } => Some(&**source),
+            _ => None,
+        }
+    }
+}

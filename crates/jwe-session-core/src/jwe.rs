@@ -1,0 +1,909 @@
+//! Compact JWE (RFC 7516) with `alg: "dir"` and AES-GCM: seal and strict open.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Deserializer, Serialize};
+use zeroize::Zeroizing;
+
+use crate::error::{ClaimsTypeError, OpenError, SealError, Segment};
+use crate::key::{truncate, Key};
+use crate::ring::KeyRing;
+
+/// The default limit on a token's length: 16 KiB.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// How tokens are sealed and opened: the size limit and the purpose they are bound to.
+///
+/// The purpose goes into the protected header as `typ`, which is authenticated as the AAD,
+/// so a token sealed for one purpose (one app, one cookie) cannot be replayed as another
+/// even under the same keys. Without a purpose, opening does not look at `typ` (useful for
+/// tokens from other JOSE implementations and for debugging tools).
+///
+/// ```
+/// use jwe_session_core::{KeyRing, OpenError, TokenOptions};
+///
+/// let ring = KeyRing::generate();
+/// let app = TokenOptions::new().with_purpose("app-session");
+/// let api = TokenOptions::new().with_purpose("api-session");
+/// let token = ring.seal(&serde_json::json!({"sub": "alice"}), &app)?;
+/// assert!(ring.open::<serde_json::Value>(token.as_str(), &app).is_ok());
+/// assert!(matches!(
+///     ring.open::<serde_json::Value>(token.as_str(), &api),
+///     Err(OpenError::PurposeMismatch { .. })
+/// ));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct TokenOptions {
+    max_len: usize,
+    purpose: Option<Arc<str>>,
+}
+
+impl Default for TokenOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TokenOptions {
+    /// No purpose, a [`DEFAULT_MAX_TOKEN_LEN`] limit.
+    pub fn new() -> Self {
+        Self {
+            max_len: DEFAULT_MAX_TOKEN_LEN,
+            purpose: None,
+        }
+    }
+
+    /// Sets the limit on a token's length in bytes, checked before any decoding.
+    pub fn with_max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len;
+        self
+    }
+
+    /// Binds tokens to a purpose (the header's `typ`).
+    pub fn with_purpose(mut self, purpose: impl Into<String>) -> Self {
+        self.purpose = Some(Arc::from(purpose.into()));
+        self
+    }
+
+    /// The length limit.
+    #[must_use]
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// The purpose, if any.
+    #[must_use]
+    pub fn purpose(&self) -> Option<&str> {
+        self.purpose.as_deref()
+    }
+}
+
+/// A sealed token: ciphertext, but also a bearer credential, so `Debug` shows only its
+/// length (`SessionToken(<412 bytes>)`) and there is no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionToken(String);
+
+impl fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionToken(<{} bytes>)", self.0.len())
+    }
+}
+
+impl SessionToken {
+    /// The compact serialization.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The compact serialization, owned.
+    #[must_use]
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// Its length in bytes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Always false: a token is never empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl AsRef<str> for SessionToken {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What opening a token yields: the payload, and which key opened it.
+#[derive(Debug)]
+pub struct Opened<P> {
+    payload: P,
+    kid: Arc<str>,
+    active: bool,
+}
+
+impl<P> Opened<P> {
+    /// The decrypted payload.
+    #[must_use]
+    pub fn payload(&self) -> &P {
+        &self.payload
+    }
+
+    /// The decrypted payload, owned.
+    #[must_use]
+    pub fn into_payload(self) -> P {
+        self.payload
+    }
+
+    /// The kid of the key that opened the token.
+    #[must_use]
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// True when the key that opened the token is no longer the active one: the caller
+    /// should re-seal it under the active key.
+    #[must_use]
+    pub fn needs_reseal(&self) -> bool {
+        !self.active
+    }
+
+    fn map<Q>(self, f: impl FnOnce(P) -> Q) -> Opened<Q> {
+        Opened {
+            payload: f(self.payload),
+            kid: self.kid,
+            active: self.active,
+        }
+    }
+}
+
+impl KeyRing {
+    /// Seals `claims` (anything that serializes to a JSON object) with the active key.
+    ///
+    /// # Errors
+    /// [`SealError::Claims`]/[`SealError::ClaimsNotObject`] for claims that are not a JSON
+    /// object, [`SealError::TooLarge`] past the limit, [`SealError::KeyExhausted`] once the
+    /// key's IV budget is spent.
+    pub fn seal<T: Serialize + ?Sized>(
+        &self,
+        claims: &T,
+        opts: &TokenOptions,
+    ) -> Result<SessionToken, SealError> {
+        seal_with(self.active(), &serialize_claims(claims)?, opts)
+    }
+
+    /// Opens a token into `T` (a JSON object's type), without time checks: run
+    /// [`Validation`](crate::Validation) on the result.
+    ///
+    /// # Errors
+    /// Any [`OpenError`], in the documented order.
+    pub fn open<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        opts: &TokenOptions,
+    ) -> Result<Opened<T>, OpenError> {
+        let opened = self.open_bytes(token, opts)?;
+        let claims = deserialize_claims(opened.payload())?;
+        Ok(opened.map(|_| claims))
+    }
+
+    /// Seals arbitrary bytes with the active key (the payload need not be JSON).
+    ///
+    /// # Errors
+    /// [`SealError::TooLarge`], [`SealError::KeyExhausted`].
+    pub fn seal_bytes(
+        &self,
+        payload: &[u8],
+        opts: &TokenOptions,
+    ) -> Result<SessionToken, SealError> {
+        seal_with(self.active(), payload, opts)
+    }
+
+    /// Seals arbitrary bytes with the key named `kid`.
+    ///
+    /// # Errors
+    /// [`SealError::UnknownKid`], [`SealError::DecryptOnly`], and as
+    /// [`seal_bytes`](Self::seal_bytes).
+    pub fn seal_bytes_with_kid(
+        &self,
+        kid: &str,
+        payload: &[u8],
+        opts: &TokenOptions,
+    ) -> Result<SessionToken, SealError> {
+        let key = self
+            .get(kid)
+            .ok_or_else(|| SealError::UnknownKid { kid: truncate(kid) })?;
+        if !key.can_seal() {
+            return Err(SealError::DecryptOnly {
+                kid: key.kid().to_owned(),
+            });
+        }
+        seal_with(key, payload, opts)
+    }
+
+    /// Opens a token into its raw payload bytes (zeroized on drop).
+    ///
+    /// Checks run in this order and the first failure is returned: size limit, five
+    /// segments, empty encrypted key, canonical base64url of each segment, header JSON,
+    /// `alg == "dir"`, no `zip`, no `crit`, known `kid`, `enc` matching the key, purpose,
+    /// IV and tag lengths, and the AEAD.
+    ///
+    /// # Errors
+    /// Any [`OpenError`] up to [`OpenError::Decrypt`].
+    pub fn open_bytes(
+        &self,
+        token: &str,
+        opts: &TokenOptions,
+    ) -> Result<Opened<Zeroizing<Vec<u8>>>, OpenError> {
+        if token.len() > opts.max_len {
+            return Err(OpenError::TooLarge {
+                len: token.len(),
+                max: opts.max_len,
+            });
+        }
+        let mut parts = [""; 5];
+        let mut found = 0;
+        for part in token.split('.') {
+            if found == 5 {
+                return Err(OpenError::SegmentCount { found: 6 });
+            }
+            parts[found] = part;
+            found += 1;
+        }
+        if found != 5 {
+            return Err(OpenError::SegmentCount { found });
+        }
+        let [header_b64, encrypted_key, iv_b64, ct_b64, tag_b64] = parts;
+        if !encrypted_key.is_empty() {
+            return Err(OpenError::EncryptedKeyNotEmpty);
+        }
+        let header_json = b64(header_b64, Segment::Header)?;
+        let iv = b64(iv_b64, Segment::Iv)?;
+        let mut buf = Zeroizing::new(b64(ct_b64, Segment::Ciphertext)?);
+        let tag = b64(tag_b64, Segment::Tag)?;
+
+        // serde's derived visitors also accept a JSON array (fields by position): the
+        // header must be an object, so look at the first byte before parsing.
+        if header_json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(OpenError::HeaderNotJson);
+        }
+        let header: HeaderRepr<'_> =
+            serde_json::from_slice(&header_json).map_err(|_| OpenError::HeaderNotJson)?;
+        let alg = header
+            .alg
+            .ok_or(OpenError::MissingHeader { field: "alg" })?;
+        if alg != "dir" {
+            return Err(OpenError::UnsupportedAlg {
+                found: truncate(&alg),
+            });
+        }
+        if header.zip {
+            return Err(OpenError::Compressed);
+        }
+        if header.crit {
+            return Err(OpenError::Critical);
+        }
+        let kid = header
+            .kid
+            .ok_or(OpenError::MissingHeader { field: "kid" })?;
+        let key = self.get(&kid).ok_or_else(|| OpenError::UnknownKid {
+            kid: truncate(&kid),
+        })?;
+        let enc = header
+            .enc
+            .ok_or(OpenError::MissingHeader { field: "enc" })?;
+        if enc != key.enc().as_str() {
+            return Err(OpenError::EncMismatch {
+                kid: key.kid().to_owned(),
+                expected: key.enc(),
+                found: truncate(&enc),
+            });
+        }
+        if let Some(expected) = opts.purpose() {
+            if header.typ.as_deref() != Some(expected) {
+                return Err(OpenError::PurposeMismatch {
+                    expected: Some(expected.to_owned()),
+                    found: header.typ.as_deref().map(truncate),
+                });
+            }
+        }
+        let iv: &[u8; 12] = iv
+            .as_slice()
+            .try_into()
+            .map_err(|_| OpenError::IvLength { len: iv.len() })?;
+        let tag: &[u8; 16] = tag
+            .as_slice()
+            .try_into()
+            .map_err(|_| OpenError::TagLength { len: tag.len() })?;
+        key.decrypt_in_place(iv, header_b64.as_bytes(), &mut buf, tag)
+            .map_err(|_| OpenError::Decrypt)?;
+        Ok(Opened {
+            payload: buf,
+            kid: Arc::clone(key.kid_arc()),
+            active: self.is_active(&kid),
+        })
+    }
+}
+
+pub(crate) fn serialize_claims<T: Serialize + ?Sized>(
+    claims: &T,
+) -> Result<Zeroizing<Vec<u8>>, SealError> {
+    let mut buf = Zeroizing::new(Vec::with_capacity(256));
+    serde_json::to_writer(&mut *buf, claims).map_err(SealError::Claims)?;
+    if buf.first() != Some(&b'{') {
+        return Err(SealError::ClaimsNotObject);
+    }
+    Ok(buf)
+}
+
+pub(crate) fn deserialize_claims<T: DeserializeOwned>(payload: &[u8]) -> Result<T, OpenError> {
+    let first = payload.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(OpenError::ClaimsNotObject);
+    }
+    serde_json::from_slice(payload).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => OpenError::ClaimsType(ClaimsTypeError(e)),
+        _ => OpenError::ClaimsNotObject,
+    })
+}
+
+fn b64(segment: &str, which: Segment) -> Result<Vec<u8>, OpenError> {
+    URL_SAFE_NO_PAD
+        .decode(segment.as_bytes())
+        .map_err(|_| OpenError::Base64 { segment: which })
+}
+
+/// The protected header members that matter; unknown members are ignored (RFC 7516 §4),
+/// except that `zip` and `crit` are refused wherever they appear and duplicates are errors.
+#[derive(Deserialize)]
+struct HeaderRepr<'a> {
+    #[serde(borrow, default)]
+    alg: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    enc: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    typ: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "present")]
+    zip: bool,
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(d).map(|_| true)
+}
+
+fn header_b64(key: &Key, purpose: Option<&str>) -> String {
+    let mut json = String::with_capacity(96);
+    json.push_str("{\"alg\":\"dir\",\"enc\":\"");
+    json.push_str(key.enc().as_str());
+    // Kids are printable ASCII without quotes or backslashes (checked at load), so they
+    // need no escaping; purposes may be anything and go through the JSON encoder.
+    json.push_str("\",\"kid\":\"");
+    json.push_str(key.kid());
+    json.push('"');
+    if let Some(p) = purpose {
+        json.push_str(",\"typ\":");
+        json.push_str(&serde_json::Value::from(p).to_string());
+    }
+    json.push('}');
+    URL_SAFE_NO_PAD.encode(json)
+}
+
+fn seal_with(key: &Key, payload: &[u8], opts: &TokenOptions) -> Result<SessionToken, SealError> {
+    let header = header_b64(key, opts.purpose());
+    let len = sealed_len(header.len(), payload.len());
+    if len > opts.max_len {
+        return Err(SealError::TooLarge {
+            len,
+            max: opts.max_len,
+        });
+    }
+    key.take_seal().map_err(|_| SealError::KeyExhausted {
+        kid: key.kid().to_owned(),
+    })?;
+    let mut iv = [0u8; 12];
+    OsRng.fill_bytes(&mut iv);
+    seal_raw(key, &header, &iv, payload)
+}
+
+const fn sealed_len(header_len: usize, payload_len: usize) -> usize {
+    // header . (empty) . iv(16) . ciphertext . tag(22)
+    header_len + 2 + 16 + 1 + (payload_len * 4).div_ceil(3) + 1 + 22
+}
+
+/// Seals with an explicit header and IV. Only `seal_with` (random IV) and the RFC vector
+/// tests (fixed IV) call it.
+pub(crate) fn seal_raw(
+    key: &Key,
+    header_b64: &str,
+    iv: &[u8; 12],
+    payload: &[u8],
+) -> Result<SessionToken, SealError> {
+    let mut buf = Zeroizing::new(payload.to_vec());
+    let tag = key
+        .encrypt_in_place(iv, header_b64.as_bytes(), &mut buf)
+        .map_err(|_| SealError::Encrypt)?;
+    let mut out = String::with_capacity(sealed_len(header_b64.len(), payload.len()));
+    out.push_str(header_b64);
+    out.push_str("..");
+    URL_SAFE_NO_PAD.encode_string(iv, &mut out);
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(&*buf, &mut out);
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(tag, &mut out);
+    Ok(SessionToken(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::claims::Claims;
+    use crate::key::{Enc, Key};
+    use crate::time::UnixTime;
+
+    /// RFC 7520 §5.6 (dir + A128GCM), as published in the IETF JOSE cookbook.
+    const RFC7520_5_6: &str = include_str!("../vectors/rfc7520-5.6.json");
+    /// RFC 7516 Appendix A.1, the A256GCM content-encryption step.
+    const RFC7516_A1: &str = include_str!("../vectors/rfc7516-A.1-a256gcm-content.json");
+
+    #[derive(Deserialize)]
+    struct Rfc7520 {
+        key_jwk: serde_json::Value,
+        plaintext: String,
+        protected_b64: String,
+        iv_b64: String,
+        compact: String,
+    }
+
+    fn rfc7520() -> (Rfc7520, KeyRing) {
+        let v: Rfc7520 = serde_json::from_str(RFC7520_5_6).unwrap();
+        let jwks = serde_json::json!({ "keys": [v.key_jwk] }).to_string();
+        let ring = KeyRing::from_jwks(&jwks).unwrap();
+        (v, ring)
+    }
+
+    fn ring_of(seeds: &[(&str, u8, Enc)]) -> KeyRing {
+        let keys = seeds
+            .iter()
+            .map(|(kid, seed, enc)| {
+                let bytes: Vec<u8> = (0..enc.key_len() as u8)
+                    .map(|i| i.wrapping_mul(29).wrapping_add(*seed) | 0x80)
+                    .collect();
+                Key::from_bytes(kid, &bytes).unwrap()
+            })
+            .collect();
+        KeyRing::new(keys, None).unwrap()
+    }
+
+    fn opts() -> TokenOptions {
+        TokenOptions::new()
+    }
+
+    #[test]
+    fn rfc7520_5_6_opens_to_its_plaintext() {
+        let (v, ring) = rfc7520();
+        let opened = ring.open_bytes(&v.compact, &opts()).unwrap();
+        assert_eq!(opened.payload().as_slice(), v.plaintext.as_bytes());
+        assert_eq!(opened.kid(), "77c7e2b8-6e13-45cf-8672-617b5b45243a");
+        assert!(!opened.needs_reseal());
+        assert_eq!(ring.active().enc(), Enc::A128Gcm);
+        // Its payload is text, not claims.
+        assert!(matches!(
+            ring.open::<serde_json::Value>(&v.compact, &opts()),
+            Err(OpenError::ClaimsNotObject)
+        ));
+    }
+
+    #[test]
+    fn rfc7520_5_6_reseals_byte_for_byte() {
+        let (v, ring) = rfc7520();
+        let iv: [u8; 12] = URL_SAFE_NO_PAD
+            .decode(&v.iv_b64)
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let token = seal_raw(ring.active(), &v.protected_b64, &iv, v.plaintext.as_bytes()).unwrap();
+        assert_eq!(token.as_str(), v.compact);
+    }
+
+    #[test]
+    fn rfc7516_a1_a256gcm_content_step() {
+        let v: serde_json::Value = serde_json::from_str(RFC7516_A1).unwrap();
+        let d = |f: &str| URL_SAFE_NO_PAD.decode(v[f].as_str().unwrap()).unwrap();
+        let key = Key::from_bytes("a1", &d("cek_b64")).unwrap();
+        assert_eq!(key.enc(), Enc::A256Gcm);
+        let aad = v["protected_b64"].as_str().unwrap().as_bytes();
+        let iv: [u8; 12] = d("iv_b64").try_into().unwrap();
+        let tag: [u8; 16] = d("tag_b64").try_into().unwrap();
+        let mut buf = d("ciphertext_b64");
+        key.decrypt_in_place(&iv, aad, &mut buf, &tag).unwrap();
+        assert_eq!(buf, v["plaintext"].as_str().unwrap().as_bytes());
+        let got_tag = key.encrypt_in_place(&iv, aad, &mut buf).unwrap();
+        assert_eq!(buf, d("ciphertext_b64"));
+        assert_eq!(got_tag, tag);
+    }
+
+    fn variant(e: &OpenError) -> String {
+        match e {
+            OpenError::TooLarge { .. } => "TooLarge".into(),
+            OpenError::SegmentCount { found } => format!("SegmentCount({found})"),
+            OpenError::EncryptedKeyNotEmpty => "EncryptedKeyNotEmpty".into(),
+            OpenError::Base64 { segment } => format!("Base64({segment:?})"),
+            OpenError::HeaderNotJson => "HeaderNotJson".into(),
+            OpenError::MissingHeader { field } => format!("MissingHeader({field})"),
+            OpenError::UnsupportedAlg { found } => format!("UnsupportedAlg({found})"),
+            OpenError::Compressed => "Compressed".into(),
+            OpenError::Critical => "Critical".into(),
+            OpenError::UnknownKid { kid } => format!("UnknownKid({kid})"),
+            OpenError::EncMismatch { found, .. } => format!("EncMismatch({found})"),
+            OpenError::PurposeMismatch { .. } => "PurposeMismatch".into(),
+            OpenError::IvLength { len } => format!("IvLength({len})"),
+            OpenError::TagLength { len } => format!("TagLength({len})"),
+            OpenError::Decrypt => "Decrypt".into(),
+            OpenError::ClaimsNotObject => "ClaimsNotObject".into(),
+            OpenError::ClaimsType(_) => "ClaimsType".into(),
+        }
+    }
+
+    /// Every file in `vectors/reject/` and the variant it must produce.
+    const REJECTS: &[(&str, &str)] = &[
+        ("too_large", "TooLarge"),
+        ("segments_4", "SegmentCount(4)"),
+        ("segments_6", "SegmentCount(6)"),
+        ("encrypted_key_not_empty", "EncryptedKeyNotEmpty"),
+        ("base64_padded_tag", "Base64(Tag)"),
+        ("base64_trailing_bits_tag", "Base64(Tag)"),
+        ("base64_std_alphabet_ciphertext", "Base64(Ciphertext)"),
+        ("base64_whitespace_iv", "Base64(Iv)"),
+        ("base64_bad_header", "Base64(Header)"),
+        ("header_not_json", "HeaderNotJson"),
+        ("header_array", "HeaderNotJson"),
+        ("header_duplicate_alg", "HeaderNotJson"),
+        ("header_kid_not_string", "HeaderNotJson"),
+        ("missing_alg", "MissingHeader(alg)"),
+        ("alg_rsa_oaep", "UnsupportedAlg(RSA-OAEP)"),
+        ("alg_none", "UnsupportedAlg(none)"),
+        ("zip_deflate", "Compressed"),
+        ("crit_present", "Critical"),
+        ("missing_kid", "MissingHeader(kid)"),
+        ("unknown_kid", "UnknownKid(not-in-the-ring)"),
+        ("missing_enc", "MissingHeader(enc)"),
+        ("enc_mismatch", "EncMismatch(A256GCM)"),
+        ("enc_cbc_hs", "EncMismatch(A128CBC-HS256)"),
+        ("iv_length_9", "IvLength(9)"),
+        ("iv_empty", "IvLength(0)"),
+        ("tag_length_12", "TagLength(12)"),
+        ("decrypt_flipped_ciphertext", "Decrypt"),
+        ("decrypt_flipped_tag", "Decrypt"),
+        ("decrypt_reordered_header", "Decrypt"),
+    ];
+
+    #[test]
+    fn every_named_reject_vector_fails_with_its_variant() {
+        let (_, ring) = rfc7520();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/reject");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        let mut named: Vec<String> = REJECTS.iter().map(|(n, _)| format!("{n}.jwe")).collect();
+        named.sort();
+        assert_eq!(
+            files, named,
+            "every reject file needs an expected variant, and vice versa"
+        );
+        for (name, expected) in REJECTS {
+            let token = std::fs::read_to_string(dir.join(format!("{name}.jwe"))).unwrap();
+            let err = ring.open_bytes(&token, &opts()).unwrap_err();
+            assert_eq!(&variant(&err), expected, "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn limit_is_checked_before_decoding_and_is_configurable() {
+        let (v, ring) = rfc7520();
+        let tight = TokenOptions::new().with_max_len(v.compact.len() - 1);
+        assert!(matches!(
+            ring.open_bytes(&v.compact, &tight),
+            Err(OpenError::TooLarge { len, max }) if len == v.compact.len() && max == len - 1
+        ));
+        // Even garbage of the wrong shape reports the size first.
+        let junk = "!".repeat(DEFAULT_MAX_TOKEN_LEN + 1);
+        assert!(matches!(
+            ring.open_bytes(&junk, &opts()),
+            Err(OpenError::TooLarge { .. })
+        ));
+        // Sealing refuses what opening would refuse.
+        let big = vec![b'x'; 20_000];
+        assert!(matches!(
+            ring.seal_bytes(&big, &opts()),
+            Err(SealError::TooLarge { .. })
+        ));
+        assert!(ring
+            .seal_bytes(&big, &TokenOptions::new().with_max_len(40_000))
+            .is_ok());
+    }
+
+    #[test]
+    fn purpose_binding() {
+        let ring = ring_of(&[("k", 1, Enc::A256Gcm)]);
+        let a = TokenOptions::new().with_purpose("cookie:app-a");
+        let b = TokenOptions::new().with_purpose("cookie:app-b");
+        let tok = ring.seal_bytes(b"{}", &a).unwrap();
+        assert!(ring.open_bytes(tok.as_str(), &a).is_ok());
+        assert!(matches!(
+            ring.open_bytes(tok.as_str(), &b),
+            Err(OpenError::PurposeMismatch { expected: Some(e), found: Some(f) })
+                if e == "cookie:app-b" && f == "cookie:app-a"
+        ));
+        // A purpose-less token is refused where a purpose is expected...
+        let plain = ring.seal_bytes(b"{}", &opts()).unwrap();
+        assert!(matches!(
+            ring.open_bytes(plain.as_str(), &a),
+            Err(OpenError::PurposeMismatch { found: None, .. })
+        ));
+        // ...and without an expected purpose, typ is not looked at.
+        assert!(ring.open_bytes(tok.as_str(), &opts()).is_ok());
+        // Purposes with JSON-special characters are escaped, not injected.
+        let odd = TokenOptions::new().with_purpose("a\",\"kid\":\"x");
+        let t = ring.seal_bytes(b"{}", &odd).unwrap();
+        assert!(ring.open_bytes(t.as_str(), &odd).is_ok());
+    }
+
+    #[test]
+    fn claims_errors() {
+        let ring = ring_of(&[("k", 1, Enc::A256Gcm)]);
+        #[derive(Deserialize, Debug)]
+        struct Strict {
+            #[allow(dead_code)]
+            roles: Vec<String>,
+        }
+        let t = ring
+            .seal(&serde_json::json!({"exp": "soon"}), &opts())
+            .unwrap();
+        let err = ring.open::<Claims<()>>(t.as_str(), &opts()).unwrap_err();
+        assert!(matches!(err, OpenError::ClaimsType(_)), "{err:?}");
+        let t = ring
+            .seal(&serde_json::json!({"roles": "admin-secret"}), &opts())
+            .unwrap();
+        let OpenError::ClaimsType(e) = ring
+            .open::<Claims<Strict>>(t.as_str(), &opts())
+            .unwrap_err()
+        else {
+            panic!("expected ClaimsType")
+        };
+        let shown = OpenError::ClaimsType(e);
+        assert!(
+            !shown.to_string().contains("admin-secret"),
+            "Display must not echo claims"
+        );
+        for payload in [&b"[1,2]"[..], b"\"str\"", b"{not json", b""] {
+            let t = ring.seal_bytes(payload, &opts()).unwrap();
+            assert!(
+                matches!(
+                    ring.open::<serde_json::Value>(t.as_str(), &opts()),
+                    Err(OpenError::ClaimsNotObject)
+                ),
+                "{payload:?}"
+            );
+        }
+        assert!(matches!(
+            ring.seal(&[1, 2], &opts()),
+            Err(SealError::ClaimsNotObject)
+        ));
+        assert!(matches!(
+            ring.seal("s", &opts()),
+            Err(SealError::ClaimsNotObject)
+        ));
+    }
+
+    #[test]
+    fn round_trips_for_every_key_size() {
+        for enc in [Enc::A128Gcm, Enc::A192Gcm, Enc::A256Gcm] {
+            let ring = ring_of(&[("k", 3, enc)]);
+            let mut c = Claims::new(serde_json::json!({"roles": ["a", "b"], "n": 1}));
+            c.sub = Some("alice".into());
+            c.exp = Some(UnixTime::from_secs(2_000_000_000));
+            let t = ring.seal(&c, &opts()).unwrap();
+            let header = URL_SAFE_NO_PAD
+                .decode(t.as_str().split('.').next().unwrap())
+                .unwrap();
+            assert_eq!(
+                std::str::from_utf8(&header).unwrap(),
+                format!(r#"{{"alg":"dir","enc":"{}","kid":"k"}}"#, enc.as_str())
+            );
+            let back = ring
+                .open::<Claims<serde_json::Value>>(t.as_str(), &opts())
+                .unwrap();
+            assert_eq!(back.payload(), &c);
+            assert_eq!(back.kid(), "k");
+            // A fresh IV every time.
+            assert_ne!(ring.seal(&c, &opts()).unwrap(), t);
+        }
+    }
+
+    #[test]
+    fn rotation() {
+        let old = ring_of(&[("k1", 1, Enc::A256Gcm)]);
+        let t1 = old.seal_bytes(b"{}", &opts()).unwrap();
+        let rotated = ring_of(&[("k2", 2, Enc::A256Gcm), ("k1", 1, Enc::A256Gcm)]);
+        let o1 = rotated.open_bytes(t1.as_str(), &opts()).unwrap();
+        assert_eq!(o1.kid(), "k1");
+        assert!(o1.needs_reseal());
+        let t2 = rotated.seal_bytes(b"{}", &opts()).unwrap();
+        let o2 = rotated.open_bytes(t2.as_str(), &opts()).unwrap();
+        assert_eq!(o2.kid(), "k2");
+        assert!(!o2.needs_reseal());
+        assert_eq!(
+            rotated.get("k1").unwrap().seal_count(),
+            0,
+            "only the active key seals"
+        );
+        assert_eq!(rotated.get("k2").unwrap().seal_count(), 1);
+        let dropped = ring_of(&[("k2", 2, Enc::A256Gcm)]);
+        assert!(matches!(
+            dropped.open_bytes(t1.as_str(), &opts()),
+            Err(OpenError::UnknownKid { kid }) if kid == "k1"
+        ));
+        assert!(dropped.open_bytes(t2.as_str(), &opts()).is_ok());
+        // A key of the same kid but other bytes: one detail-free error.
+        let forged = ring_of(&[("k2", 9, Enc::A256Gcm)]);
+        assert!(matches!(
+            forged.open_bytes(t2.as_str(), &opts()),
+            Err(OpenError::Decrypt)
+        ));
+    }
+
+    #[test]
+    fn sealing_with_a_named_kid() {
+        let ring = ring_of(&[("k2", 2, Enc::A256Gcm), ("k1", 1, Enc::A128Gcm)]);
+        let t = ring.seal_bytes_with_kid("k1", b"{}", &opts()).unwrap();
+        assert_eq!(ring.open_bytes(t.as_str(), &opts()).unwrap().kid(), "k1");
+        assert!(matches!(
+            ring.seal_bytes_with_kid("zz", b"{}", &opts()),
+            Err(SealError::UnknownKid { .. })
+        ));
+        let keys = vec![
+            Key::generate("a", Enc::A256Gcm).unwrap(),
+            Key::generate("b", Enc::A256Gcm)
+                .unwrap()
+                .into_decrypt_only(),
+        ];
+        let ring = KeyRing::new(keys, None).unwrap();
+        assert!(matches!(
+            ring.seal_bytes_with_kid("b", b"{}", &opts()),
+            Err(SealError::DecryptOnly { .. })
+        ));
+    }
+
+    #[test]
+    fn exhausted_keys_refuse_to_seal() {
+        let ring = ring_of(&[("k", 1, Enc::A256Gcm)]);
+        ring.active()
+            .set_seal_count_for_tests(crate::key::SEAL_LIMIT);
+        assert!(matches!(
+            ring.seal_bytes(b"{}", &opts()),
+            Err(SealError::KeyExhausted { .. })
+        ));
+    }
+
+    #[test]
+    fn token_debug_hides_the_token() {
+        let ring = ring_of(&[("k", 1, Enc::A256Gcm)]);
+        let t = ring.seal_bytes(b"{}", &opts()).unwrap();
+        assert_eq!(
+            format!("{t:?}"),
+            format!("SessionToken(<{} bytes>)", t.len())
+        );
+    }
+
+    fn sample() -> (KeyRing, String) {
+        let ring = ring_of(&[("k", 5, Enc::A256Gcm)]);
+        let mut c = Claims::new(());
+        c.sub = Some("alice".into());
+        c.sid = Some("s".into());
+        c.exp = Some(UnixTime::from_secs(2_000_000_000));
+        let t = ring
+            .seal(&c, &TokenOptions::new().with_purpose("p"))
+            .unwrap()
+            .into_string();
+        (ring, t)
+    }
+
+    #[test]
+    fn every_single_byte_flip_is_rejected() {
+        let (ring, tok) = sample();
+        let o = TokenOptions::new().with_purpose("p");
+        for i in 0..tok.len() {
+            for b in [b'A', b'z', b'0', b'-', b'.', b'='] {
+                let mut bytes = tok.clone().into_bytes();
+                if bytes[i] == b {
+                    continue;
+                }
+                bytes[i] = b;
+                let s = String::from_utf8(bytes).unwrap();
+                assert!(
+                    ring.open_bytes(&s, &o).is_err(),
+                    "flip at {i} to {b} opened"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_byte_flip_truncation_or_append_is_rejected(
+            i in 0usize..10_000, b in 1u8..=255, cut in 1usize..10_000, tail in ".{1,8}"
+        ) {
+            let (ring, tok) = sample();
+            let o = TokenOptions::new().with_purpose("p");
+            let mut bytes = tok.clone().into_bytes();
+            let i = i % bytes.len();
+            bytes[i] ^= b;
+            if let Ok(s) = String::from_utf8(bytes) {
+                prop_assert!(ring.open_bytes(&s, &o).is_err());
+            }
+            let cut = cut % tok.len();
+            prop_assert!(ring.open_bytes(&tok[..cut], &o).is_err());
+            let longer = format!("{}{}", tok, tail);
+            prop_assert!(ring.open_bytes(&longer, &o).is_err());
+        }
+
+        #[test]
+        fn arbitrary_strings_never_panic(s in "\\PC{0,300}") {
+            let (ring, _) = sample();
+            let _ = ring.open::<Claims<serde_json::Value>>(&s, &opts());
+        }
+
+        #[test]
+        fn arbitrary_five_segment_tokens_never_panic(
+            segs in proptest::collection::vec("[A-Za-z0-9_=+/-]{0,40}", 5)
+        ) {
+            let (ring, _) = sample();
+            let _ = ring.open_bytes(&segs.join("."), &opts());
+        }
+
+        #[test]
+        fn arbitrary_headers_never_panic(h in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let (ring, tok) = sample();
+            let rest = tok.split_once('.').unwrap().1;
+            let t = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(h));
+            prop_assert!(ring.open_bytes(&t, &opts()).is_err());
+        }
+
+        #[test]
+        fn payload_round_trip(p in proptest::collection::vec(any::<u8>(), 0..2_000)) {
+            let (ring, _) = sample();
+            let t = ring.seal_bytes(&p, &opts()).unwrap();
+            let opened = ring.open_bytes(t.as_str(), &opts()).unwrap();
+            prop_assert_eq!(opened.payload().as_slice(), &p[..]);
+        }
+    }
+}

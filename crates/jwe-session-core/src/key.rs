@@ -1,0 +1,639 @@
+//! Content-encryption keys: generation, `oct` JWK parsing, and the AES-GCM key schedule.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use aes_gcm::aead::consts::U12;
+use aes_gcm::aead::generic_array::GenericArray;
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::aes::Aes192;
+use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::error::KeyError;
+
+/// The most tokens one key may seal with random 96-bit IVs: 2^32
+/// (NIST SP 800-38D §8.3, RFC 7518 §8.4). Past it, sealing fails with
+/// [`SealError::KeyExhausted`](crate::SealError::KeyExhausted).
+pub const SEAL_LIMIT: u64 = 1 << 32;
+
+/// The first seal count at which a warning is logged (a quarter of [`SEAL_LIMIT`]); it is
+/// logged again at every further 2^28 tokens.
+pub const SEAL_WARN_AT: u64 = 1 << 30;
+
+const SEAL_WARN_EVERY: u64 = 1 << 28;
+
+/// The JWE content-encryption algorithm, fixed by the key's length.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Enc {
+    /// AES-GCM with a 128-bit key.
+    A128Gcm,
+    /// AES-GCM with a 192-bit key.
+    A192Gcm,
+    /// AES-GCM with a 256-bit key: the default and the recommendation.
+    #[default]
+    A256Gcm,
+}
+
+impl Enc {
+    /// The name used in JOSE headers: `"A256GCM"` and so on.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::A128Gcm => "A128GCM",
+            Self::A192Gcm => "A192GCM",
+            Self::A256Gcm => "A256GCM",
+        }
+    }
+
+    /// The key length in bytes.
+    #[must_use]
+    pub const fn key_len(self) -> usize {
+        match self {
+            Self::A128Gcm => 16,
+            Self::A192Gcm => 24,
+            Self::A256Gcm => 32,
+        }
+    }
+
+    /// Parses a JOSE `enc` name; exact match only.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "A128GCM" => Some(Self::A128Gcm),
+            "A192GCM" => Some(Self::A192Gcm),
+            "A256GCM" => Some(Self::A256Gcm),
+            _ => None,
+        }
+    }
+
+    fn from_key_len(len: usize) -> Option<Self> {
+        match len {
+            16 => Some(Self::A128Gcm),
+            24 => Some(Self::A192Gcm),
+            32 => Some(Self::A256Gcm),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Enc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The expanded AES key schedule and GHASH key, built once per key. The `aes` and
+/// `polyval` crates zeroize both on drop (their `zeroize` features are enabled).
+enum Cipher {
+    A128(Box<Aes128Gcm>),
+    A192(Box<AesGcm<Aes192, U12>>),
+    A256(Box<Aes256Gcm>),
+}
+
+/// A content-encryption key with its kid.
+///
+/// The key bytes live in zeroizing memory, are never compared with `==`, and never printed:
+/// `Debug` shows the kid only. Each key counts the tokens it sealed, because a key may seal
+/// at most [`SEAL_LIMIT`] tokens with random IVs.
+///
+/// ```
+/// use jwe_session_core::{Enc, Key};
+///
+/// let key = Key::generate("2026-11", Enc::A256Gcm)?;
+/// assert_eq!(format!("{key:?}"), r#"Key { kid: "2026-11", enc: A256Gcm, can_seal: true, .. }"#);
+/// # Ok::<(), jwe_session_core::KeyError>(())
+/// ```
+pub struct Key {
+    kid: Arc<str>,
+    enc: Enc,
+    can_seal: bool,
+    secret: Zeroizing<Vec<u8>>,
+    cipher: Cipher,
+    seals: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("kid", &&*self.kid)
+            .field("enc", &self.enc)
+            .field("can_seal", &self.can_seal)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Key {
+    /// A fresh random key of the given size from the operating system's RNG.
+    ///
+    /// # Errors
+    /// [`KeyError::InvalidKid`] if `kid` is empty, longer than 128 bytes, or has characters
+    /// other than printable ASCII (quotes and backslashes excluded).
+    pub fn generate(kid: &str, enc: Enc) -> Result<Self, KeyError> {
+        check_kid(kid)?;
+        loop {
+            let mut bytes = Zeroizing::new(vec![0u8; enc.key_len()]);
+            OsRng.fill_bytes(&mut bytes);
+            // A random key that happens to look like a passphrase (about 1 in 10^5 for 128
+            // bits, far rarer for 256) would be refused when loaded back: draw again.
+            let encoded = Zeroizing::new(URL_SAFE_NO_PAD.encode(&*bytes));
+            if !looks_like_passphrase(&bytes) && !k_looks_like_text(&encoded) {
+                return Self::build(kid, bytes, true);
+            }
+        }
+    }
+
+    /// A key from raw bytes (16, 24 or 32 of them).
+    ///
+    /// # Errors
+    /// [`KeyError::TooShort`] under 128 bits, [`KeyError::BadLength`] for other lengths,
+    /// [`KeyError::PassphraseLike`] if every byte is printable ASCII (a password, not a key),
+    /// [`KeyError::InvalidKid`] for a bad kid.
+    pub fn from_bytes(kid: &str, bytes: &[u8]) -> Result<Self, KeyError> {
+        check_kid(kid)?;
+        let bytes = Zeroizing::new(bytes.to_vec());
+        check_material(kid, &bytes)?;
+        Self::build(kid, bytes, true)
+    }
+
+    /// A key from one `oct` JWK (RFC 7517), e.g.
+    /// `{"kty":"oct","kid":"2026-11","k":"<base64url>"}`.
+    ///
+    /// `kid` is required. `use`, if present, must be `"enc"`; `alg`, if present, `"dir"` or
+    /// the `enc` that the key length implies; `key_ops`, if present, must include
+    /// `"decrypt"`, and without `"encrypt"` the key only opens tokens.
+    ///
+    /// # Errors
+    /// A [`KeyError`] naming the member that is wrong. Errors never contain key material.
+    pub fn from_jwk(json: &str) -> Result<Self, KeyError> {
+        let repr: JwkRepr = KeyError::parse_object(json)?;
+        Self::from_repr(repr)
+    }
+
+    pub(crate) fn from_repr(repr: JwkRepr) -> Result<Self, KeyError> {
+        let kid = repr.kid.ok_or(KeyError::MissingKid)?;
+        check_kid(&kid)?;
+        if repr.kty != "oct" {
+            return Err(KeyError::NotOct {
+                kid,
+                kty: truncate(&repr.kty),
+            });
+        }
+        if let Some(u) = repr.use_ {
+            if u != "enc" {
+                return Err(KeyError::UseNotEnc {
+                    kid,
+                    found: truncate(&u),
+                });
+            }
+        }
+        let can_seal = match &repr.key_ops {
+            None => true,
+            Some(ops) => key_ops_can_seal(&kid, ops)?,
+        };
+        let Some(k) = repr.k else {
+            return Err(KeyError::MissingK { kid });
+        };
+        if k_looks_like_text(&k) {
+            return Err(KeyError::PassphraseLike { kid });
+        }
+        let bytes = match URL_SAFE_NO_PAD.decode(k.as_bytes()) {
+            Ok(b) => Zeroizing::new(b),
+            Err(_) => return Err(KeyError::BadBase64 { kid }),
+        };
+        check_material(&kid, &bytes)?;
+        if let Some(alg) = repr.alg {
+            let enc = Enc::from_key_len(bytes.len());
+            if alg != "dir" && enc.map(Enc::as_str) != Some(alg.as_str()) {
+                return Err(KeyError::AlgMismatch {
+                    kid,
+                    alg: truncate(&alg),
+                    bytes: bytes.len(),
+                });
+            }
+        }
+        Self::build(&kid, bytes, can_seal)
+    }
+
+    fn build(kid: &str, secret: Zeroizing<Vec<u8>>, can_seal: bool) -> Result<Self, KeyError> {
+        let bad_len = || KeyError::BadLength {
+            kid: kid.to_owned(),
+            bytes: secret.len(),
+        };
+        let enc = Enc::from_key_len(secret.len()).ok_or_else(bad_len)?;
+        let cipher = match enc {
+            Enc::A128Gcm => Cipher::A128(Box::new(
+                Aes128Gcm::new_from_slice(&secret).map_err(|_| bad_len())?,
+            )),
+            Enc::A192Gcm => Cipher::A192(Box::new(
+                AesGcm::<Aes192, U12>::new_from_slice(&secret).map_err(|_| bad_len())?,
+            )),
+            Enc::A256Gcm => Cipher::A256(Box::new(
+                Aes256Gcm::new_from_slice(&secret).map_err(|_| bad_len())?,
+            )),
+        };
+        Ok(Self {
+            kid: Arc::from(kid),
+            enc,
+            can_seal,
+            secret,
+            cipher,
+            seals: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// This key, restricted to opening tokens (as `"key_ops":["decrypt"]` does).
+    #[must_use]
+    pub fn into_decrypt_only(mut self) -> Self {
+        self.can_seal = false;
+        self
+    }
+
+    /// The key id.
+    #[must_use]
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub(crate) fn kid_arc(&self) -> &Arc<str> {
+        &self.kid
+    }
+
+    /// The content-encryption algorithm this key is for.
+    #[must_use]
+    pub fn enc(&self) -> Enc {
+        self.enc
+    }
+
+    /// Whether this key may seal (false for `"key_ops":["decrypt"]`).
+    #[must_use]
+    pub fn can_seal(&self) -> bool {
+        self.can_seal
+    }
+
+    /// How many tokens this key has sealed in this process (see [`SEAL_LIMIT`]).
+    #[must_use]
+    pub fn seal_count(&self) -> u64 {
+        self.seals.load(Ordering::Relaxed)
+    }
+
+    /// Carries the count over from the same key in a ring being replaced.
+    pub(crate) fn inherit_seal_count(&self, other: &Key) {
+        self.seals.fetch_max(other.seal_count(), Ordering::Relaxed);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_seal_count_for_tests(&self, n: u64) {
+        self.seals.store(n, Ordering::Relaxed);
+    }
+
+    /// Takes one seal from the key's budget; `Err(count)` once the budget is spent.
+    pub(crate) fn take_seal(&self) -> Result<(), u64> {
+        let before = self.seals.fetch_add(1, Ordering::Relaxed);
+        if before >= SEAL_LIMIT {
+            return Err(before);
+        }
+        let n = before + 1;
+        if n >= SEAL_WARN_AT && (n - SEAL_WARN_AT) % SEAL_WARN_EVERY == 0 {
+            tracing::warn!(
+                kid = %self.kid,
+                sealed = n,
+                limit = SEAL_LIMIT,
+                "key has sealed {n} tokens of its 2^32 random-IV budget: rotate to a new key"
+            );
+        }
+        Ok(())
+    }
+
+    /// The key as an `oct` JWK, **with its secret**. Only for writing a key file.
+    #[must_use]
+    pub fn to_jwk_secret(&self) -> Zeroizing<String> {
+        // Built by hand into zeroizing memory: a `serde_json::Value` would leave a copy of
+        // `k` behind. Every piece is JSON-safe as is: kids are printable ASCII without
+        // quotes or backslashes, and base64url needs no escaping.
+        // Sized up front so that no reallocation leaves a copy in freed memory.
+        let mut out = Zeroizing::new(String::with_capacity(96 + self.kid.len() + 44));
+        out.push_str("{\"kty\":\"oct\",\"kid\":\"");
+        out.push_str(&self.kid);
+        out.push_str("\",\"alg\":\"");
+        out.push_str(self.enc.as_str());
+        out.push('"');
+        if !self.can_seal {
+            out.push_str(",\"key_ops\":[\"decrypt\"]");
+        }
+        out.push_str(",\"k\":\"");
+        URL_SAFE_NO_PAD.encode_string(&*self.secret, &mut out);
+        out.push_str("\"}");
+        out
+    }
+
+    pub(crate) fn encrypt_in_place(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; 16], aes_gcm::Error> {
+        let nonce = GenericArray::from_slice(iv);
+        let tag = match &self.cipher {
+            Cipher::A128(c) => c.encrypt_in_place_detached(nonce, aad, buf)?,
+            Cipher::A192(c) => c.encrypt_in_place_detached(nonce, aad, buf)?,
+            Cipher::A256(c) => c.encrypt_in_place_detached(nonce, aad, buf)?,
+        };
+        Ok(tag.into())
+    }
+
+    pub(crate) fn decrypt_in_place(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; 16],
+    ) -> Result<(), aes_gcm::Error> {
+        let nonce = GenericArray::from_slice(iv);
+        let tag = GenericArray::from_slice(tag);
+        match &self.cipher {
+            Cipher::A128(c) => c.decrypt_in_place_detached(nonce, aad, buf, tag),
+            Cipher::A192(c) => c.decrypt_in_place_detached(nonce, aad, buf, tag),
+            Cipher::A256(c) => c.decrypt_in_place_detached(nonce, aad, buf, tag),
+        }
+    }
+}
+
+/// One JWK as it appears in a JWK Set; the secret is zeroized when dropped.
+#[derive(Deserialize)]
+pub(crate) struct JwkRepr {
+    kty: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    k: Option<Zeroizing<String>>,
+    #[serde(default)]
+    alg: Option<String>,
+    #[serde(default, rename = "use")]
+    use_: Option<String>,
+    #[serde(default)]
+    key_ops: Option<Vec<String>>,
+}
+
+fn key_ops_can_seal(kid: &str, ops: &[String]) -> Result<bool, KeyError> {
+    let bad = || KeyError::KeyOps {
+        kid: kid.to_owned(),
+    };
+    let mut encrypt = false;
+    let mut decrypt = false;
+    for op in ops {
+        let seen = match op.as_str() {
+            "encrypt" => &mut encrypt,
+            "decrypt" => &mut decrypt,
+            _ => return Err(bad()),
+        };
+        if *seen {
+            return Err(bad());
+        }
+        *seen = true;
+    }
+    if !decrypt {
+        return Err(bad());
+    }
+    Ok(encrypt)
+}
+
+pub(crate) fn check_kid(kid: &str) -> Result<(), KeyError> {
+    let ok = !kid.is_empty()
+        && kid.len() <= 128
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+    if ok {
+        Ok(())
+    } else {
+        Err(KeyError::InvalidKid { kid: truncate(kid) })
+    }
+}
+
+fn check_material(kid: &str, bytes: &[u8]) -> Result<(), KeyError> {
+    if bytes.len() < 16 {
+        return Err(KeyError::TooShort {
+            kid: kid.to_owned(),
+            bits: bytes.len() * 8,
+        });
+    }
+    if Enc::from_key_len(bytes.len()).is_none() {
+        return Err(KeyError::BadLength {
+            kid: kid.to_owned(),
+            bytes: bytes.len(),
+        });
+    }
+    if looks_like_passphrase(bytes) {
+        return Err(KeyError::PassphraseLike {
+            kid: kid.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Raw key bytes that are all printable ASCII are a password typed by a person, not a key:
+/// 16 random bytes are all printable with probability (95/256)^16 ≈ 10^-7.
+fn looks_like_passphrase(bytes: &[u8]) -> bool {
+    bytes.iter().all(|b| (0x20..0x7f).contains(b))
+}
+
+/// A `k` value of random bytes has upper- and lower-case letters (a 22-character one lacks
+/// either with probability about 2·10^-5). Digits and dashes only, like
+/// `12345-67890-09876-54321`, or one letter case only, is something a person typed.
+fn k_looks_like_text(k: &str) -> bool {
+    let upper = k.bytes().any(|b| b.is_ascii_uppercase());
+    let lower = k.bytes().any(|b| b.is_ascii_lowercase());
+    !(upper && lower)
+}
+
+/// Attacker- or operator-supplied strings go into errors shortened, so an error never
+/// carries a whole config value.
+pub(crate) fn truncate(s: &str) -> String {
+    const MAX: usize = 64;
+    if s.len() <= MAX {
+        return s.to_owned();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K256: [u8; 32] = [
+        0x8b, 0x1f, 0x3a, 0xc4, 0x5e, 0x90, 0x27, 0xd6, 0x61, 0xf3, 0x0c, 0xa8, 0x4d, 0xb2, 0x19,
+        0xe7, 0x33, 0x7a, 0xce, 0x05, 0x98, 0x6f, 0xd1, 0x42, 0xbb, 0x2c, 0x80, 0x57, 0xf9, 0x14,
+        0x6e, 0xa3,
+    ];
+
+    fn jwk(k: &[u8], extra: &str) -> String {
+        format!(
+            r#"{{"kty":"oct","kid":"k1","k":"{}"{extra}}}"#,
+            URL_SAFE_NO_PAD.encode(k)
+        )
+    }
+
+    #[test]
+    fn parses_each_size_and_names_its_enc() {
+        for (len, enc) in [(16, Enc::A128Gcm), (24, Enc::A192Gcm), (32, Enc::A256Gcm)] {
+            let key = Key::from_jwk(&jwk(&K256[..len], "")).unwrap();
+            assert_eq!(key.enc(), enc);
+            assert_eq!(key.kid(), "k1");
+            assert!(key.can_seal());
+            assert_eq!(Enc::from_name(enc.as_str()), Some(enc));
+        }
+    }
+
+    #[test]
+    fn generated_keys_default_to_a256gcm_and_load_back() {
+        let key = Key::generate("g", Enc::default()).unwrap();
+        assert_eq!(key.enc(), Enc::A256Gcm);
+        let back = Key::from_jwk(&key.to_jwk_secret()).unwrap();
+        assert_eq!(back.enc(), Enc::A256Gcm);
+        for enc in [Enc::A128Gcm, Enc::A192Gcm] {
+            for _ in 0..50 {
+                let k = Key::generate("g", enc).unwrap();
+                Key::from_jwk(&k.to_jwk_secret()).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn short_keys_are_refused_with_their_size() {
+        let err = Key::from_jwk(&jwk(&K256[..8], "")).unwrap_err();
+        assert!(
+            matches!(err, KeyError::TooShort { bits: 64, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("keygen"), "{err}");
+        let err = Key::from_bytes("k", &K256[..15]).unwrap_err();
+        assert!(matches!(err, KeyError::TooShort { bits: 120, .. }));
+    }
+
+    #[test]
+    fn odd_lengths_are_refused() {
+        let err = Key::from_jwk(&jwk(&K256[..20], "")).unwrap_err();
+        assert!(
+            matches!(err, KeyError::BadLength { bytes: 20, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn passphrases_are_refused() {
+        // The example from DESIGN.md, as a `k` value.
+        let err =
+            Key::from_jwk(r#"{"kty":"oct","kid":"p","k":"12345-67890-09876-54321"}"#).unwrap_err();
+        assert!(matches!(err, KeyError::PassphraseLike { .. }), "{err:?}");
+        assert!(err.to_string().contains("jwe-session keygen"), "{err}");
+        // A password base64url-encoded so that it passes the text check.
+        let encoded = URL_SAFE_NO_PAD.encode(b"Correct Horse Battery Staple 123");
+        let err =
+            Key::from_jwk(&format!(r#"{{"kty":"oct","kid":"p","k":"{encoded}"}}"#)).unwrap_err();
+        assert!(matches!(err, KeyError::PassphraseLike { .. }), "{err:?}");
+        // And as raw bytes.
+        let err = Key::from_bytes("p", b"hunter2hunter2hunter2hunter2hunt").unwrap_err();
+        assert!(matches!(err, KeyError::PassphraseLike { .. }));
+    }
+
+    #[test]
+    fn jwk_members_are_checked() {
+        let e = |extra: &str| Key::from_jwk(&jwk(&K256, extra)).unwrap_err();
+        assert!(matches!(e(r#","use":"sig""#), KeyError::UseNotEnc { .. }));
+        assert!(matches!(
+            e(r#","alg":"A128GCM""#),
+            KeyError::AlgMismatch { bytes: 32, .. }
+        ));
+        assert!(matches!(
+            e(r#","alg":"HS256""#),
+            KeyError::AlgMismatch { .. }
+        ));
+        assert!(matches!(
+            e(r#","key_ops":["sign"]"#),
+            KeyError::KeyOps { .. }
+        ));
+        assert!(matches!(
+            e(r#","key_ops":["encrypt"]"#),
+            KeyError::KeyOps { .. }
+        ));
+        assert!(matches!(
+            e(r#","key_ops":["decrypt","decrypt"]"#),
+            KeyError::KeyOps { .. }
+        ));
+        let ok = |extra: &str| Key::from_jwk(&jwk(&K256, extra)).unwrap();
+        assert!(ok(r#","alg":"A256GCM","use":"enc""#).can_seal());
+        assert!(ok(r#","alg":"dir""#).can_seal());
+        assert!(!ok(r#","key_ops":["decrypt"]"#).can_seal());
+        assert!(ok(r#","key_ops":["encrypt","decrypt"]"#).can_seal());
+
+        let e = |json: &str| Key::from_jwk(json).unwrap_err();
+        let k = URL_SAFE_NO_PAD.encode(K256);
+        assert!(matches!(
+            e(&format!(r#"{{"kty":"oct","k":"{k}"}}"#)),
+            KeyError::MissingKid
+        ));
+        assert!(matches!(
+            e(r#"{"kty":"oct","kid":"a"}"#),
+            KeyError::MissingK { .. }
+        ));
+        assert!(matches!(
+            e(&format!(r#"{{"kty":"RSA","kid":"a","k":"{k}"}}"#)),
+            KeyError::NotOct { .. }
+        ));
+        assert!(matches!(
+            e(&format!(r#"{{"kty":"oct","kid":"","k":"{k}"}}"#)),
+            KeyError::InvalidKid { .. }
+        ));
+        assert!(matches!(
+            e(&format!(r#"{{"kty":"oct","kid":"a b","k":"{k}"}}"#)),
+            KeyError::InvalidKid { .. }
+        ));
+        assert!(matches!(
+            e(&format!(r#"{{"kty":"oct","kid":"a","k":"{k}="}}"#)),
+            KeyError::BadBase64 { .. }
+        ));
+        assert!(matches!(e("not json"), KeyError::Json { .. }));
+        assert!(matches!(e("[]"), KeyError::Json { .. }));
+    }
+
+    #[test]
+    fn debug_and_errors_never_show_key_bytes() {
+        let k = URL_SAFE_NO_PAD.encode(K256);
+        let key = Key::from_jwk(&jwk(&K256, "")).unwrap();
+        let dbg = format!("{key:?}");
+        assert!(!dbg.contains(&k), "{dbg}");
+        assert_eq!(
+            dbg,
+            r#"Key { kid: "k1", enc: A256Gcm, can_seal: true, .. }"#
+        );
+        // A JSON type error quoting the value must not echo it.
+        let err = Key::from_jwk(&format!(r#"{{"kty":"oct","kid":"a","k":["{k}"]}}"#)).unwrap_err();
+        assert!(!format!("{err} {err:?}").contains(&k));
+        let err =
+            Key::from_jwk(&format!(r#"{{"kty":"oct","kid":"a","k":"{k}","alg":7}}"#)).unwrap_err();
+        assert!(!format!("{err} {err:?}").contains(&k));
+    }
+
+    #[test]
+    fn seal_budget_counts_warns_and_stops() {
+        let key = Key::generate("b", Enc::A256Gcm).unwrap();
+        assert_eq!(key.seal_count(), 0);
+        key.take_seal().unwrap();
+        assert_eq!(key.seal_count(), 1);
+        key.set_seal_count_for_tests(SEAL_LIMIT - 1);
+        key.take_seal().unwrap();
+        assert_eq!(key.take_seal(), Err(SEAL_LIMIT));
+    }
+}
