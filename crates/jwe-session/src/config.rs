@@ -1,0 +1,455 @@
+//! The layer's configuration and its builder.
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cookie::SameSite;
+use http::HeaderName;
+use jwe_session_core::{
+    BoxFuture, Claim, Claims, Clock, KeyRingHandle, Lifetimes, MemoryStore, RevocationStore,
+    SystemClock, TokenOptions, Validation, DEFAULT_MAX_TOKEN_LEN,
+};
+
+use crate::cookies::CookieSettings;
+
+/// Where the layer looks for a token and where it writes one back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Transport {
+    /// An `HttpOnly` cookie (browsers). The default.
+    #[default]
+    Cookie,
+    /// `Authorization: Bearer <token>` in, the renewal header out (APIs, gRPC metadata).
+    Bearer,
+    /// Either: a bearer header wins over a cookie when both are sent.
+    Both,
+}
+
+impl Transport {
+    pub(crate) fn cookie(self) -> bool {
+        matches!(self, Self::Cookie | Self::Both)
+    }
+
+    pub(crate) fn bearer(self) -> bool {
+        matches!(self, Self::Bearer | Self::Both)
+    }
+}
+
+/// The default response header (and gRPC metadata key) that carries a new or renewed token
+/// to bearer clients.
+pub const DEFAULT_TOKEN_HEADER: &str = "x-session-token";
+
+/// The default cookie name.
+pub const DEFAULT_COOKIE_NAME: &str = "session";
+
+/// What a renew hook decides for a session being renewed after `exp`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Renew<T> {
+    /// Renew with the claims as they are.
+    Keep,
+    /// Renew with these application claims instead (fresh roles from a database, say).
+    Update(T),
+    /// End the session (the account was banned, say): no session, cookie cleared.
+    Refuse,
+}
+
+pub(crate) type RenewHook<T> = Arc<dyn Fn(Claims<T>) -> BoxFuture<'static, Renew<T>> + Send + Sync>;
+
+/// Why a configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A cookie name must be 1..=64 characters of `A-Z a-z 0-9 - _`.
+    InvalidCookieName {
+        /// The name given.
+        name: String,
+    },
+    /// `__Host-` cookies may not have a `Domain` (RFC 6265bis §4.1.3.2).
+    HostPrefixWithDomain,
+    /// `__Host-` cookies must be `Secure`.
+    HostPrefixInsecure,
+    /// The token header name is not a valid HTTP header name.
+    InvalidHeaderName {
+        /// The name given.
+        name: String,
+    },
+    /// `max_chunks` must be 1..=16.
+    InvalidMaxChunks {
+        /// The value given.
+        max_chunks: usize,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidCookieName { name } => write!(
+                f,
+                "cookie name {name:?} is not allowed: use 1 to 64 of A-Z a-z 0-9 - _"
+            ),
+            Self::HostPrefixWithDomain => {
+                f.write_str("a __Host- cookie cannot have a Domain; drop one of them")
+            }
+            Self::HostPrefixInsecure => f.write_str("a __Host- cookie must be Secure"),
+            Self::InvalidHeaderName { name } => write!(f, "{name:?} is not a valid header name"),
+            Self::InvalidMaxChunks { max_chunks } => {
+                write!(f, "max_chunks is {max_chunks}; use 1 to 16")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The resolved configuration, shared by the layer, every service and every handle.
+pub(crate) struct Config<T> {
+    pub(crate) ring: KeyRingHandle,
+    pub(crate) opts: TokenOptions,
+    pub(crate) validation: Validation,
+    pub(crate) lifetimes: Lifetimes,
+    pub(crate) cookie: CookieSettings,
+    pub(crate) transport: Transport,
+    pub(crate) token_header: HeaderName,
+    pub(crate) store: Arc<dyn RevocationStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) renew: Option<RenewHook<T>>,
+    pub(crate) fail_open: bool,
+    pub(crate) issuer: Option<String>,
+    pub(crate) audience: Option<String>,
+}
+
+impl<T> fmt::Debug for Config<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("ring", &self.ring)
+            .field("purpose", &self.opts.purpose())
+            .field("lifetimes", &self.lifetimes)
+            .field("cookie", &self.cookie)
+            .field("transport", &self.transport)
+            .field("token_header", &self.token_header)
+            .field("renew_hook", &self.renew.is_some())
+            .field("fail_open", &self.fail_open)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`SessionLayer`](crate::SessionLayer). Every default is the secure choice;
+/// options that weaken security say so in their names.
+#[must_use]
+pub struct SessionLayerBuilder<T> {
+    ring: KeyRingHandle,
+    cookie_name: String,
+    host_prefix: bool,
+    domain: Option<String>,
+    path: String,
+    same_site: SameSite,
+    secure: bool,
+    max_chunks: usize,
+    max_token_len: usize,
+    purpose: Option<String>,
+    lifetimes: Lifetimes,
+    leeway: Duration,
+    issuer: Option<String>,
+    audience: Option<String>,
+    transport: Transport,
+    token_header: String,
+    store: Arc<dyn RevocationStore>,
+    clock: Arc<dyn Clock>,
+    renew: Option<RenewHook<T>>,
+    fail_open: bool,
+    _claims: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for SessionLayerBuilder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionLayerBuilder")
+            .field("ring", &self.ring)
+            .field("cookie_name", &self.cookie_name)
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> SessionLayerBuilder<T> {
+    pub(crate) fn new(ring: KeyRingHandle) -> Self {
+        Self {
+            ring,
+            cookie_name: DEFAULT_COOKIE_NAME.to_owned(),
+            host_prefix: false,
+            domain: None,
+            path: "/".to_owned(),
+            same_site: SameSite::Lax,
+            secure: true,
+            max_chunks: 5,
+            max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            purpose: None,
+            lifetimes: Lifetimes::default(),
+            leeway: Duration::ZERO,
+            issuer: None,
+            audience: None,
+            transport: Transport::Cookie,
+            token_header: DEFAULT_TOKEN_HEADER.to_owned(),
+            store: Arc::new(MemoryStore::new()),
+            clock: Arc::new(SystemClock),
+            renew: None,
+            fail_open: false,
+            _claims: PhantomData,
+        }
+    }
+
+    /// The cookie name (default `session`); chunks are `NAME.1`, `NAME.2`, ...
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_name = name.into();
+        self
+    }
+
+    /// Prefixes the cookie name with `__Host-`: the browser then insists on `Secure`,
+    /// `Path=/` and no `Domain`, so no subdomain can plant or overwrite the cookie.
+    pub fn host_prefix(mut self) -> Self {
+        self.host_prefix = true;
+        self.path = "/".to_owned();
+        self
+    }
+
+    /// Sets the cookie's `Domain`, sharing it with subdomains (default: host only).
+    pub fn cookie_domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self
+    }
+
+    /// Sets the cookie's `Path` (default `/`).
+    pub fn cookie_path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// Sets `SameSite=Strict` instead of the default `Lax`.
+    pub fn same_site_strict(mut self) -> Self {
+        self.same_site = SameSite::Strict;
+        self
+    }
+
+    /// At most this many cookies carry one token (default 5; 1 disables chunking).
+    pub fn max_chunks(mut self, n: usize) -> Self {
+        self.max_chunks = n;
+        self
+    }
+
+    /// The longest token accepted or produced, in bytes (default 16 KiB).
+    pub fn max_token_len(mut self, n: usize) -> Self {
+        self.max_token_len = n;
+        self
+    }
+
+    /// The purpose tokens are bound to (the header's `typ`). Default:
+    /// `jwe-session/cookie/<cookie name>`, or `jwe-session/bearer` for bearer-only layers.
+    pub fn purpose(mut self, purpose: impl Into<String>) -> Self {
+        self.purpose = Some(purpose.into());
+        self
+    }
+
+    /// The three session clocks (default 15 min access, 24 h idle, 7 days absolute).
+    pub fn lifetimes(mut self, lifetimes: Lifetimes) -> Self {
+        self.lifetimes = lifetimes;
+        self
+    }
+
+    /// Allowed clock skew for `nbf` (default none).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Sets `iss` on new sessions and requires it on incoming ones.
+    pub fn issuer(mut self, iss: impl Into<String>) -> Self {
+        self.issuer = Some(iss.into());
+        self
+    }
+
+    /// Sets `aud` on new sessions and requires it on incoming ones.
+    pub fn audience(mut self, aud: impl Into<String>) -> Self {
+        self.audience = Some(aud.into());
+        self
+    }
+
+    /// Where tokens travel (default [`Transport::Cookie`]).
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// The response header that carries new tokens to bearer clients (default
+    /// [`DEFAULT_TOKEN_HEADER`]).
+    pub fn token_header(mut self, name: impl Into<String>) -> Self {
+        self.token_header = name.into();
+        self
+    }
+
+    /// The revocation store (default: a [`MemoryStore`] of this process).
+    pub fn revocation_store(mut self, store: Arc<dyn RevocationStore>) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// The clock (default: the system clock). Tests pass a
+    /// [`ManualClock`](jwe_session_core::ManualClock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Called when a session past `exp` is renewed, after the authoritative revocation
+    /// check: return [`Renew::Update`] to refresh claims or [`Renew::Refuse`] to end it.
+    pub fn on_renew<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Claims<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Renew<T>> + Send + 'static,
+    {
+        self.renew = Some(Arc::new(move |claims| Box::pin(hook(claims))));
+        self
+    }
+
+    /// Options that weaken security, each named for what it gives up.
+    pub fn dangerous(self) -> DangerousOptions<T> {
+        DangerousOptions(self)
+    }
+
+    /// Checks the configuration and builds the layer.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] for a bad cookie or header name, `__Host-` with a domain or
+    /// without `Secure`, or a chunk limit out of range.
+    pub fn build(self) -> Result<crate::SessionLayer<T>, ConfigError> {
+        let name_ok = (1..=64).contains(&self.cookie_name.len())
+            && self
+                .cookie_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !name_ok {
+            return Err(ConfigError::InvalidCookieName {
+                name: self.cookie_name,
+            });
+        }
+        if self.host_prefix && self.domain.is_some() {
+            return Err(ConfigError::HostPrefixWithDomain);
+        }
+        if self.host_prefix && !self.secure {
+            return Err(ConfigError::HostPrefixInsecure);
+        }
+        if !(1..=16).contains(&self.max_chunks) {
+            return Err(ConfigError::InvalidMaxChunks {
+                max_chunks: self.max_chunks,
+            });
+        }
+        let token_header = HeaderName::try_from(self.token_header.as_str()).map_err(|_| {
+            ConfigError::InvalidHeaderName {
+                name: self.token_header.clone(),
+            }
+        })?;
+        let full_name = if self.host_prefix {
+            format!("__Host-{}", self.cookie_name)
+        } else {
+            self.cookie_name.clone()
+        };
+        let purpose = self.purpose.unwrap_or_else(|| {
+            if self.transport == Transport::Bearer {
+                "jwe-session/bearer".to_owned()
+            } else {
+                format!("jwe-session/cookie/{full_name}")
+            }
+        });
+        let cookie = CookieSettings::new(
+            full_name,
+            self.domain,
+            self.path,
+            self.same_site,
+            self.secure,
+            self.max_chunks,
+        );
+        let max_len = if self.transport.cookie() {
+            self.max_token_len.min(cookie.capacity())
+        } else {
+            self.max_token_len
+        };
+        let mut validation = Validation::new()
+            .dangerous_skip_exp()
+            .leeway(self.leeway)
+            .require(&[Claim::Exp, Claim::Sid, Claim::Sub])
+            .absolute_lifetime(self.lifetimes.absolute());
+        if let Some(iss) = &self.issuer {
+            validation = validation.issuer(iss.clone());
+        }
+        if let Some(aud) = &self.audience {
+            validation = validation.audience([aud.clone()]);
+        }
+        let config = Config {
+            ring: self.ring,
+            opts: TokenOptions::new()
+                .with_purpose(purpose)
+                .with_max_len(max_len),
+            validation,
+            lifetimes: self.lifetimes,
+            cookie,
+            transport: self.transport,
+            token_header,
+            store: self.store,
+            clock: self.clock,
+            renew: self.renew,
+            fail_open: self.fail_open,
+            issuer: self.issuer,
+            audience: self.audience,
+        };
+        Ok(crate::SessionLayer::from_config(Arc::new(config)))
+    }
+}
+
+/// Options that weaken security; reached through [`SessionLayerBuilder::dangerous`].
+#[must_use]
+pub struct DangerousOptions<T>(SessionLayerBuilder<T>);
+
+impl<T> fmt::Debug for DangerousOptions<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DangerousOptions").field(&self.0).finish()
+    }
+}
+
+impl<T: Send + 'static> DangerousOptions<T> {
+    /// Drops `Secure`, so the cookie also travels over plain HTTP.
+    ///
+    /// # Security
+    /// Anyone on the network path can then copy the session. Only for local development
+    /// with clients that refuse `Secure` cookies over `http://`.
+    pub fn allow_insecure_cookie(mut self) -> Self {
+        self.0.secure = false;
+        self
+    }
+
+    /// Drops `SameSite`, so the cookie is sent on cross-site requests too (and needs
+    /// `Secure`, as browsers require for `SameSite=None`).
+    ///
+    /// # Security
+    /// Cross-site forms can then act as the user: add CSRF protection.
+    pub fn same_site_none(mut self) -> Self {
+        self.0.same_site = SameSite::None;
+        self
+    }
+
+    /// When the revocation store cannot answer during a renewal, renew from the local view
+    /// instead of ending the session (the default, fail closed).
+    ///
+    /// # Security
+    /// A revocation the local view missed then lasts another access lifetime.
+    pub fn fail_open_on_store_error(mut self) -> Self {
+        self.0.fail_open = true;
+        self
+    }
+
+    /// Back to the builder.
+    pub fn done(self) -> SessionLayerBuilder<T> {
+        self.0
+    }
+}

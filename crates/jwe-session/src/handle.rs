@@ -1,0 +1,194 @@
+//! The per-request session handle that the layer puts into request extensions.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use jwe_session_core::{Audience, Claims, Revocation, StoreError};
+
+use crate::config::Config;
+
+/// What the response must do about the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pending {
+    /// Nothing changed: no `Set-Cookie`.
+    Nothing,
+    /// Seal `current` and write it (login, change, renewal, re-seal).
+    Write,
+    /// Clear the cookie (logout, or a token that was refused).
+    Clear,
+}
+
+pub(crate) struct State<T> {
+    pub(crate) current: Option<Claims<T>>,
+    pub(crate) pending: Pending,
+}
+
+/// The session of one request: read it, start one (login), change it, or end it (logout).
+///
+/// The layer puts a `SessionHandle<T>` into every request's extensions, with or without a
+/// session; clones share the same state, and the layer writes the outcome into the
+/// response. With the `axum` feature it is also an extractor.
+///
+/// Non-axum services take it from the request:
+///
+/// ```
+/// # use jwe_session::SessionHandle;
+/// # fn handler(req: http::Request<()>) {
+/// let handle = req.extensions().get::<SessionHandle<()>>().cloned();
+/// # }
+/// ```
+pub struct SessionHandle<T> {
+    pub(crate) config: Arc<Config<T>>,
+    pub(crate) state: Arc<Mutex<State<T>>>,
+}
+
+impl<T> Clone for SessionHandle<T> {
+    fn clone(&self) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+            state: Arc::clone(&self.state),
+        }
+    }
+}
+
+impl<T> fmt::Debug for SessionHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.lock();
+        // Claims are confidential: show only whether there is a session.
+        f.debug_struct("SessionHandle")
+            .field("active", &st.current.is_some())
+            .field("pending", &st.pending)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> SessionHandle<T> {
+    pub(crate) fn new(
+        config: Arc<Config<T>>,
+        current: Option<Claims<T>>,
+        pending: Pending,
+    ) -> Self {
+        Self {
+            config,
+            state: Arc::new(Mutex::new(State { current, pending })),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the request has a valid session (or the handler started one).
+    #[must_use]
+    pub fn is_active(&self) -> bool {
+        self.lock().current.is_some()
+    }
+
+    /// Starts a session for `sub` (login): a new `sid`, `auth_time = now`, the configured
+    /// `iss`/`aud`, and the application's claims. Replaces any session the request had
+    /// (which guards against session fixation: the new `sid` is fresh).
+    pub fn start(&self, sub: impl Into<String>, app: T) {
+        let now = self.config.clock.now();
+        let mut claims = Claims::new(app);
+        claims.iss.clone_from(&self.config.issuer);
+        claims.aud = self.config.audience.clone().map(Audience::one);
+        self.config.lifetimes.start(&mut claims, sub, now);
+        let mut st = self.lock();
+        st.current = Some(claims);
+        st.pending = Pending::Write;
+    }
+
+    /// Changes the application's claims of the current session; it is re-sealed in this
+    /// response (same `sid`, new `jti` and `exp`).
+    ///
+    /// # Errors
+    /// [`NoSession`] if there is none.
+    pub fn update(&self, f: impl FnOnce(&mut T)) -> Result<(), NoSession> {
+        let now = self.config.clock.now();
+        let mut st = self.lock();
+        let claims = st.current.as_mut().ok_or(NoSession)?;
+        f(&mut claims.app);
+        self.config.lifetimes.reissue(claims, now);
+        st.pending = Pending::Write;
+        Ok(())
+    }
+
+    /// Ends this session (logout): the cookie is cleared and its `sid` revoked, so a copy
+    /// of the token is refused too. Without a session it only clears the cookie.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the revocation could not be recorded; the cookie is cleared anyway.
+    pub async fn end(&self) -> Result<(), StoreError> {
+        let now = self.config.clock.now();
+        let taken = {
+            let mut st = self.lock();
+            st.pending = Pending::Clear;
+            st.current.take()
+        };
+        let Some(claims) = taken else { return Ok(()) };
+        let (Some(sid), Some(auth)) = (claims.sid, claims.auth_time) else {
+            return Ok(());
+        };
+        let until = self
+            .config
+            .lifetimes
+            .renewable_until(auth, now)
+            .saturating_add(LEEWAY);
+        self.config
+            .store
+            .revoke_at(Revocation::Session { sid, until }, now)
+            .await
+    }
+
+    /// Ends every session of the current subject that began up to now, on every device
+    /// (logout everywhere; also right after a password change), and this one.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the revocation could not be recorded; the cookie is cleared anyway.
+    pub async fn end_everywhere(&self) -> Result<(), StoreError> {
+        let now = self.config.clock.now();
+        let taken = {
+            let mut st = self.lock();
+            st.pending = Pending::Clear;
+            st.current.take()
+        };
+        let Some(sub) = taken.and_then(|c| c.sub) else {
+            return Ok(());
+        };
+        // `before` is exclusive and times are whole seconds: cover sessions begun this second.
+        let before = now.saturating_add(Duration::from_secs(1));
+        let until = self
+            .config
+            .lifetimes
+            .sessions_before_end_by(before)
+            .saturating_add(LEEWAY);
+        self.config
+            .store
+            .revoke_at(Revocation::Subject { sub, before, until }, now)
+            .await
+    }
+}
+
+impl<T: Clone> SessionHandle<T> {
+    /// A copy of the current claims, if there is a session.
+    #[must_use]
+    pub fn claims(&self) -> Option<Claims<T>> {
+        self.lock().current.clone()
+    }
+}
+
+/// Revocations are kept a little past the last moment they could matter.
+const LEEWAY: Duration = Duration::from_secs(60);
+
+/// The operation needs a session and the request has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoSession;
+
+impl fmt::Display for NoSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the request has no session")
+    }
+}
+
+impl std::error::Error for NoSession {}

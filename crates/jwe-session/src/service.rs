@@ -1,0 +1,403 @@
+//! `SessionLayer` and `SessionService`: the request and response paths.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use jwe_session_core::{BoxFuture, Claims, KeyRingHandle, RevocationStore, SessionIds, Stage};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::config::{Config, Renew, SessionLayerBuilder};
+use crate::handle::{Pending, SessionHandle};
+
+/// The tower layer: opens the session on the way in, writes it back on the way out.
+///
+/// Cheap to clone (the configuration is behind an `Arc`). `T` is the application's own
+/// claims type, flattened into the token beside the registered claims.
+///
+/// # Deployment caveat
+///
+/// - The cookie is `Secure` by default, so browsers send it only over HTTPS (and to
+///   `http://localhost`). Behind a TLS-terminating proxy that is what you want; for plain
+///   HTTP development use `.dangerous().allow_insecure_cookie()`.
+/// - Prefer `.host_prefix()` (`__Host-session`) when the app owns its host name: no
+///   subdomain can then set or shadow the cookie. It rules out `Domain`.
+/// - `SameSite=Lax` keeps cross-site `POST`s from carrying the cookie, which is the CSRF
+///   protection of the default setup. Cross-site `GET`s still carry it, so `GET` handlers
+///   must not change state.
+/// - Several instances need one key ring and a shared revocation store
+///   (`jwe-session-redis`); the in-memory default only revokes on the instance that
+///   logged out.
+pub struct SessionLayer<T> {
+    config: Arc<Config<T>>,
+}
+
+impl<T> Clone for SessionLayer<T> {
+    fn clone(&self) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl<T> fmt::Debug for SessionLayer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionLayer")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl<T: Send + 'static> SessionLayer<T> {
+    /// Starts a configuration with secure defaults around a key ring (or a
+    /// [`KeyRingHandle`] for rings swapped at run time).
+    pub fn builder(ring: impl Into<KeyRingHandle>) -> SessionLayerBuilder<T> {
+        SessionLayerBuilder::new(ring.into())
+    }
+}
+
+impl<T> SessionLayer<T> {
+    pub(crate) fn from_config(config: Arc<Config<T>>) -> Self {
+        Self { config }
+    }
+
+    /// The key ring handle: call [`KeyRingHandle::replace`] to rotate without a restart.
+    #[must_use]
+    pub fn key_ring(&self) -> &KeyRingHandle {
+        &self.config.ring
+    }
+
+    /// The revocation store, for revoking outside a request (an admin action, say).
+    #[must_use]
+    pub fn revocation_store(&self) -> &Arc<dyn RevocationStore> {
+        &self.config.store
+    }
+
+    /// The cookie name, prefix included.
+    #[must_use]
+    pub fn cookie_name(&self) -> &str {
+        self.config.cookie.name()
+    }
+
+    /// The purpose tokens are bound to.
+    #[must_use]
+    pub fn purpose(&self) -> &str {
+        self.config.opts.purpose().unwrap_or_default()
+    }
+}
+
+impl<S, T> Layer<S> for SessionLayer<T> {
+    type Service = SessionService<S, T>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionService {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+/// The service [`SessionLayer`] wraps around an inner service.
+pub struct SessionService<S, T> {
+    inner: S,
+    config: Arc<Config<T>>,
+}
+
+impl<S: Clone, T> Clone for SessionService<S, T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl<S: fmt::Debug, T> fmt::Debug for SessionService<S, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, T> SessionService<S, T> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, owned.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+/// The response future of [`SessionService`].
+pub struct ResponseFuture<B, E> {
+    inner: BoxFuture<'static, Result<Response<B>, E>>,
+}
+
+impl<B, E> fmt::Debug for ResponseFuture<B, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResponseFuture")
+    }
+}
+
+impl<B, E> Future for ResponseFuture<B, E> {
+    type Output = Result<Response<B>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<S, T, ReqB, ResB> Service<Request<ReqB>> for SessionService<S, T>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqB: Send + 'static,
+    ResB: Send + 'static,
+    T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    type Response = Response<ResB>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResB, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+        // The inner service that was polled ready is the one to call; leave a clone behind.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = Arc::clone(&self.config);
+        ResponseFuture {
+            inner: Box::pin(async move {
+                let (handle, incoming) = load(&config, req.headers()).await;
+                req.extensions_mut().insert(handle.clone());
+                let mut res = inner.call(req).await?;
+                write(&config, &handle, &incoming, &mut res);
+                Ok(res)
+            }),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    None,
+    Cookie,
+    Bearer,
+}
+
+#[derive(Debug)]
+struct Incoming {
+    source: Source,
+    /// Which of our cookies (bit 0 the main one, bit i chunk i) the request carried.
+    present: u32,
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+async fn load<T>(config: &Arc<Config<T>>, headers: &HeaderMap) -> (SessionHandle<T>, Incoming)
+where
+    T: DeserializeOwned + Clone + Send + 'static,
+{
+    let empty = |pending, incoming| {
+        (
+            SessionHandle::new(Arc::clone(config), None, pending),
+            incoming,
+        )
+    };
+    let mut incoming = Incoming {
+        source: Source::None,
+        present: 0,
+    };
+    let mut token = None;
+    if config.transport.bearer() {
+        if let Some(t) = bearer(headers) {
+            token = Some(t.to_owned());
+            incoming.source = Source::Bearer;
+        }
+    }
+    if token.is_none() && config.transport.cookie() {
+        let c = config.cookie.read(headers, config.opts.max_len());
+        incoming.present = c.present;
+        if c.oversized {
+            tracing::warn!(
+                reason = "cookie chunks exceed the token limit",
+                "session refused"
+            );
+            return empty(Pending::Clear, incoming);
+        }
+        if c.token.is_some() {
+            incoming.source = Source::Cookie;
+        }
+        token = c.token;
+    }
+    let Some(token) = token else {
+        // Chunks without their main cookie are debris: clear them.
+        let pending = if incoming.present != 0 {
+            Pending::Clear
+        } else {
+            Pending::Nothing
+        };
+        return empty(pending, incoming);
+    };
+
+    let now = config.clock.now();
+    let ring = config.ring.load();
+    let opened = match ring.open::<Claims<T>>(&token, &config.opts) {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(reason = %e, "session token refused");
+            return empty(Pending::Clear, incoming);
+        }
+    };
+    let needs_reseal = opened.needs_reseal();
+    let mut claims = opened.into_payload();
+    if let Err(e) = config.validation.validate_at(&claims, now) {
+        tracing::info!(reason = %e, "session claims refused");
+        return empty(Pending::Clear, incoming);
+    }
+    let pending = match config.lifetimes.stage_at(&claims, now) {
+        Stage::Fresh => {
+            if let Err(r) = config.store.check_at(SessionIds::from(&claims), now) {
+                tracing::info!(reason = %r, "session revoked");
+                return empty(Pending::Clear, incoming);
+            }
+            if needs_reseal {
+                Pending::Write
+            } else {
+                Pending::Nothing
+            }
+        }
+        Stage::Renewable => match renew(config, claims, now).await {
+            Ok(renewed) => {
+                claims = renewed;
+                Pending::Write
+            }
+            Err(pending) => return empty(pending, incoming),
+        },
+        stage => {
+            tracing::info!(reason = ?stage, "session expired");
+            return empty(Pending::Clear, incoming);
+        }
+    };
+    (
+        SessionHandle::new(Arc::clone(config), Some(claims), pending),
+        incoming,
+    )
+}
+
+/// Renews a session past `exp`: the authoritative revocation check, then the hook.
+/// `Err` carries what to do with the cookie instead.
+async fn renew<T: Clone + Send + 'static>(
+    config: &Config<T>,
+    mut claims: Claims<T>,
+    now: jwe_session_core::UnixTime,
+) -> Result<Claims<T>, Pending> {
+    let verdict = config
+        .store
+        .check_authoritative_at(SessionIds::from(&claims), now)
+        .await;
+    let verdict = match verdict {
+        Ok(v) => v,
+        Err(e) if config.fail_open => {
+            tracing::warn!(error = %e, policy = "fail-open", "revocation store unavailable; renewing from the local view");
+            config.store.check_at(SessionIds::from(&claims), now)
+        }
+        Err(e) => {
+            // Keep the cookie: once the store answers again the session can still renew.
+            tracing::warn!(error = %e, policy = "fail-closed", "revocation store unavailable; not renewing");
+            return Err(Pending::Nothing);
+        }
+    };
+    if let Err(r) = verdict {
+        tracing::info!(reason = %r, "session revoked");
+        return Err(Pending::Clear);
+    }
+    if let Some(hook) = &config.renew {
+        match hook(claims.clone()).await {
+            Renew::Keep => {}
+            Renew::Update(app) => claims.app = app,
+            Renew::Refuse => {
+                tracing::info!(reason = "renew hook refused", "session ended");
+                return Err(Pending::Clear);
+            }
+        }
+    }
+    config.lifetimes.reissue(&mut claims, now);
+    Ok(claims)
+}
+
+fn write<T: Serialize, B>(
+    config: &Config<T>,
+    handle: &SessionHandle<T>,
+    incoming: &Incoming,
+    res: &mut Response<B>,
+) {
+    let st = handle.lock();
+    match (st.pending, &st.current) {
+        (Pending::Nothing, _) => {}
+        (Pending::Write, Some(claims)) => {
+            let ring = config.ring.load();
+            let token = match ring.seal(claims, &config.opts) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(error = %e, "session could not be sealed");
+                    *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                    if config.transport.cookie() {
+                        config.cookie.clear(res.headers_mut(), incoming.present);
+                    }
+                    return;
+                }
+            };
+            let now = config.clock.now();
+            let to_cookie = config.transport.cookie() && incoming.source != Source::Bearer;
+            let to_header = config.transport.bearer() && incoming.source != Source::Cookie;
+            if to_cookie {
+                let end = match (claims.exp, claims.auth_time) {
+                    (Some(exp), Some(auth)) => exp
+                        .saturating_add(config.lifetimes.idle())
+                        .min(auth.saturating_add(config.lifetimes.absolute())),
+                    _ => now,
+                };
+                let max_age = end.saturating_since(now).max(Duration::from_secs(1));
+                config
+                    .cookie
+                    .write(res.headers_mut(), token.as_str(), max_age, incoming.present);
+            }
+            if to_header {
+                if let Ok(mut v) = HeaderValue::try_from(token.as_str()) {
+                    v.set_sensitive(true);
+                    res.headers_mut().insert(config.token_header.clone(), v);
+                }
+            }
+        }
+        (Pending::Write, None) | (Pending::Clear, _) => {
+            if config.transport.cookie() && incoming.source != Source::Bearer {
+                config.cookie.clear(res.headers_mut(), incoming.present);
+            }
+        }
+    }
+}

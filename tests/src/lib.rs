@@ -1,0 +1,199 @@
+//! Harness for the end-to-end tests: servers on free loopback ports, and an HTTP client
+//! with a cookie jar that keeps what servers set and shows every `Set-Cookie`.
+#![forbid(unsafe_code)]
+#![allow(clippy::missing_panics_doc, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use axum::Router;
+use cookie::Cookie;
+use reqwest::header::{HeaderMap, COOKIE, SET_COOKIE};
+use reqwest::StatusCode;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A server running on `127.0.0.1:<free port>`, shut down on drop.
+pub struct Server {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Serves `router` on a free loopback port.
+    pub async fn start(router: Router) -> Self {
+        Self::start_on("127.0.0.1:0", router).await
+    }
+
+    /// Serves `router` on `bind` (e.g. `127.0.0.2:0`).
+    pub async fn start_on(bind: &str, router: Router) -> Self {
+        let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// One response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body as text.
+    pub body: String,
+    /// Every `Set-Cookie`, parsed.
+    pub set_cookies: Vec<Cookie<'static>>,
+}
+
+impl Reply {
+    /// The `Set-Cookie` for `name`, if any.
+    pub fn set_cookie(&self, name: &str) -> Option<&Cookie<'static>> {
+        self.set_cookies.iter().find(|c| c.name() == name)
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// An HTTP client with a cookie jar. Redirects are not followed, so tests see each
+/// response's status and cookies.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    /// Cookies by name, as the server last set them.
+    pub jar: BTreeMap<String, String>,
+}
+
+impl Client {
+    /// A client for `server` with an empty jar.
+    pub fn new(base: impl Into<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            http,
+            base: base.into(),
+            jar: BTreeMap::new(),
+        }
+    }
+
+    /// `GET path`.
+    pub async fn get(&mut self, path: &str) -> Reply {
+        let req = self.http.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    /// `POST path` with a form body.
+    pub async fn post_form(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(req).await
+    }
+
+    /// Logs in to the demo.
+    pub async fn login(&mut self, user: &str) -> Reply {
+        self.post_form("/login", &[("username", user), ("password", "demo")])
+            .await
+    }
+
+    /// Sends a request with the jar's cookies and stores what the response sets.
+    pub async fn send(&mut self, mut req: reqwest::RequestBuilder) -> Reply {
+        if !self.jar.is_empty() {
+            let header = self
+                .jar
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            req = req.header(COOKIE, header);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.text().await.unwrap();
+        let set_cookies: Vec<Cookie<'static>> = headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| Cookie::parse(v.to_str().unwrap().to_owned()).unwrap())
+            .collect();
+        for c in &set_cookies {
+            let expired = c.max_age().is_some_and(|a| a.is_zero() || a.is_negative());
+            if expired {
+                self.jar.remove(c.name());
+            } else {
+                self.jar.insert(c.name().to_owned(), c.value().to_owned());
+            }
+        }
+        Reply {
+            status,
+            headers,
+            body,
+            set_cookies,
+        }
+    }
+}
+
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b))
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

@@ -1,0 +1,497 @@
+//! The session layer and the demo app over real HTTP, with an injected clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use jwe_session::{Renew, Session, SessionHandle, SessionLayer, Transport};
+use jwe_session_core::{
+    Claims, Enc, Key, KeyRing, KeyRingHandle, Lifetimes, ManualClock, TokenOptions, UnixTime,
+};
+use jwe_session_examples::demo::{app, DemoClaims, DemoOptions};
+use jwe_session_tests::{Client, Reply, Server};
+
+const T0: u64 = 1_800_000_000;
+const MIN: Duration = Duration::from_secs(60);
+
+fn key(kid: &str, seed: u8) -> Key {
+    let bytes: Vec<u8> = (0..32u8)
+        .map(|i| i.wrapping_mul(53).wrapping_add(seed) | 0x80)
+        .collect();
+    Key::from_bytes(kid, &bytes).unwrap()
+}
+
+fn ring(kids: &[(&str, u8)]) -> KeyRing {
+    KeyRing::new(kids.iter().map(|(k, s)| key(k, *s)).collect(), None).unwrap()
+}
+
+struct Demo {
+    server: Server,
+    clock: ManualClock,
+    ring: KeyRingHandle,
+}
+
+async fn demo() -> Demo {
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    let handle = KeyRingHandle::new(ring(&[("k1", 1)]));
+    let mut opts = DemoOptions::new(handle.clone());
+    opts.clock = Arc::new(clock.clone());
+    let server = Server::start(app(opts).unwrap()).await;
+    Demo {
+        server,
+        clock,
+        ring: handle,
+    }
+}
+
+fn kid_of(token: &str) -> String {
+    use base64::Engine as _;
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.split('.').next().unwrap())
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&header).unwrap();
+    v["kid"].as_str().unwrap().to_owned()
+}
+
+fn assert_cleared(r: &Reply, name: &str) {
+    let c = r
+        .set_cookie(name)
+        .unwrap_or_else(|| panic!("no Set-Cookie for {name}: {r:?}"));
+    assert_eq!(c.value(), "");
+    assert_eq!(c.max_age(), Some(cookie::time::Duration::ZERO));
+}
+
+#[tokio::test]
+async fn login_me_renew_logout_and_replay() {
+    let d = demo().await;
+    let mut c = Client::new(d.server.url());
+
+    let r = c.login("alice").await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.headers["location"], "/");
+    let set = r.set_cookie("session").expect("login sets the cookie");
+    assert_eq!(set.http_only(), Some(true));
+    assert_eq!(set.secure(), Some(true));
+    assert_eq!(set.same_site(), Some(cookie::SameSite::Lax));
+    assert_eq!(set.path(), Some("/"));
+    // Max-Age covers the idle window after exp: 15 min + 24 h.
+    assert_eq!(
+        set.max_age(),
+        Some(cookie::time::Duration::seconds(15 * 60 + 24 * 3600))
+    );
+
+    let r = c.get("/me").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.set_cookies.is_empty(),
+        "nothing changed, nothing written: {:?}",
+        r.set_cookies
+    );
+    let first = r.json();
+    assert_eq!(first["sub"], "alice");
+    assert_eq!(first["iss"], "jwe-session-demo");
+    assert_eq!(first["roles"], serde_json::json!(["user"]));
+    assert_eq!(first["exp"], T0 + 15 * 60);
+
+    // Past exp, within the idle window: renewed, same sid and auth_time, new jti/iat/exp.
+    d.clock.advance(16 * MIN);
+    let old_cookie = c.jar["session"].clone();
+    let r = c.get("/me").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.set_cookie("session").is_some(),
+        "renewal writes the cookie"
+    );
+    let renewed = r.json();
+    assert_eq!(renewed["sid"], first["sid"]);
+    assert_eq!(renewed["auth_time"], first["auth_time"]);
+    assert_ne!(renewed["jti"], first["jti"]);
+    assert_eq!(renewed["iat"], T0 + 16 * 60);
+    assert_eq!(renewed["exp"], T0 + 31 * 60);
+    assert_ne!(c.jar["session"], old_cookie);
+
+    // Logout clears the cookie and revokes the sid ...
+    let current = c.jar["session"].clone();
+    let r = c.post_form("/logout", &[]).await;
+    assert_eq!(r.status, 303);
+    assert_cleared(&r, "session");
+    assert_eq!(c.get("/me").await.status, 401);
+
+    // ... so copies of the token are refused (and cleared): the current one, which has not
+    // expired, and the first one, which is past exp and would otherwise be renewed.
+    for replayed in [current, old_cookie] {
+        let mut replay = Client::new(d.server.url());
+        replay.jar.insert("session".into(), replayed);
+        let r = replay.get("/me").await;
+        assert_eq!(r.status, 401);
+        assert_cleared(&r, "session");
+    }
+}
+
+#[tokio::test]
+async fn revoked_token_is_refused_before_exp_too() {
+    let d = demo().await;
+    let mut c = Client::new(d.server.url());
+    c.login("alice").await;
+    let token = c.jar["session"].clone();
+    c.post_form("/logout", &[]).await;
+    let mut replay = Client::new(d.server.url());
+    replay.jar.insert("session".into(), token);
+    let r = replay.get("/me").await;
+    assert_eq!(r.status, 401);
+    assert_cleared(&r, "session");
+    // The page still renders (no 500) and offers the login form.
+    let mut replay2 = replay.clone();
+    let r = replay2.get("/").await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("id=\"login\""));
+}
+
+#[tokio::test]
+async fn logout_everywhere_ends_one_users_sessions_only() {
+    let d = demo().await;
+    let mut laptop = Client::new(d.server.url());
+    let mut phone = Client::new(d.server.url());
+    let mut bob = Client::new(d.server.url());
+    laptop.login("alice").await;
+    phone.login("alice").await;
+    bob.login("bob").await;
+    d.clock.advance(MIN);
+    for c in [&mut laptop, &mut phone, &mut bob] {
+        assert_eq!(c.get("/me").await.status, 200);
+    }
+
+    let r = laptop.post_form("/logout-everywhere", &[]).await;
+    assert_eq!(r.status, 303);
+    assert_cleared(&r, "session");
+    assert_eq!(laptop.get("/me").await.status, 401);
+    assert_eq!(
+        phone.get("/me").await.status,
+        401,
+        "alice's other session ends too"
+    );
+    assert_eq!(bob.get("/me").await.status, 200, "bob is not affected");
+
+    // Alice can log in again afterwards.
+    d.clock.advance(Duration::from_secs(1));
+    laptop.login("alice").await;
+    assert_eq!(laptop.get("/me").await.status, 200);
+}
+
+#[tokio::test]
+async fn tampered_or_garbage_cookies_never_500_and_are_cleared() {
+    let d = demo().await;
+    let mut c = Client::new(d.server.url());
+    c.login("alice").await;
+    let token = c.jar["session"].clone();
+    let cases = [
+        {
+            let mut b = token.clone().into_bytes();
+            let i = b.len() / 2;
+            b[i] = if b[i] == b'A' { b'B' } else { b'A' };
+            String::from_utf8(b).unwrap()
+        },
+        "garbage".to_owned(),
+        format!("{token}.x"),
+        "a".repeat(5000),
+        String::new(),
+    ];
+    for bad in cases {
+        let mut evil = Client::new(d.server.url());
+        evil.jar.insert("session".into(), bad.clone());
+        let r = evil.get("/me").await;
+        assert_eq!(r.status, 401, "{bad:.40}");
+        if !bad.is_empty() {
+            assert_cleared(&r, "session");
+        }
+        let r = evil.get("/").await;
+        assert_eq!(r.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn rotation_reseals_old_key_tokens_under_the_new_key() {
+    let d = demo().await;
+    let mut c = Client::new(d.server.url());
+    c.login("alice").await;
+    assert_eq!(kid_of(&c.jar["session"]), "k1");
+    let sid = c.get("/me").await.json()["sid"].clone();
+
+    d.ring.replace(ring(&[("k2", 2), ("k1", 1)]));
+    let r = c.get("/me").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.set_cookie("session").is_some(),
+        "re-sealed in the same response"
+    );
+    assert_eq!(kid_of(&c.jar["session"]), "k2");
+    assert_eq!(r.json()["sid"], sid);
+    // Once re-sealed, nothing more is written.
+    assert!(c.get("/me").await.set_cookies.is_empty());
+
+    // Dropping k1 logs out whoever still holds a k1 token, and only them.
+    let mut stale = Client::new(d.server.url());
+    d.ring.replace(ring(&[("k1", 1)]));
+    stale.login("carol").await;
+    d.ring.replace(ring(&[("k2", 2)]));
+    assert_eq!(stale.get("/me").await.status, 401);
+    assert_eq!(c.get("/me").await.status, 200);
+}
+
+#[tokio::test]
+async fn renew_hook_refusing_ends_the_session_and_updates_apply() {
+    let d = demo().await;
+    let mut banned = Client::new(d.server.url());
+    banned.login("banned").await;
+    assert_eq!(banned.get("/me").await.status, 200);
+    d.clock.advance(16 * MIN);
+    let r = banned.get("/me").await;
+    assert_eq!(r.status, 401);
+    assert_cleared(&r, "session");
+
+    // The demo's hook re-reads roles: "admin" gains its role at renewal.
+    let mut admin = Client::new(d.server.url());
+    admin.login("admin").await;
+    assert_eq!(
+        admin.get("/me").await.json()["roles"],
+        serde_json::json!(["user", "admin"])
+    );
+}
+
+#[tokio::test]
+async fn idle_and_absolute_limits_end_sessions() {
+    let d = demo().await;
+    let mut idle = Client::new(d.server.url());
+    idle.login("idle").await;
+    d.clock.advance(15 * MIN + Duration::from_secs(24 * 3600));
+    let r = idle.get("/me").await;
+    assert_eq!(r.status, 401, "past exp + idle");
+    assert_cleared(&r, "session");
+
+    let mut busy = Client::new(d.server.url());
+    busy.login("busy").await;
+    // Active every 12 hours for a week: renewed each time until the absolute lifetime.
+    for _ in 0..13 {
+        d.clock.advance(Duration::from_secs(12 * 3600));
+        assert_eq!(busy.get("/me").await.status, 200);
+    }
+    d.clock.advance(Duration::from_secs(12 * 3600));
+    let r = busy.get("/me").await;
+    assert_eq!(r.status, 401, "past auth_time + 7 days");
+}
+
+#[tokio::test]
+async fn large_sessions_are_chunked_and_shrinking_clears_stale_chunks() {
+    let d = demo().await;
+    let mut c = Client::new(d.server.url());
+    let notes: String = (0..10_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let r = c
+        .post_form(
+            "/login",
+            &[("username", "big"), ("password", "demo"), ("notes", &notes)],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let names: Vec<&str> = r.set_cookies.iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["session", "session.1", "session.2", "session.3"]);
+    for sc in &r.set_cookies {
+        assert!(
+            sc.to_string().len() <= 4000,
+            "{} bytes",
+            sc.to_string().len()
+        );
+    }
+    let me = c.get("/me").await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json()["notes"], notes);
+    assert!(me.set_cookies.is_empty());
+
+    // Log in again with a small session: one cookie, stale chunks cleared.
+    let r = c.login("big").await;
+    assert_eq!(
+        r.set_cookie("session")
+            .unwrap()
+            .max_age()
+            .unwrap()
+            .whole_seconds(),
+        15 * 60 + 24 * 3600
+    );
+    for stale in ["session.1", "session.2", "session.3"] {
+        assert_cleared(&r, stale);
+    }
+    assert_eq!(c.jar.keys().collect::<Vec<_>>(), ["session"]);
+    let me = c.get("/me").await;
+    assert_eq!(me.status, 200);
+    assert!(me.json().get("notes").is_none());
+}
+
+#[tokio::test]
+async fn a_token_for_another_purpose_is_refused() {
+    let d = demo().await;
+    let now = UnixTime::from_secs(T0);
+    let mut claims = Claims::new(DemoClaims {
+        roles: vec!["admin".into()],
+        notes: None,
+    });
+    claims.iss = Some("jwe-session-demo".into());
+    Lifetimes::default().start(&mut claims, "mallory", now);
+    let ring = d.ring.load();
+    let other = TokenOptions::new().with_purpose("jwe-session/cookie/other-app");
+    let forged = ring.seal(&claims, &other).unwrap();
+    let mut c = Client::new(d.server.url());
+    c.jar.insert("session".into(), forged.into_string());
+    let r = c.get("/me").await;
+    assert_eq!(r.status, 401);
+    assert_cleared(&r, "session");
+    // The same claims sealed for the demo's purpose open: only the purpose differed.
+    let right = TokenOptions::new().with_purpose("jwe-session/cookie/session");
+    c.jar.insert(
+        "session".into(),
+        ring.seal(&claims, &right).unwrap().into_string(),
+    );
+    assert_eq!(c.get("/me").await.status, 200);
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_expiring_token_all_succeed() {
+    let d = demo().await;
+    let mut c = Client::new(d.server.url());
+    c.login("alice").await;
+    let sid = c.get("/me").await.json()["sid"].clone();
+    d.clock.advance(16 * MIN);
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let mut c = c.clone();
+        tasks.push(tokio::spawn(async move { c.get("/me").await }));
+    }
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["sid"], sid);
+        assert!(r.set_cookie("session").is_some());
+    }
+}
+
+#[tokio::test]
+async fn wrong_password_is_401_and_sets_nothing() {
+    let d = demo().await;
+    let mut c = Client::new(d.server.url());
+    let r = c
+        .post_form("/login", &[("username", "alice"), ("password", "nope")])
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(r.set_cookies.is_empty());
+    let r = c
+        .post_form("/login", &[("username", " "), ("password", "demo")])
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("<h1>"));
+    assert_eq!(c.get("/me").await.status, 401);
+}
+
+// ---- bearer transport ----------------------------------------------------------------
+
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct Api {
+    scope: String,
+}
+
+async fn bearer_app(clock: ManualClock, refuse: bool) -> Server {
+    let layer = SessionLayer::<Api>::builder(ring(&[("b1", 7)]))
+        .transport(Transport::Bearer)
+        .clock(Arc::new(clock))
+        .on_renew(move |_| async move {
+            if refuse {
+                Renew::Refuse
+            } else {
+                Renew::Update(Api {
+                    scope: "renewed".into(),
+                })
+            }
+        })
+        .build()
+        .unwrap();
+    let router =
+        Router::new()
+            .route(
+                "/token",
+                post(|h: SessionHandle<Api>| async move {
+                    h.start(
+                        "svc",
+                        Api {
+                            scope: "read".into(),
+                        },
+                    );
+                    "ok"
+                }),
+            )
+            .route(
+                "/whoami",
+                get(|s: Session<Api>| async move {
+                    format!("{} {}", s.sub.clone().unwrap(), s.app.scope)
+                }),
+            )
+            .layer(layer);
+    Server::start(router).await
+}
+
+#[tokio::test]
+async fn bearer_tokens_come_back_in_the_token_header_and_renew() {
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    let server = bearer_app(clock.clone(), false).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/token", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers().get("set-cookie").is_none(),
+        "bearer mode sets no cookie"
+    );
+    let token = r.headers()["x-session-token"].to_str().unwrap().to_owned();
+
+    let who = |t: String| {
+        let http = http.clone();
+        let url = format!("{}/whoami", server.url());
+        async move { http.get(url).bearer_auth(t).send().await.unwrap() }
+    };
+    let r = who(token.clone()).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-session-token").is_none());
+    assert_eq!(r.text().await.unwrap(), "svc read");
+
+    clock.advance(16 * MIN);
+    let r = who(token.clone()).await;
+    assert_eq!(r.status(), 200);
+    let renewed = r.headers()["x-session-token"].to_str().unwrap().to_owned();
+    assert_ne!(renewed, token);
+    assert_eq!(r.text().await.unwrap(), "svc renewed");
+    assert_eq!(who(renewed).await.status(), 200);
+
+    assert_eq!(who("nonsense".into()).await.status(), 401);
+    let r = http
+        .get(format!("{}/whoami", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.text().await.unwrap(), "no valid session: log in first");
+}
+
+#[tokio::test]
+async fn a_layer_missing_from_the_route_is_a_clear_500() {
+    let server =
+        Server::start(Router::new().route("/", get(|_: Session<Api>| async { "never" }))).await;
+    let r = reqwest::get(server.url()).await.unwrap();
+    assert_eq!(r.status(), 500);
+    assert!(r.text().await.unwrap().contains("without SessionLayer"));
+}
+
+#[test]
+fn generated_test_keys_are_a256gcm() {
+    assert_eq!(key("x", 1).enc(), Enc::A256Gcm);
+}

@@ -1,0 +1,4 @@
+//! End-to-end tests across the jwe-session crates: one binary, one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod http;
