@@ -401,3 +401,201 @@ fn write<T: Serialize, B>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http::header::{COOKIE, SET_COOKIE};
+    use jwe_session_core::{Key, KeyRing, ManualClock, UnixTime};
+    use tower::{service_fn, ServiceExt};
+
+    use super::*;
+    use crate::config::ConfigError;
+
+    const KEY: [u8; 32] = [0xa5; 32];
+
+    fn ring() -> KeyRing {
+        let mut k = KEY;
+        k[0] = 0x11;
+        KeyRing::new(vec![Key::from_bytes("t1", &k).unwrap()], None).unwrap()
+    }
+
+    /// A plain tower service (no axum): the handler finds the handle in extensions.
+    async fn handler(req: Request<String>) -> Result<Response<String>, Infallible> {
+        let handle = req
+            .extensions()
+            .get::<SessionHandle<()>>()
+            .cloned()
+            .expect("layer ran");
+        let body = match req.uri().path() {
+            "/login" => {
+                handle.start("alice", ());
+                "started".to_owned()
+            }
+            "/logout" => {
+                handle.end().await.unwrap();
+                "ended".to_owned()
+            }
+            _ => handle
+                .claims()
+                .and_then(|c| c.sub)
+                .unwrap_or_else(|| "anonymous".into()),
+        };
+        Ok(Response::new(body))
+    }
+
+    fn layer() -> SessionLayer<()> {
+        let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
+        SessionLayer::builder(ring())
+            .clock(Arc::new(clock))
+            .build()
+            .unwrap()
+    }
+
+    async fn call(layer: &SessionLayer<()>, path: &str, cookie: Option<&str>) -> Response<String> {
+        let mut req = Request::builder().uri(path);
+        if let Some(c) = cookie {
+            req = req.header(COOKIE, c);
+        }
+        layer
+            .layer(service_fn(handler))
+            .oneshot(req.body(String::new()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn cookie_pair(res: &Response<String>) -> String {
+        let set = res.headers()[SET_COOKIE].to_str().unwrap();
+        set.split(';').next().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn works_as_a_plain_tower_layer() {
+        let layer = layer();
+        let res = call(&layer, "/", None).await;
+        assert_eq!(res.body(), "anonymous");
+        assert!(res.headers().get(SET_COOKIE).is_none());
+
+        let res = call(&layer, "/login", None).await;
+        assert!(res.headers()[SET_COOKIE].is_sensitive());
+        let pair = cookie_pair(&res);
+        assert!(pair.starts_with("session=eyJ"));
+
+        let res = call(&layer, "/", Some(&pair)).await;
+        assert_eq!(res.body(), "alice");
+        assert!(res.headers().get(SET_COOKIE).is_none());
+
+        let res = call(&layer, "/logout", Some(&pair)).await;
+        assert_eq!(res.body(), "ended");
+        assert_eq!(cookie_pair(&res), "session=");
+        assert_eq!(call(&layer, "/", Some(&pair)).await.body(), "anonymous");
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_clears_its_chunks_too() {
+        let layer = layer();
+        let res = call(
+            &layer,
+            "/",
+            Some("session=bad; session.1=worse; session.3=stale"),
+        )
+        .await;
+        assert_eq!(res.body(), "anonymous");
+        let cleared: Vec<&str> = res
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().split('=').next().unwrap())
+            .collect();
+        assert_eq!(cleared, ["session", "session.1", "session.3"]);
+    }
+
+    #[test]
+    fn config_errors() {
+        let b = || SessionLayer::<()>::builder(ring());
+        assert!(matches!(
+            b().cookie_name("a b").build(),
+            Err(ConfigError::InvalidCookieName { .. })
+        ));
+        assert!(matches!(
+            b().cookie_name("").build(),
+            Err(ConfigError::InvalidCookieName { .. })
+        ));
+        assert!(matches!(
+            b().host_prefix().cookie_domain("example.com").build(),
+            Err(ConfigError::HostPrefixWithDomain)
+        ));
+        assert!(matches!(
+            b().host_prefix()
+                .dangerous()
+                .allow_insecure_cookie()
+                .done()
+                .build(),
+            Err(ConfigError::HostPrefixInsecure)
+        ));
+        assert!(matches!(
+            b().max_chunks(0).build(),
+            Err(ConfigError::InvalidMaxChunks { .. })
+        ));
+        assert!(matches!(
+            b().max_chunks(17).build(),
+            Err(ConfigError::InvalidMaxChunks { .. })
+        ));
+        assert!(matches!(
+            b().token_header("bad header").build(),
+            Err(ConfigError::InvalidHeaderName { .. })
+        ));
+        let l = b().host_prefix().build().unwrap();
+        assert_eq!(l.cookie_name(), "__Host-session");
+        assert_eq!(l.purpose(), "jwe-session/cookie/__Host-session");
+        let l = b().transport(crate::Transport::Bearer).build().unwrap();
+        assert_eq!(l.purpose(), "jwe-session/bearer");
+    }
+
+    #[tokio::test]
+    async fn host_prefix_cookie_attributes() {
+        let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
+        let layer = SessionLayer::<()>::builder(ring())
+            .clock(Arc::new(clock))
+            .host_prefix()
+            .same_site_strict()
+            .build()
+            .unwrap();
+        let res = call(&layer, "/login", None).await;
+        let set = res.headers()[SET_COOKIE].to_str().unwrap();
+        assert!(set.starts_with("__Host-session=eyJ"), "{set}");
+        for attr in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Strict",
+            "Path=/",
+            "Max-Age=87300",
+        ] {
+            assert!(set.contains(attr), "{attr} missing from {set}");
+        }
+        assert!(!set.contains("Domain"));
+    }
+
+    #[test]
+    fn debug_never_shows_keys() {
+        let layer = layer();
+        let handle = SessionHandle::<()>::new(Arc::clone(&layer.config), None, Pending::Nothing);
+        let b64 = |b: &[u8]| {
+            use std::fmt::Write;
+            b.iter().fold(String::new(), |mut s, x| {
+                let _ = write!(s, "{x:02x}");
+                s
+            })
+        };
+        for dbg in [
+            format!("{layer:?}"),
+            format!("{handle:?}"),
+            format!("{:?}", SessionLayer::<()>::builder(ring())),
+        ] {
+            assert!(!dbg.contains(&b64(&KEY[1..])), "{dbg}");
+            assert!(!dbg.contains("paWlpaWl"), "{dbg}");
+        }
+        assert!(format!("{layer:?}").contains("t1"));
+    }
+}
