@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use jwe_session::{ConfigError, Session, SessionHandle, SessionLayer};
+use jwe_session::{ConfigError, Session, SessionHandle, SessionLayer, SessionLayerBuilder};
 use jwe_session_core::{Claims, Clock, KeyRingHandle, Lifetimes, RevocationStore, SystemClock};
 use serde::{Deserialize, Serialize};
 
@@ -71,6 +71,11 @@ fn roles_for(user: &str) -> Vec<String> {
 /// # Errors
 /// [`ConfigError`] if the options do not make a valid layer.
 pub fn layer(opts: DemoOptions) -> Result<SessionLayer<DemoClaims>, ConfigError> {
+    layer_builder(opts).build()
+}
+
+/// The demo's layer configuration, before `build`, for tests that change one setting.
+pub fn layer_builder(opts: DemoOptions) -> SessionLayerBuilder<DemoClaims> {
     let mut b = SessionLayer::<DemoClaims>::builder(opts.ring)
         .clock(opts.clock)
         .lifetimes(opts.lifetimes)
@@ -92,7 +97,7 @@ pub fn layer(opts: DemoOptions) -> Result<SessionLayer<DemoClaims>, ConfigError>
     if opts.insecure_cookie {
         b = b.dangerous().allow_insecure_cookie().done();
     }
-    b.build()
+    b
 }
 
 /// The demo's routes behind its session layer.
@@ -100,14 +105,18 @@ pub fn layer(opts: DemoOptions) -> Result<SessionLayer<DemoClaims>, ConfigError>
 /// # Errors
 /// As [`layer`].
 pub fn app(opts: DemoOptions) -> Result<Router, ConfigError> {
-    let layer = layer(opts)?;
-    Ok(Router::new()
+    Ok(router(layer(opts)?))
+}
+
+/// The demo's routes behind a given layer.
+pub fn router(layer: SessionLayer<DemoClaims>) -> Router {
+    Router::new()
         .route("/", get(index))
         .route("/login", post(login))
         .route("/me", get(me))
         .route("/logout", post(logout))
         .route("/logout-everywhere", post(logout_everywhere))
-        .layer(layer))
+        .layer(layer)
 }
 
 #[derive(Deserialize)]

@@ -4,6 +4,8 @@
 //! - `JWE_SESSION_KEYS`: a JWK Set (make one with `jwe-session keygen --set`); without it a
 //!   fresh key is generated and sessions do not survive a restart;
 //! - `BIND`: the listen address (default `127.0.0.1:3000`);
+//! - `REDIS_URL`: share revocations with other instances through Redis
+//!   (`jwe-session-redis`); without it revocations live in this process;
 //! - `DEMO_INSECURE_COOKIE=1`: drop `Secure` from the cookie (for plain-HTTP clients that
 //!   refuse `Secure` cookies; browsers accept them from localhost).
 #![forbid(unsafe_code)]
@@ -33,6 +35,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(e) => return Err(format!("JWE_SESSION_KEYS: {e}").into()),
     };
     let mut opts = DemoOptions::new(ring);
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        let store = jwe_session_redis::RedisStore::builder(url)
+            .connect()
+            .await
+            .map_err(|e| format!("REDIS_URL: {e}"))?;
+        tracing::info!("revocations shared through Redis");
+        opts.store = Some(std::sync::Arc::new(store));
+    }
     opts.insecure_cookie = std::env::var("DEMO_INSECURE_COOKIE").is_ok_and(|v| v == "1");
     let router = app(opts)?;
 

@@ -4,3 +4,5 @@
 mod grpc;
 mod http;
 mod interop;
+mod redis;
+mod store_suite;

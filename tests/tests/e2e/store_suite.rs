@@ -1,0 +1,297 @@
+//! One conformance suite for every `RevocationStore`: the memory store and the Redis store
+//! must answer alike.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jwe_session_core::{
+    MemoryStore, Revocation, RevocationStore, Revoked, SessionIds, StoreError, UnixTime,
+};
+use jwe_session_redis::RedisStore;
+use jwe_session_tests::RedisServer;
+
+/// A store under test, with whatever must live as long as it (a Redis server).
+pub(crate) struct Fixture {
+    pub(crate) store: Arc<dyn RevocationStore>,
+    _guard: Option<RedisServer>,
+}
+
+pub(crate) async fn memory_store() -> Option<Fixture> {
+    Some(Fixture {
+        store: Arc::new(MemoryStore::new()),
+        _guard: None,
+    })
+}
+
+pub(crate) async fn redis_store() -> Option<Fixture> {
+    let server = RedisServer::start()?;
+    let store = RedisStore::builder(server.url()).connect().await.unwrap();
+    Some(Fixture {
+        store: Arc::new(store),
+        _guard: Some(server),
+    })
+}
+
+fn ids<'a>(sid: &'a str, sub: &'a str, started: UnixTime) -> SessionIds<'a> {
+    SessionIds {
+        sid: Some(sid),
+        sub: Some(sub),
+        started: Some(started),
+    }
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+pub(crate) async fn session_scope(s: &dyn RevocationStore) {
+    let now = UnixTime::now();
+    let start = now.saturating_sub(secs(60));
+    s.revoke_at(
+        Revocation::Session {
+            sid: "s1".into(),
+            until: now.saturating_add(secs(100)),
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.check_at(ids("s1", "alice", start), now),
+        Err(Revoked::Session)
+    );
+    assert_eq!(s.check_at(ids("s2", "alice", start), now), Ok(()));
+    assert_eq!(
+        s.check_authoritative_at(ids("s1", "alice", start), now)
+            .await
+            .unwrap(),
+        Err(Revoked::Session)
+    );
+    assert_eq!(
+        s.check_authoritative_at(ids("s2", "alice", start), now)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    // Forgotten once no token of it could be renewed.
+    let later = now.saturating_add(secs(100));
+    assert_eq!(s.check_at(ids("s1", "alice", start), later), Ok(()));
+    assert_eq!(
+        s.check_authoritative_at(ids("s1", "alice", start), later)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+}
+
+pub(crate) async fn subject_scope(s: &dyn RevocationStore) {
+    let now = UnixTime::now();
+    let r = Revocation::Subject {
+        sub: "alice".into(),
+        before: now,
+        until: now.saturating_add(secs(600)),
+    };
+    s.revoke_at(r, now).await.unwrap();
+    let older = now.saturating_sub(secs(1));
+    assert_eq!(
+        s.check_at(ids("a", "alice", older), now),
+        Err(Revoked::Subject { before: now })
+    );
+    assert_eq!(
+        s.check_at(ids("b", "alice", now), now),
+        Ok(()),
+        "began at the cut-off: kept"
+    );
+    assert_eq!(s.check_at(ids("c", "bob", older), now), Ok(()));
+    assert_eq!(
+        s.check_authoritative_at(ids("a", "alice", older), now)
+            .await
+            .unwrap(),
+        Err(Revoked::Subject { before: now })
+    );
+    assert_eq!(
+        s.check_authoritative_at(ids("c", "bob", older), now)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    // An earlier cut-off never moves it back.
+    let r = Revocation::Subject {
+        sub: "alice".into(),
+        before: older,
+        until: now.saturating_add(secs(60)),
+    };
+    s.revoke_at(r, now).await.unwrap();
+    assert!(s.check_at(ids("a", "alice", older), now).is_err());
+    assert!(s
+        .check_authoritative_at(ids("a", "alice", older), now)
+        .await
+        .unwrap()
+        .is_err());
+    assert!(
+        s.check_at(ids("a", "alice", older), now.saturating_add(secs(300)))
+            .is_err(),
+        "kept the later expiry"
+    );
+}
+
+pub(crate) async fn all_scope(s: &dyn RevocationStore) {
+    let now = UnixTime::now();
+    s.revoke_at(
+        Revocation::All {
+            before: now,
+            until: now.saturating_add(secs(600)),
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let older = now.saturating_sub(secs(1));
+    assert_eq!(
+        s.check_at(ids("x", "anyone", older), now),
+        Err(Revoked::All { before: now })
+    );
+    assert_eq!(s.check_at(ids("y", "anyone", now), now), Ok(()));
+    let unknown = SessionIds {
+        sid: Some("z"),
+        sub: None,
+        started: None,
+    };
+    assert!(
+        s.check_at(unknown, now).is_err(),
+        "a session of unknown start is cut"
+    );
+    assert!(s
+        .check_authoritative_at(ids("x", "anyone", older), now)
+        .await
+        .unwrap()
+        .is_err());
+}
+
+pub(crate) async fn bad_input_changes_nothing(s: &dyn RevocationStore) {
+    let now = UnixTime::now();
+    let until = now.saturating_add(secs(60));
+    let err = s
+        .revoke_at(
+            Revocation::Session {
+                sid: String::new(),
+                until,
+            },
+            now,
+        )
+        .await;
+    assert!(matches!(err, Err(StoreError::InvalidRevocation { .. })));
+    let err = s
+        .revoke_at(
+            Revocation::Subject {
+                sub: String::new(),
+                before: now,
+                until,
+            },
+            now,
+        )
+        .await;
+    assert!(matches!(err, Err(StoreError::InvalidRevocation { .. })));
+    let any = SessionIds {
+        sid: Some(""),
+        sub: Some(""),
+        started: Some(now.saturating_sub(secs(5))),
+    };
+    assert_eq!(s.check_at(any, now), Ok(()));
+    assert_eq!(s.check_authoritative_at(any, now).await.unwrap(), Ok(()));
+    // Already past its `until`: accepted, nothing to remember.
+    s.revoke_at(
+        Revocation::Session {
+            sid: "old".into(),
+            until: now,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.check_at(ids("old", "u", now), now), Ok(()));
+}
+
+pub(crate) async fn concurrent_revoke_and_check(s: Arc<dyn RevocationStore>) {
+    let now = UnixTime::now();
+    let until = now.saturating_add(secs(300));
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let s = Arc::clone(&s);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                let sid = format!("c{t}-{i}");
+                let id = SessionIds {
+                    sid: Some(&sid),
+                    sub: None,
+                    started: Some(now),
+                };
+                assert_eq!(s.check_at(id, now), Ok(()));
+                s.revoke_at(
+                    Revocation::Session {
+                        sid: sid.clone(),
+                        until,
+                    },
+                    now,
+                )
+                .await
+                .unwrap();
+                assert_eq!(s.check_at(id, now), Err(Revoked::Session));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+macro_rules! revocation_store_suite {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn session_scope() {
+                let Some(f) = super::$name().await else {
+                    return;
+                };
+                super::session_scope(&*f.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn subject_scope() {
+                let Some(f) = super::$name().await else {
+                    return;
+                };
+                super::subject_scope(&*f.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn all_scope() {
+                let Some(f) = super::$name().await else {
+                    return;
+                };
+                super::all_scope(&*f.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn bad_input_changes_nothing() {
+                let Some(f) = super::$name().await else {
+                    return;
+                };
+                super::bad_input_changes_nothing(&*f.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_revoke_and_check() {
+                let Some(f) = super::$name().await else {
+                    return;
+                };
+                super::concurrent_revoke_and_check(Arc::clone(&f.store)).await;
+            }
+        }
+    };
+}
+
+revocation_store_suite!(memory_store);
+revocation_store_suite!(redis_store);
