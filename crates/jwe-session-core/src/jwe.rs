@@ -251,38 +251,13 @@ impl KeyRing {
         token: &str,
         opts: &TokenOptions,
     ) -> Result<Opened<Zeroizing<Vec<u8>>>, OpenError> {
-        if token.len() > opts.max_len {
-            return Err(OpenError::TooLarge {
-                len: token.len(),
-                max: opts.max_len,
-            });
-        }
-        let mut parts = [""; 5];
-        let mut found = 0;
-        for part in token.split('.') {
-            if found == 5 {
-                return Err(OpenError::SegmentCount { found: 6 });
-            }
-            parts[found] = part;
-            found += 1;
-        }
-        if found != 5 {
-            return Err(OpenError::SegmentCount { found });
-        }
-        let [header_b64, encrypted_key, iv_b64, ct_b64, tag_b64] = parts;
-        if !encrypted_key.is_empty() {
-            return Err(OpenError::EncryptedKeyNotEmpty);
-        }
-        let header_json = b64(header_b64, Segment::Header)?;
-        let iv = b64(iv_b64, Segment::Iv)?;
-        let mut buf = Zeroizing::new(b64(ct_b64, Segment::Ciphertext)?);
-        let tag = b64(tag_b64, Segment::Tag)?;
-
-        // serde's derived visitors also accept a JSON array (fields by position): the
-        // header must be an object, so look at the first byte before parsing.
-        if header_json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(OpenError::HeaderNotJson);
-        }
+        let Decoded {
+            header_b64,
+            header_json,
+            iv,
+            mut buf,
+            tag,
+        } = decode(token, opts)?;
         let header: HeaderRepr<'_> =
             serde_json::from_slice(&header_json).map_err(|_| OpenError::HeaderNotJson)?;
         let alg = header
@@ -339,6 +314,93 @@ impl KeyRing {
             active: self.is_active(&kid),
         })
     }
+}
+
+/// A token split and decoded, before any key is involved.
+struct Decoded<'t> {
+    header_b64: &'t str,
+    header_json: Vec<u8>,
+    iv: Vec<u8>,
+    buf: Zeroizing<Vec<u8>>,
+    tag: Vec<u8>,
+}
+
+/// The structural checks, cheapest first: size limit, five segments, empty encrypted key,
+/// canonical base64url of every segment, and a protected header that is a JSON object.
+fn decode<'t>(token: &'t str, opts: &TokenOptions) -> Result<Decoded<'t>, OpenError> {
+    if token.len() > opts.max_len {
+        return Err(OpenError::TooLarge {
+            len: token.len(),
+            max: opts.max_len,
+        });
+    }
+    let mut parts = [""; 5];
+    let mut found = 0;
+    for part in token.split('.') {
+        if found == 5 {
+            return Err(OpenError::SegmentCount { found: 6 });
+        }
+        parts[found] = part;
+        found += 1;
+    }
+    if found != 5 {
+        return Err(OpenError::SegmentCount { found });
+    }
+    let [header_b64, encrypted_key, iv_b64, ct_b64, tag_b64] = parts;
+    if !encrypted_key.is_empty() {
+        return Err(OpenError::EncryptedKeyNotEmpty);
+    }
+    let header_json = b64(header_b64, Segment::Header)?;
+    let iv = b64(iv_b64, Segment::Iv)?;
+    let buf = Zeroizing::new(b64(ct_b64, Segment::Ciphertext)?);
+    let tag = b64(tag_b64, Segment::Tag)?;
+    // serde's derived visitors also accept a JSON array (fields by position): the header
+    // must be an object, so look at the first byte before parsing.
+    if header_json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(OpenError::HeaderNotJson);
+    }
+    Ok(Decoded {
+        header_b64,
+        header_json,
+        iv,
+        buf,
+        tag,
+    })
+}
+
+/// What can be learned from a token without its key: the protected header and the size of
+/// each segment. The payload stays encrypted.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct TokenInfo {
+    /// The protected header, as sent (not checked against any key).
+    pub header: serde_json::Map<String, serde_json::Value>,
+    /// Length of the base64url protected header, in bytes.
+    pub header_len: usize,
+    /// Decoded IV length in bytes (12 for a well-formed token).
+    pub iv_len: usize,
+    /// Decoded ciphertext length in bytes (the payload's length).
+    pub ciphertext_len: usize,
+    /// Decoded tag length in bytes (16 for a well-formed token).
+    pub tag_len: usize,
+}
+
+/// Reads a token's header and segment sizes without a key (for debugging tools). Runs the
+/// same structural checks as [`KeyRing::open_bytes`] up to and including the header JSON.
+///
+/// # Errors
+/// [`OpenError::TooLarge`], [`OpenError::SegmentCount`], [`OpenError::EncryptedKeyNotEmpty`],
+/// [`OpenError::Base64`], [`OpenError::HeaderNotJson`].
+pub fn inspect(token: &str, opts: &TokenOptions) -> Result<TokenInfo, OpenError> {
+    let d = decode(token, opts)?;
+    let header = serde_json::from_slice(&d.header_json).map_err(|_| OpenError::HeaderNotJson)?;
+    Ok(TokenInfo {
+        header,
+        header_len: d.header_b64.len(),
+        iv_len: d.iv.len(),
+        ciphertext_len: d.buf.len(),
+        tag_len: d.tag.len(),
+    })
 }
 
 pub(crate) fn serialize_claims<T: Serialize + ?Sized>(
@@ -516,6 +578,20 @@ mod tests {
             ring.open::<serde_json::Value>(&v.compact, &opts()),
             Err(OpenError::ClaimsNotObject)
         ));
+    }
+
+    #[test]
+    fn inspect_reads_header_and_sizes_without_a_key() {
+        let (v, _) = rfc7520();
+        let info = inspect(&v.compact, &opts()).unwrap();
+        assert_eq!(info.header["alg"], "dir");
+        assert_eq!(info.header["enc"], "A128GCM");
+        assert_eq!(info.header["kid"], "77c7e2b8-6e13-45cf-8672-617b5b45243a");
+        assert_eq!((info.iv_len, info.ciphertext_len, info.tag_len), (12, 273, 16));
+        assert_eq!(info.header_len, v.protected_b64.len());
+        assert!(matches!(inspect("a.b", &opts()), Err(OpenError::SegmentCount { found: 2 })));
+        let array = format!("{}..AAAA.AAAA.AAAA", URL_SAFE_NO_PAD.encode("[1]"));
+        assert!(matches!(inspect(&array, &opts()), Err(OpenError::HeaderNotJson)));
     }
 
     #[test]
