@@ -383,10 +383,16 @@ impl fmt::Display for OpenError {
                 f,
                 "token's enc is {found:?} but key {kid:?} is for {expected}"
             ),
-            Self::PurposeMismatch { expected, found } => write!(
-                f,
-                "token was sealed for purpose {found:?}, expected {expected:?}"
-            ),
+            Self::PurposeMismatch { expected, found } => {
+                let show =
+                    |p: &Option<String>| p.as_ref().map_or("none".to_owned(), |p| format!("{p:?}"));
+                write!(
+                    f,
+                    "token was sealed for purpose {}, expected {}",
+                    show(found),
+                    show(expected)
+                )
+            }
             Self::IvLength { len } => write!(f, "token's IV is {len} bytes, not 12"),
             Self::TagLength { len } => write!(f, "token's tag is {len} bytes, not 16"),
             Self::Decrypt => f.write_str("token could not be decrypted"),

@@ -587,11 +587,20 @@ mod tests {
         assert_eq!(info.header["alg"], "dir");
         assert_eq!(info.header["enc"], "A128GCM");
         assert_eq!(info.header["kid"], "77c7e2b8-6e13-45cf-8672-617b5b45243a");
-        assert_eq!((info.iv_len, info.ciphertext_len, info.tag_len), (12, 273, 16));
+        assert_eq!(
+            (info.iv_len, info.ciphertext_len, info.tag_len),
+            (12, 273, 16)
+        );
         assert_eq!(info.header_len, v.protected_b64.len());
-        assert!(matches!(inspect("a.b", &opts()), Err(OpenError::SegmentCount { found: 2 })));
+        assert!(matches!(
+            inspect("a.b", &opts()),
+            Err(OpenError::SegmentCount { found: 2 })
+        ));
         let array = format!("{}..AAAA.AAAA.AAAA", URL_SAFE_NO_PAD.encode("[1]"));
-        assert!(matches!(inspect(&array, &opts()), Err(OpenError::HeaderNotJson)));
+        assert!(matches!(
+            inspect(&array, &opts()),
+            Err(OpenError::HeaderNotJson)
+        ));
     }
 
     #[test]

@@ -1,0 +1,673 @@
+//! `jwe-session`: make and rotate key rings, encrypt, decrypt and inspect session tokens,
+//! and revoke sessions through Redis.
+//!
+//! ```text
+//! jwe-session keygen [--kid KID] [--enc A256GCM] [--set]   # one oct JWK (or a one-key JWK Set)
+//! jwe-session rotate --keys FILE [--keep N]                # prepend a new active key, keep N old
+//! jwe-session encrypt --keys FILE [--kid KID]              # stdin claims JSON -> compact JWE
+//! jwe-session decrypt --keys FILE [--validate] [--raw]     # stdin compact JWE -> claims JSON
+//! jwe-session inspect                                      # stdin compact JWE -> header and sizes
+//! jwe-session revoke --redis URL (--sid S | --sub U | --all) [--before TIME]
+//! ```
+//!
+//! Every command reads at most one item from stdin (surrounding whitespace trimmed). On
+//! success it prints the result and exits 0. On failure it prints one line to stderr,
+//! nothing to stdout, and exits with: 2 usage error, 3 bad input (a malformed token, claims
+//! or key file), 4 a token that does not open (wrong keys, another purpose, or modified),
+//! 5 a token that opens but fails `--validate`, 1 anything else (I/O, Redis). Keys never
+//! appear in errors.
+#![forbid(unsafe_code)]
+
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use jwe_session_core::{
+    Claims, Enc, Key, KeyError, KeyRing, OpenError, Revocation, RevocationStore, TokenOptions,
+    UnixTime, Validation,
+};
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+/// Exit codes, one per kind of failure.
+mod code {
+    pub(crate) const FAILURE: u8 = 1;
+    pub(crate) const USAGE: u8 = 2;
+    pub(crate) const BAD_INPUT: u8 = 3;
+    pub(crate) const DOES_NOT_OPEN: u8 = 4;
+    pub(crate) const INVALID: u8 = 5;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "jwe-session",
+    version,
+    about = "Make and rotate jwe-session key rings; encrypt, decrypt, inspect and revoke session tokens."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print one oct JWK with a fresh random key.
+    Keygen(KeygenArgs),
+    /// Prepend a new key to a key ring file and make it active.
+    Rotate(RotateArgs),
+    /// Read one claims JSON object from stdin; print one compact JWE.
+    Encrypt(EncryptArgs),
+    /// Read one compact JWE from stdin; print its claims (no time checks unless --validate).
+    Decrypt(DecryptArgs),
+    /// Read one compact JWE from stdin; print its header and sizes (no key needed).
+    Inspect,
+    /// Revoke sessions through the Redis revocation store.
+    Revoke(RevokeArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+#[allow(clippy::enum_variant_names)] // named as JOSE names them
+enum EncArg {
+    #[value(name = "A256GCM")]
+    A256Gcm,
+    #[value(name = "A192GCM")]
+    A192Gcm,
+    #[value(name = "A128GCM")]
+    A128Gcm,
+}
+
+impl From<EncArg> for Enc {
+    fn from(e: EncArg) -> Self {
+        match e {
+            EncArg::A256Gcm => Enc::A256Gcm,
+            EncArg::A192Gcm => Enc::A192Gcm,
+            EncArg::A128Gcm => Enc::A128Gcm,
+        }
+    }
+}
+
+#[derive(Args)]
+struct KeygenArgs {
+    /// Key id (default: today's UTC date and a random suffix, e.g. 2026-11-29-3fa2).
+    #[arg(long)]
+    kid: Option<String>,
+    /// Content encryption (key size).
+    #[arg(long, value_enum, default_value = "A256GCM")]
+    enc: EncArg,
+    /// Print a JWK Set holding the key instead of the bare JWK.
+    #[arg(long)]
+    set: bool,
+}
+
+#[derive(Args)]
+struct RotateArgs {
+    /// The JWK Set file to rotate (replaced atomically, mode 0600).
+    #[arg(long)]
+    keys: PathBuf,
+    /// How many old keys to keep after the new one.
+    #[arg(long, default_value_t = 2)]
+    keep: usize,
+    /// Key id of the new key (default as for keygen).
+    #[arg(long)]
+    kid: Option<String>,
+    /// Content encryption (key size) of the new key.
+    #[arg(long, value_enum, default_value = "A256GCM")]
+    enc: EncArg,
+}
+
+#[derive(Args)]
+struct EncryptArgs {
+    /// The JWK Set file.
+    #[arg(long)]
+    keys: PathBuf,
+    /// Seal with this key instead of the active one.
+    #[arg(long)]
+    kid: Option<String>,
+    /// Bind the token to this purpose (the header's typ), e.g. jwe-session/cookie/session.
+    #[arg(long)]
+    purpose: Option<String>,
+}
+
+#[derive(Args)]
+struct DecryptArgs {
+    /// The JWK Set file.
+    #[arg(long)]
+    keys: PathBuf,
+    /// Also check exp and nbf against the current time.
+    #[arg(long)]
+    validate: bool,
+    /// Print the payload as it is (for tokens whose payload is not a JSON object).
+    #[arg(long, conflicts_with = "validate")]
+    raw: bool,
+    /// Require this purpose (the header's typ).
+    #[arg(long)]
+    purpose: Option<String>,
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("scope").required(true).args(["sid", "sub", "all"])))]
+struct RevokeArgs {
+    /// Redis URL, e.g. redis://127.0.0.1:6379/
+    #[arg(long)]
+    redis: String,
+    /// Revoke one session (logout).
+    #[arg(long)]
+    sid: Option<String>,
+    /// Revoke every session of this subject that began before --before.
+    #[arg(long)]
+    sub: Option<String>,
+    /// Revoke every session that began before --before.
+    #[arg(long)]
+    all: bool,
+    /// Cut-off for --sub/--all: `now` (default), Unix seconds, or YYYY-MM-DDTHH:MM:SSZ.
+    #[arg(long, conflicts_with = "sid")]
+    before: Option<String>,
+    /// The service's absolute session lifetime in seconds: how long the revocation must be kept.
+    #[arg(long, default_value_t = 7 * 24 * 3600)]
+    lifetime: u64,
+    /// Key prefix of the service's store.
+    #[arg(long, default_value = jwe_session_redis::DEFAULT_PREFIX)]
+    prefix: String,
+}
+
+/// A failure: one line for stderr and an exit code.
+struct Fail {
+    code: u8,
+    message: String,
+}
+
+fn fail(code: u8, message: impl Into<String>) -> Fail {
+    Fail {
+        code,
+        message: message.into(),
+    }
+}
+
+type Out = Result<String, Fail>;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                print!("{e}");
+                return ExitCode::SUCCESS;
+            }
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                eprintln!("error: no command given (see 'jwe-session --help')");
+                return ExitCode::from(code::USAGE);
+            }
+            // clap's message, on one line: everything before its usage block.
+            let text = e.render().to_string();
+            let message: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("{} (see 'jwe-session --help')", message.join(" "));
+            return ExitCode::from(code::USAGE);
+        }
+    };
+    let result = match cli.cmd {
+        Cmd::Keygen(a) => keygen(&a),
+        Cmd::Rotate(a) => rotate(&a),
+        Cmd::Encrypt(a) => encrypt(&a),
+        Cmd::Decrypt(a) => decrypt(&a),
+        Cmd::Inspect => inspect(),
+        Cmd::Revoke(a) => revoke(&a),
+    };
+    match result {
+        Ok(out) => {
+            let mut stdout = std::io::stdout().lock();
+            if stdout
+                .write_all(out.as_bytes())
+                .and_then(|()| stdout.flush())
+                .is_err()
+            {
+                return ExitCode::from(code::FAILURE);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn default_kid() -> String {
+    let (y, m, d) = civil_from_days(UnixTime::now().as_secs() / 86_400);
+    let mut suffix = [0u8; 2];
+    rand::rngs::OsRng.fill_bytes(&mut suffix);
+    format!("{y:04}-{m:02}-{d:02}-{:04x}", u16::from_be_bytes(suffix))
+}
+
+fn new_key(kid: Option<&str>, enc: EncArg) -> Result<Key, Fail> {
+    let kid = kid.map_or_else(default_kid, str::to_owned);
+    Key::generate(&kid, enc.into()).map_err(|e| fail(code::BAD_INPUT, e.to_string()))
+}
+
+fn keygen(a: &KeygenArgs) -> Out {
+    let key = new_key(a.kid.as_deref(), a.enc)?;
+    let jwk = key.to_jwk_secret();
+    Ok(if a.set {
+        format!("{{\"keys\":[{}]}}\n", *jwk)
+    } else {
+        format!("{}\n", *jwk)
+    })
+}
+
+fn no_stdin_keys(path: &Path) -> Result<(), Fail> {
+    if path == Path::new("-") {
+        return Err(fail(
+            code::USAGE,
+            "--keys - is not available here: stdin carries the token or claims; \
+             pass the key set as a file, e.g. --keys <(printf %s \"$JWE_SESSION_KEYS\")",
+        ));
+    }
+    Ok(())
+}
+
+fn load_ring(path: &Path) -> Result<KeyRing, Fail> {
+    no_stdin_keys(path)?;
+    KeyRing::from_file(path).map_err(|e| match e {
+        KeyError::Io { .. } => fail(code::FAILURE, format!("{e}: {}", io_reason(&e))),
+        e => fail(code::BAD_INPUT, format!("{}: {e}", path.display())),
+    })
+}
+
+fn io_reason(e: &KeyError) -> String {
+    std::error::Error::source(e)
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
+/// Reads stdin whole, trimmed; it must hold something.
+fn read_stdin(what: &str) -> Result<Zeroizing<String>, Fail> {
+    let mut s = Zeroizing::new(String::new());
+    std::io::stdin().read_to_string(&mut s).map_err(|e| {
+        fail(
+            code::BAD_INPUT,
+            format!("could not read stdin as UTF-8: {e}"),
+        )
+    })?;
+    let trimmed = Zeroizing::new(s.trim().to_owned());
+    if trimmed.is_empty() {
+        return Err(fail(
+            code::BAD_INPUT,
+            format!("stdin is empty: pipe in {what}"),
+        ));
+    }
+    Ok(trimmed)
+}
+
+fn read_token() -> Result<Zeroizing<String>, Fail> {
+    let t = read_stdin("one compact JWE")?;
+    if t.contains(char::is_whitespace) {
+        return Err(fail(
+            code::BAD_INPUT,
+            "stdin holds more than one item: pipe in exactly one token",
+        ));
+    }
+    Ok(t)
+}
+
+fn encrypt(a: &EncryptArgs) -> Out {
+    let ring = load_ring(&a.keys)?;
+    let claims = read_stdin("one claims JSON object")?;
+    // One JSON value and nothing after it, and an object.
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&claims) {
+        return Err(fail(
+            code::BAD_INPUT,
+            format!(
+                "stdin is not one JSON object (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        ));
+    }
+    if !claims.starts_with('{') {
+        return Err(fail(
+            code::BAD_INPUT,
+            "stdin is JSON but not an object: claims are {\"name\": value, ...}",
+        ));
+    }
+    let mut opts = TokenOptions::new();
+    if let Some(p) = &a.purpose {
+        opts = opts.with_purpose(p.clone());
+    }
+    let kid = a
+        .kid
+        .clone()
+        .unwrap_or_else(|| ring.active().kid().to_owned());
+    let token = ring
+        .seal_bytes_with_kid(&kid, claims.as_bytes(), &opts)
+        .map_err(|e| fail(code::BAD_INPUT, e.to_string()))?;
+    Ok(format!("{}\n", token.as_str()))
+}
+
+fn open_error(e: &OpenError) -> Fail {
+    let code = match e {
+        OpenError::UnknownKid { .. }
+        | OpenError::EncMismatch { .. }
+        | OpenError::PurposeMismatch { .. }
+        | OpenError::Decrypt => code::DOES_NOT_OPEN,
+        _ => code::BAD_INPUT,
+    };
+    let hint = match e {
+        OpenError::Decrypt => ": wrong key ring, or the token was modified",
+        OpenError::UnknownKid { .. } => ": the key ring does not have the key that sealed it",
+        OpenError::PurposeMismatch { .. } => ": pass the token's purpose with --purpose",
+        OpenError::ClaimsNotObject => "; use --raw to print it as it is",
+        _ => "",
+    };
+    fail(code, format!("{e}{hint}"))
+}
+
+fn decrypt(a: &DecryptArgs) -> Out {
+    let ring = load_ring(&a.keys)?;
+    let token = read_token()?;
+    let mut opts = TokenOptions::new();
+    if let Some(p) = &a.purpose {
+        opts = opts.with_purpose(p.clone());
+    }
+    let opened = ring.open_bytes(&token, &opts).map_err(|e| open_error(&e))?;
+    let payload = opened.payload();
+    if a.raw {
+        let text = std::str::from_utf8(payload)
+            .map_err(|_| fail(code::BAD_INPUT, "payload is not UTF-8 text"))?;
+        return Ok(format!("{text}\n"));
+    }
+    let claims: Claims<serde_json::Map<String, serde_json::Value>> = {
+        let first = payload.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            return Err(open_error(&OpenError::ClaimsNotObject));
+        }
+        serde_json::from_slice(payload).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => fail(
+                code::BAD_INPUT,
+                format!(
+                    "claims have a registered claim of the wrong type (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            ),
+            _ => open_error(&OpenError::ClaimsNotObject),
+        })?
+    };
+    if a.validate {
+        Validation::new().validate(&claims).map_err(|e| {
+            fail(
+                code::INVALID,
+                format!("token opens but is not valid now: {e}"),
+            )
+        })?;
+    }
+    let text =
+        std::str::from_utf8(payload).map_err(|_| fail(code::BAD_INPUT, "payload is not UTF-8"))?;
+    Ok(format!("{}\n", text.trim()))
+}
+
+fn inspect() -> Out {
+    let token = read_token()?;
+    let info =
+        jwe_session_core::inspect(&token, &TokenOptions::new()).map_err(|e| open_error(&e))?;
+    let out = serde_json::json!({
+        "header": info.header,
+        "sizes": {
+            "token": token.len(),
+            "protected_header": info.header_len,
+            "encrypted_key": 0,
+            "iv": info.iv_len,
+            "ciphertext": info.ciphertext_len,
+            "tag": info.tag_len,
+        },
+        "note": "the payload is encrypted; `jwe-session decrypt --keys FILE` opens it",
+    });
+    let mut s =
+        serde_json::to_string_pretty(&out).map_err(|e| fail(code::FAILURE, e.to_string()))?;
+    s.push('\n');
+    Ok(s)
+}
+
+fn rotate(a: &RotateArgs) -> Out {
+    no_stdin_keys(&a.keys)?;
+    let ring = load_ring(&a.keys)?;
+    let new = new_key(a.kid.as_deref(), a.enc)?;
+    let new_kid = new.kid().to_owned();
+    if ring.get(&new_kid).is_some() {
+        return Err(fail(
+            code::BAD_INPUT,
+            format!("kid {new_kid:?} is already in the ring; pick another --kid"),
+        ));
+    }
+    // Old keys, the previously active one first, then the rest in file order.
+    let active = ring.active().kid().to_owned();
+    let mut old: Vec<&Key> = vec![ring.active()];
+    old.extend(ring.keys().iter().filter(|k| k.kid() != active));
+    let kept: Vec<String> = old
+        .iter()
+        .take(a.keep)
+        .map(|k| k.kid().to_owned())
+        .collect();
+    let dropped: Vec<String> = old
+        .iter()
+        .skip(a.keep)
+        .map(|k| k.kid().to_owned())
+        .collect();
+    // Rebuild the kept keys from their JWKs (keys are not Clone, by design).
+    let mut keys = vec![new];
+    for k in old.iter().take(a.keep) {
+        keys.push(
+            Key::from_jwk(&k.to_jwk_secret()).map_err(|e| fail(code::FAILURE, e.to_string()))?,
+        );
+    }
+    let rotated =
+        KeyRing::new(keys, Some(&new_kid)).map_err(|e| fail(code::FAILURE, e.to_string()))?;
+    write_atomically(&a.keys, rotated.to_jwks_secret().as_bytes()).map_err(|e| {
+        fail(
+            code::FAILURE,
+            format!("could not replace {}: {e}", a.keys.display()),
+        )
+    })?;
+    let summary = serde_json::json!({ "active_kid": new_kid, "kept": kept, "dropped": dropped });
+    Ok(format!("{summary}\n"))
+}
+
+/// Replaces `path` with `bytes`: a temporary file in the same folder, mode 0600, synced,
+/// then renamed over the original, and the folder synced.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("keys");
+    let mut suffix = [0u8; 6];
+    rand::rngs::OsRng.fill_bytes(&mut suffix);
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}",
+        suffix.iter().fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    ));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let result = (|| {
+        let mut f = options.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        #[cfg(unix)]
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn revoke(a: &RevokeArgs) -> Out {
+    let now = UnixTime::now();
+    let lifetime = Duration::from_secs(a.lifetime);
+    let before = match &a.before {
+        None => now,
+        Some(t) => parse_time(t, now).ok_or_else(|| {
+            fail(
+                code::USAGE,
+                format!("--before {t:?}: use now, Unix seconds, or YYYY-MM-DDTHH:MM:SSZ"),
+            )
+        })?,
+    };
+    let revocation = match (&a.sid, &a.sub) {
+        (Some(sid), _) => Revocation::Session {
+            sid: sid.clone(),
+            until: now.saturating_add(lifetime),
+        },
+        (None, Some(sub)) => Revocation::Subject {
+            sub: sub.clone(),
+            before,
+            until: before.saturating_add(lifetime),
+        },
+        (None, None) => Revocation::All {
+            before,
+            until: before.saturating_add(lifetime),
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            fail(
+                code::FAILURE,
+                format!("could not start the async runtime: {e}"),
+            )
+        })?;
+    let r = revocation.clone();
+    runtime.block_on(async move {
+        let store = jwe_session_redis::RedisStore::builder(a.redis.clone())
+            .prefix(a.prefix.clone())
+            .timeout(Duration::from_secs(2))
+            .connect()
+            .await
+            .map_err(|e| fail(code::FAILURE, format!("{e}; nothing was revoked")))?;
+        store
+            .revoke_at(r, now)
+            .await
+            .map_err(|e| fail(code::FAILURE, format!("{e}; nothing was revoked")))
+    })?;
+    let summary = match revocation {
+        Revocation::Session { sid, until } => {
+            serde_json::json!({"revoked": "session", "sid": sid, "until": until})
+        }
+        Revocation::Subject { sub, before, until } => {
+            serde_json::json!({"revoked": "subject", "sub": sub, "before": before, "until": until})
+        }
+        Revocation::All { before, until } => {
+            serde_json::json!({"revoked": "all", "before": before, "until": until})
+        }
+        _ => serde_json::json!({}),
+    };
+    Ok(format!("{summary}\n"))
+}
+
+/// `now`, Unix seconds, or `YYYY-MM-DDTHH:MM:SSZ` (UTC).
+fn parse_time(s: &str, now: UnixTime) -> Option<UnixTime> {
+    if s == "now" {
+        return Some(now);
+    }
+    if let Ok(n) = s.parse::<u64>() {
+        return Some(UnixTime::from_secs(n));
+    }
+    let b = s.as_bytes();
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 59 || y < 1970
+    {
+        return None;
+    }
+    let days = days_from_civil(y, mo, d);
+    if civil_from_days(days) != (y, mo, d) {
+        return None; // 31 February and friends
+    }
+    Some(UnixTime::from_secs(days * 86_400 + h * 3600 + mi * 60 + se))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day count since 1970-01-01.
+fn civil_from_days(z: u64) -> (u64, u64, u64) {
+    let z = z + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + u64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_786), (2026, 11, 29));
+        assert_eq!(days_from_civil(2000, 2, 29), 11_016);
+        let now = UnixTime::from_secs(5);
+        assert_eq!(parse_time("now", now), Some(now));
+        assert_eq!(
+            parse_time("1800000000", now),
+            Some(UnixTime::from_secs(1_800_000_000))
+        );
+        assert_eq!(
+            parse_time("2027-01-15T08:00:00Z", now),
+            Some(UnixTime::from_secs(1_799_999_200 + 800))
+        );
+        for bad in [
+            "2027-02-30T00:00:00Z",
+            "2027-01-15 08:00:00Z",
+            "2027-13-01T00:00:00Z",
+            "soon",
+            "-5",
+            "",
+        ] {
+            assert_eq!(parse_time(bad, now), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The CLI tested as snapshots of real invocations (tests/cmd/*.toml), plus behaviour that
+//! a snapshot cannot show: round trips with fresh keys, rotation, and interop.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+#[test]
+fn snapshots() {
+    trycmd::TestCases::new().case("tests/cmd/*.toml");
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_jwe-session")
+}
+
+fn run(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok(args: &[&str], stdin: &str) -> String {
+    let out = run(args, stdin);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stderr.is_empty());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("jwe-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn keygen_encrypt_decrypt_for_each_key_size() {
+    let dir = scratch("sizes");
+    for (enc, bytes) in [("A128GCM", 16), ("A192GCM", 24), ("A256GCM", 32)] {
+        let keys = dir.join(format!("{enc}.json"));
+        let set = ok(&["keygen", "--enc", enc, "--set"], "");
+        std::fs::write(&keys, &set).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&set).unwrap();
+        let jwk = &v["keys"][0];
+        assert_eq!(jwk["alg"], enc);
+        use base64::Engine as _;
+        let k = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(jwk["k"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(k.len(), bytes);
+        // Default kids sort by date: YYYY-MM-DD-xxxx.
+        let kid = jwk["kid"].as_str().unwrap();
+        assert_eq!(kid.len(), 15, "{kid}");
+        let claims = r#"{"sub":"alice","roles":["a","b"],"exp":4102444800}"#;
+        let token = ok(&["encrypt", "--keys", s(&keys)], claims);
+        assert_eq!(token.matches('.').count(), 4);
+        assert_eq!(
+            ok(&["decrypt", "--keys", s(&keys), "--validate"], &token).trim(),
+            claims
+        );
+        let info: serde_json::Value = serde_json::from_str(&ok(&["inspect"], &token)).unwrap();
+        assert_eq!(info["header"]["enc"], enc);
+    }
+    // Two fresh keys are different.
+    assert_ne!(
+        ok(&["keygen", "--kid", "x"], ""),
+        ok(&["keygen", "--kid", "x"], "")
+    );
+}
+
+#[test]
+fn rotate_keeps_old_tokens_opening_and_seals_with_the_new_key() {
+    let dir = scratch("rotate");
+    let keys = dir.join("keys.json");
+    std::fs::write(&keys, ok(&["keygen", "--kid", "k1", "--set"], "")).unwrap();
+    let old = ok(&["encrypt", "--keys", s(&keys)], r#"{"sub":"a"}"#);
+
+    let summary = ok(&["rotate", "--keys", s(&keys), "--kid", "k2"], "");
+    assert_eq!(
+        summary.trim(),
+        r#"{"active_kid":"k2","dropped":[],"kept":["k1"]}"#
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&keys).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert_eq!(
+        ok(&["decrypt", "--keys", s(&keys)], &old).trim(),
+        r#"{"sub":"a"}"#,
+        "k1 tokens still open"
+    );
+    let new = ok(&["encrypt", "--keys", s(&keys)], r#"{"sub":"b"}"#);
+    let info: serde_json::Value = serde_json::from_str(&ok(&["inspect"], &new)).unwrap();
+    assert_eq!(info["header"]["kid"], "k2");
+
+    // Keep at most N old keys: after two more rotations with --keep 1, k1 is gone.
+    ok(
+        &["rotate", "--keys", s(&keys), "--kid", "k3", "--keep", "1"],
+        "",
+    );
+    let summary = ok(
+        &["rotate", "--keys", s(&keys), "--kid", "k4", "--keep", "1"],
+        "",
+    );
+    assert_eq!(
+        summary.trim(),
+        r#"{"active_kid":"k4","dropped":["k2"],"kept":["k3"]}"#
+    );
+    let out = run(&["decrypt", "--keys", s(&keys)], &old);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        r#"error: no key in the ring has kid "k1": the key ring does not have the key that sealed it"#
+    );
+    // Reusing a kid is refused and changes nothing.
+    let before = std::fs::read(&keys).unwrap();
+    assert_eq!(
+        run(&["rotate", "--keys", s(&keys), "--kid", "k4"], "")
+            .status
+            .code(),
+        Some(3)
+    );
+    assert_eq!(std::fs::read(&keys).unwrap(), before);
+    // No temporary files are left behind.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+}
+
+#[test]
+fn rotate_on_a_malformed_file_leaves_it_byte_for_byte() {
+    let dir = scratch("malformed");
+    for (name, content) in [
+        ("truncated.json", r#"{"keys":[{"kty":"oct","#),
+        (
+            "short.json",
+            r#"{"keys":[{"kty":"oct","kid":"a","k":"AAECAwQFBgc"}]}"#,
+        ),
+        ("empty.json", ""),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        let out = run(&["rotate", "--keys", s(&path)], "");
+        assert_eq!(out.status.code(), Some(3), "{name}");
+        assert!(out.stdout.is_empty());
+        assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            content,
+            "{name} changed"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        3,
+        "no temporary files left"
+    );
+}
+
+#[test]
+fn errors_never_print_key_material() {
+    let keys = std::fs::read_to_string("tests/cmd/keys.json").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&keys).unwrap();
+    let k = v["keys"][0]["k"].as_str().unwrap().to_owned();
+    let dir = scratch("leak");
+    // The key in the wrong place: `k` as an array, and as the whole file.
+    for (name, content) in [
+        (
+            "a.json",
+            format!(r#"{{"keys":[{{"kty":"oct","kid":"x","k":["{k}"]}}]}}"#),
+        ),
+        ("b.json", k.clone()),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        let out = run(&["decrypt", "--keys", s(&path)], "a.b.c.d.e");
+        assert_eq!(out.status.code(), Some(3));
+        assert!(!String::from_utf8_lossy(&out.stderr).contains(&k), "{name}");
+    }
+}
+
+/// A token from `encrypt` opens in panva/jose, when the interop bridge is installed.
+#[test]
+fn encrypt_output_opens_in_jose() {
+    let bridge = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop");
+    let installed = bridge.join("node_modules/jose").is_dir();
+    if !installed {
+        assert!(
+            std::env::var("JWE_SESSION_REQUIRE_INTEROP").as_deref() != Ok("1"),
+            "jose not installed"
+        );
+        eprintln!("\n*** SKIPPING jose interop: run `npm ci --prefix tests/interop` ***\n");
+        return;
+    }
+    let keys = std::fs::read_to_string("tests/cmd/keys.json").unwrap();
+    let jwk = serde_json::from_str::<serde_json::Value>(&keys).unwrap()["keys"][0].clone();
+    let token = ok(
+        &["encrypt", "--keys", "tests/cmd/keys.json"],
+        r#"{"sub":"alice"}"#,
+    );
+    let req = serde_json::json!({"op": "decrypt", "jwk": jwk, "token": token.trim()});
+    let mut child = Command::new("node")
+        .arg(bridge.join("jose.mjs"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(req.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["plaintext"], r#"{"sub":"alice"}"#);
+}
+
+/// `revoke` against a real redis-server: what it records, a service's store sees.
+#[test]
+fn revoke_through_redis() {
+    use jwe_session_core::{RevocationStore, Revoked, SessionIds, UnixTime};
+    let Some(server) = jwe_session_tests::RedisServer::start() else { return };
+    let url = server.url();
+    let out = ok(&["revoke", "--redis", &url, "--sid", "s-123"], "");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["revoked"], "session");
+    assert_eq!(v["sid"], "s-123");
+    let out = ok(&["revoke", "--redis", &url, "--sub", "alice", "--before", "2030-01-01T00:00:00Z"], "");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["before"], 1_893_456_000);
+    assert_eq!(v["until"], 1_893_456_000 + 7 * 86_400);
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let store = jwe_session_redis::RedisStore::builder(url.clone()).connect().await.unwrap();
+        let now = UnixTime::now();
+        let ids = |sid, sub| SessionIds { sid: Some(sid), sub: Some(sub), started: Some(now) };
+        assert_eq!(store.check_at(ids("s-123", "bob"), now), Err(Revoked::Session));
+        assert!(matches!(store.check_at(ids("s-9", "alice"), now), Err(Revoked::Subject { .. })));
+        assert_eq!(store.check_at(ids("s-9", "bob"), now), Ok(()));
+    });
+    // Another app's prefix is a separate store.
+    ok(&["revoke", "--redis", &url, "--all", "--prefix", "other:"], "");
+}
