@@ -245,26 +245,58 @@ fn encrypt_output_opens_in_jose() {
 #[test]
 fn revoke_through_redis() {
     use jwe_session_core::{RevocationStore, Revoked, SessionIds, UnixTime};
-    let Some(server) = jwe_session_tests::RedisServer::start() else { return };
+    let Some(server) = jwe_session_tests::RedisServer::start() else {
+        return;
+    };
     let url = server.url();
     let out = ok(&["revoke", "--redis", &url, "--sid", "s-123"], "");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["revoked"], "session");
     assert_eq!(v["sid"], "s-123");
-    let out = ok(&["revoke", "--redis", &url, "--sub", "alice", "--before", "2030-01-01T00:00:00Z"], "");
+    let out = ok(
+        &[
+            "revoke",
+            "--redis",
+            &url,
+            "--sub",
+            "alice",
+            "--before",
+            "2030-01-01T00:00:00Z",
+        ],
+        "",
+    );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["before"], 1_893_456_000);
     assert_eq!(v["until"], 1_893_456_000 + 7 * 86_400);
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let store = jwe_session_redis::RedisStore::builder(url.clone()).connect().await.unwrap();
+        let store = jwe_session_redis::RedisStore::builder(url.clone())
+            .connect()
+            .await
+            .unwrap();
         let now = UnixTime::now();
-        let ids = |sid, sub| SessionIds { sid: Some(sid), sub: Some(sub), started: Some(now) };
-        assert_eq!(store.check_at(ids("s-123", "bob"), now), Err(Revoked::Session));
-        assert!(matches!(store.check_at(ids("s-9", "alice"), now), Err(Revoked::Subject { .. })));
+        let ids = |sid, sub| SessionIds {
+            sid: Some(sid),
+            sub: Some(sub),
+            started: Some(now),
+        };
+        assert_eq!(
+            store.check_at(ids("s-123", "bob"), now),
+            Err(Revoked::Session)
+        );
+        assert!(matches!(
+            store.check_at(ids("s-9", "alice"), now),
+            Err(Revoked::Subject { .. })
+        ));
         assert_eq!(store.check_at(ids("s-9", "bob"), now), Ok(()));
     });
     // Another app's prefix is a separate store.
-    ok(&["revoke", "--redis", &url, "--all", "--prefix", "other:"], "");
+    ok(
+        &["revoke", "--redis", &url, "--all", "--prefix", "other:"],
+        "",
+    );
 }
