@@ -395,7 +395,13 @@ fn write<T: Serialize, B>(
             }
         }
         (Pending::Write, None) | (Pending::Clear, _) => {
-            if config.transport.cookie() && incoming.source != Source::Bearer {
+            // Only cookies the request carried need clearing. Writing a clearing cookie
+            // regardless would let a cross-site form (which, under SameSite=Lax, arrives
+            // without the cookie) delete the user's session cookie: a logout CSRF.
+            if config.transport.cookie()
+                && incoming.source != Source::Bearer
+                && incoming.present != 0
+            {
                 config.cookie.clear(res.headers_mut(), incoming.present);
             }
         }
@@ -490,6 +496,14 @@ mod tests {
         assert_eq!(res.body(), "ended");
         assert_eq!(cookie_pair(&res), "session=");
         assert_eq!(call(&layer, "/", Some(&pair)).await.body(), "anonymous");
+    }
+
+    #[tokio::test]
+    async fn ending_a_session_the_request_did_not_carry_writes_nothing() {
+        let layer = layer();
+        let res = call(&layer, "/logout", None).await;
+        assert_eq!(res.body(), "ended");
+        assert!(res.headers().get(SET_COOKIE).is_none());
     }
 
     #[tokio::test]
