@@ -304,3 +304,113 @@ impl Drop for RedisServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Headless Debian Chromium driven through `chromedriver` (WebDriver), with a fresh
+/// profile and no network of its own. Closed and killed, with every child, on drop.
+pub struct Browser {
+    /// The WebDriver session.
+    pub client: fantoccini::Client,
+    driver: std::process::Child,
+    profile: std::path::PathBuf,
+}
+
+impl Browser {
+    /// Starts one, or returns `None` after a loud message when `chromedriver` is missing.
+    /// With `JWE_SESSION_REQUIRE_BROWSER=1` (as CI sets) a missing driver panics.
+    pub async fn start() -> Option<Self> {
+        let installed = std::process::Command::new("chromedriver")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !installed {
+            let msg = "chromedriver is not installed (apt-get install chromium chromium-driver)";
+            assert!(
+                std::env::var("JWE_SESSION_REQUIRE_BROWSER").as_deref() != Ok("1"),
+                "{msg}"
+            );
+            eprintln!("\n*** SKIPPING browser test: {msg} ***\n");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let profile =
+            std::env::temp_dir().join(format!("jwe-chromium-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&profile).unwrap();
+        let mut cmd = std::process::Command::new("chromedriver");
+        cmd.arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let driver = cmd.spawn().unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while reqwest::get(format!("{url}/status")).await.is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "chromedriver did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let args = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            "--disable-extensions",
+            "--window-size=1000,800",
+        ];
+        let mut args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({ "binary": "/usr/bin/chromium", "args": args }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = fantoccini::ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&url)
+            .await
+            .expect("WebDriver session");
+        Some(Self {
+            client,
+            driver,
+            profile,
+        })
+    }
+
+    /// Ends the session and stops the driver.
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+        drop(self);
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        {
+            // The driver and the browsers it started share a process group.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &format!("-{}", self.driver.id())])
+                .status();
+            let _ = std::process::Command::new("pkill")
+                .args(["-KILL", "-f", &self.profile.display().to_string()])
+                .status();
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}

@@ -1,0 +1,383 @@
+//! The demo in a real browser: headless Debian Chromium through chromedriver.
+//!
+//! Each test starts a demo server on a free loopback port with injected keys and clock,
+//! and a browser with a fresh profile. They run one at a time (two cores) and skip loudly
+//! without `chromedriver`, unless `JWE_SESSION_REQUIRE_BROWSER=1`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::response::Html;
+use axum::routing::get;
+use axum::Router;
+use base64::Engine as _;
+use fantoccini::Locator;
+use jwe_session_core::{Key, KeyRing, KeyRingHandle, ManualClock, UnixTime};
+use jwe_session_examples::demo::{app, DemoOptions};
+use jwe_session_tests::{Browser, Client, Server};
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+/// One browser at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+
+fn ring(kids: &[(&str, u8)]) -> KeyRing {
+    let keys = kids
+        .iter()
+        .map(|(kid, seed)| {
+            let bytes: Vec<u8> = (0..32u8)
+                .map(|i| i.wrapping_mul(101).wrapping_add(*seed) | 0x80)
+                .collect();
+            Key::from_bytes(kid, &bytes).unwrap()
+        })
+        .collect();
+    KeyRing::new(keys, None).unwrap()
+}
+
+struct Demo {
+    server: Server,
+    clock: ManualClock,
+    ring: KeyRingHandle,
+}
+
+impl Demo {
+    async fn start() -> Self {
+        let clock = ManualClock::new(UnixTime::now());
+        let ring = KeyRingHandle::new(ring(&[("k1", 1)]));
+        let server = Self::serve("127.0.0.1:0", &ring, &clock).await;
+        Self {
+            server,
+            clock,
+            ring,
+        }
+    }
+
+    async fn serve(bind: &str, ring: &KeyRingHandle, clock: &ManualClock) -> Server {
+        let mut opts = DemoOptions::new(ring.clone());
+        opts.clock = Arc::new(clock.clone());
+        Server::start_on(bind, app(opts).unwrap()).await
+    }
+
+    /// The app's origin as the browser sees it.
+    fn url(&self) -> String {
+        format!("http://localhost:{}", self.server.addr.port())
+    }
+
+    /// Stops the server and starts a new process-equivalent on the same port with `ring`.
+    async fn restart_with(self, ring: KeyRing) -> Self {
+        let port = self.server.addr.port();
+        self.server.stop().await;
+        let handle = KeyRingHandle::new(ring);
+        let server = Self::serve(&format!("127.0.0.1:{port}"), &handle, &self.clock).await;
+        Self {
+            server,
+            clock: self.clock,
+            ring: handle,
+        }
+    }
+}
+
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn login(b: &Browser, base: &str, user: &str, notes: Option<&str>) {
+    let c = &b.client;
+    c.goto(&format!("{base}/")).await.unwrap();
+    c.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(user)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("demo")
+        .await
+        .unwrap();
+    if let Some(n) = notes {
+        // Typing 10 KB key by key is slow; set the field's value as a paste would.
+        c.execute(
+            "document.getElementById('notes').value = arguments[0];",
+            vec![json!(n)],
+        )
+        .await
+        .unwrap();
+    }
+    c.find(Locator::Id("submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("user")).await.unwrap();
+}
+
+async fn page_text(b: &Browser, id: &str) -> String {
+    b.client
+        .find(Locator::Id(id))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The session cookies the browser holds, by name (WebDriver sees HttpOnly cookies).
+async fn session_cookies(b: &Browser) -> Vec<(String, String, Option<bool>)> {
+    let mut v: Vec<_> = b
+        .client
+        .get_all_cookies()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.name().starts_with("session"))
+        .map(|c| (c.name().to_owned(), c.value().to_owned(), c.http_only()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `GET /me` from the page itself: the browser attaches its cookies.
+async fn fetch_me(b: &Browser) -> (u64, Value) {
+    let script = "const done = arguments[arguments.length - 1];
+        fetch('/me', {credentials: 'same-origin'})
+          .then(async r => done([r.status, r.status === 200 ? await r.json() : null]))
+          .catch(e => done([0, String(e)]));";
+    let out = b.client.execute_async(script, vec![]).await.unwrap();
+    (out[0].as_u64().unwrap(), out[1].clone())
+}
+
+fn kid_of(token: &str) -> String {
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.split('.').next().unwrap())
+        .unwrap();
+    serde_json::from_slice::<Value>(&header).unwrap()["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_login_shows_claims_and_the_cookie_is_http_only() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let demo = Demo::start().await;
+    login(&b, &demo.url(), "alice", None).await;
+
+    assert_eq!(page_text(&b, "user").await, "alice");
+    let claims: Value = serde_json::from_str(&page_text(&b, "claims").await).unwrap();
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["roles"], json!(["user"]));
+
+    // The browser stored the Secure, HttpOnly cookie from localhost ...
+    let cookies = session_cookies(&b).await;
+    assert_eq!(cookies.len(), 1, "{cookies:?}");
+    assert_eq!(cookies[0].2, Some(true), "HttpOnly");
+    // ... scripts cannot see it ...
+    let visible = b
+        .client
+        .execute("return document.cookie;", vec![])
+        .await
+        .unwrap();
+    assert!(
+        !visible.as_str().unwrap().contains("session"),
+        "document.cookie = {visible}"
+    );
+    // ... and it still sends it.
+    let (status, me) = fetch_me(&b).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["sid"], claims["sid"]);
+
+    std::fs::write(
+        screenshots().join("logged-in.png"),
+        b.client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_logout_button_ends_the_session_and_the_old_cookie_is_refused() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let demo = Demo::start().await;
+    login(&b, &demo.url(), "alice", None).await;
+    let old = session_cookies(&b).await[0].1.clone();
+
+    b.client
+        .find(Locator::Id("logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.client
+        .wait()
+        .for_element(Locator::Id("login"))
+        .await
+        .unwrap();
+    assert!(
+        session_cookies(&b).await.is_empty(),
+        "the browser dropped the cookie"
+    );
+    assert_eq!(fetch_me(&b).await.0, 401);
+    std::fs::write(
+        screenshots().join("logged-out.png"),
+        b.client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+
+    // The cookie as it was before logout, replayed from outside the browser: refused.
+    let mut replay = Client::new(format!("http://127.0.0.1:{}", demo.server.addr.port()));
+    replay.jar.insert("session".into(), old);
+    assert_eq!(replay.get("/me").await.status, 401);
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_key_rotation_keeps_the_user_and_reseals_under_the_new_kid() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let demo = Demo::start().await;
+    login(&b, &demo.url(), "alice", None).await;
+    let before = session_cookies(&b).await[0].1.clone();
+    assert_eq!(kid_of(&before), "k1");
+    let sid = fetch_me(&b).await.1["sid"].clone();
+
+    // Restart with k2 active and k1 kept for opening.
+    let demo = demo.restart_with(ring(&[("k2", 2), ("k1", 1)])).await;
+    b.client.refresh().await.unwrap();
+    assert_eq!(page_text(&b, "user").await, "alice", "still logged in");
+    let after = session_cookies(&b).await[0].1.clone();
+    assert_eq!(kid_of(&after), "k2", "the browser now holds a k2 cookie");
+    assert_eq!(fetch_me(&b).await.1["sid"], sid);
+    assert!(demo.ring.load().is_active("k2"));
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_renews_the_cookie_after_the_access_lifetime() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let demo = Demo::start().await;
+    login(&b, &demo.url(), "alice", None).await;
+    let first = session_cookies(&b).await[0].1.clone();
+    let me = fetch_me(&b).await.1;
+
+    // Nothing changes before exp: the same cookie.
+    b.client.refresh().await.unwrap();
+    assert_eq!(session_cookies(&b).await[0].1, first);
+
+    demo.clock.advance(Duration::from_secs(16 * 60));
+    b.client.refresh().await.unwrap();
+    assert_eq!(page_text(&b, "user").await, "alice");
+    let renewed = session_cookies(&b).await;
+    assert_eq!(renewed.len(), 1);
+    assert_ne!(
+        renewed[0].1, first,
+        "the renewed cookie replaced the old one"
+    );
+    let now = fetch_me(&b).await.1;
+    assert_eq!(now["sid"], me["sid"]);
+    assert_ne!(now["jti"], me["jti"]);
+    assert!(now["exp"].as_u64() > me["exp"].as_u64());
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_stores_and_returns_every_chunk_of_a_large_session() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let demo = Demo::start().await;
+    let notes: String = (0..10_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    login(&b, &demo.url(), "bigsession", Some(&notes)).await;
+    let names: Vec<String> = session_cookies(&b).await.into_iter().map(|c| c.0).collect();
+    assert_eq!(names, ["session", "session.1", "session.2", "session.3"]);
+    let (status, me) = fetch_me(&b).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["notes"], notes, "every chunk came back whole");
+    let claims: Value = serde_json::from_str(&page_text(&b, "claims").await).unwrap();
+    assert_eq!(claims["notes"], notes);
+
+    // Logging in again with a small session leaves one cookie.
+    b.client
+        .find(Locator::Id("logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.client
+        .wait()
+        .for_element(Locator::Id("login"))
+        .await
+        .unwrap();
+    login(&b, &demo.url(), "bigsession", None).await;
+    let names: Vec<String> = session_cookies(&b).await.into_iter().map(|c| c.0).collect();
+    assert_eq!(names, ["session"]);
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_cross_site_form_cannot_log_the_user_out() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let demo = Demo::start().await;
+    login(&b, &demo.url(), "alice", None).await;
+    let before = session_cookies(&b).await;
+
+    // Another site (127.0.0.2 vs localhost) with a form that posts to /logout on load.
+    let target = format!("{}/logout", demo.url());
+    let evil = Router::new().route(
+        "/",
+        get(move || {
+            let target = target.clone();
+            async move {
+                Html(format!(
+                    r#"<!doctype html><form id="f" method="post" action="{target}"></form>
+                    <script>document.getElementById('f').submit();</script>"#
+                ))
+            }
+        }),
+    );
+    let evil = Server::start_on("127.0.0.2:0", evil).await;
+    b.client
+        .goto(&format!("http://127.0.0.2:{}/", evil.addr.port()))
+        .await
+        .unwrap();
+    // The post lands on the demo's /logout and is redirected to its home page.
+    b.client
+        .wait()
+        .for_element(Locator::Css("#user, #login"))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.client.current_url().await.unwrap().as_str(),
+        format!("{}/", demo.url())
+    );
+
+    // SameSite=Lax kept the cookie off the cross-site POST: still logged in, same cookie.
+    assert_eq!(page_text(&b, "user").await, "alice");
+    assert_eq!(session_cookies(&b).await, before);
+    assert_eq!(fetch_me(&b).await.0, 200);
+    b.close().await;
+}
