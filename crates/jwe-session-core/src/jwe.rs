@@ -185,7 +185,7 @@ impl KeyRing {
         claims: &T,
         opts: &TokenOptions,
     ) -> Result<SessionToken, SealError> {
-        seal_with(self.active(), &serialize_claims(claims)?, opts)
+        seal_with(self.active(), serialize_claims(claims)?, opts)
     }
 
     /// Opens a token into `T` (a JSON object's type), without time checks: run
@@ -212,7 +212,7 @@ impl KeyRing {
         payload: &[u8],
         opts: &TokenOptions,
     ) -> Result<SessionToken, SealError> {
-        seal_with(self.active(), payload, opts)
+        seal_with(self.active(), Zeroizing::new(payload.to_vec()), opts)
     }
 
     /// Seals arbitrary bytes with the key named `kid`.
@@ -234,7 +234,7 @@ impl KeyRing {
                 kid: key.kid().to_owned(),
             });
         }
-        seal_with(key, payload, opts)
+        seal_with(key, Zeroizing::new(payload.to_vec()), opts)
     }
 
     /// Opens a token into its raw payload bytes (zeroized on drop).
@@ -251,13 +251,24 @@ impl KeyRing {
         token: &str,
         opts: &TokenOptions,
     ) -> Result<Opened<Zeroizing<Vec<u8>>>, OpenError> {
+        let segments = split(token, opts)?;
+        // Fast path: a header byte-identical to the one a key of this ring writes for this
+        // purpose already passed every header check (alg, zip, crit, kid, enc, typ).
+        if let Some(key) = self
+            .keys()
+            .iter()
+            .find(|k| *k.header_for(opts.purpose.as_ref()).b64 == *segments.header)
+        {
+            let Body { iv, buf, tag } = decode_body(&segments)?;
+            return self.finish(key, segments.header, &iv, buf, &tag);
+        }
         let Decoded {
             header_b64,
             header_json,
             iv,
-            mut buf,
+            buf,
             tag,
-        } = decode(token, opts)?;
+        } = decode(segments)?;
         let header: HeaderRepr<'_> =
             serde_json::from_slice(&header_json).map_err(|_| OpenError::HeaderNotJson)?;
         let alg = header
@@ -298,12 +309,22 @@ impl KeyRing {
                 });
             }
         }
+        self.finish(key, header_b64, &iv, buf, &tag)
+    }
+
+    /// IV and tag lengths, then the AEAD.
+    fn finish(
+        &self,
+        key: &Key,
+        header_b64: &str,
+        iv: &[u8],
+        mut buf: Zeroizing<Vec<u8>>,
+        tag: &[u8],
+    ) -> Result<Opened<Zeroizing<Vec<u8>>>, OpenError> {
         let iv: &[u8; 12] = iv
-            .as_slice()
             .try_into()
             .map_err(|_| OpenError::IvLength { len: iv.len() })?;
         let tag: &[u8; 16] = tag
-            .as_slice()
             .try_into()
             .map_err(|_| OpenError::TagLength { len: tag.len() })?;
         key.decrypt_in_place(iv, header_b64.as_bytes(), &mut buf, tag)
@@ -311,7 +332,7 @@ impl KeyRing {
         Ok(Opened {
             payload: buf,
             kid: Arc::clone(key.kid_arc()),
-            active: self.is_active(&kid),
+            active: self.is_active(key.kid()),
         })
     }
 }
@@ -325,9 +346,17 @@ struct Decoded<'t> {
     tag: Vec<u8>,
 }
 
-/// The structural checks, cheapest first: size limit, five segments, empty encrypted key,
-/// canonical base64url of every segment, and a protected header that is a JSON object.
-fn decode<'t>(token: &'t str, opts: &TokenOptions) -> Result<Decoded<'t>, OpenError> {
+/// A token's five segments, still encoded.
+struct Segments<'t> {
+    header: &'t str,
+    iv: &'t str,
+    ciphertext: &'t str,
+    tag: &'t str,
+}
+
+/// The first structural checks, cheapest first: size limit, five segments, empty
+/// encrypted key.
+fn split<'t>(token: &'t str, opts: &TokenOptions) -> Result<Segments<'t>, OpenError> {
     if token.len() > opts.max_len {
         return Err(OpenError::TooLarge {
             len: token.len(),
@@ -346,21 +375,45 @@ fn decode<'t>(token: &'t str, opts: &TokenOptions) -> Result<Decoded<'t>, OpenEr
     if found != 5 {
         return Err(OpenError::SegmentCount { found });
     }
-    let [header_b64, encrypted_key, iv_b64, ct_b64, tag_b64] = parts;
+    let [header, encrypted_key, iv, ciphertext, tag] = parts;
     if !encrypted_key.is_empty() {
         return Err(OpenError::EncryptedKeyNotEmpty);
     }
-    let header_json = b64(header_b64, Segment::Header)?;
-    let iv = b64(iv_b64, Segment::Iv)?;
-    let buf = Zeroizing::new(b64(ct_b64, Segment::Ciphertext)?);
-    let tag = b64(tag_b64, Segment::Tag)?;
+    Ok(Segments {
+        header,
+        iv,
+        ciphertext,
+        tag,
+    })
+}
+
+/// Canonical base64url of the IV, ciphertext and tag.
+fn decode_body(s: &Segments<'_>) -> Result<Body, OpenError> {
+    let iv = b64(s.iv, Segment::Iv)?;
+    let buf = Zeroizing::new(b64(s.ciphertext, Segment::Ciphertext)?);
+    let tag = b64(s.tag, Segment::Tag)?;
+    Ok(Body { iv, buf, tag })
+}
+
+/// The decoded IV, ciphertext (decrypted in place later) and tag.
+struct Body {
+    iv: Vec<u8>,
+    buf: Zeroizing<Vec<u8>>,
+    tag: Vec<u8>,
+}
+
+/// The rest of the structural checks: canonical base64url of every segment, and a
+/// protected header that is a JSON object.
+fn decode(s: Segments<'_>) -> Result<Decoded<'_>, OpenError> {
+    let header_json = b64(s.header, Segment::Header)?;
+    let Body { iv, buf, tag } = decode_body(&s)?;
     // serde's derived visitors also accept a JSON array (fields by position): the header
     // must be an object, so look at the first byte before parsing.
     if header_json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(OpenError::HeaderNotJson);
     }
     Ok(Decoded {
-        header_b64,
+        header_b64: s.header,
         header_json,
         iv,
         buf,
@@ -392,7 +445,7 @@ pub struct TokenInfo {
 /// [`OpenError::TooLarge`], [`OpenError::SegmentCount`], [`OpenError::EncryptedKeyNotEmpty`],
 /// [`OpenError::Base64`], [`OpenError::HeaderNotJson`].
 pub fn inspect(token: &str, opts: &TokenOptions) -> Result<TokenInfo, OpenError> {
-    let d = decode(token, opts)?;
+    let d = decode(split(token, opts)?)?;
     let header = serde_json::from_slice(&d.header_json).map_err(|_| OpenError::HeaderNotJson)?;
     Ok(TokenInfo {
         header,
@@ -453,7 +506,8 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     IgnoredAny::deserialize(d).map(|_| true)
 }
 
-fn header_b64(key: &Key, purpose: Option<&str>) -> String {
+/// The protected header a key writes for a purpose, base64url-encoded.
+pub(crate) fn header_b64(key: &Key, purpose: Option<&str>) -> String {
     let mut json = String::with_capacity(96);
     json.push_str("{\"alg\":\"dir\",\"enc\":\"");
     json.push_str(key.enc().as_str());
@@ -470,9 +524,13 @@ fn header_b64(key: &Key, purpose: Option<&str>) -> String {
     URL_SAFE_NO_PAD.encode(json)
 }
 
-fn seal_with(key: &Key, payload: &[u8], opts: &TokenOptions) -> Result<SessionToken, SealError> {
-    let header = header_b64(key, opts.purpose());
-    let len = sealed_len(header.len(), payload.len());
+fn seal_with(
+    key: &Key,
+    payload: Zeroizing<Vec<u8>>,
+    opts: &TokenOptions,
+) -> Result<SessionToken, SealError> {
+    let header = key.header_for(opts.purpose.as_ref());
+    let len = sealed_len(header.b64.len(), payload.len());
     if len > opts.max_len {
         return Err(SealError::TooLarge {
             len,
@@ -482,9 +540,11 @@ fn seal_with(key: &Key, payload: &[u8], opts: &TokenOptions) -> Result<SessionTo
     key.take_seal().map_err(|_| SealError::KeyExhausted {
         kid: key.kid().to_owned(),
     })?;
+    // Straight from the OS for every token: a user-space pool would be faster, but after a
+    // fork() two processes would hand out the same IVs, and GCM does not survive that.
     let mut iv = [0u8; 12];
     OsRng.fill_bytes(&mut iv);
-    seal_raw(key, &header, &iv, payload)
+    seal_raw(key, &header.b64, &iv, payload)
 }
 
 const fn sealed_len(header_len: usize, payload_len: usize) -> usize {
@@ -492,19 +552,18 @@ const fn sealed_len(header_len: usize, payload_len: usize) -> usize {
     header_len + 2 + 16 + 1 + (payload_len * 4).div_ceil(3) + 1 + 22
 }
 
-/// Seals with an explicit header and IV. Only `seal_with` (random IV) and the RFC vector
-/// tests (fixed IV) call it.
+/// Seals with an explicit header and IV, encrypting the payload in place. Only
+/// `seal_with` (random IV) and the RFC vector tests (fixed IV) call it.
 pub(crate) fn seal_raw(
     key: &Key,
     header_b64: &str,
     iv: &[u8; 12],
-    payload: &[u8],
+    mut buf: Zeroizing<Vec<u8>>,
 ) -> Result<SessionToken, SealError> {
-    let mut buf = Zeroizing::new(payload.to_vec());
     let tag = key
         .encrypt_in_place(iv, header_b64.as_bytes(), &mut buf)
         .map_err(|_| SealError::Encrypt)?;
-    let mut out = String::with_capacity(sealed_len(header_b64.len(), payload.len()));
+    let mut out = String::with_capacity(sealed_len(header_b64.len(), buf.len()));
     out.push_str(header_b64);
     out.push_str("..");
     URL_SAFE_NO_PAD.encode_string(iv, &mut out);
@@ -611,7 +670,8 @@ mod tests {
             .unwrap()
             .try_into()
             .unwrap();
-        let token = seal_raw(ring.active(), &v.protected_b64, &iv, v.plaintext.as_bytes()).unwrap();
+        let payload = Zeroizing::new(v.plaintext.as_bytes().to_vec());
+        let token = seal_raw(ring.active(), &v.protected_b64, &iv, payload).unwrap();
         assert_eq!(token.as_str(), v.compact);
     }
 

@@ -113,6 +113,8 @@ enum Cipher {
 /// ```
 pub struct Key {
     kid: Arc<str>,
+    /// The protected header this key last wrote, for the purpose it was written for.
+    header: arc_swap::ArcSwapOption<HeaderCache>,
     enc: Enc,
     can_seal: bool,
     secret: Zeroizing<Vec<u8>>,
@@ -241,6 +243,7 @@ impl Key {
         };
         Ok(Self {
             kid: Arc::from(kid),
+            header: arc_swap::ArcSwapOption::empty(),
             enc,
             can_seal,
             secret,
@@ -270,6 +273,27 @@ impl Key {
     #[must_use]
     pub fn enc(&self) -> Enc {
         self.enc
+    }
+
+    /// The base64url protected header this key writes for `purpose`, built once and reused
+    /// (sealing) and compared byte for byte (opening's fast path).
+    pub(crate) fn header_for(&self, purpose: Option<&Arc<str>>) -> Arc<HeaderCache> {
+        if let Some(c) = &*self.header.load() {
+            let same = match (&c.purpose, purpose) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b) || **a == **b,
+                _ => false,
+            };
+            if same {
+                return Arc::clone(c);
+            }
+        }
+        let fresh = Arc::new(HeaderCache {
+            purpose: purpose.cloned(),
+            b64: crate::jwe::header_b64(self, purpose.map(|p| &**p)).into_boxed_str(),
+        });
+        self.header.store(Some(Arc::clone(&fresh)));
+        fresh
     }
 
     /// Whether this key may seal (false for `"key_ops":["decrypt"]`).
@@ -364,6 +388,12 @@ impl Key {
             Cipher::A256(c) => c.decrypt_in_place_detached(nonce, aad, buf, tag),
         }
     }
+}
+
+/// A key's protected header for one purpose.
+pub(crate) struct HeaderCache {
+    purpose: Option<Arc<str>>,
+    pub(crate) b64: Box<str>,
 }
 
 /// One JWK as it appears in a JWK Set; the secret is zeroized when dropped.
