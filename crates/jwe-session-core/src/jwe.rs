@@ -639,6 +639,20 @@ mod tests {
         ));
     }
 
+    /// A token from release 0.1.0: later releases must keep opening it.
+    #[test]
+    fn frozen_tokens_from_earlier_releases_still_open() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/frozen");
+        let ring = KeyRing::from_file(dir.join("keys.json")).unwrap();
+        let token = std::fs::read_to_string(dir.join("v0.1.0.jwe")).unwrap();
+        let expected: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("v0.1.0.claims.json")).unwrap()).unwrap();
+        let opts = TokenOptions::new().with_purpose("jwe-session/cookie/session");
+        let opened = ring.open::<Claims<serde_json::Value>>(token.trim(), &opts).unwrap();
+        assert_eq!(serde_json::to_value(opened.payload()).unwrap(), expected);
+        assert_eq!(opened.kid(), "frozen-2026-11");
+    }
+
     #[test]
     fn inspect_reads_header_and_sizes_without_a_key() {
         let (v, _) = rfc7520();
