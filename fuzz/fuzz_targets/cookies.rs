@@ -51,7 +51,11 @@ fuzz_target!(|data: &[u8]| {
     let mut parts = Vec::new();
     let mut rest = token.as_str();
     for i in 0..cuts {
-        let at = if i + 1 == cuts { rest.len() } else { data.get(i + 1).map_or(1, |b| usize::from(*b) % rest.len().max(1)) };
+        let at = if i + 1 == cuts {
+            rest.len()
+        } else {
+            data.get(i + 1).map_or(1, |b| usize::from(*b) % rest.len().max(1)).min(rest.len())
+        };
         let (a, b) = rest.split_at(at);
         parts.push(a);
         rest = b;
