@@ -198,6 +198,29 @@ fn encode(s: &str) -> String {
     out
 }
 
+/// Whether `tool --version` runs. When it does not, the test skips with a loud message,
+/// unless `require_var=1` (as CI sets), when it fails.
+pub fn tool_present(tool: &str, require_var: &str, msg: &str) -> bool {
+    let present = std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        assert!(std::env::var(require_var).as_deref() != Ok("1"), "{msg}");
+        eprintln!("\n*** SKIPPING: {msg} ***\n");
+    }
+    present
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A real `redis-server` on a free loopback port, persistence off, killed on drop.
 pub struct RedisServer {
     port: u16,
@@ -209,24 +232,14 @@ impl RedisServer {
     /// Starts one, or returns `None` after a loud message when `redis-server` is not
     /// installed. With `JWE_SESSION_REQUIRE_REDIS=1` (as CI sets) a missing binary panics.
     pub fn start() -> Option<Self> {
-        let installed = std::process::Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !installed {
-            let msg = "redis-server is not installed (apt-get install redis-server)";
-            assert!(
-                std::env::var("JWE_SESSION_REQUIRE_REDIS").as_deref() != Ok("1"),
-                "{msg}"
-            );
-            eprintln!("\n*** SKIPPING Redis test: {msg} ***\n");
+        if !tool_present(
+            "redis-server",
+            "JWE_SESSION_REQUIRE_REDIS",
+            "redis-server is not installed (apt-get install redis-server)",
+        ) {
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let dir = std::env::temp_dir().join(format!("jwe-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut s = Self {
@@ -318,24 +331,14 @@ impl Browser {
     /// Starts one, or returns `None` after a loud message when `chromedriver` is missing.
     /// With `JWE_SESSION_REQUIRE_BROWSER=1` (as CI sets) a missing driver panics.
     pub async fn start() -> Option<Self> {
-        let installed = std::process::Command::new("chromedriver")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !installed {
-            let msg = "chromedriver is not installed (apt-get install chromium chromium-driver)";
-            assert!(
-                std::env::var("JWE_SESSION_REQUIRE_BROWSER").as_deref() != Ok("1"),
-                "{msg}"
-            );
-            eprintln!("\n*** SKIPPING browser test: {msg} ***\n");
+        if !tool_present(
+            "chromedriver",
+            "JWE_SESSION_REQUIRE_BROWSER",
+            "chromedriver is not installed (apt-get install chromium chromium-driver)",
+        ) {
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let profile =
             std::env::temp_dir().join(format!("jwe-chromium-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&profile).unwrap();

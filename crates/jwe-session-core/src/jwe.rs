@@ -645,10 +645,16 @@ mod tests {
     #[test]
     fn header_numbers_round_trip_exactly() {
         let header = r#"{"":"fuzx","kid":222222222222222222222222222222222222222222222222222222222223222222222222222222}"#;
-        let token = format!("{}..AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA", URL_SAFE_NO_PAD.encode(header));
+        let token = format!(
+            "{}..AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA",
+            URL_SAFE_NO_PAD.encode(header)
+        );
         let info = inspect(&token, &opts()).unwrap();
         let again = serde_json::to_vec(&info.header).unwrap();
-        let token2 = format!("{}..AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA", URL_SAFE_NO_PAD.encode(again));
+        let token2 = format!(
+            "{}..AAAAAAAAAAAAAAAA.AAAA.AAAAAAAAAAAAAAAAAAAAAA",
+            URL_SAFE_NO_PAD.encode(again)
+        );
         assert_eq!(inspect(&token2, &opts()).unwrap().header, info.header);
     }
 
@@ -659,9 +665,12 @@ mod tests {
         let ring = KeyRing::from_file(dir.join("keys.json")).unwrap();
         let token = std::fs::read_to_string(dir.join("v0.1.0.jwe")).unwrap();
         let expected: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("v0.1.0.claims.json")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(dir.join("v0.1.0.claims.json")).unwrap())
+                .unwrap();
         let opts = TokenOptions::new().with_purpose("jwe-session/cookie/session");
-        let opened = ring.open::<Claims<serde_json::Value>>(token.trim(), &opts).unwrap();
+        let opened = ring
+            .open::<Claims<serde_json::Value>>(token.trim(), &opts)
+            .unwrap();
         assert_eq!(serde_json::to_value(opened.payload()).unwrap(), expected);
         assert_eq!(opened.kid(), "frozen-2026-11");
     }

@@ -117,6 +117,18 @@ async fn login(b: &Browser, base: &str, user: &str, notes: Option<&str>) {
     c.wait().for_element(Locator::Id("user")).await.unwrap();
 }
 
+/// One browser at a time, a fresh demo, and `user` logged in through the form.
+async fn logged_in(
+    user: &str,
+    notes: Option<&str>,
+) -> Option<(tokio::sync::MutexGuard<'static, ()>, Browser, Demo)> {
+    let one = ONE_AT_A_TIME.lock().await;
+    let b = Browser::start().await?;
+    let demo = Demo::start().await;
+    login(&b, &demo.url(), user, notes).await;
+    Some((one, b, demo))
+}
+
 async fn page_text(b: &Browser, id: &str) -> String {
     b.client
         .find(Locator::Id(id))
@@ -164,12 +176,9 @@ fn kid_of(token: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_login_shows_claims_and_the_cookie_is_http_only() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some(b) = Browser::start().await else {
+    let Some((_one, b, _demo)) = logged_in("alice", None).await else {
         return;
     };
-    let demo = Demo::start().await;
-    login(&b, &demo.url(), "alice", None).await;
 
     assert_eq!(page_text(&b, "user").await, "alice");
     let claims: Value = serde_json::from_str(&page_text(&b, "claims").await).unwrap();
@@ -205,12 +214,9 @@ async fn browser_login_shows_claims_and_the_cookie_is_http_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_logout_button_ends_the_session_and_the_old_cookie_is_refused() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some(b) = Browser::start().await else {
+    let Some((_one, b, demo)) = logged_in("alice", None).await else {
         return;
     };
-    let demo = Demo::start().await;
-    login(&b, &demo.url(), "alice", None).await;
     let old = session_cookies(&b).await[0].1.clone();
 
     b.client
@@ -245,12 +251,9 @@ async fn browser_logout_button_ends_the_session_and_the_old_cookie_is_refused() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_key_rotation_keeps_the_user_and_reseals_under_the_new_kid() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some(b) = Browser::start().await else {
+    let Some((_one, b, demo)) = logged_in("alice", None).await else {
         return;
     };
-    let demo = Demo::start().await;
-    login(&b, &demo.url(), "alice", None).await;
     let before = session_cookies(&b).await[0].1.clone();
     assert_eq!(kid_of(&before), "k1");
     let sid = fetch_me(&b).await.1["sid"].clone();
@@ -268,12 +271,9 @@ async fn browser_key_rotation_keeps_the_user_and_reseals_under_the_new_kid() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_renews_the_cookie_after_the_access_lifetime() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some(b) = Browser::start().await else {
+    let Some((_one, b, demo)) = logged_in("alice", None).await else {
         return;
     };
-    let demo = Demo::start().await;
-    login(&b, &demo.url(), "alice", None).await;
     let first = session_cookies(&b).await[0].1.clone();
     let me = fetch_me(&b).await.1;
 
@@ -337,12 +337,9 @@ async fn browser_stores_and_returns_every_chunk_of_a_large_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_cross_site_form_cannot_log_the_user_out() {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let Some(b) = Browser::start().await else {
+    let Some((_one, b, demo)) = logged_in("alice", None).await else {
         return;
     };
-    let demo = Demo::start().await;
-    login(&b, &demo.url(), "alice", None).await;
     let before = session_cookies(&b).await;
 
     // Another site (127.0.0.2 vs localhost) with a form that posts to /logout on load.
