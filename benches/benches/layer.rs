@@ -8,7 +8,6 @@ use std::future::Future;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use http::{Request, Response};
@@ -74,13 +73,6 @@ fn layer_cost(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    let quick = std::env::var("COMPARE_QUICK").is_ok();
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(if quick { 300 } else { 1000 }))
-        .measurement_time(Duration::from_millis(if quick { 700 } else { 3000 }))
-        .sample_size(if quick { 30 } else { 60 })
-}
 
-criterion_group! { name = layer; config = config(); targets = layer_cost }
+criterion_group! { name = layer; config = jwe_session_benches::criterion_config(); targets = layer_cost }
 criterion_main!(layer);

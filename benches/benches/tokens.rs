@@ -5,7 +5,6 @@
 //! `benches/compare.sh` runs this and prints the table.
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use jwe_session_benches::{claims, full, App, Full, KEY, NOW};
@@ -197,17 +196,10 @@ fn aes_gcm_floor(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    let quick = std::env::var("COMPARE_QUICK").is_ok();
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(if quick { 300 } else { 1000 }))
-        .measurement_time(Duration::from_millis(if quick { 700 } else { 3000 }))
-        .sample_size(if quick { 30 } else { 60 })
-}
 
 criterion_group! {
     name = tokens;
-    config = config();
+    config = jwe_session_benches::criterion_config();
     targets = jwe_session, josekit, biscuit, cookie_private, jsonwebtoken_hs256, aes_gcm_floor
 }
 criterion_main!(tokens);

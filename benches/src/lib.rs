@@ -78,3 +78,13 @@ pub const KEY: [u8; 32] = [
     0x8b, 0x1f, 0x3a, 0xc4, 0x5e, 0x90, 0x27, 0xd6, 0x61, 0xf3, 0x0c, 0xa8, 0x4d, 0xb2, 0x19, 0xe7,
     0x33, 0x7a, 0xce, 0x05, 0x98, 0x6f, 0xd1, 0x42, 0xbb, 0x2c, 0x80, 0x57, 0xf9, 0x14, 0x6e, 0xa3,
 ];
+
+/// The criterion settings both benches use; `COMPARE_QUICK=1` shortens them.
+pub fn criterion_config() -> criterion::Criterion {
+    use std::time::Duration;
+    let quick = std::env::var("COMPARE_QUICK").is_ok();
+    criterion::Criterion::default()
+        .warm_up_time(Duration::from_millis(if quick { 300 } else { 1000 }))
+        .measurement_time(Duration::from_millis(if quick { 700 } else { 3000 }))
+        .sample_size(if quick { 30 } else { 60 })
+}
