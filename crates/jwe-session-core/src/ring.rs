@@ -325,6 +325,17 @@ impl KeyRingHandle {
         self.0.load_full()
     }
 
+    /// Loads a JWK Set from `path` and swaps it in (e.g. on SIGHUP after a rotation). A file
+    /// that does not load changes nothing: the current ring stays.
+    ///
+    /// # Errors
+    /// As [`KeyRing::from_file`].
+    pub fn reload_from_file(&self, path: impl AsRef<Path>) -> Result<(), KeyError> {
+        let ring = KeyRing::from_file(path)?;
+        self.replace(ring);
+        Ok(())
+    }
+
     /// Swaps in a new ring. Requests in flight finish with the ring they loaded. Seal
     /// counts carry over for keys whose kid is in both rings, so the IV budget is not
     /// reset by reloading config.
@@ -497,6 +508,33 @@ mod tests {
             assert!(!dbg.contains(&k(1)) && !dbg.contains(&k(2)), "{dbg}");
             assert!(dbg.contains("\"a\"") && dbg.contains("\"b\""), "{dbg}");
         }
+    }
+
+    #[test]
+    fn reloading_from_a_file_swaps_only_a_good_ring() {
+        let dir = std::env::temp_dir().join(format!("jwe-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("keys.json");
+        std::fs::write(&path, format!(r#"{{"keys":[{}]}}"#, jwk("a", 1, ""))).unwrap();
+        let handle = KeyRingHandle::new(KeyRing::from_file(&path).unwrap());
+        std::fs::write(
+            &path,
+            format!(r#"{{"keys":[{},{}]}}"#, jwk("b", 2, ""), jwk("a", 1, "")),
+        )
+        .unwrap();
+        handle.reload_from_file(&path).unwrap();
+        assert_eq!(handle.load().active().kid(), "b");
+        std::fs::write(&path, r#"{"keys":[{"kty":"oct","#).unwrap();
+        assert!(matches!(
+            handle.reload_from_file(&path),
+            Err(KeyError::Json { .. })
+        ));
+        assert_eq!(
+            handle.load().active().kid(),
+            "b",
+            "a bad file changes nothing"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

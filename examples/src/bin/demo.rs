@@ -3,6 +3,8 @@
 //! Environment:
 //! - `JWE_SESSION_KEYS`: a JWK Set (make one with `jwe-session keygen --set`); without it a
 //!   fresh key is generated and sessions do not survive a restart;
+//! - `JWE_SESSION_KEYS_FILE`: a JWK Set file instead, re-read on `SIGHUP`, so a rotated
+//!   key ring (`jwe-session rotate --keys FILE`) takes effect without a restart;
 //! - `BIND`: the listen address (default `127.0.0.1:3000`);
 //! - `REDIS_URL`: share revocations with other instances through Redis
 //!   (`jwe-session-redis`); without it revocations live in this process;
@@ -12,7 +14,7 @@
 
 use std::net::SocketAddr;
 
-use jwe_session_core::{KeyError, KeyRing};
+use jwe_session_core::{KeyError, KeyRing, KeyRingHandle};
 use jwe_session_examples::demo::{app, DemoOptions};
 use tracing_subscriber::EnvFilter;
 
@@ -24,16 +26,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
 
-    let ring = match KeyRing::from_env() {
-        Ok(ring) => ring,
-        Err(KeyError::EnvMissing { .. }) => {
-            tracing::warn!(
-                "JWE_SESSION_KEYS is not set: using a fresh random key; sessions will not survive a restart"
-            );
-            KeyRing::generate()
+    let keys_file = std::env::var_os("JWE_SESSION_KEYS_FILE").map(std::path::PathBuf::from);
+    let ring = match &keys_file {
+        Some(path) => {
+            KeyRing::from_file(path).map_err(|e| format!("JWE_SESSION_KEYS_FILE: {e}"))?
         }
-        Err(e) => return Err(format!("JWE_SESSION_KEYS: {e}").into()),
+        None => match KeyRing::from_env() {
+            Ok(ring) => ring,
+            Err(KeyError::EnvMissing { .. }) => {
+                tracing::warn!(
+                    "JWE_SESSION_KEYS is not set: using a fresh random key; sessions will not survive a restart"
+                );
+                KeyRing::generate()
+            }
+            Err(e) => return Err(format!("JWE_SESSION_KEYS: {e}").into()),
+        },
     };
+    let ring = KeyRingHandle::new(ring);
+    if let Some(path) = keys_file {
+        reload_on_sighup(ring.clone(), path)?;
+    }
     let mut opts = DemoOptions::new(ring);
     if let Ok(url) = std::env::var("REDIS_URL") {
         let store = jwe_session_redis::RedisStore::builder(url)
@@ -57,5 +69,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
+    Ok(())
+}
+
+/// Re-reads the key file on every SIGHUP; a file that does not load leaves the ring as it was.
+#[cfg(unix)]
+fn reload_on_sighup(ring: KeyRingHandle, path: std::path::PathBuf) -> std::io::Result<()> {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match ring.reload_from_file(&path) {
+                Ok(()) => tracing::info!(active = ring.load().active().kid(), "key ring reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "key ring not reloaded; keeping the current one")
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn reload_on_sighup(_: KeyRingHandle, _: std::path::PathBuf) -> std::io::Result<()> {
     Ok(())
 }
