@@ -383,23 +383,8 @@ fn decrypt(a: &DecryptArgs) -> Out {
             .map_err(|_| fail(code::BAD_INPUT, "payload is not UTF-8 text"))?;
         return Ok(format!("{text}\n"));
     }
-    let claims: Claims<serde_json::Map<String, serde_json::Value>> = {
-        let first = payload.iter().find(|b| !b.is_ascii_whitespace());
-        if first != Some(&b'{') {
-            return Err(open_error(&OpenError::ClaimsNotObject));
-        }
-        serde_json::from_slice(payload).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => fail(
-                code::BAD_INPUT,
-                format!(
-                    "claims have a registered claim of the wrong type (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ),
-            ),
-            _ => open_error(&OpenError::ClaimsNotObject),
-        })?
-    };
+    let claims: Claims<serde_json::Map<String, serde_json::Value>> =
+        jwe_session_core::parse_claims(payload).map_err(|e| open_error(&e))?;
     if a.validate {
         Validation::new().validate(&claims).map_err(|e| {
             fail(

@@ -135,7 +135,7 @@ impl KeyError {
 
     /// Parses a JSON object; serde's derived visitors would also take an array.
     pub(crate) fn parse_object<'a, T: serde::Deserialize<'a>>(json: &'a str) -> Result<T, Self> {
-        if !json.trim_start().starts_with('{') {
+        if !crate::jwe::starts_json_object(json.as_bytes()) {
             return Err(Self::Json { line: 1, column: 1 });
         }
         serde_json::from_str(json).map_err(Self::from_json)

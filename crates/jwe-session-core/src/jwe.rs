@@ -199,7 +199,7 @@ impl KeyRing {
         opts: &TokenOptions,
     ) -> Result<Opened<T>, OpenError> {
         let opened = self.open_bytes(token, opts)?;
-        let claims = deserialize_claims(opened.payload())?;
+        let claims = parse_claims(opened.payload())?;
         Ok(opened.map(|_| claims))
     }
 
@@ -407,9 +407,7 @@ struct Body {
 fn decode(s: Segments<'_>) -> Result<Decoded<'_>, OpenError> {
     let header_json = b64(s.header, Segment::Header)?;
     let Body { iv, buf, tag } = decode_body(&s)?;
-    // serde's derived visitors also accept a JSON array (fields by position): the header
-    // must be an object, so look at the first byte before parsing.
-    if header_json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+    if !starts_json_object(&header_json) {
         return Err(OpenError::HeaderNotJson);
     }
     Ok(Decoded {
@@ -467,9 +465,20 @@ pub(crate) fn serialize_claims<T: Serialize + ?Sized>(
     Ok(buf)
 }
 
-pub(crate) fn deserialize_claims<T: DeserializeOwned>(payload: &[u8]) -> Result<T, OpenError> {
-    let first = payload.iter().find(|b| !b.is_ascii_whitespace());
-    if first != Some(&b'{') {
+/// Whether JSON text starts with an object (after whitespace). serde's derived visitors
+/// also accept an array, fields by position; headers, claims and key sets must be objects.
+pub(crate) fn starts_json_object(json: &[u8]) -> bool {
+    json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// Parses a decrypted payload as claims, as [`KeyRing::open`] does: for callers that opened
+/// the bytes themselves (with [`KeyRing::open_bytes`]) and still need the raw payload.
+///
+/// # Errors
+/// [`OpenError::ClaimsNotObject`] for anything but a JSON object, [`OpenError::ClaimsType`]
+/// for an object that does not fit `T`.
+pub fn parse_claims<T: DeserializeOwned>(payload: &[u8]) -> Result<T, OpenError> {
+    if !starts_json_object(payload) {
         return Err(OpenError::ClaimsNotObject);
     }
     serde_json::from_slice(payload).map_err(|e| match e.classify() {

@@ -89,7 +89,9 @@ pub use claims::{random_id, Audience, Claim, Claims, Lifetimes, Stage, Validatio
 pub use error::{
     ClaimsTypeError, KeyError, OpenError, SealError, Segment, StoreError, ValidationError,
 };
-pub use jwe::{inspect, Opened, SessionToken, TokenInfo, TokenOptions, DEFAULT_MAX_TOKEN_LEN};
+pub use jwe::{
+    inspect, parse_claims, Opened, SessionToken, TokenInfo, TokenOptions, DEFAULT_MAX_TOKEN_LEN,
+};
 pub use key::{Enc, Key, SEAL_LIMIT, SEAL_WARN_AT};
 pub use revocation::{BoxFuture, MemoryStore, Revocation, RevocationStore, Revoked, SessionIds};
 pub use ring::{KeyRing, KeyRingHandle, DEFAULT_KEYS_ENV};

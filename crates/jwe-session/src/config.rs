@@ -340,7 +340,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
         if self.host_prefix && !self.secure {
             return Err(ConfigError::HostPrefixInsecure);
         }
-        if !(1..=16).contains(&self.max_chunks) {
+        if !(1..=crate::cookies::MAX_CHUNKS).contains(&self.max_chunks) {
             return Err(ConfigError::InvalidMaxChunks {
                 max_chunks: self.max_chunks,
             });

@@ -11,6 +11,9 @@ use http::{HeaderMap, HeaderValue};
 /// differently).
 const COOKIE_BUDGET: usize = 4000;
 
+/// The most cookies one token may be split across.
+pub(crate) const MAX_CHUNKS: usize = 16;
+
 #[derive(Debug, Clone)]
 pub(crate) struct CookieSettings {
     name: String,
@@ -82,7 +85,8 @@ impl CookieSettings {
     /// The main cookie and its chunks, in order. A cookie that appears twice (set for two
     /// paths, say) counts once, the first one, as browsers send the most specific first.
     pub(crate) fn read(&self, headers: &HeaderMap, max_len: usize) -> CookieToken {
-        let mut parts: Vec<Option<&str>> = vec![None; self.max_chunks];
+        // `max_chunks` is at most MAX_CHUNKS (checked when the layer is built): no allocation.
+        let mut parts: [Option<&str>; MAX_CHUNKS] = [None; MAX_CHUNKS];
         let mut out = CookieToken::default();
         for value in headers.get_all(COOKIE) {
             let Ok(value) = value.to_str() else { continue };
@@ -112,7 +116,7 @@ impl CookieSettings {
         }
         let Some(first) = parts[0] else { return out };
         let mut token = String::with_capacity(first.len());
-        for part in parts.iter().map_while(|p| *p) {
+        for part in parts[..self.max_chunks].iter().map_while(|p| *p) {
             if token.len() + part.len() > max_len {
                 out.oversized = true;
                 return out;

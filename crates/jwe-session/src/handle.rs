@@ -79,6 +79,13 @@ impl<T> SessionHandle<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Ends the session in this response (the cookie is cleared) and hands back its claims.
+    fn take_for_clearing(&self) -> Option<Claims<T>> {
+        let mut st = self.lock();
+        st.pending = Pending::Clear;
+        st.current.take()
+    }
+
     /// Whether the request has a valid session (or the handler started one).
     #[must_use]
     pub fn is_active(&self) -> bool {
@@ -121,11 +128,7 @@ impl<T> SessionHandle<T> {
     /// [`StoreError`] if the revocation could not be recorded; the cookie is cleared anyway.
     pub async fn end(&self) -> Result<(), StoreError> {
         let now = self.config.clock.now();
-        let taken = {
-            let mut st = self.lock();
-            st.pending = Pending::Clear;
-            st.current.take()
-        };
+        let taken = self.take_for_clearing();
         let Some(claims) = taken else { return Ok(()) };
         let (Some(sid), Some(auth)) = (claims.sid, claims.auth_time) else {
             return Ok(());
@@ -148,11 +151,7 @@ impl<T> SessionHandle<T> {
     /// [`StoreError`] if the revocation could not be recorded; the cookie is cleared anyway.
     pub async fn end_everywhere(&self) -> Result<(), StoreError> {
         let now = self.config.clock.now();
-        let taken = {
-            let mut st = self.lock();
-            st.pending = Pending::Clear;
-            st.current.take()
-        };
+        let taken = self.take_for_clearing();
         let Some(sub) = taken.and_then(|c| c.sub) else {
             return Ok(());
         };
