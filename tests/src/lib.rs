@@ -402,16 +402,15 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // The driver leads its own process group, and the browsers it starts stay in it:
+        // one signal ends them all. Sent by syscall, not by running `kill`: procps-ng
+        // 4.0.2's `kill -KILL -PID` signals process group 9 instead of PID, which took
+        // down whatever ran the tests.
         #[cfg(unix)]
-        {
-            // The driver and the browsers it started share a process group.
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &format!("-{}", self.driver.id())])
-                .status();
-            let _ = std::process::Command::new("pkill")
-                .args(["-KILL", "-f", &self.profile.display().to_string()])
-                .status();
-        }
+        let _ = rustix::process::kill_process_group(
+            rustix::process::Pid::from_child(&self.driver),
+            rustix::process::Signal::KILL,
+        );
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
