@@ -3,8 +3,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -622,7 +620,7 @@ impl Validation {
 pub fn random_id() -> String {
     let mut b = [0u8; 16];
     OsRng.fill_bytes(&mut b);
-    URL_SAFE_NO_PAD.encode(b)
+    crate::b64::encode(&b)
 }
 
 /// The three clocks of a session.

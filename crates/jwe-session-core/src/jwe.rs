@@ -4,13 +4,13 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Deserializer, Serialize};
 use zeroize::Zeroizing;
+
+use crate::b64;
 
 use crate::error::{ClaimsTypeError, OpenError, SealError, Segment};
 use crate::key::{truncate, Key};
@@ -251,17 +251,18 @@ impl KeyRing {
         token: &str,
         opts: &TokenOptions,
     ) -> Result<Opened<Zeroizing<Vec<u8>>>, OpenError> {
+        check_len(token, opts)?;
+        self.open_usual(token, opts)
+            .unwrap_or_else(|| self.open_strict(token, opts))
+    }
+
+    /// Every check in the documented order, for any token.
+    fn open_strict(
+        &self,
+        token: &str,
+        opts: &TokenOptions,
+    ) -> Result<Opened<Zeroizing<Vec<u8>>>, OpenError> {
         let segments = split(token, opts)?;
-        // Fast path: a header byte-identical to the one a key of this ring writes for this
-        // purpose already passed every header check (alg, zip, crit, kid, enc, typ).
-        if let Some(key) = self
-            .keys()
-            .iter()
-            .find(|k| *k.header_for(opts.purpose.as_ref()).b64 == *segments.header)
-        {
-            let Body { iv, buf, tag } = decode_body(&segments)?;
-            return self.finish(key, segments.header, &iv, buf, &tag);
-        }
         let Decoded {
             header_b64,
             header_json,
@@ -312,6 +313,40 @@ impl KeyRing {
         self.finish(key, header_b64, &iv, buf, &tag)
     }
 
+    /// The shape every token this ring sealed has: a header byte-identical to the one a key
+    /// of the ring writes for this purpose (so alg, zip, crit, kid, enc and typ already
+    /// passed), an empty encrypted key, a 16-character IV, a 22-character tag, and canonical
+    /// base64url throughout. Such a token is opened without splitting or parsing its header.
+    ///
+    /// Anything else returns `None` and goes through the strict path, which finds the
+    /// first failure in the documented order: every token this accepts, the strict path
+    /// accepts too, with the same result. Only the AEAD's verdict is final here, as every
+    /// check the strict path runs before it has passed.
+    fn open_usual(
+        &self,
+        token: &str,
+        opts: &TokenOptions,
+    ) -> Option<Result<Opened<Zeroizing<Vec<u8>>>, OpenError>> {
+        const IV: usize = 16;
+        const TAG: usize = 22;
+        let bytes = token.as_bytes();
+        let (key, header) = self.keys().iter().find_map(|k| {
+            let h = k.header_for(opts.purpose.as_ref());
+            let n = h.b64.len();
+            (bytes.starts_with(h.b64.as_bytes()) && bytes.get(n..n + 2) == Some(b"..".as_slice()))
+                .then_some((k, h))
+        })?;
+        let rest = bytes.get(header.b64.len() + 2..)?;
+        let tag_at = rest.len().checked_sub(TAG)?;
+        if rest.len() < IV + 1 + 1 + TAG || rest[IV] != b'.' || rest[tag_at - 1] != b'.' {
+            return None;
+        }
+        let iv = b64::decode_array::<12>(&rest[..IV])?;
+        let tag = b64::decode_array::<16>(&rest[tag_at..])?;
+        let buf = b64::decode(&rest[IV + 1..tag_at - 1])?;
+        Some(self.finish(key, &header.b64, &iv, buf, &tag))
+    }
+
     /// IV and tag lengths, then the AEAD.
     fn finish(
         &self,
@@ -340,10 +375,10 @@ impl KeyRing {
 /// A token split and decoded, before any key is involved.
 struct Decoded<'t> {
     header_b64: &'t str,
-    header_json: Vec<u8>,
-    iv: Vec<u8>,
+    header_json: Zeroizing<Vec<u8>>,
+    iv: Zeroizing<Vec<u8>>,
     buf: Zeroizing<Vec<u8>>,
-    tag: Vec<u8>,
+    tag: Zeroizing<Vec<u8>>,
 }
 
 /// A token's five segments, still encoded.
@@ -354,15 +389,21 @@ struct Segments<'t> {
     tag: &'t str,
 }
 
-/// The first structural checks, cheapest first: size limit, five segments, empty
-/// encrypted key.
-fn split<'t>(token: &'t str, opts: &TokenOptions) -> Result<Segments<'t>, OpenError> {
+/// The first check of all, before anything is decoded.
+fn check_len(token: &str, opts: &TokenOptions) -> Result<(), OpenError> {
     if token.len() > opts.max_len {
         return Err(OpenError::TooLarge {
             len: token.len(),
             max: opts.max_len,
         });
     }
+    Ok(())
+}
+
+/// The first structural checks, cheapest first: size limit, five segments, empty
+/// encrypted key.
+fn split<'t>(token: &'t str, opts: &TokenOptions) -> Result<Segments<'t>, OpenError> {
+    check_len(token, opts)?;
     let mut parts = [""; 5];
     let mut found = 0;
     for part in token.split('.') {
@@ -389,23 +430,23 @@ fn split<'t>(token: &'t str, opts: &TokenOptions) -> Result<Segments<'t>, OpenEr
 
 /// Canonical base64url of the IV, ciphertext and tag.
 fn decode_body(s: &Segments<'_>) -> Result<Body, OpenError> {
-    let iv = b64(s.iv, Segment::Iv)?;
-    let buf = Zeroizing::new(b64(s.ciphertext, Segment::Ciphertext)?);
-    let tag = b64(s.tag, Segment::Tag)?;
+    let iv = decode_segment(s.iv, Segment::Iv)?;
+    let buf = decode_segment(s.ciphertext, Segment::Ciphertext)?;
+    let tag = decode_segment(s.tag, Segment::Tag)?;
     Ok(Body { iv, buf, tag })
 }
 
 /// The decoded IV, ciphertext (decrypted in place later) and tag.
 struct Body {
-    iv: Vec<u8>,
+    iv: Zeroizing<Vec<u8>>,
     buf: Zeroizing<Vec<u8>>,
-    tag: Vec<u8>,
+    tag: Zeroizing<Vec<u8>>,
 }
 
 /// The rest of the structural checks: canonical base64url of every segment, and a
 /// protected header that is a JSON object.
 fn decode(s: Segments<'_>) -> Result<Decoded<'_>, OpenError> {
-    let header_json = b64(s.header, Segment::Header)?;
+    let header_json = decode_segment(s.header, Segment::Header)?;
     let Body { iv, buf, tag } = decode_body(&s)?;
     if !starts_json_object(&header_json) {
         return Err(OpenError::HeaderNotJson);
@@ -481,16 +522,17 @@ pub fn parse_claims<T: DeserializeOwned>(payload: &[u8]) -> Result<T, OpenError>
     if !starts_json_object(payload) {
         return Err(OpenError::ClaimsNotObject);
     }
-    serde_json::from_slice(payload).map_err(|e| match e.classify() {
+    // JSON is UTF-8 (RFC 8259 §8.1). One check of the whole payload is cheaper than
+    // serde_json's check of each string it reads from bytes.
+    let json = std::str::from_utf8(payload).map_err(|_| OpenError::ClaimsNotObject)?;
+    serde_json::from_str(json).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => OpenError::ClaimsType(ClaimsTypeError(e)),
         _ => OpenError::ClaimsNotObject,
     })
 }
 
-fn b64(segment: &str, which: Segment) -> Result<Vec<u8>, OpenError> {
-    URL_SAFE_NO_PAD
-        .decode(segment.as_bytes())
-        .map_err(|_| OpenError::Base64 { segment: which })
+fn decode_segment(segment: &str, which: Segment) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+    b64::decode(segment.as_bytes()).ok_or(OpenError::Base64 { segment: which })
 }
 
 /// The protected header members that matter; unknown members are ignored (RFC 7516 §4),
@@ -530,7 +572,7 @@ pub(crate) fn header_b64(key: &Key, purpose: Option<&str>) -> String {
         json.push_str(&serde_json::Value::from(p).to_string());
     }
     json.push('}');
-    URL_SAFE_NO_PAD.encode(json)
+    b64::encode(json.as_bytes())
 }
 
 fn seal_with(
@@ -572,20 +614,26 @@ pub(crate) fn seal_raw(
     let tag = key
         .encrypt_in_place(iv, header_b64.as_bytes(), &mut buf)
         .map_err(|_| SealError::Encrypt)?;
-    let mut out = String::with_capacity(sealed_len(header_b64.len(), buf.len()));
-    out.push_str(header_b64);
-    out.push_str("..");
-    URL_SAFE_NO_PAD.encode_string(iv, &mut out);
-    out.push('.');
-    URL_SAFE_NO_PAD.encode_string(&*buf, &mut out);
-    out.push('.');
-    URL_SAFE_NO_PAD.encode_string(tag, &mut out);
-    Ok(SessionToken(out))
+    let mut out = Vec::with_capacity(sealed_len(header_b64.len(), buf.len()));
+    out.extend_from_slice(header_b64.as_bytes());
+    out.extend_from_slice(b"..");
+    b64::encode_into(iv, &mut out);
+    out.push(b'.');
+    b64::encode_into(&buf, &mut out);
+    out.push(b'.');
+    b64::encode_into(&tag, &mut out);
+    // Always ASCII: a base64url header, dots and base64url segments.
+    String::from_utf8(out)
+        .map(SessionToken)
+        .map_err(|_| SealError::Encrypt)
 }
 
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
 
     use proptest::prelude::*;
     use serde::Deserialize;
@@ -892,7 +940,13 @@ mod tests {
             !shown.to_string().contains("admin-secret"),
             "Display must not echo claims"
         );
-        for payload in [&b"[1,2]"[..], b"\"str\"", b"{not json", b""] {
+        for payload in [
+            &b"[1,2]"[..],
+            b"\"str\"",
+            b"{not json",
+            b"",
+            b"{\"a\":\"\xff\"}",
+        ] {
             let t = ring.seal_bytes(payload, &opts()).unwrap();
             assert!(
                 matches!(
@@ -967,6 +1021,19 @@ mod tests {
             forged.open_bytes(t2.as_str(), &opts()),
             Err(OpenError::Decrypt)
         ));
+    }
+
+    #[test]
+    fn tokens_this_ring_seals_take_the_usual_path() {
+        let (ring, tok) = sample();
+        let o = TokenOptions::new().with_purpose("p");
+        let usual = ring.open_usual(&tok, &o).expect("the usual shape").unwrap();
+        assert_eq!(
+            *usual.payload(),
+            *ring.open_strict(&tok, &o).unwrap().payload()
+        );
+        // Another purpose's header is not this ring's usual one: the strict path decides.
+        assert!(ring.open_usual(&tok, &opts()).is_none());
     }
 
     #[test]
@@ -1064,6 +1131,34 @@ mod tests {
             prop_assert!(ring.open_bytes(&tok[..cut], &o).is_err());
             let longer = format!("{}{}", tok, tail);
             prop_assert!(ring.open_bytes(&longer, &o).is_err());
+        }
+
+        #[test]
+        fn the_usual_path_agrees_with_the_strict_path(
+            edits in proptest::collection::vec(
+                (0usize..10_000, 0u8..3, proptest::sample::select(b".=+/-_AQgw0 ".to_vec())),
+                1..4,
+            )
+        ) {
+            let (ring, tok) = sample();
+            let o = TokenOptions::new().with_purpose("p");
+            let mut bytes = tok.into_bytes();
+            for (i, op, c) in edits {
+                let i = i % (bytes.len() + 1);
+                match op {
+                    0 if i < bytes.len() => bytes[i] = c,
+                    1 if i < bytes.len() => { bytes.remove(i); }
+                    _ => bytes.insert(i, c),
+                }
+            }
+            let t = String::from_utf8(bytes).unwrap();
+            let seen = |r: Result<Opened<Zeroizing<Vec<u8>>>, OpenError>| {
+                r.map(|o| (o.payload().to_vec(), o.kid().to_owned(), o.needs_reseal()))
+                    .map_err(|e| format!("{e:?}"))
+            };
+            if let Some(usual) = ring.open_usual(&t, &o) {
+                prop_assert_eq!(seen(usual), seen(ring.open_strict(&t, &o)));
+            }
         }
 
         #[test]

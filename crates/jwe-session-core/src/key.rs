@@ -9,8 +9,6 @@ use aes_gcm::aead::generic_array::GenericArray;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::aes::Aes192;
 use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use rand::rngs::OsRng;
 use rand::RngCore;
 use serde::Deserialize;
@@ -145,7 +143,7 @@ impl Key {
             OsRng.fill_bytes(&mut bytes);
             // A random key that happens to look like a passphrase (about 1 in 10^5 for 128
             // bits, far rarer for 256) would be refused when loaded back: draw again.
-            let encoded = Zeroizing::new(URL_SAFE_NO_PAD.encode(&*bytes));
+            let encoded = Zeroizing::new(crate::b64::encode(&bytes));
             if !looks_like_passphrase(&bytes) && !k_looks_like_text(&encoded) {
                 return Self::build(kid, bytes, true);
             }
@@ -206,9 +204,8 @@ impl Key {
         if k_looks_like_text(&k) {
             return Err(KeyError::PassphraseLike { kid });
         }
-        let bytes = match URL_SAFE_NO_PAD.decode(k.as_bytes()) {
-            Ok(b) => Zeroizing::new(b),
-            Err(_) => return Err(KeyError::BadBase64 { kid }),
+        let Some(bytes) = crate::b64::decode(k.as_bytes()) else {
+            return Err(KeyError::BadBase64 { kid });
         };
         check_material(&kid, &bytes)?;
         if let Some(alg) = repr.alg {
@@ -325,7 +322,7 @@ impl Key {
             return Err(before);
         }
         let n = before + 1;
-        if n >= SEAL_WARN_AT && (n - SEAL_WARN_AT) % SEAL_WARN_EVERY == 0 {
+        if n >= SEAL_WARN_AT && (n - SEAL_WARN_AT).is_multiple_of(SEAL_WARN_EVERY) {
             tracing::warn!(
                 kid = %self.kid,
                 sealed = n,
@@ -353,7 +350,7 @@ impl Key {
             out.push_str(",\"key_ops\":[\"decrypt\"]");
         }
         out.push_str(",\"k\":\"");
-        URL_SAFE_NO_PAD.encode_string(&*self.secret, &mut out);
+        crate::b64::encode_to_string(&self.secret, &mut out);
         out.push_str("\"}");
         out
     }
@@ -500,6 +497,9 @@ pub(crate) fn truncate(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+
     use super::*;
 
     const K256: [u8; 32] = [

@@ -77,6 +77,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod b64;
 mod claims;
 mod error;
 mod jwe;

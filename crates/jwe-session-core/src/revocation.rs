@@ -307,7 +307,7 @@ impl State {
 /// A session that began before `cutoff.before` is revoked; one whose start is unknown is
 /// treated as revoked, because nothing proves it began after the cut-off.
 fn cut(c: &Cutoff, started: Option<UnixTime>, now: UnixTime) -> bool {
-    c.until > now && started.map_or(true, |s| s < c.before)
+    c.until > now && started.is_none_or(|s| s < c.before)
 }
 
 impl RevocationStore for MemoryStore {
