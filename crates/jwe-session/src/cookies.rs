@@ -1,5 +1,6 @@
 //! Cookie transport: one token per cookie, or split across numbered chunk cookies.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use cookie::{Cookie, SameSite};
@@ -28,9 +29,10 @@ pub(crate) struct CookieSettings {
 
 /// The session as the request carried it in cookies.
 #[derive(Debug, Default)]
-pub(crate) struct CookieToken {
-    /// The reassembled token, if the main cookie was present.
-    pub(crate) token: Option<String>,
+pub(crate) struct CookieToken<'h> {
+    /// The token, if the main cookie was present: borrowed from the header when it came in
+    /// one cookie, reassembled when it came in chunks.
+    pub(crate) token: Option<Cow<'h, str>>,
     /// Which chunk numbers (`0` is the main cookie) the request had, to clear stale ones.
     pub(crate) present: u32,
     /// The cookies held more than the allowed chunks or token length.
@@ -84,14 +86,14 @@ impl CookieSettings {
 
     /// The main cookie and its chunks, in order. A cookie that appears twice (set for two
     /// paths, say) counts once, the first one, as browsers send the most specific first.
-    pub(crate) fn read(&self, headers: &HeaderMap, max_len: usize) -> CookieToken {
+    pub(crate) fn read<'h>(&self, headers: &'h HeaderMap, max_len: usize) -> CookieToken<'h> {
         // `max_chunks` is at most MAX_CHUNKS (checked when the layer is built): no allocation.
         let mut parts: [Option<&str>; MAX_CHUNKS] = [None; MAX_CHUNKS];
         let mut out = CookieToken::default();
         for value in headers.get_all(COOKIE) {
             let Ok(value) = value.to_str() else { continue };
-            for c in Cookie::split_parse(value).flatten() {
-                let Some(rest) = c.name().strip_prefix(self.name.as_str()) else {
+            for (name, value) in pairs(value) {
+                let Some(rest) = name.strip_prefix(self.name.as_str()) else {
                     continue;
                 };
                 let index = if rest.is_empty() {
@@ -110,20 +112,20 @@ impl CookieSettings {
                 }
                 out.present |= 1 << index;
                 if parts[index].is_none() {
-                    parts[index] = c.value_raw();
+                    parts[index] = Some(value);
                 }
             }
         }
+        let chunks = || parts[..self.max_chunks].iter().map_while(|p| *p);
         let Some(first) = parts[0] else { return out };
-        let mut token = String::with_capacity(first.len());
-        for part in parts[..self.max_chunks].iter().map_while(|p| *p) {
-            if token.len() + part.len() > max_len {
-                out.oversized = true;
-                return out;
-            }
-            token.push_str(part);
+        if chunks().map(str::len).sum::<usize>() > max_len {
+            out.oversized = true;
+            return out;
         }
-        out.token = Some(token);
+        out.token = Some(match parts[1] {
+            None => Cow::Borrowed(first),
+            Some(_) => Cow::Owned(chunks().collect()),
+        });
         out
     }
 
@@ -188,6 +190,19 @@ fn split(token: &str, chunk_len: usize) -> Vec<&str> {
     out
 }
 
+/// The `name=value` pairs of a `Cookie` header value, in order. As the `cookie` crate
+/// reads them: pairs are split on `;`, whitespace around names and values is dropped, a
+/// pair without `=` or with an empty name is skipped, and values are taken raw (no
+/// percent-decoding). Written out because this runs on every request and the general
+/// parser cost more than the rest of the layer but the token itself.
+fn pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
+    header.split(';').filter_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        let name = name.trim_ascii();
+        (!name.is_empty()).then(|| (name, value.trim_ascii()))
+    })
+}
+
 fn append(headers: &mut HeaderMap, c: &Cookie<'_>) {
     // Cookie values here are base64url and dots, names are checked tokens: always a valid
     // header value. Should that ever change, dropping the header is safer than a panic.
@@ -199,7 +214,25 @@ fn append(headers: &mut HeaderMap, c: &Cookie<'_>) {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn pairs_are_read_as_the_cookie_crate_reads_them(
+            header in "([ ]?[a-z.]{0,4}[ ]?(=[ ]?[a-z=\"]{0,5}[ ]?)?;?){0,6}"
+        ) {
+            let ours: Vec<(&str, &str)> = pairs(&header).collect();
+            let theirs: Vec<(String, String)> = Cookie::split_parse(header.as_str())
+                .flatten()
+                .map(|c| (c.name().to_owned(), c.value_raw().unwrap_or_default().to_owned()))
+                .collect();
+            let theirs: Vec<(&str, &str)> =
+                theirs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            prop_assert_eq!(ours, theirs);
+        }
+    }
 
     fn settings(max_chunks: usize) -> CookieSettings {
         CookieSettings::new(
@@ -243,7 +276,8 @@ mod tests {
             assert!(c.len() <= COOKIE_BUDGET, "{} bytes", c.len());
             assert!(c.contains("HttpOnly") && c.contains("Secure") && c.contains("SameSite=Lax"));
         }
-        let back = s.read(&as_request(&written), usize::MAX);
+        let request = as_request(&written);
+        let back = s.read(&request, usize::MAX);
         assert_eq!(back.token.as_deref(), Some(token.as_str()));
         assert_eq!(back.present, 0b11111);
         assert!(h.get_all(SET_COOKIE).iter().all(HeaderValue::is_sensitive));
@@ -306,6 +340,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(COOKIE, HeaderValue::from_static("session=first"));
         h.append(COOKIE, HeaderValue::from_static("session=second"));
-        assert_eq!(s.read(&h, 100).token.as_deref(), Some("first"));
+        // One cookie is read in place, without a copy.
+        assert!(matches!(
+            s.read(&h, 100).token,
+            Some(Cow::Borrowed("first"))
+        ));
     }
 }

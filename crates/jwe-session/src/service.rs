@@ -1,5 +1,6 @@
 //! `SessionLayer` and `SessionService`: the request and response paths.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -235,7 +236,7 @@ where
     let mut token = None;
     if config.transport.bearer() {
         if let Some(t) = bearer(headers) {
-            token = Some(t.to_owned());
+            token = Some(Cow::Borrowed(t));
             incoming.source = Source::Bearer;
         }
     }
