@@ -4,6 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod cases;
+pub mod layer;
+
 /// A typical session (~300 bytes of JSON) plus, in the large case, a 2 KB field.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Full {
