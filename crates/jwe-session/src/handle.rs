@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use jwe_session_core::{Audience, Claims, Revocation, StoreError};
+use jwe_session_core::{Audience, Claims, Revocation, StoreError, UnixTime};
 
 use crate::config::Config;
 
@@ -22,6 +22,8 @@ pub(crate) enum Pending {
 pub(crate) struct State<T> {
     pub(crate) current: Option<Claims<T>>,
     pub(crate) pending: Pending,
+    /// The session a login replaced, revoked by the layer before the response leaves.
+    pub(crate) replaced: Option<Revocation>,
 }
 
 /// The session of one request: read it, start one (login), change it, or end it (logout).
@@ -71,7 +73,11 @@ impl<T> SessionHandle<T> {
     ) -> Self {
         Self {
             config,
-            state: Arc::new(Mutex::new(State { current, pending })),
+            state: Arc::new(Mutex::new(State {
+                current,
+                pending,
+                replaced: None,
+            })),
         }
     }
 
@@ -94,7 +100,10 @@ impl<T> SessionHandle<T> {
 
     /// Starts a session for `sub` (login): a new `sid`, `auth_time = now`, the configured
     /// `iss`/`aud`, and the application's claims. Replaces any session the request had
-    /// (which guards against session fixation: the new `sid` is fresh).
+    /// (which guards against session fixation: the new `sid` is fresh), and the replaced
+    /// session is revoked before the response leaves, so its token, if copied, stops
+    /// working too. Should the revocation store fail, the new session still starts and the
+    /// failure is logged (`tracing` warning): the old token then lives until its `exp`.
     pub fn start(&self, sub: impl Into<String>, app: T) {
         let now = self.config.clock.now();
         let mut claims = Claims::new(app);
@@ -102,7 +111,9 @@ impl<T> SessionHandle<T> {
         claims.aud = self.config.audience.clone().map(Audience::one);
         self.config.lifetimes.start(&mut claims, sub, now);
         let mut st = self.lock();
-        st.current = Some(claims);
+        if let Some(old) = st.current.replace(claims) {
+            st.replaced = self.session_revocation(old, now);
+        }
         st.pending = Pending::Write;
     }
 
@@ -129,19 +140,24 @@ impl<T> SessionHandle<T> {
     pub async fn end(&self) -> Result<(), StoreError> {
         let now = self.config.clock.now();
         let taken = self.take_for_clearing();
-        let Some(claims) = taken else { return Ok(()) };
-        let (Some(sid), Some(auth)) = (claims.sid, claims.auth_time) else {
+        let Some(revocation) = taken.and_then(|c| self.session_revocation(c, now)) else {
             return Ok(());
+        };
+        self.config.store.revoke_at(revocation, now).await
+    }
+
+    /// The revocation that ends one session: its `sid`, kept until no token of it could
+    /// still be renewed. `None` for claims without `sid` or `auth_time` (not ours).
+    fn session_revocation(&self, claims: Claims<T>, now: UnixTime) -> Option<Revocation> {
+        let (Some(sid), Some(auth)) = (claims.sid, claims.auth_time) else {
+            return None;
         };
         let until = self
             .config
             .lifetimes
             .renewable_until(auth, now)
             .saturating_add(LEEWAY);
-        self.config
-            .store
-            .revoke_at(Revocation::Session { sid, until }, now)
-            .await
+        Some(Revocation::Session { sid, until })
     }
 
     /// Ends every session of the current subject that began up to now, on every device

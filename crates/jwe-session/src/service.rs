@@ -192,6 +192,7 @@ where
                 let (handle, incoming) = load(&config, req.headers()).await;
                 req.extensions_mut().insert(handle.clone());
                 let mut res = inner.call(req).await?;
+                revoke_replaced(&config, &handle).await;
                 write(&config, &handle, &incoming, &mut res);
                 Ok(res)
             }),
@@ -351,6 +352,17 @@ async fn renew<T: Clone + Send + 'static>(
     Ok(claims)
 }
 
+/// Revokes the session a login replaced (see [`SessionHandle::start`]).
+async fn revoke_replaced<T>(config: &Config<T>, handle: &SessionHandle<T>) {
+    let Some(revocation) = handle.lock().replaced.take() else {
+        return;
+    };
+    let now = config.clock.now();
+    if let Err(e) = config.store.revoke_at(revocation, now).await {
+        tracing::warn!(error = %e, "the session a login replaced could not be revoked");
+    }
+}
+
 fn write<T: Serialize, B>(
     config: &Config<T>,
     handle: &SessionHandle<T>,
@@ -413,8 +425,10 @@ fn write<T: Serialize, B>(
 mod tests {
     use std::convert::Infallible;
 
+    use std::sync::Mutex;
+
     use http::header::{COOKIE, SET_COOKIE};
-    use jwe_session_core::{Key, KeyRing, ManualClock, UnixTime};
+    use jwe_session_core::{Key, KeyRing, ManualClock, Revocation, StoreError, UnixTime};
     use tower::{service_fn, ServiceExt};
 
     use super::*;
@@ -497,6 +511,73 @@ mod tests {
         assert_eq!(res.body(), "ended");
         assert_eq!(cookie_pair(&res), "session=");
         assert_eq!(call(&layer, "/", Some(&pair)).await.body(), "anonymous");
+    }
+
+    /// Checks nothing, records the revocations it is asked for, and fails them if told to.
+    #[derive(Default)]
+    struct RecordingStore {
+        fail: bool,
+        revoked: Mutex<Vec<Revocation>>,
+    }
+
+    impl RevocationStore for RecordingStore {
+        fn check_at(
+            &self,
+            _: SessionIds<'_>,
+            _: UnixTime,
+        ) -> Result<(), jwe_session_core::Revoked> {
+            Ok(())
+        }
+
+        fn revoke_at(&self, r: Revocation, _: UnixTime) -> BoxFuture<'_, Result<(), StoreError>> {
+            self.revoked.lock().unwrap().push(r);
+            let fail = self.fail;
+            Box::pin(async move {
+                if fail {
+                    Err(StoreError::Timeout {
+                        after: Duration::from_millis(500),
+                    })
+                } else {
+                    Ok(())
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_login_revokes_the_session_it_replaces_even_if_the_store_fails() {
+        for fail in [false, true] {
+            let store = Arc::new(RecordingStore {
+                fail,
+                ..RecordingStore::default()
+            });
+            let layer = SessionLayer::builder(ring())
+                .clock(Arc::new(ManualClock::new(UnixTime::from_secs(
+                    1_800_000_000,
+                ))))
+                .revocation_store(Arc::clone(&store) as Arc<dyn RevocationStore>)
+                .build()
+                .unwrap();
+            let first = cookie_pair(&call(&layer, "/login", None).await);
+            assert!(store.revoked.lock().unwrap().is_empty(), "nothing replaced");
+            let res = call(&layer, "/login", Some(&first)).await;
+            let second = cookie_pair(&res);
+            assert_ne!(second, first, "a new session is written (fail = {fail})");
+            assert_eq!(call(&layer, "/", Some(&second)).await.body(), "alice");
+            let old_sid = layer
+                .config
+                .ring
+                .load()
+                .open::<Claims<()>>(first.trim_start_matches("session="), &layer.config.opts)
+                .unwrap()
+                .into_payload()
+                .sid;
+            let revoked = store.revoked.lock().unwrap();
+            assert!(
+                matches!(&revoked[..], [Revocation::Session { sid, .. }] if Some(sid) == old_sid.as_ref()),
+                "{revoked:?}"
+            );
+        }
     }
 
     #[tokio::test]

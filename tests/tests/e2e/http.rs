@@ -149,6 +149,29 @@ async fn revoked_token_is_refused_before_exp_too() {
 }
 
 #[tokio::test]
+async fn logging_in_again_revokes_the_session_it_replaces() {
+    let d = demo().await;
+    let mut c = Client::new(d.server.url());
+    c.login("alice").await;
+    let first = c.jar["session"].clone();
+    let first_sid = c.get("/me").await.json()["sid"].clone();
+
+    // Another login from the same browser: the request carries the first session.
+    assert_eq!(c.login("bob").await.status, 303);
+    let me = c.get("/me").await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json()["sub"], "bob");
+    assert_ne!(me.json()["sid"], first_sid);
+
+    // A copy of the replaced token is refused now, not at its exp.
+    let mut replay = Client::new(d.server.url());
+    replay.jar.insert("session".into(), first);
+    let r = replay.get("/me").await;
+    assert_eq!(r.status, 401);
+    assert_cleared(&r, "session");
+}
+
+#[tokio::test]
 async fn logout_everywhere_ends_one_users_sessions_only() {
     let d = demo().await;
     let mut laptop = Client::new(d.server.url());
