@@ -111,8 +111,9 @@ enum Cipher {
 /// ```
 pub struct Key {
     kid: Arc<str>,
-    /// The protected header this key last wrote, for the purpose it was written for.
-    header: arc_swap::ArcSwapOption<HeaderCache>,
+    /// The protected headers this key writes, one per purpose it has been used with
+    /// (at most [`HEADER_PURPOSES`], newest last).
+    headers: arc_swap::ArcSwap<Vec<Arc<HeaderCache>>>,
     enc: Enc,
     can_seal: bool,
     secret: Zeroizing<Vec<u8>>,
@@ -240,7 +241,7 @@ impl Key {
         };
         Ok(Self {
             kid: Arc::from(kid),
-            header: arc_swap::ArcSwapOption::empty(),
+            headers: arc_swap::ArcSwap::from_pointee(Vec::new()),
             enc,
             can_seal,
             secret,
@@ -274,22 +275,33 @@ impl Key {
 
     /// The base64url protected header this key writes for `purpose`, built once and reused
     /// (sealing) and compared byte for byte (opening's fast path).
+    ///
+    /// One entry per purpose, so layers with different purposes sharing a key ring (a
+    /// cookie layer and a bearer layer, say) each keep theirs instead of rebuilding it on
+    /// every request.
     pub(crate) fn header_for(&self, purpose: Option<&Arc<str>>) -> Arc<HeaderCache> {
-        if let Some(c) = &*self.header.load() {
-            let same = match (&c.purpose, purpose) {
-                (None, None) => true,
-                (Some(a), Some(b)) => Arc::ptr_eq(a, b) || **a == **b,
-                _ => false,
-            };
-            if same {
-                return Arc::clone(c);
-            }
+        let same = |c: &HeaderCache| match (&c.purpose, purpose) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || **a == **b,
+            _ => false,
+        };
+        if let Some(c) = self.headers.load().iter().find(|c| same(c)) {
+            return Arc::clone(c);
         }
         let fresh = Arc::new(HeaderCache {
             purpose: purpose.cloned(),
             b64: crate::jwe::header_b64(self, purpose.map(|p| &**p)).into_boxed_str(),
         });
-        self.header.store(Some(Arc::clone(&fresh)));
+        self.headers.rcu(|cached| {
+            let keep = cached.len().saturating_sub(HEADER_PURPOSES - 1);
+            let mut next: Vec<_> = cached[keep..]
+                .iter()
+                .filter(|c| !same(c))
+                .cloned()
+                .collect();
+            next.push(Arc::clone(&fresh));
+            next
+        });
         fresh
     }
 
@@ -386,6 +398,10 @@ impl Key {
         }
     }
 }
+
+/// How many purposes' headers a key keeps; past that the oldest is dropped (and rebuilt if
+/// used again). Purposes come from the application's configuration, not from input.
+const HEADER_PURPOSES: usize = 8;
 
 /// A key's protected header for one purpose.
 pub(crate) struct HeaderCache {
@@ -654,6 +670,31 @@ mod tests {
         let err =
             Key::from_jwk(&format!(r#"{{"kty":"oct","kid":"a","k":"{k}","alg":7}}"#)).unwrap_err();
         assert!(!format!("{err} {err:?}").contains(&k));
+    }
+
+    #[test]
+    fn headers_are_kept_per_purpose() {
+        let key = Key::from_bytes("k1", &K256).unwrap();
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("cookie"), Arc::from("bearer"));
+        let first_a = key.header_for(Some(&a));
+        let first_b = key.header_for(Some(&b));
+        let none = key.header_for(None);
+        // Alternating purposes reuse what was built, whether or not the Arc is the same one.
+        assert!(Arc::ptr_eq(
+            &first_a,
+            &key.header_for(Some(&Arc::from("cookie")))
+        ));
+        assert!(Arc::ptr_eq(&first_b, &key.header_for(Some(&b))));
+        assert!(Arc::ptr_eq(&none, &key.header_for(None)));
+        assert_ne!(first_a.b64, first_b.b64);
+        // Bounded: past HEADER_PURPOSES the oldest goes, and comes back rebuilt, identical.
+        for i in 0..HEADER_PURPOSES {
+            key.header_for(Some(&Arc::from(format!("p{i}"))));
+        }
+        assert_eq!(key.headers.load().len(), HEADER_PURPOSES);
+        let again = key.header_for(Some(&a));
+        assert!(!Arc::ptr_eq(&first_a, &again));
+        assert_eq!(first_a.b64, again.b64);
     }
 
     #[test]
