@@ -262,7 +262,7 @@ impl KeyRing {
         token: &str,
         opts: &TokenOptions,
     ) -> Result<Opened<Zeroizing<Vec<u8>>>, OpenError> {
-        let segments = split(token, opts)?;
+        let segments = split(token)?;
         let Decoded {
             header_b64,
             header_json,
@@ -327,8 +327,8 @@ impl KeyRing {
         token: &str,
         opts: &TokenOptions,
     ) -> Option<Result<Opened<Zeroizing<Vec<u8>>>, OpenError>> {
-        const IV: usize = 16;
-        const TAG: usize = 22;
+        const IV: usize = b64::encoded_len(12);
+        const TAG: usize = b64::encoded_len(16);
         let bytes = token.as_bytes();
         let (key, header) = self.keys().iter().find_map(|k| {
             let h = k.header_for(opts.purpose.as_ref());
@@ -337,8 +337,11 @@ impl KeyRing {
                 .then_some((k, h))
         })?;
         let rest = bytes.get(header.b64.len() + 2..)?;
-        let tag_at = rest.len().checked_sub(TAG)?;
-        if rest.len() < IV + 1 + 1 + TAG || rest[IV] != b'.' || rest[tag_at - 1] != b'.' {
+        if rest.len() < IV + 1 + 1 + TAG {
+            return None;
+        }
+        let tag_at = rest.len() - TAG;
+        if rest[IV] != b'.' || rest[tag_at - 1] != b'.' {
             return None;
         }
         let iv = b64::decode_array::<12>(&rest[..IV])?;
@@ -400,10 +403,9 @@ fn check_len(token: &str, opts: &TokenOptions) -> Result<(), OpenError> {
     Ok(())
 }
 
-/// The first structural checks, cheapest first: size limit, five segments, empty
+/// The structural checks after the size limit, cheapest first: five segments, empty
 /// encrypted key.
-fn split<'t>(token: &'t str, opts: &TokenOptions) -> Result<Segments<'t>, OpenError> {
-    check_len(token, opts)?;
+fn split(token: &str) -> Result<Segments<'_>, OpenError> {
     let mut parts = [""; 5];
     let mut found = 0;
     for part in token.split('.') {
@@ -428,26 +430,13 @@ fn split<'t>(token: &'t str, opts: &TokenOptions) -> Result<Segments<'t>, OpenEr
     })
 }
 
-/// Canonical base64url of the IV, ciphertext and tag.
-fn decode_body(s: &Segments<'_>) -> Result<Body, OpenError> {
-    let iv = decode_segment(s.iv, Segment::Iv)?;
-    let buf = decode_segment(s.ciphertext, Segment::Ciphertext)?;
-    let tag = decode_segment(s.tag, Segment::Tag)?;
-    Ok(Body { iv, buf, tag })
-}
-
-/// The decoded IV, ciphertext (decrypted in place later) and tag.
-struct Body {
-    iv: Zeroizing<Vec<u8>>,
-    buf: Zeroizing<Vec<u8>>,
-    tag: Zeroizing<Vec<u8>>,
-}
-
 /// The rest of the structural checks: canonical base64url of every segment, and a
 /// protected header that is a JSON object.
 fn decode(s: Segments<'_>) -> Result<Decoded<'_>, OpenError> {
     let header_json = decode_segment(s.header, Segment::Header)?;
-    let Body { iv, buf, tag } = decode_body(&s)?;
+    let iv = decode_segment(s.iv, Segment::Iv)?;
+    let buf = decode_segment(s.ciphertext, Segment::Ciphertext)?;
+    let tag = decode_segment(s.tag, Segment::Tag)?;
     if !starts_json_object(&header_json) {
         return Err(OpenError::HeaderNotJson);
     }
@@ -484,7 +473,8 @@ pub struct TokenInfo {
 /// [`OpenError::TooLarge`], [`OpenError::SegmentCount`], [`OpenError::EncryptedKeyNotEmpty`],
 /// [`OpenError::Base64`], [`OpenError::HeaderNotJson`].
 pub fn inspect(token: &str, opts: &TokenOptions) -> Result<TokenInfo, OpenError> {
-    let d = decode(split(token, opts)?)?;
+    check_len(token, opts)?;
+    let d = decode(split(token)?)?;
     let header = serde_json::from_slice(&d.header_json).map_err(|_| OpenError::HeaderNotJson)?;
     Ok(TokenInfo {
         header,
@@ -599,8 +589,14 @@ fn seal_with(
 }
 
 const fn sealed_len(header_len: usize, payload_len: usize) -> usize {
-    // header . (empty) . iv(16) . ciphertext . tag(22)
-    header_len + 2 + 16 + 1 + (payload_len * 4).div_ceil(3) + 1 + 22
+    // header . (empty) . iv . ciphertext . tag
+    header_len
+        + 2
+        + b64::encoded_len(12)
+        + 1
+        + b64::encoded_len(payload_len)
+        + 1
+        + b64::encoded_len(16)
 }
 
 /// Seals with an explicit header and IV, encrypting the payload in place. Only
