@@ -416,3 +416,66 @@ impl Drop for Browser {
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
+
+/// panva/jose (Node.js), an independent JOSE implementation, behind `tests/interop/jose.mjs`:
+/// one JSON request on stdin, one JSON answer on stdout.
+pub struct Jose {
+    script: std::path::PathBuf,
+}
+
+impl Jose {
+    /// The bridge, or `None` after a loud message when `node` or `npm ci --prefix
+    /// tests/interop` is missing. With `JWE_SESSION_REQUIRE_INTEROP=1` (as CI sets) that fails.
+    pub fn find() -> Option<Self> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop");
+        let ready = dir.join("node_modules/jose").is_dir()
+            && std::process::Command::new("node")
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success());
+        if ready {
+            return Some(Self {
+                script: dir.join("jose.mjs"),
+            });
+        }
+        let msg =
+            "node or tests/interop/node_modules/jose missing (run `npm ci --prefix tests/interop`)";
+        assert!(
+            std::env::var("JWE_SESSION_REQUIRE_INTEROP").as_deref() != Ok("1"),
+            "{msg}"
+        );
+        eprintln!("\n*** SKIPPING interop test: {msg} ***\n");
+        None
+    }
+
+    /// Runs one request; the process's output, whether it succeeded or not.
+    pub fn run(&self, req: &serde_json::Value) -> std::process::Output {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = std::process::Command::new("node")
+            .arg(&self.script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(req.to_string().as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs one request that must succeed, and returns its answer.
+    pub fn call(&self, req: &serde_json::Value) -> serde_json::Value {
+        let out = self.run(req);
+        assert!(
+            out.status.success(),
+            "jose failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}

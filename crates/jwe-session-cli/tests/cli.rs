@@ -203,16 +203,9 @@ fn errors_never_print_key_material() {
 /// A token from `encrypt` opens in panva/jose, when the interop bridge is installed.
 #[test]
 fn encrypt_output_opens_in_jose() {
-    let bridge = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop");
-    let installed = bridge.join("node_modules/jose").is_dir();
-    if !installed {
-        assert!(
-            std::env::var("JWE_SESSION_REQUIRE_INTEROP").as_deref() != Ok("1"),
-            "jose not installed"
-        );
-        eprintln!("\n*** SKIPPING jose interop: run `npm ci --prefix tests/interop` ***\n");
+    let Some(jose) = jwe_session_tests::Jose::find() else {
         return;
-    }
+    };
     let keys = std::fs::read_to_string("tests/cmd/keys.json").unwrap();
     let jwk = serde_json::from_str::<serde_json::Value>(&keys).unwrap()["keys"][0].clone();
     let token = ok(
@@ -220,21 +213,7 @@ fn encrypt_output_opens_in_jose() {
         r#"{"sub":"alice"}"#,
     );
     let req = serde_json::json!({"op": "decrypt", "jwk": jwk, "token": token.trim()});
-    let mut child = Command::new("node")
-        .arg(bridge.join("jose.mjs"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(req.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = jose.call(&req);
     assert_eq!(v["plaintext"], r#"{"sub":"alice"}"#);
 }
 

@@ -3,63 +3,11 @@
 //! Needs `node` and `npm ci --prefix tests/interop`. Without them the tests skip with a loud
 //! message, unless `JWE_SESSION_REQUIRE_INTEROP=1` (CI sets it), when they fail.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jwe_session_core::{Claims, Enc, Key, KeyRing, Lifetimes, TokenOptions, UnixTime};
+use jwe_session_tests::Jose;
 use serde_json::{json, Value};
-
-fn bridge() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("interop");
-    let ready = dir.join("node_modules/jose").is_dir()
-        && Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if ready {
-        return Some(dir.join("jose.mjs"));
-    }
-    let msg =
-        "node or tests/interop/node_modules/jose missing (run `npm ci --prefix tests/interop`)";
-    assert!(
-        std::env::var("JWE_SESSION_REQUIRE_INTEROP").as_deref() != Ok("1"),
-        "{msg}"
-    );
-    eprintln!("\n*** SKIPPING interop test: {msg} ***\n");
-    None
-}
-
-/// Runs the bridge on one request.
-fn run_jose(script: &PathBuf, req: &Value) -> std::process::Output {
-    let mut child = Command::new("node")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(req.to_string().as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-/// Runs the bridge on one request that must succeed, and returns its answer.
-fn jose(script: &PathBuf, req: &Value) -> Value {
-    let out = run_jose(script, req);
-    assert!(
-        out.status.success(),
-        "jose failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn key_bytes(len: usize, seed: u8) -> Vec<u8> {
     (0..len as u8)
@@ -80,17 +28,15 @@ fn claims() -> Claims<Value> {
 
 #[test]
 fn our_tokens_open_in_jose_for_every_key_size() {
-    let Some(script) = bridge() else { return };
+    let Some(jose) = Jose::find() else { return };
     for enc in [Enc::A128Gcm, Enc::A192Gcm, Enc::A256Gcm] {
         let bytes = key_bytes(enc.key_len(), 3);
         let ring = KeyRing::new(vec![Key::from_bytes("ours", &bytes).unwrap()], None).unwrap();
         let opts = TokenOptions::new().with_purpose("jwe-session/cookie/session");
         let sent = claims();
         let token = ring.seal(&sent, &opts).unwrap();
-        let out = jose(
-            &script,
-            &json!({"op": "decrypt", "jwk": jwk("ours", &bytes), "token": token.as_str()}),
-        );
+        let out = jose
+            .call(&json!({"op": "decrypt", "jwk": jwk("ours", &bytes), "token": token.as_str()}));
         assert_eq!(
             out["header"],
             json!({"alg": "dir", "enc": enc.as_str(), "kid": "ours", "typ": "jwe-session/cookie/session"})
@@ -102,7 +48,7 @@ fn our_tokens_open_in_jose_for_every_key_size() {
 
 #[test]
 fn jose_tokens_open_here_for_every_key_size() {
-    let Some(script) = bridge() else { return };
+    let Some(jose) = Jose::find() else { return };
     for enc in [Enc::A128Gcm, Enc::A192Gcm, Enc::A256Gcm] {
         let bytes = key_bytes(enc.key_len(), 9);
         let ring = KeyRing::new(vec![Key::from_bytes("theirs", &bytes).unwrap()], None).unwrap();
@@ -110,8 +56,7 @@ fn jose_tokens_open_here_for_every_key_size() {
         let plaintext = serde_json::to_string(&sent).unwrap();
         // Their header order and an extra member (cty) we do not use: both allowed.
         let header = json!({"enc": enc.as_str(), "cty": "JWT", "kid": "theirs", "alg": "dir"});
-        let out = jose(
-            &script,
+        let out = jose.call(
             &json!({"op": "encrypt", "jwk": jwk("theirs", &bytes), "header": header, "plaintext": plaintext}),
         );
         let token = out["token"].as_str().unwrap();
@@ -132,11 +77,11 @@ fn jose_tokens_open_here_for_every_key_size() {
 
 #[test]
 fn jose_refuses_our_tokens_under_another_key() {
-    let Some(script) = bridge() else { return };
+    let Some(jose) = Jose::find() else { return };
     let ring = KeyRing::new(vec![Key::from_bytes("k", &key_bytes(32, 1)).unwrap()], None).unwrap();
     let token = ring.seal(&claims(), &TokenOptions::new()).unwrap();
     let req = json!({"op": "decrypt", "jwk": jwk("k", &key_bytes(32, 2)), "token": token.as_str()});
-    let out = run_jose(&script, &req);
+    let out = jose.run(&req);
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
 }
