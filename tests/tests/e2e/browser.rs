@@ -129,6 +129,22 @@ async fn logged_in(
     Some((one, b, demo))
 }
 
+/// Presses the page's logout button and waits for the login form.
+async fn logout(b: &Browser) {
+    b.client
+        .find(Locator::Id("logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.client
+        .wait()
+        .for_element(Locator::Id("login"))
+        .await
+        .unwrap();
+}
+
 async fn page_text(b: &Browser, id: &str) -> String {
     b.client
         .find(Locator::Id(id))
@@ -219,18 +235,7 @@ async fn browser_logout_button_ends_the_session_and_the_old_cookie_is_refused() 
     };
     let old = session_cookies(&b).await[0].1.clone();
 
-    b.client
-        .find(Locator::Id("logout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.client
-        .wait()
-        .for_element(Locator::Id("login"))
-        .await
-        .unwrap();
+    logout(&b).await;
     assert!(
         session_cookies(&b).await.is_empty(),
         "the browser dropped the cookie"
@@ -317,18 +322,7 @@ async fn browser_stores_and_returns_every_chunk_of_a_large_session() {
     assert_eq!(claims["notes"], notes);
 
     // Logging in again with a small session leaves one cookie.
-    b.client
-        .find(Locator::Id("logout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.client
-        .wait()
-        .for_element(Locator::Id("login"))
-        .await
-        .unwrap();
+    logout(&b).await;
     login(&b, &demo.url(), "bigsession", None).await;
     let names: Vec<String> = session_cookies(&b).await.into_iter().map(|c| c.0).collect();
     assert_eq!(names, ["session"]);
