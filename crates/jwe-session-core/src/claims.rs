@@ -585,7 +585,6 @@ impl Validation {
                 Some(found) if found != expected => {
                     return Err(ValidationError::IssuerMismatch {
                         expected: expected.clone(),
-                        found: found.clone(),
                     })
                 }
                 Some(_) => {}
@@ -598,7 +597,6 @@ impl Validation {
             if !expected.iter().any(|a| found.contains(a)) {
                 return Err(ValidationError::AudienceMismatch {
                     expected: expected.clone(),
-                    found: found.as_slice().to_vec(),
                 });
             }
         }
@@ -852,7 +850,6 @@ mod tests {
             v.validate_at(&c, t(0)),
             Err(ValidationError::IssuerMismatch {
                 expected: "me".into(),
-                found: "them".into()
             })
         );
         c.iss = Some("me".into());
@@ -863,7 +860,7 @@ mod tests {
         c.aud = Some(Audience::many(["mobile", "desktop"]));
         assert!(matches!(
             v.validate_at(&c, t(0)),
-            Err(ValidationError::AudienceMismatch { found, .. }) if found == ["mobile", "desktop"]
+            Err(ValidationError::AudienceMismatch { expected }) if expected == ["web", "api"]
         ));
         c.aud = Some(Audience::one("api"));
         assert_eq!(v.validate_at(&c, t(0)), Ok(()));

@@ -330,20 +330,56 @@ pub enum OpenError {
     ClaimsType(ClaimsTypeError),
 }
 
-/// Claims that did not deserialize into the expected type.
+/// Claims that did not fit the expected type (opening) or could not be serialized (sealing).
 ///
-/// `Display` says only where; [`detail`](Self::detail) has the parser's message, which may
-/// quote claim values, so keep it out of logs unless the claims are not confidential.
-#[derive(Debug)]
+/// `Display` and `Debug` say only where (line and column of the JSON) and what kind of
+/// problem it was; [`detail`](Self::detail) has the parser's message, which may quote claim
+/// values, so keep it out of logs unless the claims are not confidential.
 pub struct ClaimsTypeError(pub(crate) serde_json::Error);
 
 impl ClaimsTypeError {
-    /// The deserializer's message. It can include claim values.
+    /// The (de)serializer's message. It can include claim values.
     #[must_use]
     pub fn detail(&self) -> String {
         self.0.to_string()
     }
+
+    /// 1-based line of the problem in the claims JSON (0 when sealing).
+    #[must_use]
+    pub fn line(&self) -> usize {
+        self.0.line()
+    }
+
+    /// 1-based column of the problem in the claims JSON (0 when sealing).
+    #[must_use]
+    pub fn column(&self) -> usize {
+        self.0.column()
+    }
 }
+
+impl fmt::Debug for ClaimsTypeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // serde's message quotes values ("invalid type: string \"...\""): never shown here.
+        f.debug_struct("ClaimsTypeError")
+            .field("category", &self.0.classify())
+            .field("line", &self.0.line())
+            .field("column", &self.0.column())
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for ClaimsTypeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "claims do not fit the expected type (line {}, column {})",
+            self.0.line(),
+            self.0.column()
+        )
+    }
+}
+
+impl StdError for ClaimsTypeError {}
 
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -407,7 +443,14 @@ impl fmt::Display for OpenError {
     }
 }
 
-impl StdError for OpenError {}
+impl StdError for OpenError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Self::ClaimsType(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Why a token could not be sealed.
 #[derive(Debug)]
@@ -429,7 +472,7 @@ pub enum SealError {
         kid: String,
     },
     /// The claims could not be serialized as a JSON object.
-    Claims(serde_json::Error),
+    Claims(ClaimsTypeError),
     /// The claims serialized to something other than a JSON object.
     ClaimsNotObject,
     /// The sealed token would exceed the configured limit, so it could never be opened.
@@ -496,19 +539,16 @@ pub enum ValidationError {
         /// The leeway allowed.
         leeway: Duration,
     },
-    /// `iss` is not the expected issuer.
+    /// `iss` is not the expected issuer. The token's value is not kept: claims are
+    /// confidential, and errors end up in logs.
     IssuerMismatch {
-        /// The issuer expected.
+        /// The issuer expected (from the configuration).
         expected: String,
-        /// The issuer found.
-        found: String,
     },
-    /// `aud` has none of the expected audiences.
+    /// `aud` has none of the expected audiences. The token's values are not kept.
     AudienceMismatch {
-        /// The audiences accepted.
+        /// The audiences accepted (from the configuration).
         expected: Vec<String>,
-        /// The audiences found.
-        found: Vec<String>,
     },
     /// A required claim is absent.
     MissingClaim {
@@ -539,14 +579,11 @@ impl fmt::Display for ValidationError {
                 "token not valid before {nbf} (now {now}, leeway {}s)",
                 leeway.as_secs()
             ),
-            Self::IssuerMismatch { expected, found } => {
-                write!(f, "token issuer is {found:?}, expected {expected:?}")
+            Self::IssuerMismatch { expected } => {
+                write!(f, "token issuer is not the expected {expected:?}")
             }
-            Self::AudienceMismatch { expected, found } => {
-                write!(
-                    f,
-                    "token audience is {found:?}, expected one of {expected:?}"
-                )
+            Self::AudienceMismatch { expected } => {
+                write!(f, "token audience has none of the expected {expected:?}")
             }
             Self::MissingClaim { claim } => write!(f, "token has no {:?} claim", claim.name()),
             Self::AbsoluteLifetimeExceeded {
@@ -603,5 +640,106 @@ impl StdError for StoreError {
             Self::Unavailable { source } => Some(&**source),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use crate::claims::{Claims, Lifetimes, Validation};
+    use crate::jwe::TokenOptions;
+    use crate::ring::KeyRing;
+    use crate::time::UnixTime;
+
+    /// Looks like key material or a confidential claim; must never be shown.
+    const SECRET: &str = "qmXz6Qh2Vb0Dk1SWkq1X4Pj9Lw8Rbs0Y7Ucv3T2aHfE";
+
+    fn assert_hidden(what: &str, e: &(impl std::fmt::Display + std::fmt::Debug)) {
+        let (display, debug) = (e.to_string(), format!("{e:?}"));
+        for text in [&display, &debug] {
+            assert!(!text.contains(SECRET), "{what}: {text}");
+            assert!(!text.contains(&SECRET[..12]), "{what}: {text}");
+        }
+    }
+
+    #[test]
+    fn key_ring_deserialize_errors_never_quote_the_key() {
+        let docs = [
+            format!(r#"{{"keys":["{SECRET}"]}}"#),
+            format!(r#"{{"keys":["{{\"kty\":\"oct\",\"kid\":\"a\",\"k\":\"{SECRET}\"}}"]}}"#),
+            format!(
+                r#"{{"keys":[{{"kty":"oct","kid":"a","k":"{SECRET}","key_ops":"{SECRET}"}}]}}"#
+            ),
+            format!(
+                r#"{{"keys":[{{"kty":"oct","kid":"a","k":"{SECRET}","extra":1}}],"active_kid":5}}"#
+            ),
+            format!(r#"{{"keys":{{"k":"{SECRET}"}}}}"#),
+            format!(r#"["{SECRET}"]"#),
+            format!(r#""{SECRET}""#),
+        ];
+        for doc in &docs {
+            match serde_json::from_str::<KeyRing>(doc) {
+                Ok(_) => panic!("accepted {doc}"),
+                Err(e) => assert_hidden(doc, &e),
+            }
+        }
+    }
+
+    #[derive(Serialize, Deserialize, Debug)]
+    struct App {
+        roles: Vec<String>,
+    }
+
+    #[derive(Serialize)]
+    struct Wrong {
+        roles: &'static str,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    enum Tier {
+        Gold,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Tiered {
+        roles: Tier,
+    }
+
+    #[test]
+    fn claims_type_errors_never_quote_claim_values() {
+        let ring = KeyRing::generate();
+        let opts = TokenOptions::new();
+        let mut claims = Claims::new(Wrong { roles: SECRET });
+        Lifetimes::default().start(&mut claims, "alice", UnixTime::from_secs(1_800_000_000));
+        let token = ring.seal(&claims, &opts).unwrap();
+        let e = ring.open::<Claims<App>>(token.as_str(), &opts).unwrap_err();
+        assert!(matches!(e, super::OpenError::ClaimsType(_)), "{e:?}");
+        assert_hidden("wrong type", &e);
+        let e = ring
+            .open::<Claims<Tiered>>(token.as_str(), &opts)
+            .unwrap_err();
+        assert_hidden("unknown variant", &e);
+    }
+
+    #[test]
+    fn validation_errors_never_quote_claim_values() {
+        let now = UnixTime::from_secs(1_800_000_000);
+        let mut claims = Claims::new(());
+        Lifetimes::default().start(&mut claims, "alice", now);
+        claims.iss = Some(SECRET.to_owned());
+        claims.aud = Some(crate::claims::Audience::one(SECRET));
+        let e = Validation::new()
+            .issuer("https://app.example")
+            .validate_at(&claims, now)
+            .unwrap_err();
+        assert_hidden("issuer", &e);
+        let e = Validation::new()
+            .audience(["web"])
+            .validate_at(&claims, now)
+            .unwrap_err();
+        assert_hidden("audience", &e);
     }
 }

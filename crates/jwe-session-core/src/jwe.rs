@@ -188,6 +188,49 @@ impl KeyRing {
         seal_with(self.active(), serialize_claims(claims)?, opts)
     }
 
+    /// Checks, without sealing, that `claims` would seal within `opts`' limit under every
+    /// key of this ring: the length is that of the longest protected header any key writes
+    /// for this purpose, so a rotation to another key cannot push the token over. Returns
+    /// that worst-case length.
+    ///
+    /// The layer calls this when a handler starts or changes a session, so claims too
+    /// large for the cookie are refused while the handler can still answer.
+    ///
+    /// ```
+    /// use jwe_session_core::{KeyRing, SealError, TokenOptions};
+    ///
+    /// let ring = KeyRing::generate();
+    /// let opts = TokenOptions::new().with_max_len(300);
+    /// assert!(ring.check_fits(&serde_json::json!({"sub": "alice"}), &opts).is_ok());
+    /// let big = serde_json::json!({"notes": "x".repeat(300)});
+    /// assert!(matches!(ring.check_fits(&big, &opts), Err(SealError::TooLarge { max: 300, .. })));
+    /// ```
+    ///
+    /// # Errors
+    /// [`SealError::TooLarge`] past the limit, [`SealError::Claims`] /
+    /// [`SealError::ClaimsNotObject`] for claims that are not a JSON object.
+    pub fn check_fits<T: Serialize + ?Sized>(
+        &self,
+        claims: &T,
+        opts: &TokenOptions,
+    ) -> Result<usize, SealError> {
+        let payload = serialize_claims(claims)?;
+        let header = self
+            .keys()
+            .iter()
+            .map(|k| k.header_for(opts.purpose.as_ref()).b64.len())
+            .max()
+            .unwrap_or(0);
+        let len = sealed_len(header, payload.len());
+        if len > opts.max_len {
+            return Err(SealError::TooLarge {
+                len,
+                max: opts.max_len,
+            });
+        }
+        Ok(len)
+    }
+
     /// Opens a token into `T` (a JSON object's type), without time checks: run
     /// [`Validation`](crate::Validation) on the result.
     ///
@@ -489,7 +532,7 @@ pub(crate) fn serialize_claims<T: Serialize + ?Sized>(
     claims: &T,
 ) -> Result<Zeroizing<Vec<u8>>, SealError> {
     let mut buf = Zeroizing::new(Vec::with_capacity(256));
-    serde_json::to_writer(&mut *buf, claims).map_err(SealError::Claims)?;
+    serde_json::to_writer(&mut *buf, claims).map_err(|e| SealError::Claims(ClaimsTypeError(e)))?;
     if buf.first() != Some(&b'{') {
         return Err(SealError::ClaimsNotObject);
     }

@@ -257,6 +257,10 @@ impl JwkSetRepr {
     }
 }
 
+/// What a key set that does not deserialize reports, instead of serde's message.
+const NOT_A_JWK_SET: &str = "key set is not a JWK Set of the expected shape \
+     {\"keys\":[{\"kty\":\"oct\",\"kid\":\"...\",\"k\":\"...\"}]} (values are not shown: they may be secret)";
+
 /// Deserializes from a JWK Set object (with optional `active_kid`) or from a string holding
 /// one, so a ring can sit in an application's config file or in an environment variable
 /// that `config`/`figment` read.
@@ -276,7 +280,11 @@ impl<'de> Deserialize<'de> for KeyRing {
                 KeyRing::from_jwks(&v).map_err(E::custom)
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<KeyRing, A::Error> {
-                let repr = JwkSetRepr::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                // serde's own messages quote the offending value ("invalid type: string
+                // \"<the key>\""), and any value here may be a secret: keep only the fact
+                // (the format adds the position).
+                let repr = JwkSetRepr::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map_err(|_| de::Error::custom(NOT_A_JWK_SET))?;
                 repr.build(None).map_err(de::Error::custom)
             }
         }
