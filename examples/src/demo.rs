@@ -4,10 +4,14 @@
 //! HTTP surface (scripts and tests rely on it):
 //! - `GET /`: HTML with a login form, or the session's claims and logout buttons;
 //! - `POST /login` (form `username`, `password`, optional `notes`): any non-empty user
-//!   name with password `demo` starts a session, `303` to `/`; otherwise `401`;
+//!   name with password `demo` starts a session, `303` to `/`; `401` otherwise; `413` when
+//!   the notes make the session too large for cookies (an earlier session stays);
 //! - `GET /me`: `200` with the claims as JSON, or `401`;
 //! - `POST /logout`: ends this session (revokes its `sid`), `303` to `/`;
 //! - `POST /logout-everywhere`: revokes every session of this user, `303` to `/`.
+//!
+//! State-changing requests from other sites (`Sec-Fetch-Site`, or `Origin` against
+//! `Host`) are refused with `403` by the session layer's cross-origin protection.
 
 use std::sync::Arc;
 
@@ -16,7 +20,9 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use jwe_session::{ConfigError, Session, SessionHandle, SessionLayer, SessionLayerBuilder};
+use jwe_session::{
+    ConfigError, Session, SessionHandle, SessionLayer, SessionLayerBuilder, StartError,
+};
 use jwe_session_core::{Claims, Clock, KeyRingHandle, Lifetimes, RevocationStore, SystemClock};
 use serde::{Deserialize, Serialize};
 
@@ -137,14 +143,32 @@ async fn login(handle: SessionHandle<DemoClaims>, Form(f): Form<LoginForm>) -> R
             .into_response();
     }
     let notes = (!f.notes.is_empty()).then_some(f.notes);
-    handle.start(
+    let started = handle.start(
         username,
         DemoClaims {
             roles: roles_for(username),
             notes,
         },
     );
-    Redirect::to("/").into_response()
+    match started {
+        Ok(()) => Redirect::to("/").into_response(),
+        // Nothing changed: a session the request had stays.
+        Err(StartError::TooLarge { len, max }) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Html(page(
+                None,
+                Some(&format!(
+                    "The notes are too long: the session would take {len} bytes of cookies, \
+                     over the {max} a browser keeps. Shorten them."
+                )),
+            )),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "session could not be started");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 async fn me(session: Session<DemoClaims>) -> Json<Claims<DemoClaims>> {

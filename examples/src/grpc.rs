@@ -107,12 +107,14 @@ impl UnaryService<LoginRequest> for Login {
             if msg.username.trim().is_empty() || msg.password != "demo" {
                 return Err(Status::unauthenticated("wrong user name or password"));
             }
-            handle.start(
-                msg.username.trim(),
-                ApiClaims {
-                    scope: "read".into(),
-                },
-            );
+            handle
+                .start(
+                    msg.username.trim(),
+                    ApiClaims {
+                        scope: "read".into(),
+                    },
+                )
+                .map_err(|e| Status::resource_exhausted(e.to_string()))?;
             let sid = handle.claims().and_then(|c| c.sid).unwrap_or_default();
             Ok(Response::new(LoginReply { sid }))
         })

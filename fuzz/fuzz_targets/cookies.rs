@@ -1,6 +1,7 @@
 //! The layer's cookie path: an arbitrary `Cookie` header never panics or errors the
 //! response; a real session split into chunks at arbitrary points, sent in any order among
-//! junk cookies, is reassembled and opened.
+//! junk cookies (a stale chunk beyond the token's count among them), is reassembled and
+//! opened.
 #![no_main]
 
 use std::convert::Infallible;
@@ -60,13 +61,23 @@ fuzz_target!(|data: &[u8]| {
         parts.push(a);
         rest = b;
     }
+    // The chunk format (see the layer's cookies module): a whole token as it is; a split
+    // one as `~{n}~{id}~{part 0}`, then `{id}~{part i}`, id = the tag's first 8 characters.
+    let id = &token[token.rfind('.').unwrap() + 1..][..8];
+    let n = parts.len();
     let mut cookies: Vec<String> = parts
         .iter()
         .enumerate()
-        .map(|(i, p)| if i == 0 { format!("session={p}") } else { format!("session.{i}={p}") })
+        .map(|(i, p)| match (i, n) {
+            (0, 1) => format!("session={p}"),
+            (0, _) => format!("session=~{n}~{id}~{p}"),
+            _ => format!("session.{i}={id}~{p}"),
+        })
         .collect();
     cookies.push("other=1".into());
     cookies.push("sessionx=2".into());
+    cookies.push("session.+1=3".into());
+    cookies.push(format!("session.{}=stale~x", n.max(1) + 1));
     if let Some(r) = data.get(7) {
         let n = cookies.len();
         cookies.rotate_left(usize::from(*r) % n);

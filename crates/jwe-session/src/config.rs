@@ -14,6 +14,7 @@ use jwe_session_core::{
 };
 
 use crate::cookies::CookieSettings;
+use crate::origin::CrossOrigin;
 
 /// Where the layer looks for a token and where it writes one back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -82,6 +83,16 @@ pub enum ConfigError {
         /// The value given.
         max_chunks: usize,
     },
+    /// A trusted origin must be `http://host[:port]` or `https://host[:port]`.
+    InvalidTrustedOrigin {
+        /// The origin given.
+        origin: String,
+    },
+    /// A path exempt from cross-origin protection must start with `/`.
+    InvalidExemptPath {
+        /// The path given.
+        path: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -98,6 +109,13 @@ impl fmt::Display for ConfigError {
             Self::InvalidHeaderName { name } => write!(f, "{name:?} is not a valid header name"),
             Self::InvalidMaxChunks { max_chunks } => {
                 write!(f, "max_chunks is {max_chunks}; use 1 to 16")
+            }
+            Self::InvalidTrustedOrigin { origin } => write!(
+                f,
+                "trusted origin {origin:?} is not scheme://host[:port] (http or https, no path)"
+            ),
+            Self::InvalidExemptPath { path } => {
+                write!(f, "exempt path {path:?} does not start with '/'")
             }
         }
     }
@@ -120,6 +138,8 @@ pub(crate) struct Config<T> {
     pub(crate) fail_open: bool,
     pub(crate) issuer: Option<String>,
     pub(crate) audience: Option<String>,
+    /// `None` when off: bearer-only transport, or turned off under `dangerous()`.
+    pub(crate) cross_origin: Option<CrossOrigin>,
 }
 
 impl<T> fmt::Debug for Config<T> {
@@ -133,6 +153,7 @@ impl<T> fmt::Debug for Config<T> {
             .field("token_header", &self.token_header)
             .field("renew_hook", &self.renew.is_some())
             .field("fail_open", &self.fail_open)
+            .field("cross_origin", &self.cross_origin)
             .finish_non_exhaustive()
     }
 }
@@ -161,6 +182,9 @@ pub struct SessionLayerBuilder<T> {
     clock: Arc<dyn Clock>,
     renew: Option<RenewHook<T>>,
     fail_open: bool,
+    cross_origin: bool,
+    trusted_origins: Vec<String>,
+    exempt_paths: Vec<String>,
     _claims: PhantomData<fn() -> T>,
 }
 
@@ -197,6 +221,9 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             clock: Arc::new(SystemClock),
             renew: None,
             fail_open: false,
+            cross_origin: true,
+            trusted_origins: Vec::new(),
+            exempt_paths: Vec::new(),
             _claims: PhantomData,
         }
     }
@@ -245,8 +272,16 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
         self
     }
 
-    /// The purpose tokens are bound to (the header's `typ`). Default:
-    /// `jwe-session/cookie/<cookie name>`, or `jwe-session/bearer` for bearer-only layers.
+    /// The purpose tokens are bound to (the header's `typ`): a token sealed for one
+    /// purpose never opens for another.
+    ///
+    /// Default: `jwe-session/cookie/<cookie name>` (or `jwe-session/bearer` for bearer-only
+    /// layers), followed by `;iss=<issuer>` when an [`issuer`](Self::issuer) is set.
+    ///
+    /// # Security
+    /// Apps that share a key ring must not share a purpose, or each accepts the other's
+    /// tokens: give each its own issuer (which also changes the default purpose) or its
+    /// own purpose.
     pub fn purpose(mut self, purpose: impl Into<String>) -> Self {
         self.purpose = Some(purpose.into());
         self
@@ -313,6 +348,30 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
         self
     }
 
+    /// Lets unsafe requests (`POST`, `PUT`, `DELETE`, ...) from this origin through the
+    /// cross-origin protection: `scheme://host[:port]`, as browsers send it in `Origin`.
+    ///
+    /// # Cross-origin protection
+    /// With the cookie transport the layer refuses, with `403` and before the handler
+    /// runs, every request with a method other than `GET`, `HEAD` or `OPTIONS` that a
+    /// browser marks as cross-origin: `Sec-Fetch-Site` other than `same-origin` or `none`,
+    /// or, without that header, an `Origin` whose host and port are not the request's
+    /// `Host`. Requests with neither header (curl, other servers) pass. This stops a page
+    /// on another site from logging the user in as someone else, or out, with a form post
+    /// (`SameSite=Lax` lets top-level cross-site posts set cookies). Behind a proxy that
+    /// rewrites `Host`, trust the public origin here.
+    pub fn trusted_origin(mut self, origin: impl Into<String>) -> Self {
+        self.trusted_origins.push(origin.into());
+        self
+    }
+
+    /// Exempts a path from cross-origin protection (webhooks that other sites post to):
+    /// the exact path, or every path below it when it ends in `/`.
+    pub fn cross_origin_exempt_path(mut self, path: impl Into<String>) -> Self {
+        self.exempt_paths.push(path.into());
+        self
+    }
+
     /// Options that weaken security, each named for what it gives up.
     pub fn dangerous(self) -> DangerousOptions<T> {
         DangerousOptions(self)
@@ -322,7 +381,8 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
     ///
     /// # Errors
     /// A [`ConfigError`] for a bad cookie or header name, `__Host-` with a domain or
-    /// without `Secure`, or a chunk limit out of range.
+    /// without `Secure`, a chunk limit out of range, or a malformed trusted origin or
+    /// exempt path.
     pub fn build(self) -> Result<crate::SessionLayer<T>, ConfigError> {
         let name_ok = (1..=64).contains(&self.cookie_name.len())
             && self
@@ -355,12 +415,29 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
         } else {
             self.cookie_name.clone()
         };
+        let mut cross_origin = CrossOrigin::default();
+        for origin in self.trusted_origins {
+            if cross_origin.trust(&origin).is_none() {
+                return Err(ConfigError::InvalidTrustedOrigin { origin });
+            }
+        }
+        for path in self.exempt_paths {
+            if cross_origin.exempt(&path).is_none() {
+                return Err(ConfigError::InvalidExemptPath { path });
+            }
+        }
+        let cross_origin = (self.cross_origin && self.transport.cookie()).then_some(cross_origin);
         let purpose = self.purpose.unwrap_or_else(|| {
-            if self.transport == Transport::Bearer {
+            let mut p = if self.transport == Transport::Bearer {
                 "jwe-session/bearer".to_owned()
             } else {
                 format!("jwe-session/cookie/{full_name}")
+            };
+            if let Some(iss) = &self.issuer {
+                p.push_str(";iss=");
+                p.push_str(iss);
             }
+            p
         });
         let cookie = CookieSettings::new(
             full_name,
@@ -402,6 +479,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             fail_open: self.fail_open,
             issuer: self.issuer,
             audience: self.audience,
+            cross_origin,
         };
         Ok(crate::SessionLayer::from_config(Arc::new(config)))
     }
@@ -445,6 +523,19 @@ impl<T: Send + 'static> DangerousOptions<T> {
     /// A revocation the local view missed then lasts another access lifetime.
     pub fn fail_open_on_store_error(mut self) -> Self {
         self.0.fail_open = true;
+        self
+    }
+
+    /// Turns off the cross-origin protection of the cookie transport (see
+    /// [`SessionLayerBuilder::trusted_origin`]).
+    ///
+    /// # Security
+    /// A page on any site can then post forms that act with the user's cookie or plant
+    /// its own session (login CSRF): only for apps that protect every state-changing
+    /// route by other means (CSRF tokens, or `SameSite=Strict` plus no top-level
+    /// cross-site posts). Prefer trusting origins or exempting paths.
+    pub fn disable_cross_origin_protection(mut self) -> Self {
+        self.0.cross_origin = false;
         self
     }
 

@@ -1,4 +1,22 @@
 //! Cookie transport: one token per cookie, or split across numbered chunk cookies.
+//!
+//! # Format
+//!
+//! A token that fits in one cookie is the cookie's value as it is: a plain compact JWE,
+//! readable by anything that reads the cookie. A longer token is split across `NAME`,
+//! `NAME.1`, … `NAME.{n-1}`:
+//!
+//! - `NAME` = `~{n}~{id}~{part 0}`, where `n` is the number of cookies (2 to 16, plain
+//!   digits) and `id` the first 8 characters of the token's last segment (its tag);
+//! - `NAME.{i}` = `{id}~{part i}`.
+//!
+//! `~` never occurs in a compact JWE (base64url and `.`), so a main cookie says whether it
+//! is whole or the head of a chunked token, and how many chunks belong to it. Reading
+//! therefore never glues chunks onto a token they do not belong to: a whole token beside
+//! leftover chunks opens and the leftovers are cleared; chunks of another token (a
+//! different `id`) or missing chunks make the cookie unreadable, never a mis-assembled
+//! token. Chunk numbers are ASCII digits without a leading zero; any other name (such as
+//! `NAME.+1` or `NAME.01`) is not ours and is left alone.
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -15,6 +33,15 @@ const COOKIE_BUDGET: usize = 4000;
 /// The most cookies one token may be split across.
 pub(crate) const MAX_CHUNKS: usize = 16;
 
+/// Separates the fields of a chunked cookie's value; never part of a compact JWE.
+const SEP: u8 = b'~';
+
+/// Length of the id that ties chunks to their main cookie.
+const ID_LEN: usize = 8;
+
+/// The most bytes the chunk framing adds to one cookie's value: `~16~` + id + `~`.
+const FRAME_MAX: usize = 4 + ID_LEN + 1;
+
 #[derive(Debug, Clone)]
 pub(crate) struct CookieSettings {
     name: String,
@@ -23,20 +50,50 @@ pub(crate) struct CookieSettings {
     same_site: SameSite,
     secure: bool,
     max_chunks: usize,
-    /// How many value bytes one chunk may hold with the longest name and attributes.
+    /// How many token bytes the main cookie holds when the token is not split.
+    whole_len: usize,
+    /// How many token bytes one cookie of a split token holds, framing and the longest
+    /// name and attributes taken into account.
     chunk_len: usize,
+}
+
+/// Why the cookies the request carried do not make a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unreadable {
+    /// They hold more than the token limit.
+    TooLong,
+    /// The main cookie's chunk framing is malformed or names more chunks than allowed.
+    BadFrame,
+    /// A chunk the main cookie names is missing or belongs to another token.
+    ChunkMismatch,
+    /// A value is not UTF-8 (our tokens are ASCII).
+    NotText,
+}
+
+impl Unreadable {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::TooLong => "session cookies exceed the token limit",
+            Self::BadFrame => "session cookie has a malformed chunk header",
+            Self::ChunkMismatch => "session cookie chunks are missing or from another token",
+            Self::NotText => "session cookie is not text",
+        }
+    }
 }
 
 /// The session as the request carried it in cookies.
 #[derive(Debug, Default)]
 pub(crate) struct CookieToken<'h> {
-    /// The token, if the main cookie was present: borrowed from the header when it came in
-    /// one cookie, reassembled when it came in chunks.
+    /// The token, if the cookies make one: borrowed from the header when it came in one
+    /// cookie, reassembled when it came in chunks.
     pub(crate) token: Option<Cow<'h, str>>,
-    /// Which chunk numbers (`0` is the main cookie) the request had, to clear stale ones.
+    /// Which of our cookies (bit 0 the main one, bit i chunk i) the request carried.
     pub(crate) present: u32,
-    /// The cookies held more than the allowed chunks or token length.
-    pub(crate) oversized: bool,
+    /// Chunks the request carried that are not part of its token (left over from an
+    /// earlier, longer token, or without a main cookie): to be cleared.
+    pub(crate) stale: u32,
+    /// The cookies are ours but make no token.
+    pub(crate) unreadable: Option<Unreadable>,
 }
 
 impl CookieSettings {
@@ -55,15 +112,22 @@ impl CookieSettings {
             same_site,
             secure,
             max_chunks,
+            whole_len: 0,
             chunk_len: 0,
         };
-        // Measure the longest chunk cookie with an empty value and the longest Max-Age.
-        let probe = s.build(
-            &s.chunk_name(max_chunks.saturating_sub(1)),
-            String::new(),
-            Duration::from_secs(u32::MAX.into()),
-        );
-        s.chunk_len = COOKIE_BUDGET.saturating_sub(probe.to_string().len());
+        // Measure the cookies with an empty value and the longest Max-Age.
+        let longest = Duration::from_secs(u32::MAX.into());
+        let main = s.build(&s.name, String::new(), longest).to_string().len();
+        let last = s
+            .build(
+                &s.chunk_name(max_chunks.saturating_sub(1)),
+                String::new(),
+                longest,
+            )
+            .to_string()
+            .len();
+        s.whole_len = COOKIE_BUDGET.saturating_sub(main);
+        s.chunk_len = COOKIE_BUDGET.saturating_sub(last.max(main) + FRAME_MAX);
         s
     }
 
@@ -73,7 +137,11 @@ impl CookieSettings {
 
     /// The most token bytes the cookies can carry.
     pub(crate) fn capacity(&self) -> usize {
-        self.chunk_len * self.max_chunks
+        if self.max_chunks <= 1 {
+            self.whole_len
+        } else {
+            self.whole_len.max(self.chunk_len * self.max_chunks)
+        }
     }
 
     fn chunk_name(&self, i: usize) -> String {
@@ -84,49 +152,92 @@ impl CookieSettings {
         }
     }
 
-    /// The main cookie and its chunks, in order. A cookie that appears twice (set for two
-    /// paths, say) counts once, the first one, as browsers send the most specific first.
+    /// Which of our cookies `name` is: `0` for the main one, `i` for chunk `i`.
+    fn index_of(&self, name: &[u8]) -> Option<usize> {
+        let rest = name.strip_prefix(self.name.as_bytes())?;
+        if rest.is_empty() {
+            return Some(0);
+        }
+        let digits = rest.strip_prefix(b".")?;
+        let i = parse_count(digits)?;
+        (1..self.max_chunks).contains(&i).then_some(i)
+    }
+
+    /// Reads our cookies from the request's `Cookie` headers. The headers are scanned as
+    /// bytes: other cookies may hold anything (`lang=français`) and are only skipped. A
+    /// cookie that appears twice (set for two paths, say) counts once, the first one, as
+    /// browsers send the most specific first.
     pub(crate) fn read<'h>(&self, headers: &'h HeaderMap, max_len: usize) -> CookieToken<'h> {
         // `max_chunks` is at most MAX_CHUNKS (checked when the layer is built): no allocation.
-        let mut parts: [Option<&str>; MAX_CHUNKS] = [None; MAX_CHUNKS];
+        let mut parts: [Option<&'h [u8]>; MAX_CHUNKS] = [None; MAX_CHUNKS];
         let mut out = CookieToken::default();
         for value in headers.get_all(COOKIE) {
-            let Ok(value) = value.to_str() else { continue };
-            for (name, value) in pairs(value) {
-                let Some(rest) = name.strip_prefix(self.name.as_str()) else {
+            for (name, value) in pairs(value.as_bytes()) {
+                let Some(index) = self.index_of(name) else {
                     continue;
                 };
-                let index = if rest.is_empty() {
-                    0
-                } else if let Some(n) = rest.strip_prefix('.') {
-                    // Chunk numbers are written without leading zeros; anything else is not ours.
-                    match n.parse::<usize>() {
-                        Ok(i) if i >= 1 && n.len() <= 2 && !n.starts_with('0') => i,
-                        _ => continue,
-                    }
-                } else {
-                    continue;
-                };
-                if index >= self.max_chunks {
-                    continue;
-                }
                 out.present |= 1 << index;
                 if parts[index].is_none() {
                     parts[index] = Some(value);
                 }
             }
         }
-        let chunks = || parts[..self.max_chunks].iter().map_while(|p| *p);
-        let Some(first) = parts[0] else { return out };
-        if chunks().map(str::len).sum::<usize>() > max_len {
-            out.oversized = true;
+        let Some(main) = parts[0] else {
+            // Chunks without their main cookie are debris.
+            out.stale = out.present;
             return out;
+        };
+        match self.assemble(main, &parts, max_len) {
+            Ok((token, count)) => {
+                out.stale = out.present & !((1u32 << count) - 1);
+                out.token = Some(token);
+            }
+            Err(why) => out.unreadable = Some(why),
         }
-        out.token = Some(match parts[1] {
-            None => Cow::Borrowed(first),
-            Some(_) => Cow::Owned(chunks().collect()),
-        });
         out
+    }
+
+    /// The token the main cookie and its chunks make, and how many cookies it took.
+    fn assemble<'h>(
+        &self,
+        main: &'h [u8],
+        parts: &[Option<&'h [u8]>; MAX_CHUNKS],
+        max_len: usize,
+    ) -> Result<(Cow<'h, str>, usize), Unreadable> {
+        let Some(framed) = main.strip_prefix(&[SEP]) else {
+            if main.len() > max_len {
+                return Err(Unreadable::TooLong);
+            }
+            let token = std::str::from_utf8(main).map_err(|_| Unreadable::NotText)?;
+            return Ok((Cow::Borrowed(token), 1));
+        };
+        // ~{n}~{id}~{part 0}
+        let mut fields = framed.splitn(3, |b| *b == SEP);
+        let (Some(n), Some(id), Some(first)) = (fields.next(), fields.next(), fields.next()) else {
+            return Err(Unreadable::BadFrame);
+        };
+        let count = parse_count(n).ok_or(Unreadable::BadFrame)?;
+        if !(2..=self.max_chunks).contains(&count) || id.is_empty() || id.len() > ID_LEN {
+            return Err(Unreadable::BadFrame);
+        }
+        let mut rest: [&[u8]; MAX_CHUNKS] = [&[]; MAX_CHUNKS];
+        let mut len = first.len();
+        for (i, slot) in rest.iter_mut().enumerate().take(count).skip(1) {
+            let part = parts[i]
+                .and_then(|p| p.strip_prefix(id))
+                .and_then(|p| p.strip_prefix(&[SEP]))
+                .ok_or(Unreadable::ChunkMismatch)?;
+            len += part.len();
+            *slot = part;
+        }
+        if len > max_len {
+            return Err(Unreadable::TooLong);
+        }
+        let mut token = String::with_capacity(len);
+        for part in std::iter::once(first).chain(rest[1..count].iter().copied()) {
+            token.push_str(std::str::from_utf8(part).map_err(|_| Unreadable::NotText)?);
+        }
+        Ok((Cow::Owned(token), count))
     }
 
     /// Writes `token` (split if it must be) and clears chunks the request had that the new
@@ -138,10 +249,21 @@ impl CookieSettings {
         max_age: Duration,
         present: u32,
     ) {
-        let chunks: Vec<&str> = split(token, self.chunk_len);
+        if token.len() <= self.whole_len || self.max_chunks <= 1 {
+            append(headers, &self.build(&self.name, token.to_owned(), max_age));
+            self.clear_from(headers, 1, present);
+            return;
+        }
+        let chunks = split(token, self.chunk_len);
+        let tag = token.rsplit('.').next().unwrap_or(token);
+        let id = &tag[..tag.len().min(ID_LEN)];
         for (i, part) in chunks.iter().enumerate() {
-            let c = self.build(&self.chunk_name(i), (*part).to_owned(), max_age);
-            append(headers, &c);
+            let value = if i == 0 {
+                format!("~{}~{id}~{part}", chunks.len())
+            } else {
+                format!("{id}~{part}")
+            };
+            append(headers, &self.build(&self.chunk_name(i), value, max_age));
         }
         self.clear_from(headers, chunks.len(), present);
     }
@@ -149,6 +271,11 @@ impl CookieSettings {
     /// Clears the main cookie and every chunk the request had.
     pub(crate) fn clear(&self, headers: &mut HeaderMap, present: u32) {
         self.clear_from(headers, 0, present | 1);
+    }
+
+    /// Clears exactly the cookies in `mask`.
+    pub(crate) fn clear_only(&self, headers: &mut HeaderMap, mask: u32) {
+        self.clear_from(headers, 0, mask);
     }
 
     fn clear_from(&self, headers: &mut HeaderMap, first: usize, present: u32) {
@@ -176,6 +303,18 @@ impl CookieSettings {
     }
 }
 
+/// A chunk number or count: one or two ASCII digits without a leading zero. `usize`'s
+/// parser would also take `+1`.
+fn parse_count(digits: &[u8]) -> Option<usize> {
+    match digits {
+        [d @ b'1'..=b'9'] => Some(usize::from(d - b'0')),
+        [a @ b'1'..=b'9', b @ b'0'..=b'9'] => {
+            Some(usize::from(a - b'0') * 10 + usize::from(b - b'0'))
+        }
+        _ => None,
+    }
+}
+
 fn split(token: &str, chunk_len: usize) -> Vec<&str> {
     // Tokens are ASCII (base64url and dots), so any byte offset is a char boundary.
     let chunk_len = chunk_len.max(1);
@@ -190,22 +329,23 @@ fn split(token: &str, chunk_len: usize) -> Vec<&str> {
     out
 }
 
-/// The `name=value` pairs of a `Cookie` header value, in order. As the `cookie` crate
-/// reads them: pairs are split on `;`, whitespace around names and values is dropped, a
-/// pair without `=` or with an empty name is skipped, and values are taken raw (no
-/// percent-decoding). Written out because this runs on every request and the general
-/// parser cost more than the rest of the layer but the token itself.
-fn pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
-    header.split(';').filter_map(|pair| {
-        let (name, value) = pair.split_once('=')?;
-        let name = name.trim_ascii();
-        (!name.is_empty()).then(|| (name, value.trim_ascii()))
+/// The `name=value` pairs of a `Cookie` header value, in order, as bytes. As the `cookie`
+/// crate reads them: pairs are split on `;`, whitespace around names and values is
+/// dropped, a pair without `=` or with an empty name is skipped, and values are taken raw
+/// (no percent-decoding). Bytes, not `str`: a header with one non-ASCII cookie must not
+/// hide the others. Written out because this runs on every request and the general parser
+/// cost more than the rest of the layer but the token itself.
+fn pairs(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    header.split(|b| *b == b';').filter_map(|pair| {
+        let eq = pair.iter().position(|b| *b == b'=')?;
+        let (name, value) = (pair[..eq].trim_ascii(), pair[eq + 1..].trim_ascii());
+        (!name.is_empty()).then_some((name, value))
     })
 }
 
 fn append(headers: &mut HeaderMap, c: &Cookie<'_>) {
-    // Cookie values here are base64url and dots, names are checked tokens: always a valid
-    // header value. Should that ever change, dropping the header is safer than a panic.
+    // Cookie values here are base64url, dots and `~`, names are checked tokens: always a
+    // valid header value. Should that ever change, dropping the header is safer than a panic.
     if let Ok(mut v) = HeaderValue::try_from(c.to_string()) {
         v.set_sensitive(true);
         headers.append(SET_COOKIE, v);
@@ -223,15 +363,63 @@ mod tests {
         fn pairs_are_read_as_the_cookie_crate_reads_them(
             header in "([ ]?[a-z.]{0,4}[ ]?(=[ ]?[a-z=\"]{0,5}[ ]?)?;?){0,6}"
         ) {
-            let ours: Vec<(&str, &str)> = pairs(&header).collect();
+            let ours: Vec<(&[u8], &[u8])> = pairs(header.as_bytes()).collect();
             let theirs: Vec<(String, String)> = Cookie::split_parse(header.as_str())
                 .flatten()
                 .map(|c| (c.name().to_owned(), c.value_raw().unwrap_or_default().to_owned()))
                 .collect();
-            let theirs: Vec<(&str, &str)> =
-                theirs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            let theirs: Vec<(&[u8], &[u8])> =
+                theirs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())).collect();
             prop_assert_eq!(ours, theirs);
         }
+
+        /// Whatever the length, what `write` sets comes back whole from `read`, and the
+        /// chunks a longer token left behind are cleared or reported stale.
+        #[test]
+        fn every_length_round_trips(len in 1usize..19_000, before in 0u32..32) {
+            let s = settings(5);
+            prop_assume!(len <= s.capacity());
+            let token = token_of_len(len);
+            let mut h = HeaderMap::new();
+            s.write(&mut h, &token, Duration::from_secs(60), before);
+            let written = set_cookies(&h);
+            for c in &written {
+                prop_assert!(c.len() <= COOKIE_BUDGET, "{} bytes", c.len());
+            }
+            let request = as_request(&written);
+            let back = s.read(&request, usize::MAX);
+            prop_assert_eq!(back.token.as_deref(), Some(token.as_str()));
+            prop_assert_eq!(back.stale, 0);
+            prop_assert_eq!(back.unreadable, None);
+        }
+
+        /// No Cookie header, however hostile, panics the reader or yields a token longer
+        /// than the limit.
+        #[test]
+        fn reading_anything_is_bounded(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let s = settings(3);
+            let mut h = HeaderMap::new();
+            if let Ok(v) = HeaderValue::from_bytes(&bytes) {
+                h.insert(COOKIE, v);
+            }
+            let t = s.read(&h, 40);
+            prop_assert!(t.token.as_ref().is_none_or(|t| t.len() <= 40));
+        }
+    }
+
+    /// A token-shaped string: base64url segments and dots, a 22-character tag last.
+    fn token_of_len(len: usize) -> String {
+        let body: String = (0..len.saturating_sub(23))
+            .map(|i| {
+                char::from(
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[i % 64],
+                )
+            })
+            .collect();
+        let tag: String = format!("{:0>22}", len).chars().rev().collect();
+        let mut t = format!("{body}.{tag}");
+        t.truncate(len);
+        t
     }
 
     fn settings(max_chunks: usize) -> CookieSettings {
@@ -252,22 +440,35 @@ mod tests {
             .collect()
     }
 
-    fn as_request(set: &[String]) -> HeaderMap {
-        let pairs: Vec<String> = set
-            .iter()
+    fn pairs_of(set: &[String]) -> Vec<String> {
+        set.iter()
             .map(|s| Cookie::parse(s.as_str()).unwrap())
             .filter(|c| !c.value().is_empty())
             .map(|c| format!("{}={}", c.name(), c.value()))
-            .collect();
+            .collect()
+    }
+
+    fn header(pairs: &[String]) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(COOKIE, HeaderValue::try_from(pairs.join("; ")).unwrap());
         h
     }
 
+    fn as_request(set: &[String]) -> HeaderMap {
+        header(&pairs_of(set))
+    }
+
+    fn chunked(s: &CookieSettings, len: usize) -> (String, Vec<String>) {
+        let token = token_of_len(len);
+        let mut h = HeaderMap::new();
+        s.write(&mut h, &token, Duration::from_secs(60), 0);
+        (token, pairs_of(&set_cookies(&h)))
+    }
+
     #[test]
     fn every_written_cookie_fits_the_budget() {
         let s = settings(5);
-        let token = "x".repeat(s.capacity());
+        let token = token_of_len(s.capacity());
         let mut h = HeaderMap::new();
         s.write(&mut h, &token, Duration::from_secs(86_400), 0);
         let written = set_cookies(&h);
@@ -276,11 +477,26 @@ mod tests {
             assert!(c.len() <= COOKIE_BUDGET, "{} bytes", c.len());
             assert!(c.contains("HttpOnly") && c.contains("Secure") && c.contains("SameSite=Lax"));
         }
+        assert!(written[0].starts_with("session=~5~"), "{}", written[0]);
         let request = as_request(&written);
         let back = s.read(&request, usize::MAX);
         assert_eq!(back.token.as_deref(), Some(token.as_str()));
         assert_eq!(back.present, 0b11111);
         assert!(h.get_all(SET_COOKIE).iter().all(HeaderValue::is_sensitive));
+        // One byte more cannot be carried.
+        assert!(s.capacity() < 5 * COOKIE_BUDGET);
+    }
+
+    #[test]
+    fn a_token_that_fits_one_cookie_is_written_as_it_is() {
+        let s = settings(5);
+        let token = token_of_len(s.whole_len);
+        let mut h = HeaderMap::new();
+        s.write(&mut h, &token, Duration::from_secs(60), 0);
+        let written = set_cookies(&h);
+        assert_eq!(written.len(), 1);
+        assert!(written[0].starts_with(&format!("session={token};")));
+        assert!(written[0].len() <= COOKIE_BUDGET);
     }
 
     #[test]
@@ -308,22 +524,116 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_token_beside_orphan_chunks_is_read_and_the_orphans_are_stale() {
+        let s = settings(5);
+        let (_, old) = chunked(&s, 9_000);
+        assert_eq!(old.len(), 3);
+        let mut cookies = vec!["session=whole.token".to_owned()];
+        cookies.extend(old[1..].iter().cloned());
+        let h = header(&cookies);
+        let t = s.read(&h, 20_000);
+        assert_eq!(t.token.as_deref(), Some("whole.token"));
+        assert_eq!(t.stale, 0b110);
+        assert!(matches!(t.token, Some(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn chunks_of_another_token_are_never_glued_on() {
+        let s = settings(5);
+        let (a, ca) = chunked(&s, 9_000);
+        let (_, cb) = chunked(&s, 9_001);
+        assert_eq!(
+            s.read(&header(&ca), 20_000).token.as_deref(),
+            Some(a.as_str())
+        );
+        // A's head, B's chunks: unreadable, never a wrong token.
+        let mixed = vec![ca[0].clone(), cb[1].clone(), ca[2].clone()];
+        let h = header(&mixed);
+        let t = s.read(&h, 20_000);
+        assert_eq!(t.token, None);
+        assert_eq!(t.unreadable, Some(Unreadable::ChunkMismatch));
+        // A chunk missing.
+        let h = header(&[ca[0].clone(), ca[2].clone()]);
+        let t = s.read(&h, 20_000);
+        assert_eq!(t.unreadable, Some(Unreadable::ChunkMismatch));
+        // A longer earlier token's extra chunk is stale, not part of the token.
+        let (c, cc) = chunked(&s, 4_500);
+        assert_eq!(cc.len(), 2);
+        let mut both = cc.clone();
+        both.push(ca[2].clone());
+        let h = header(&both);
+        let t = s.read(&h, 20_000);
+        assert_eq!(t.token.as_deref(), Some(c.as_str()));
+        assert_eq!(t.stale, 0b100);
+    }
+
+    #[test]
+    fn malformed_frames_are_unreadable() {
+        let s = settings(3);
+        for main in [
+            "session=~",
+            "session=~2",
+            "session=~2~",
+            "session=~+2~abcdefgh~x",
+            "session=~02~abcdefgh~x",
+            "session=~1~abcdefgh~x",
+            "session=~4~abcdefgh~x",
+            "session=~2~~x",
+            "session=~2~abcdefghi~x",
+        ] {
+            let h = header(&[main.to_owned(), "session.1=abcdefgh~y".to_owned()]);
+            let t = s.read(&h, 100);
+            assert_eq!(t.token, None, "{main}");
+            assert!(t.unreadable.is_some(), "{main}");
+            assert_eq!(t.present, 0b11, "{main}");
+        }
+        let h = header(&[
+            "session=~2~abcdefgh~x".to_owned(),
+            "session.1=abcdefgh~y".to_owned(),
+        ]);
+        assert_eq!(s.read(&h, 100).token.as_deref(), Some("xy"));
+    }
+
+    #[test]
+    fn chunk_names_are_plain_digits() {
+        let s = settings(16);
+        for (name, index) in [
+            ("session", Some(0)),
+            ("session.1", Some(1)),
+            ("session.15", Some(15)),
+            ("session.16", None),
+            ("session.+1", None),
+            ("session.01", None),
+            ("session.-1", None),
+            ("session.1a", None),
+            ("session.", None),
+            ("session.٣", None),
+            ("sessionx", None),
+            ("Session", None),
+        ] {
+            assert_eq!(s.index_of(name.as_bytes()), index, "{name}");
+        }
+    }
+
+    #[test]
     fn reading_is_bounded_and_ignores_foreign_cookies() {
         let s = settings(3);
         let mut h = HeaderMap::new();
         h.insert(
             COOKIE,
-            HeaderValue::from_static(
-                "other=1; session=aa; sessionx=zz; session.01=no; session.1=bb; session.7=cc",
-            ),
+            HeaderValue::from_bytes(
+                "other=1; lang=fran\u{e7}ais; session=~2~id~aa; sessionx=zz; session.01=no; session.1=id~bb; session.7=cc"
+                    .as_bytes(),
+            )
+            .unwrap(),
         );
         let t = s.read(&h, 100);
         assert_eq!(t.token.as_deref(), Some("aabb"));
-        assert!(!t.oversized);
+        assert_eq!(t.unreadable, None);
         assert_eq!(t.present, 0b11);
         let t = s.read(&h, 3);
         assert_eq!(t.token, None);
-        assert!(t.oversized);
+        assert_eq!(t.unreadable, Some(Unreadable::TooLong));
         let mut h = HeaderMap::new();
         h.insert(COOKIE, HeaderValue::from_static("session.1=bb"));
         let t = s.read(&h, 100);
@@ -332,6 +642,20 @@ mod tests {
             "chunks without the main cookie are not a token"
         );
         assert_eq!(t.present, 0b10);
+        assert_eq!(t.stale, 0b10);
+    }
+
+    #[test]
+    fn non_ascii_bytes_in_our_cookie_are_unreadable_not_a_panic() {
+        let s = settings(3);
+        let mut h = HeaderMap::new();
+        h.insert(
+            COOKIE,
+            HeaderValue::from_bytes(b"session=\xff\xfe").unwrap(),
+        );
+        let t = s.read(&h, 100);
+        assert_eq!(t.unreadable, Some(Unreadable::NotText));
+        assert_eq!(t.present, 1);
     }
 
     #[test]

@@ -4,7 +4,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use jwe_session_core::{Audience, Claims, Revocation, StoreError, UnixTime};
+use jwe_session_core::{Audience, Claims, Revocation, SealError, StoreError, UnixTime};
+use serde::Serialize;
 
 use crate::config::Config;
 
@@ -13,8 +14,11 @@ use crate::config::Config;
 pub(crate) enum Pending {
     /// Nothing changed: no `Set-Cookie`.
     Nothing,
-    /// Seal `current` and write it (login, change, renewal, re-seal).
+    /// Seal `current` and write it: the handler started or changed the session.
     Write,
+    /// Seal `current` and write it if it can be: the layer renews it past `exp` or
+    /// re-seals it under the active key. Should sealing fail, the request's token stays.
+    Refresh,
     /// Clear the cookie (logout, or a token that was refused).
     Clear,
 }
@@ -98,36 +102,72 @@ impl<T> SessionHandle<T> {
         self.lock().current.is_some()
     }
 
+    /// Checks that `claims` will seal within what the layer can carry (the cookie budget
+    /// or `max_token_len`), with room for the longest header any key of the ring writes.
+    fn check_fits(&self, claims: &Claims<T>) -> Result<(), StartError>
+    where
+        T: Serialize,
+    {
+        let ring = self.config.ring.load();
+        match ring.check_fits(claims, &self.config.opts) {
+            Ok(_) => Ok(()),
+            Err(SealError::TooLarge { len, max }) => Err(StartError::TooLarge { len, max }),
+            Err(e) => Err(StartError::Claims(e)),
+        }
+    }
+
     /// Starts a session for `sub` (login): a new `sid`, `auth_time = now`, the configured
     /// `iss`/`aud`, and the application's claims. Replaces any session the request had
     /// (which guards against session fixation: the new `sid` is fresh), and the replaced
     /// session is revoked before the response leaves, so its token, if copied, stops
     /// working too. Should the revocation store fail, the new session still starts and the
     /// failure is logged (`tracing` warning): the old token then lives until its `exp`.
-    pub fn start(&self, sub: impl Into<String>, app: T) {
+    ///
+    /// # Errors
+    /// [`StartError::TooLarge`] when the claims would not fit in the cookies (or the token
+    /// limit): answer it yourself (`413`, say). Nothing changes then: a session the request
+    /// had stays as it was.
+    pub fn start(&self, sub: impl Into<String>, app: T) -> Result<(), StartError>
+    where
+        T: Serialize,
+    {
         let now = self.config.clock.now();
         let mut claims = Claims::new(app);
         claims.iss.clone_from(&self.config.issuer);
         claims.aud = self.config.audience.clone().map(Audience::one);
         self.config.lifetimes.start(&mut claims, sub, now);
+        self.check_fits(&claims)?;
         let mut st = self.lock();
         if let Some(old) = st.current.replace(claims) {
             st.replaced = self.session_revocation(old, now);
         }
         st.pending = Pending::Write;
+        Ok(())
     }
 
     /// Changes the application's claims of the current session; it is re-sealed in this
     /// response (same `sid`, new `jti` and `exp`).
     ///
+    /// The token the request carried stays valid until its own `exp`: a copy of it still
+    /// has the old claims until then.
+    ///
     /// # Errors
-    /// [`NoSession`] if there is none.
-    pub fn update(&self, f: impl FnOnce(&mut T)) -> Result<(), NoSession> {
+    /// [`UpdateError::NoSession`] if there is none; [`UpdateError::TooLarge`] when the
+    /// changed claims would not fit. Either way nothing changes.
+    pub fn update(&self, f: impl FnOnce(&mut T)) -> Result<(), UpdateError>
+    where
+        T: Serialize + Clone,
+    {
         let now = self.config.clock.now();
         let mut st = self.lock();
-        let claims = st.current.as_mut().ok_or(NoSession)?;
+        let mut claims = st.current.clone().ok_or(UpdateError::NoSession)?;
         f(&mut claims.app);
-        self.config.lifetimes.reissue(claims, now);
+        self.config.lifetimes.reissue(&mut claims, now);
+        self.check_fits(&claims).map_err(|e| match e {
+            StartError::TooLarge { len, max } => UpdateError::TooLarge { len, max },
+            StartError::Claims(e) => UpdateError::Claims(e),
+        })?;
+        st.current = Some(claims);
         st.pending = Pending::Write;
         Ok(())
     }
@@ -195,6 +235,83 @@ impl<T: Clone> SessionHandle<T> {
 
 /// Revocations are kept a little past the last moment they could matter.
 const LEEWAY: Duration = Duration::from_secs(60);
+
+/// Why [`SessionHandle::start`] refused the claims; the session is unchanged.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The sealed token would be `len` bytes, more than the `max` the layer can carry
+    /// (the cookies' capacity, or `max_token_len`).
+    TooLarge {
+        /// The token's length, with the longest header of the ring.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The claims could not be serialized as a JSON object.
+    Claims(SealError),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge { len, max } => write!(
+                f,
+                "session claims are too large: the token would be {len} bytes, over the {max}-byte limit"
+            ),
+            Self::Claims(_) => f.write_str("session claims could not be serialized"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Claims(e) => Some(e),
+            Self::TooLarge { .. } => None,
+        }
+    }
+}
+
+/// Why [`SessionHandle::update`] refused; the session is unchanged.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum UpdateError {
+    /// The request has no session to change.
+    NoSession,
+    /// The changed claims would seal to a token longer than the layer can carry.
+    TooLarge {
+        /// The token's length, with the longest header of the ring.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The changed claims could not be serialized as a JSON object.
+    Claims(SealError),
+}
+
+impl fmt::Display for UpdateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoSession => NoSession.fmt(f),
+            Self::TooLarge { len, max } => StartError::TooLarge {
+                len: *len,
+                max: *max,
+            }
+            .fmt(f),
+            Self::Claims(_) => f.write_str("session claims could not be serialized"),
+        }
+    }
+}
+
+impl std::error::Error for UpdateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Claims(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// The operation needs a session and the request has none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,8 +18,10 @@
 //! struct User { roles: Vec<String> }
 //!
 //! async fn login(handle: SessionHandle<User>) -> &'static str {
-//!     handle.start("alice", User { roles: vec!["admin".into()] });
-//!     "welcome"
+//!     match handle.start("alice", User { roles: vec!["admin".into()] }) {
+//!         Ok(()) => "welcome",
+//!         Err(_) => "claims too large", // answer it as you see fit (413, say)
+//!     }
 //! }
 //!
 //! async fn me(session: Session<User>) -> String {
@@ -37,17 +39,28 @@
 //!
 //! # What happens to a request
 //!
+//! 0. With the cookie transport, an unsafe request (not `GET`/`HEAD`/`OPTIONS`) that a
+//!    browser marks as cross-origin (`Sec-Fetch-Site`, else `Origin` against `Host`) is
+//!    answered `403` before anything else: no handler, no `Set-Cookie`. See
+//!    [`SessionLayerBuilder::trusted_origin`].
 //! 1. The token is taken from the bearer header or the cookie (reassembling chunks).
 //! 2. It is opened and validated. A malformed, tampered, unknown-kid, expired-beyond-renewal
 //!    or revoked token never reaches the handler as a session and never causes a 500: the
-//!    request goes on without a session, the response clears the cookie, and a `tracing`
-//!    event records why (never the token or claims).
+//!    request goes on without a session, the response clears the cookie, and a `debug`
+//!    `tracing` event records why (never the token or claims).
 //! 3. Before `exp` the token is trusted after a memory-only revocation check. Past `exp`
 //!    but within the idle window and absolute lifetime it is renewed: the store's
 //!    authoritative check, then your [`on_renew`](SessionLayerBuilder::on_renew) hook,
 //!    then a new token with the same `sid` and `auth_time`.
 //! 4. A token sealed under a key that is no longer active is re-sealed under the active
-//!    one in the same response.
+//!    one in the same response. Should a renewal or re-seal not fit any more, the
+//!    request's token stays (a warning is logged): a valid session never becomes a 500.
+//! 5. Every response that writes a session cookie or token carries
+//!    `Cache-Control: no-store`, unless the handler chose `no-store` or `private`.
+//!
+//! [`SessionHandle::start`] and [`SessionHandle::update`] check the size of the sealed
+//! token up front and return a typed error ([`StartError::TooLarge`]) while the handler
+//! can still answer it.
 //!
 //! # Features
 //!
@@ -70,6 +83,7 @@ mod cookies;
 #[cfg(feature = "axum")]
 mod extract;
 mod handle;
+mod origin;
 mod service;
 
 pub use config::{
@@ -79,7 +93,7 @@ pub use config::{
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{Session, SessionRejection};
-pub use handle::{NoSession, SessionHandle};
+pub use handle::{NoSession, SessionHandle, StartError, UpdateError};
 pub use jwe_session_core::{
     Claims, KeyRing, KeyRingHandle, Lifetimes, ManualClock, MemoryStore, RevocationStore, UnixTime,
 };

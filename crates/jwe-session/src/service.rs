@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::header::AUTHORIZATION;
+use http::header::{AUTHORIZATION, CACHE_CONTROL};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use jwe_session_core::{BoxFuture, Claims, KeyRingHandle, RevocationStore, SessionIds, Stage};
 use serde::de::DeserializeOwned;
@@ -26,14 +26,19 @@ use crate::handle::{Pending, SessionHandle};
 ///
 /// # Deployment caveat
 ///
-/// - The cookie is `Secure` by default, so browsers send it only over HTTPS (and to
-///   `http://localhost`). Behind a TLS-terminating proxy that is what you want; for plain
-///   HTTP development use `.dangerous().allow_insecure_cookie()`.
+/// - The cookie is `Secure` by default, so browsers send it only over HTTPS. Chromium and
+///   Firefox also accept it from `http://localhost`; Safari (WebKit) does not. Behind a
+///   TLS-terminating proxy that is what you want; for plain-HTTP development use
+///   `.dangerous().allow_insecure_cookie()`.
 /// - Prefer `.host_prefix()` (`__Host-session`) when the app owns its host name: no
 ///   subdomain can then set or shadow the cookie. It rules out `Domain`.
-/// - `SameSite=Lax` keeps cross-site `POST`s from carrying the cookie, which is the CSRF
-///   protection of the default setup. Cross-site `GET`s still carry it, so `GET` handlers
-///   must not change state.
+/// - With the cookie transport, unsafe requests (`POST`, `PUT`, `DELETE`, …) that a browser
+///   marks as cross-origin are refused with `403` before the handler runs (see
+///   [`SessionLayerBuilder::trusted_origin`]). The check compares `Origin` with `Host`
+///   when `Sec-Fetch-Site` is absent: behind a proxy that rewrites `Host`, trust the public
+///   origin. Safe methods are not checked, so `GET` handlers must not change state.
+/// - Apps that share a key ring need distinct purposes (a distinct issuer is enough: it is
+///   part of the default purpose), or each accepts the other's tokens.
 /// - Several instances need one key ring and a shared revocation store
 ///   (`jwe-session-redis`); the in-memory default only revokes on the instance that
 ///   logged out.
@@ -171,7 +176,7 @@ where
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     ReqB: Send + 'static,
-    ResB: Send + 'static,
+    ResB: Default + Send + 'static,
     T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
 {
     type Response = Response<ResB>;
@@ -183,6 +188,19 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+        if let Err(refusal) = cross_origin_check(&self.config, &req) {
+            tracing::debug!(
+                reason = %refusal,
+                method = %req.method(),
+                path = req.uri().path(),
+                "request refused"
+            );
+            let mut res = Response::new(ResB::default());
+            *res.status_mut() = StatusCode::FORBIDDEN;
+            return ResponseFuture {
+                inner: Box::pin(std::future::ready(Ok(res))),
+            };
+        }
         // The inner service that was polled ready is the one to call; leave a clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -212,6 +230,24 @@ struct Incoming {
     source: Source,
     /// Which of our cookies (bit 0 the main one, bit i chunk i) the request carried.
     present: u32,
+    /// Chunks the request carried that are not part of its token: cleared in the response.
+    stale: u32,
+}
+
+/// The cross-origin protection of the cookie transport (see
+/// [`SessionLayerBuilder::trusted_origin`]). A request that carries a bearer token is not
+/// subject to it: it has no ambient credential, and no cookie is written for it.
+fn cross_origin_check<T, B>(
+    config: &Config<T>,
+    req: &Request<B>,
+) -> Result<(), crate::origin::Refusal> {
+    let Some(co) = &config.cross_origin else {
+        return Ok(());
+    };
+    if config.transport.bearer() && bearer(req.headers()).is_some() {
+        return Ok(());
+    }
+    co.check(req)
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -233,6 +269,7 @@ where
     let mut incoming = Incoming {
         source: Source::None,
         present: 0,
+        stale: 0,
     };
     let mut token = None;
     if config.transport.bearer() {
@@ -244,11 +281,9 @@ where
     if token.is_none() && config.transport.cookie() {
         let c = config.cookie.read(headers, config.opts.max_len());
         incoming.present = c.present;
-        if c.oversized {
-            tracing::warn!(
-                reason = "cookie chunks exceed the token limit",
-                "session refused"
-            );
+        incoming.stale = c.stale;
+        if let Some(why) = c.unreadable {
+            tracing::debug!(reason = why.as_str(), "session cookie refused");
             return empty(Pending::Clear, incoming);
         }
         if c.token.is_some() {
@@ -257,13 +292,8 @@ where
         token = c.token;
     }
     let Some(token) = token else {
-        // Chunks without their main cookie are debris: clear them.
-        let pending = if incoming.present != 0 {
-            Pending::Clear
-        } else {
-            Pending::Nothing
-        };
-        return empty(pending, incoming);
+        // Chunks without their main cookie are debris: `stale`, cleared on the way out.
+        return empty(Pending::Nothing, incoming);
     };
 
     let now = config.clock.now();
@@ -271,24 +301,25 @@ where
     let opened = match ring.open::<Claims<T>>(&token, &config.opts) {
         Ok(o) => o,
         Err(e) => {
-            tracing::warn!(reason = %e, "session token refused");
+            // Malformed or forged tokens are ordinary internet traffic: debug, not warn.
+            tracing::debug!(reason = %e, "session token refused");
             return empty(Pending::Clear, incoming);
         }
     };
     let needs_reseal = opened.needs_reseal();
     let mut claims = opened.into_payload();
     if let Err(e) = config.validation.validate_at(&claims, now) {
-        tracing::info!(reason = %e, "session claims refused");
+        tracing::debug!(reason = %e, "session claims refused");
         return empty(Pending::Clear, incoming);
     }
     let pending = match config.lifetimes.stage_at(&claims, now) {
         Stage::Fresh => {
             if let Err(r) = config.store.check_at(SessionIds::from(&claims), now) {
-                tracing::info!(reason = %r, "session revoked");
+                tracing::debug!(reason = %r, "session revoked");
                 return empty(Pending::Clear, incoming);
             }
             if needs_reseal {
-                Pending::Write
+                Pending::Refresh
             } else {
                 Pending::Nothing
             }
@@ -296,12 +327,12 @@ where
         Stage::Renewable => match renew(config, claims, now).await {
             Ok(renewed) => {
                 claims = renewed;
-                Pending::Write
+                Pending::Refresh
             }
             Err(pending) => return empty(pending, incoming),
         },
         stage => {
-            tracing::info!(reason = ?stage, "session expired");
+            tracing::debug!(reason = ?stage, "session expired");
             return empty(Pending::Clear, incoming);
         }
     };
@@ -335,7 +366,7 @@ async fn renew<T: Clone + Send + 'static>(
         }
     };
     if let Err(r) = verdict {
-        tracing::info!(reason = %r, "session revoked");
+        tracing::debug!(reason = %r, "session revoked");
         return Err(Pending::Clear);
     }
     if let Some(hook) = &config.renew {
@@ -343,7 +374,7 @@ async fn renew<T: Clone + Send + 'static>(
             Renew::Keep => {}
             Renew::Update(app) => claims.app = app,
             Renew::Refuse => {
-                tracing::info!(reason = "renew hook refused", "session ended");
+                tracing::debug!(reason = "renew hook refused", "session ended");
                 return Err(Pending::Clear);
             }
         }
@@ -370,54 +401,106 @@ fn write<T: Serialize, B>(
     res: &mut Response<B>,
 ) {
     let st = handle.lock();
-    match (st.pending, &st.current) {
-        (Pending::Nothing, _) => {}
-        (Pending::Write, Some(claims)) => {
+    let cookies = config.transport.cookie() && incoming.source != Source::Bearer;
+    let wrote = match (st.pending, &st.current) {
+        (Pending::Nothing, _) => {
+            // Leftover chunks beside a token that is fine as it is.
+            if cookies && incoming.stale != 0 {
+                config.cookie.clear_only(res.headers_mut(), incoming.stale);
+                true
+            } else {
+                false
+            }
+        }
+        (pending @ (Pending::Write | Pending::Refresh), Some(claims)) => {
             let ring = config.ring.load();
-            let token = match ring.seal(claims, &config.opts) {
-                Ok(t) => t,
+            match ring.seal(claims, &config.opts) {
+                Ok(token) => {
+                    deliver(config, claims, token.as_str(), incoming, res);
+                    true
+                }
+                Err(e) if pending == Pending::Refresh => {
+                    // A renewal or re-seal that no longer fits (a longer kid, a renew hook
+                    // that grew the claims) or cannot seal: the request's token stays, and
+                    // the next request tries again. Never a 500 for a valid session.
+                    tracing::warn!(error = %e, "session could not be re-sealed; keeping the request's token");
+                    false
+                }
                 Err(e) => {
+                    // `start`/`update` checked the size, so this is the key budget or a
+                    // ring swapped mid-request: the handler's change cannot be kept.
                     tracing::error!(error = %e, "session could not be sealed");
                     *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                    if config.transport.cookie() {
+                    if cookies && incoming.present != 0 {
                         config.cookie.clear(res.headers_mut(), incoming.present);
+                        true
+                    } else {
+                        false
                     }
-                    return;
-                }
-            };
-            let now = config.clock.now();
-            let to_cookie = config.transport.cookie() && incoming.source != Source::Bearer;
-            let to_header = config.transport.bearer() && incoming.source != Source::Cookie;
-            if to_cookie {
-                let end = match (claims.exp, claims.auth_time) {
-                    (Some(exp), Some(auth)) => exp
-                        .saturating_add(config.lifetimes.idle())
-                        .min(auth.saturating_add(config.lifetimes.absolute())),
-                    _ => now,
-                };
-                let max_age = end.saturating_since(now).max(Duration::from_secs(1));
-                config
-                    .cookie
-                    .write(res.headers_mut(), token.as_str(), max_age, incoming.present);
-            }
-            if to_header {
-                if let Ok(mut v) = HeaderValue::try_from(token.as_str()) {
-                    v.set_sensitive(true);
-                    res.headers_mut().insert(config.token_header.clone(), v);
                 }
             }
         }
-        (Pending::Write, None) | (Pending::Clear, _) => {
+        (Pending::Write | Pending::Refresh, None) | (Pending::Clear, _) => {
             // Only cookies the request carried need clearing. Writing a clearing cookie
             // regardless would let a cross-site form (which, under SameSite=Lax, arrives
             // without the cookie) delete the user's session cookie: a logout CSRF.
-            if config.transport.cookie()
-                && incoming.source != Source::Bearer
-                && incoming.present != 0
-            {
+            if cookies && incoming.present != 0 {
                 config.cookie.clear(res.headers_mut(), incoming.present);
+                true
+            } else {
+                false
             }
         }
+    };
+    if wrote {
+        no_store(res.headers_mut());
+    }
+}
+
+/// Sends a freshly sealed token: cookies for browsers, the token header for bearer clients.
+fn deliver<T, B>(
+    config: &Config<T>,
+    claims: &Claims<T>,
+    token: &str,
+    incoming: &Incoming,
+    res: &mut Response<B>,
+) {
+    let now = config.clock.now();
+    let to_cookie = config.transport.cookie() && incoming.source != Source::Bearer;
+    let to_header = config.transport.bearer() && incoming.source != Source::Cookie;
+    if to_cookie {
+        let end = match (claims.exp, claims.auth_time) {
+            (Some(exp), Some(auth)) => exp
+                .saturating_add(config.lifetimes.idle())
+                .min(auth.saturating_add(config.lifetimes.absolute())),
+            _ => now,
+        };
+        let max_age = end.saturating_since(now).max(Duration::from_secs(1));
+        config
+            .cookie
+            .write(res.headers_mut(), token, max_age, incoming.present);
+    }
+    if to_header {
+        if let Ok(mut v) = HeaderValue::try_from(token) {
+            v.set_sensitive(true);
+            res.headers_mut().insert(config.token_header.clone(), v);
+        }
+    }
+}
+
+/// A response that writes a session must not be stored by a shared cache, which would
+/// hand one user's session to the next. A handler's own `no-store` or `private` stands;
+/// anything else (`public, max-age=…`) gives way to `no-store`.
+fn no_store(headers: &mut HeaderMap) {
+    let kept = headers.get_all(CACHE_CONTROL).iter().any(|v| {
+        v.as_bytes().split(|b| *b == b',').any(|d| {
+            let d = d.trim_ascii();
+            let name = d.split(|b| *b == b'=').next().unwrap_or(d).trim_ascii();
+            name.eq_ignore_ascii_case(b"no-store") || name.eq_ignore_ascii_case(b"private")
+        })
+    });
+    if !kept {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
 }
 
@@ -428,11 +511,12 @@ mod tests {
     use std::sync::Mutex;
 
     use http::header::{COOKIE, SET_COOKIE};
-    use jwe_session_core::{Key, KeyRing, ManualClock, Revocation, StoreError, UnixTime};
+    use jwe_session_core::{Clock, Key, KeyRing, ManualClock, Revocation, StoreError, UnixTime};
     use tower::{service_fn, ServiceExt};
 
     use super::*;
     use crate::config::ConfigError;
+    use crate::{Renew, StartError};
 
     const KEY: [u8; 32] = [0xa5; 32];
 
@@ -451,7 +535,7 @@ mod tests {
             .expect("layer ran");
         let body = match req.uri().path() {
             "/login" => {
-                handle.start("alice", ());
+                handle.start("alice", ()).unwrap();
                 "started".to_owned()
             }
             "/logout" => {
@@ -671,6 +755,535 @@ mod tests {
             assert!(set.contains(attr), "{attr} missing from {set}");
         }
         assert!(!set.contains("Domain"));
+    }
+
+    // ---- Issue 10: hardening. Each of these failed on the code before the fix. ----
+
+    async fn send_req<T>(layer: &SessionLayer<T>, req: Request<String>) -> Response<String>
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let svc = service_fn(|req: Request<String>| async move {
+            let handle = req
+                .extensions()
+                .get::<SessionHandle<T>>()
+                .cloned()
+                .expect("layer ran");
+            let body = handle
+                .claims()
+                .and_then(|c| c.sub)
+                .unwrap_or_else(|| "anonymous".into());
+            let mut res = Response::new(body);
+            if let Some(cc) = req.headers().get("x-test-cache-control") {
+                res.headers_mut()
+                    .insert(http::header::CACHE_CONTROL, cc.clone());
+            }
+            Ok::<_, Infallible>(res)
+        });
+        layer.layer(svc).oneshot(req).await.unwrap()
+    }
+
+    fn set_cookie_names(res: &Response<String>) -> Vec<String> {
+        res.headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().split('=').next().unwrap().to_owned())
+            .collect()
+    }
+
+    fn post(path: &str, headers: &[(&str, &str)]) -> Request<String> {
+        let mut b = Request::builder().method("POST").uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(String::new()).unwrap()
+    }
+
+    /// Item 1: a cross-site unsafe request never reaches the handler and writes nothing.
+    #[tokio::test]
+    async fn cross_site_unsafe_requests_are_refused_before_the_handler() {
+        let layer = layer();
+        let session = cookie_pair(&call(&layer, "/login", None).await);
+        let refused: &[&[(&str, &str)]] = &[
+            &[("sec-fetch-site", "cross-site")],
+            &[("sec-fetch-site", "same-site")],
+            &[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "http://app.example"),
+                ("host", "app.example"),
+            ],
+            &[("origin", "https://evil.example"), ("host", "app.example")],
+            &[
+                ("origin", "http://app.example:8080"),
+                ("host", "app.example"),
+            ],
+            &[("origin", "null"), ("host", "app.example")],
+        ];
+        for headers in refused {
+            for path in ["/login", "/logout"] {
+                for cookie in [None, Some(session.as_str())] {
+                    let mut h = headers.to_vec();
+                    if let Some(c) = cookie {
+                        h.push(("cookie", c));
+                    }
+                    let res = layer
+                        .layer(service_fn(handler))
+                        .oneshot(post(path, &h))
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path} {h:?}");
+                    assert!(res.body().is_empty(), "the handler ran: {path} {h:?}");
+                    assert!(res.headers().get(SET_COOKIE).is_none(), "{path} {h:?}");
+                }
+            }
+        }
+        // The session survived every attempt.
+        assert_eq!(call(&layer, "/", Some(&session)).await.body(), "alice");
+    }
+
+    #[tokio::test]
+    async fn same_origin_safe_and_non_browser_requests_pass() {
+        let layer = layer();
+        let passing: &[(&str, &[(&str, &str)])] = &[
+            ("POST", &[]),
+            ("POST", &[("sec-fetch-site", "same-origin")]),
+            ("POST", &[("sec-fetch-site", "none")]),
+            (
+                "POST",
+                &[("origin", "http://app.example"), ("host", "app.example")],
+            ),
+            (
+                "POST",
+                &[
+                    ("origin", "https://App.Example:8443"),
+                    ("host", "app.example:8443"),
+                ],
+            ),
+            (
+                "POST",
+                &[
+                    ("sec-fetch-site", "same-origin"),
+                    ("origin", "https://evil.example"),
+                    ("host", "app.example"),
+                ],
+            ),
+            ("GET", &[("sec-fetch-site", "cross-site")]),
+            (
+                "HEAD",
+                &[("origin", "https://evil.example"), ("host", "app.example")],
+            ),
+            ("OPTIONS", &[("sec-fetch-site", "cross-site")]),
+        ];
+        for (method, headers) in passing {
+            let mut b = Request::builder().method(*method).uri("/login");
+            for (k, v) in *headers {
+                b = b.header(*k, *v);
+            }
+            let res = layer
+                .layer(service_fn(handler))
+                .oneshot(b.body(String::new()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{method} {headers:?}");
+            assert_eq!(res.body(), "started", "{method} {headers:?}");
+        }
+    }
+
+    /// Item 2: whatever writes a session is not for shared caches.
+    #[tokio::test]
+    async fn responses_that_write_a_session_are_no_store() {
+        let layer = layer();
+        let login = call(&layer, "/login", None).await;
+        assert_eq!(login.headers()[http::header::CACHE_CONTROL], "no-store");
+        let pair = cookie_pair(&login);
+        let logout = call(&layer, "/logout", Some(&pair)).await;
+        assert_eq!(logout.headers()[http::header::CACHE_CONTROL], "no-store");
+        let cleared = call(&layer, "/", Some("session=garbage")).await;
+        assert!(cleared.headers().get(SET_COOKIE).is_some());
+        assert_eq!(cleared.headers()[http::header::CACHE_CONTROL], "no-store");
+        // Nothing written, nothing added.
+        let plain = call(&layer, "/", None).await;
+        assert!(plain.headers().get(http::header::CACHE_CONTROL).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_handler_cache_control_is_kept_only_if_it_is_private_or_no_store() {
+        let layer = layer();
+        for (set, expect) in [
+            ("private, max-age=60", "private, max-age=60"),
+            ("no-store, no-cache", "no-store, no-cache"),
+            ("public, max-age=3600", "no-store"),
+            ("max-age=60", "no-store"),
+        ] {
+            let req = Request::builder()
+                .uri("/")
+                .header(COOKIE, "session=garbage")
+                .header("x-test-cache-control", set)
+                .body(String::new())
+                .unwrap();
+            let res = send_req(&layer, req).await;
+            assert_eq!(res.headers()[http::header::CACHE_CONTROL], expect, "{set}");
+        }
+    }
+
+    fn request_with_cookie_bytes(bytes: &[u8]) -> Request<String> {
+        let mut req = Request::builder().uri("/").body(String::new()).unwrap();
+        req.headers_mut()
+            .insert(COOKIE, HeaderValue::from_bytes(bytes).unwrap());
+        req
+    }
+
+    /// Item 3: another cookie with non-ASCII bytes does not hide ours.
+    #[tokio::test]
+    async fn a_foreign_non_ascii_cookie_does_not_hide_the_session() {
+        let layer = layer();
+        let pair = cookie_pair(&call(&layer, "/login", None).await);
+        for header in [
+            format!("lang=fran\u{e7}ais; {pair}"),
+            format!("{pair}; theme=\u{1f319}"),
+        ] {
+            let res = send_req(&layer, request_with_cookie_bytes(header.as_bytes())).await;
+            assert_eq!(res.body(), "alice", "{header}");
+            assert!(res.headers().get(SET_COOKIE).is_none(), "{header}");
+        }
+        // Our own cookie with non-ASCII bytes is refused and cleared like any garbage.
+        let res = send_req(
+            &layer,
+            request_with_cookie_bytes("session=\u{e7}".as_bytes()),
+        )
+        .await;
+        assert_eq!(res.body(), "anonymous");
+        assert_eq!(set_cookie_names(&res), ["session"]);
+    }
+
+    /// Item 4: `session.+1` is not a chunk.
+    #[tokio::test]
+    async fn chunk_numbers_are_plain_digits() {
+        let layer = layer();
+        let pair = cookie_pair(&call(&layer, "/login", None).await);
+        for planted in [
+            "session.+1=zz",
+            "session.01=zz",
+            "session.1 =zz",
+            "session.-1=zz",
+            "session.1a=zz",
+        ] {
+            let res = call(&layer, "/", Some(&format!("{pair}; {planted}"))).await;
+            assert_eq!(res.body(), "alice", "{planted}");
+        }
+    }
+
+    /// Item 5: a whole token beside orphan chunks opens, and the orphans are cleared.
+    #[tokio::test]
+    async fn a_whole_token_beside_orphan_chunks_opens_and_the_orphans_go() {
+        let layer = layer();
+        let pair = cookie_pair(&call(&layer, "/login", None).await);
+        let res = call(
+            &layer,
+            "/",
+            Some(&format!("{pair}; session.1=stale; session.2=stale")),
+        )
+        .await;
+        assert_eq!(res.body(), "alice");
+        assert_eq!(set_cookie_names(&res), ["session.1", "session.2"]);
+        for c in res.headers().get_all(SET_COOKIE) {
+            assert!(c.to_str().unwrap().contains("Max-Age=0"));
+        }
+    }
+
+    #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+    struct Notes {
+        n: String,
+    }
+
+    fn notes_layer(max_token_len: usize) -> SessionLayer<Notes> {
+        let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
+        SessionLayer::<Notes>::builder(ring())
+            .clock(Arc::new(clock))
+            .max_token_len(max_token_len)
+            .build()
+            .unwrap()
+    }
+
+    /// Item 6: claims too large to seal never become a 500 after the handler ran, and a
+    /// request that carried no cookie gets no clearing cookie.
+    #[tokio::test]
+    async fn oversized_claims_are_no_500_and_clear_nothing_they_did_not_carry() {
+        let layer = notes_layer(2_000);
+        let svc = |layer: &SessionLayer<Notes>| {
+            layer.layer(service_fn(|req: Request<String>| async move {
+                let handle = req
+                    .extensions()
+                    .get::<SessionHandle<Notes>>()
+                    .cloned()
+                    .unwrap();
+                let notes = req.into_body();
+                let mut res = Response::new(String::new());
+                match handle.start("alice", Notes { n: notes }) {
+                    Ok(()) => {}
+                    Err(StartError::TooLarge { len, max }) => {
+                        assert!(len > max && max <= 2_000, "{len} {max}");
+                        *res.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+                Ok::<_, Infallible>(res)
+            }))
+        };
+        let req = Request::builder()
+            .method("POST")
+            .uri("/login")
+            .body("x".repeat(30_000))
+            .unwrap();
+        let res = svc(&layer).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(res.headers().get(SET_COOKIE).is_none());
+        // With a session: refused the same way, and the session the request had stays.
+        let login = Request::builder()
+            .method("POST")
+            .uri("/login")
+            .body("small".to_owned());
+        let pair = cookie_pair(&svc(&layer).oneshot(login.unwrap()).await.unwrap());
+        let big = Request::builder()
+            .method("POST")
+            .uri("/login")
+            .header(COOKIE, &pair)
+            .body("x".repeat(30_000))
+            .unwrap();
+        let res = svc(&layer).oneshot(big).await.unwrap();
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(res.headers().get(SET_COOKIE).is_none());
+        let me = Request::builder()
+            .uri("/")
+            .header(COOKIE, &pair)
+            .body(String::new());
+        assert_eq!(send_req(&layer, me.unwrap()).await.body(), "alice");
+    }
+
+    /// `update` checks the size the same way and changes nothing when it refuses.
+    #[tokio::test]
+    async fn an_update_too_large_changes_nothing() {
+        let layer = notes_layer(2_000);
+        let svc = layer.layer(service_fn(|req: Request<String>| async move {
+            let handle = req
+                .extensions()
+                .get::<SessionHandle<Notes>>()
+                .cloned()
+                .unwrap();
+            let out = match req.uri().path() {
+                "/login" => format!("{:?}", handle.start("alice", Notes { n: "small".into() })),
+                _ => {
+                    let grown = handle.update(|a| a.n.push_str(&"x".repeat(30_000)));
+                    let kept = handle.claims().map(|c| c.app.n);
+                    format!("{grown:?} {kept:?}")
+                }
+            };
+            Ok::<_, Infallible>(Response::new(out))
+        }));
+        let res = svc
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .uri("/login")
+                    .body(String::new())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let pair = cookie_pair(&res);
+        let req = Request::builder()
+            .uri("/grow")
+            .header(COOKIE, &pair)
+            .body(String::new());
+        let res = svc.clone().oneshot(req.unwrap()).await.unwrap();
+        assert!(res.body().starts_with("Err(TooLarge"), "{}", res.body());
+        assert!(res.body().ends_with("Some(\"small\")"), "{}", res.body());
+        assert!(res.headers().get(SET_COOKIE).is_none());
+        let res = svc
+            .oneshot(Request::builder().uri("/grow").body(String::new()).unwrap())
+            .await
+            .unwrap();
+        assert!(res.body().starts_with("Err(NoSession)"), "{}", res.body());
+    }
+
+    /// Item 6: a re-seal under a newly active key with a longer kid, or a renew hook that
+    /// grows the claims past the limit, keeps the token the request had: no 500, no clear.
+    #[tokio::test]
+    async fn a_reseal_or_renewal_that_no_longer_fits_keeps_the_token() {
+        let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
+        let handle = KeyRingHandle::new(ring());
+        let probe = SessionLayer::<Notes>::builder(handle.clone())
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .unwrap();
+        let svc = |layer: &SessionLayer<Notes>| {
+            layer.layer(service_fn(|req: Request<String>| async move {
+                let handle = req
+                    .extensions()
+                    .get::<SessionHandle<Notes>>()
+                    .cloned()
+                    .unwrap();
+                if req.uri().path() == "/login" {
+                    handle
+                        .start(
+                            "alice",
+                            Notes {
+                                n: "n".repeat(1_000),
+                            },
+                        )
+                        .unwrap();
+                }
+                let body = handle.claims().and_then(|c| c.sub).unwrap_or_default();
+                Ok::<_, Infallible>(Response::new(body))
+            }))
+        };
+        let login = |l: &SessionLayer<Notes>| {
+            svc(l).oneshot(
+                Request::builder()
+                    .uri("/login")
+                    .body(String::new())
+                    .unwrap(),
+            )
+        };
+        let len = cookie_pair(&login(&probe).await.unwrap()).len() - "session=".len();
+        let hook_clock = clock.clone();
+        let layer = SessionLayer::<Notes>::builder(handle.clone())
+            .clock(Arc::new(clock.clone()))
+            .max_token_len(len + 8)
+            .on_renew(move |c: Claims<Notes>| {
+                let grow = hook_clock.now() > UnixTime::from_secs(1_800_000_000 + 3_600);
+                async move {
+                    if grow {
+                        Renew::Update(Notes {
+                            n: c.app.n + &"g".repeat(500),
+                        })
+                    } else {
+                        Renew::Keep
+                    }
+                }
+            })
+            .build()
+            .unwrap();
+        let pair = cookie_pair(&login(&layer).await.unwrap());
+        let get = |pair: &str| {
+            svc(&layer).oneshot(
+                Request::builder()
+                    .uri("/")
+                    .header(COOKIE, pair)
+                    .body(String::new())
+                    .unwrap(),
+            )
+        };
+        // A new active key whose kid makes every header 100 bytes longer.
+        let mut k = KEY;
+        k[0] = 0x22;
+        let long = Key::from_bytes(&"L".repeat(75), &k).unwrap();
+        let mut old = KEY;
+        old[0] = 0x11;
+        let old = Key::from_bytes("t1", &old).unwrap();
+        handle.replace(KeyRing::new(vec![long, old], None).unwrap());
+        let res = get(&pair).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.body(), "alice");
+        assert!(res.headers().get(SET_COOKIE).is_none());
+        // Back to the short kid; past exp the hook grows the claims beyond the limit.
+        handle.replace(ring());
+        clock.advance(Duration::from_secs(2 * 3_600));
+        let res = get(&pair).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers().get(SET_COOKIE).is_none());
+    }
+
+    /// Records the level of every event, and its fields as text.
+    #[derive(Default, Clone)]
+    struct Events(Arc<Mutex<Vec<(tracing::Level, String)>>>);
+
+    impl tracing::Subscriber for Events {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, e: &tracing::Event<'_>) {
+            struct Text(String);
+            impl tracing::field::Visit for Text {
+                fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn fmt::Debug) {
+                    use std::fmt::Write;
+                    let _ = write!(self.0, "{}={v:?} ", f.name());
+                }
+            }
+            let mut t = Text(String::new());
+            e.record(&mut t);
+            self.0.lock().unwrap().push((*e.metadata().level(), t.0));
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    /// Item 8: malformed input is ordinary traffic: refusals log at debug, never the token.
+    #[tokio::test(flavor = "current_thread")]
+    async fn refused_input_logs_at_debug_and_never_the_token() {
+        let events = Events::default();
+        let _guard = tracing::subscriber::set_default(events.clone());
+        let layer = layer();
+        let pair = cookie_pair(&call(&layer, "/login", None).await);
+        let token = pair.trim_start_matches("session=");
+        let mut tampered = token.as_bytes().to_vec();
+        let i = tampered.len() - 30;
+        tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        for cookie in [
+            "session=garbage".to_owned(),
+            format!("session={tampered}"),
+            format!("session={token}; session.1=x"),
+            format!("session={}", "a".repeat(20_000)),
+        ] {
+            let _ = call(&layer, "/", Some(&cookie)).await;
+        }
+        let _ = layer
+            .layer(service_fn(handler))
+            .oneshot(post(
+                "/logout",
+                &[("sec-fetch-site", "cross-site"), ("cookie", &pair)],
+            ))
+            .await
+            .unwrap();
+        let events = events.0.lock().unwrap();
+        assert!(!events.is_empty(), "refusals are logged");
+        for (level, text) in events.iter() {
+            assert!(*level >= tracing::Level::DEBUG, "{level} {text}");
+            assert!(
+                !text.contains(&token[..40]) && !text.contains(&tampered[..40]),
+                "{text}"
+            );
+        }
+    }
+
+    /// Item 9: two apps sharing keys and the cookie name, one with an issuer and one
+    /// without, do not accept each other's tokens.
+    #[tokio::test]
+    async fn the_default_purpose_includes_the_issuer() {
+        let with_iss = |iss: Option<&str>| {
+            let mut b = SessionLayer::<()>::builder(ring()).clock(Arc::new(ManualClock::new(
+                UnixTime::from_secs(1_800_000_000),
+            )));
+            if let Some(iss) = iss {
+                b = b.issuer(iss);
+            }
+            b.build().unwrap()
+        };
+        let a = with_iss(Some("https://a.example"));
+        let b = with_iss(None);
+        assert!(a.purpose().contains("https://a.example"), "{}", a.purpose());
+        assert_ne!(a.purpose(), b.purpose());
+        let token = cookie_pair(&call(&a, "/login", None).await);
+        assert_eq!(call(&a, "/", Some(&token)).await.body(), "alice");
+        assert_eq!(call(&b, "/", Some(&token)).await.body(), "anonymous");
+        let token = cookie_pair(&call(&b, "/login", None).await);
+        assert_eq!(call(&a, "/", Some(&token)).await.body(), "anonymous");
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! - `BIND`: the listen address (default `127.0.0.1:3000`);
 //! - `REDIS_URL`: share revocations with other instances through Redis
 //!   (`jwe-session-redis`); without it revocations live in this process;
-//! - `DEMO_INSECURE_COOKIE=1`: drop `Secure` from the cookie (for plain-HTTP clients that
-//!   refuse `Secure` cookies; browsers accept them from localhost).
+//! - `DEMO_INSECURE_COOKIE=1`: drop `Secure` from the cookie. Chromium and Firefox accept
+//!   `Secure` cookies from `http://localhost`; Safari (WebKit) and some plain-HTTP clients
+//!   do not, and without this they never keep a session. Local use only.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -64,6 +65,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("BIND: {e}"))?;
     let listener = tokio::net::TcpListener::bind(bind).await?;
     tracing::info!("demo listening on http://{}", listener.local_addr()?);
+    if !std::env::var("DEMO_INSECURE_COOKIE").is_ok_and(|v| v == "1") {
+        tracing::info!(
+            "the session cookie is Secure: Safari drops it over plain HTTP; \
+             for Safari, restart with DEMO_INSECURE_COOKIE=1 (local use only)"
+        );
+    }
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

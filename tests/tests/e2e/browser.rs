@@ -329,6 +329,58 @@ async fn browser_stores_and_returns_every_chunk_of_a_large_session() {
     b.close().await;
 }
 
+/// Serves, on another site (127.0.0.2 vs localhost), a page whose form posts `fields` to
+/// `target` on load, opens it in the browser, and waits until the post has landed.
+async fn cross_site_post(b: &Browser, target: String, fields: &'static [(&str, &str)]) -> Server {
+    let inputs: String = fields
+        .iter()
+        .map(|(k, v)| format!(r#"<input type="hidden" name="{k}" value="{v}">"#))
+        .collect();
+    let evil = Router::new().route(
+        "/",
+        get(move || {
+            let (target, inputs) = (target.clone(), inputs.clone());
+            async move {
+                Html(format!(
+                    r#"<!doctype html><form id="f" method="post" action="{target}">{inputs}</form>
+                    <script>document.getElementById('f').submit();</script>"#
+                ))
+            }
+        }),
+    );
+    let evil = Server::start_on("127.0.0.2:0", evil).await;
+    let evil_url = format!("http://127.0.0.2:{}/", evil.addr.port());
+    b.client.goto(&evil_url).await.unwrap();
+    // Bounded wait for the navigation to the target (a polled condition, not a timer).
+    for _ in 0..100 {
+        if !b
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&evil_url)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    evil
+}
+
+/// The status of the page the browser shows, as the Performance API saw it.
+async fn page_status(b: &Browser) -> u64 {
+    let out = b
+        .client
+        .execute(
+            "const e = performance.getEntriesByType('navigation')[0]; return e ? e.responseStatus : 0;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    out.as_u64().unwrap_or(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_cross_site_form_cannot_log_the_user_out() {
     let Some((_one, b, demo)) = logged_in("alice", None).await else {
@@ -336,39 +388,61 @@ async fn browser_cross_site_form_cannot_log_the_user_out() {
     };
     let before = session_cookies(&b).await;
 
-    // Another site (127.0.0.2 vs localhost) with a form that posts to /logout on load.
-    let target = format!("{}/logout", demo.url());
-    let evil = Router::new().route(
-        "/",
-        get(move || {
-            let target = target.clone();
-            async move {
-                Html(format!(
-                    r#"<!doctype html><form id="f" method="post" action="{target}"></form>
-                    <script>document.getElementById('f').submit();</script>"#
-                ))
-            }
-        }),
-    );
-    let evil = Server::start_on("127.0.0.2:0", evil).await;
-    b.client
-        .goto(&format!("http://127.0.0.2:{}/", evil.addr.port()))
-        .await
-        .unwrap();
-    // The post lands on the demo's /logout and is redirected to its home page.
-    b.client
-        .wait()
-        .for_element(Locator::Css("#user, #login"))
-        .await
-        .unwrap();
+    // Another site's form posts to /logout on load: refused before the handler.
+    let _evil = cross_site_post(&b, format!("{}/logout", demo.url()), &[]).await;
     assert_eq!(
         b.client.current_url().await.unwrap().as_str(),
-        format!("{}/", demo.url())
+        format!("{}/logout", demo.url())
+    );
+    assert_eq!(page_status(&b).await, 403);
+
+    // Still logged in, same cookie. (Read back on the app's own page: a document reached
+    // by a cross-site post does not see SameSite=Lax cookies.)
+    b.client.goto(&format!("{}/", demo.url())).await.unwrap();
+    assert_eq!(session_cookies(&b).await, before);
+    assert_eq!(page_text(&b, "user").await, "alice");
+    assert_eq!(fetch_me(&b).await.0, 200);
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_cross_site_form_cannot_sign_the_victim_in_as_the_attacker() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let demo = Demo::start().await;
+    // Login CSRF: the attacker's credentials, posted from the attacker's page.
+    let fields: &'static [(&str, &str)] = &[("username", "mallory"), ("password", "demo")];
+    let _evil = cross_site_post(&b, format!("{}/login", demo.url()), fields).await;
+    assert_eq!(
+        b.client.current_url().await.unwrap().as_str(),
+        format!("{}/login", demo.url())
+    );
+    assert_eq!(page_status(&b).await, 403);
+    b.client.goto(&format!("{}/", demo.url())).await.unwrap();
+    b.client
+        .wait()
+        .for_element(Locator::Id("login"))
+        .await
+        .unwrap();
+    assert!(
+        session_cookies(&b).await.is_empty(),
+        "no session was planted"
     );
 
-    // SameSite=Lax kept the cookie off the cross-site POST: still logged in, same cookie.
-    assert_eq!(page_text(&b, "user").await, "alice");
+    // Signed in as herself, the same attack neither replaces nor ends her session.
+    login(&b, &demo.url(), "alice", None).await;
+    let before = session_cookies(&b).await;
+    let _evil = cross_site_post(&b, format!("{}/login", demo.url()), fields).await;
+    assert_eq!(page_status(&b).await, 403);
+    b.client.goto(&format!("{}/", demo.url())).await.unwrap();
     assert_eq!(session_cookies(&b).await, before);
-    assert_eq!(fetch_me(&b).await.0, 200);
+    assert_eq!(page_text(&b, "user").await, "alice");
+
+    // The demo's own form keeps working.
+    logout(&b).await;
+    login(&b, &demo.url(), "bob", None).await;
+    assert_eq!(page_text(&b, "user").await, "bob");
     b.close().await;
 }

@@ -370,7 +370,8 @@ async fn a_token_for_another_purpose_is_refused() {
     assert_eq!(r.status, 401);
     assert_cleared(&r, "session");
     // The same claims sealed for the demo's purpose open: only the purpose differed.
-    let right = TokenOptions::new().with_purpose("jwe-session/cookie/session");
+    // (The demo sets an issuer, which the default purpose includes.)
+    let right = TokenOptions::new().with_purpose("jwe-session/cookie/session;iss=jwe-session-demo");
     c.jar.insert(
         "session".into(),
         ring.seal(&claims, &right).unwrap().into_string(),
@@ -415,6 +416,118 @@ async fn wrong_password_is_401_and_sets_nothing() {
     assert_eq!(c.get("/me").await.status, 401);
 }
 
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_demo_refuses_cross_site_posts_before_the_handler() {
+    let d = demo().await;
+    let mut victim = Client::new(d.server.url());
+    victim.login("alice").await;
+    let host = d.server.addr.to_string();
+    let cross: [&[(&str, &str)]; 3] = [
+        &[("sec-fetch-site", "cross-site")],
+        &[("sec-fetch-site", "same-site")],
+        &[("origin", "http://127.0.0.2:8080")],
+    ];
+    for path in ["/login", "/logout", "/logout-everywhere"] {
+        for headers in cross {
+            // A fresh browser (no cookie: login CSRF) and the victim's (logout CSRF).
+            for c in [&mut Client::new(d.server.url()), &mut victim] {
+                let mut req = no_redirects()
+                    .post(format!("{}{path}", d.server.url()))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body("username=mallory&password=demo");
+                for (k, v) in headers {
+                    req = req.header(*k, *v);
+                }
+                let r = c.send(req).await;
+                assert_eq!(r.status, 403, "{path} {headers:?}");
+                assert!(r.set_cookies.is_empty(), "{path} {headers:?}");
+            }
+        }
+    }
+    assert_eq!(victim.get("/me").await.json()["sub"], "alice");
+    // The demo's own forms: same-origin (Sec-Fetch-Site or a matching Origin) pass.
+    for headers in [
+        [("sec-fetch-site", "same-origin"), ("x-unused", "")],
+        [
+            ("origin", &format!("http://{host}") as &str),
+            ("x-unused", ""),
+        ],
+    ] {
+        let mut c = Client::new(d.server.url());
+        let mut req = no_redirects()
+            .post(format!("{}/login", d.server.url()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("username=bob&password=demo");
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        assert_eq!(c.send(req).await.status, 303, "{headers:?}");
+        assert_eq!(c.get("/me").await.json()["sub"], "bob");
+    }
+}
+
+#[tokio::test]
+async fn notes_too_large_for_cookies_are_413_and_the_session_stays() {
+    let d = demo().await;
+    let mut c = Client::new(d.server.url());
+    c.login("alice").await;
+    let before = c.jar.clone();
+    let huge = "n".repeat(30_000);
+    let r = c
+        .post_form(
+            "/login",
+            &[
+                ("username", "alice"),
+                ("password", "demo"),
+                ("notes", &huge),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 413);
+    assert!(r.set_cookies.is_empty(), "{:?}", r.set_cookies);
+    assert!(r.body.contains("too long"));
+    assert_eq!(c.jar, before);
+    assert_eq!(c.get("/me").await.json()["sub"], "alice");
+    // Without a session: 413, and nothing is cleared or set.
+    let mut fresh = Client::new(d.server.url());
+    let r = fresh
+        .post_form(
+            "/login",
+            &[
+                ("username", "alice"),
+                ("password", "demo"),
+                ("notes", &huge),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 413);
+    assert!(r.set_cookies.is_empty());
+}
+
+#[tokio::test]
+async fn responses_that_set_the_session_are_not_cacheable() {
+    let d = demo().await;
+    let mut c = Client::new(d.server.url());
+    let r = c.login("alice").await;
+    assert_eq!(r.headers["cache-control"], "no-store");
+    d.clock.advance(16 * MIN);
+    let r = c.get("/me").await;
+    assert!(r.set_cookie("session").is_some(), "renewed");
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let r = c.get("/me").await;
+    assert!(r.set_cookies.is_empty());
+    assert!(r.headers.get("cache-control").is_none());
+    let r = c.post_form("/logout", &[]).await;
+    assert_eq!(r.headers["cache-control"], "no-store");
+}
+
 // ---- bearer transport ----------------------------------------------------------------
 
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
@@ -447,7 +560,8 @@ async fn bearer_app(clock: ManualClock, refuse: bool) -> Server {
                         Api {
                             scope: "read".into(),
                         },
-                    );
+                    )
+                    .unwrap();
                     "ok"
                 }),
             )

@@ -1,0 +1,233 @@
+//! Cross-origin protection for the cookie transport, without tokens: Fetch Metadata
+//! (`Sec-Fetch-Site`), and `Origin` against `Host` for browsers that do not send it. The
+//! same rules as Go 1.25's `http.CrossOriginProtection`.
+//!
+//! A cookie is an ambient credential: a page on another site can make the browser send
+//! it (or receive a new one) with a plain form post, which `SameSite=Lax` does not stop
+//! for top-level navigations. Refusing unsafe cross-origin requests before the handler
+//! runs closes login CSRF (the victim signed in as the attacker) and logout CSRF.
+
+use std::fmt;
+
+use http::header::{HOST, ORIGIN};
+use http::{HeaderName, Method, Request};
+
+const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+
+/// The protection's settings: origins trusted to make cross-origin requests, and paths
+/// that take them from anyone.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CrossOrigin {
+    /// `scheme://host[:port]`, lowercase.
+    trusted: Vec<String>,
+    /// Exact paths, or subtrees when they end in `/`.
+    exempt: Vec<String>,
+}
+
+/// Why a request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// `Sec-Fetch-Site` said `cross-site` or `same-site`.
+    SecFetchSite,
+    /// No `Sec-Fetch-Site`, and `Origin` names another host than `Host`.
+    Origin,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::SecFetchSite => "cross-origin request (Sec-Fetch-Site)",
+            Self::Origin => "cross-origin request (Origin does not match Host)",
+        })
+    }
+}
+
+impl CrossOrigin {
+    /// Adds a trusted origin; `None` if it is not `http(s)://host[:port]`.
+    pub(crate) fn trust(&mut self, origin: &str) -> Option<()> {
+        let (_, host) = split_origin(origin.as_bytes())?;
+        if host.is_empty()
+            || !host
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(b))
+        {
+            return None;
+        }
+        self.trusted.push(origin.to_ascii_lowercase());
+        Some(())
+    }
+
+    /// Exempts a path (or, ending in `/`, a subtree); `None` unless it starts with `/`.
+    pub(crate) fn exempt(&mut self, path: &str) -> Option<()> {
+        path.starts_with('/')
+            .then(|| self.exempt.push(path.to_owned()))
+    }
+
+    /// Whether the request may go on to the handler.
+    pub(crate) fn check<B>(&self, req: &Request<B>) -> Result<(), Refusal> {
+        if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+            return Ok(());
+        }
+        let headers = req.headers();
+        match headers.get(SEC_FETCH_SITE).map(|v| v.as_bytes()) {
+            Some(b"same-origin" | b"none") => return Ok(()),
+            Some(_) if self.is_exempt(req) => return Ok(()),
+            Some(_) => return Err(Refusal::SecFetchSite),
+            None => {}
+        }
+        // Browsers before Fetch Metadata (and some that omit it): compare Origin and Host.
+        let Some(origin) = headers.get(ORIGIN) else {
+            // Neither header: not a browser (curl, another server), no ambient credential.
+            return Ok(());
+        };
+        let host = req
+            .uri()
+            .authority()
+            .map(|a| a.as_str().as_bytes())
+            .or_else(|| headers.get(HOST).map(|h| h.as_bytes()));
+        if host.is_some_and(|h| same_host(origin.as_bytes(), h)) || self.is_exempt(req) {
+            return Ok(());
+        }
+        Err(Refusal::Origin)
+    }
+
+    fn is_exempt<B>(&self, req: &Request<B>) -> bool {
+        let path = req.uri().path();
+        let path_exempt = self.exempt.iter().any(|p| {
+            if p.ends_with('/') {
+                path.starts_with(p.as_str())
+            } else {
+                path == p
+            }
+        });
+        path_exempt
+            || req.headers().get(ORIGIN).is_some_and(|o| {
+                self.trusted
+                    .iter()
+                    .any(|t| t.as_bytes().eq_ignore_ascii_case(o.as_bytes()))
+            })
+    }
+}
+
+/// `scheme://rest` with scheme `http` or `https`, and no path, query or user info.
+fn split_origin(origin: &[u8]) -> Option<(&'static str, &[u8])> {
+    let (scheme, rest) = if origin.len() > 8 && origin[..8].eq_ignore_ascii_case(b"https://") {
+        ("https", &origin[8..])
+    } else if origin.len() > 7 && origin[..7].eq_ignore_ascii_case(b"http://") {
+        ("http", &origin[7..])
+    } else {
+        return None;
+    };
+    (!rest.iter().any(|b| b"/?#@".contains(b))).then_some((scheme, rest))
+}
+
+/// Whether the `Origin` header names the host (and port) the request was sent to. A
+/// `Host` that spells out the scheme's default port matches an `Origin` without it.
+fn same_host(origin: &[u8], host: &[u8]) -> bool {
+    let Some((scheme, origin_host)) = split_origin(origin) else {
+        return false; // `null`, or not an origin at all
+    };
+    let default_port: &[u8] = if scheme == "https" { b":443" } else { b":80" };
+    let host = host.strip_suffix(default_port).unwrap_or(host);
+    origin_host.eq_ignore_ascii_case(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(method: &str, path: &str, headers: &[(&str, &str)]) -> Request<()> {
+        let mut b = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap()
+    }
+
+    #[test]
+    fn origin_against_host() {
+        for (origin, host, same) in [
+            ("http://app.example", "app.example", true),
+            ("https://app.example", "app.example:443", true),
+            ("http://app.example", "app.example:80", true),
+            ("https://app.example", "app.example:80", false),
+            ("http://localhost:3000", "localhost:3000", true),
+            ("http://127.0.0.2:3000", "localhost:3000", false),
+            ("http://[::1]:3000", "[::1]:3000", true),
+            ("http://app.example.evil", "app.example", false),
+            ("null", "app.example", false),
+            ("app.example", "app.example", false),
+            ("http://app.example/", "app.example", false),
+            ("http://u@app.example", "app.example", false),
+            ("ftp://app.example", "app.example", false),
+        ] {
+            assert_eq!(
+                same_host(origin.as_bytes(), host.as_bytes()),
+                same,
+                "{origin} {host}"
+            );
+        }
+    }
+
+    #[test]
+    fn trusted_origins_and_exempt_paths() {
+        let mut c = CrossOrigin::default();
+        assert!(c.trust("https://Partner.example").is_some());
+        assert!(c.trust("partner.example").is_none());
+        assert!(c.trust("https://partner.example/path").is_none());
+        assert!(c.trust("https://").is_none());
+        assert!(c.exempt("/webhooks/").is_some());
+        assert!(c.exempt("/stripe").is_some());
+        assert!(c.exempt("webhooks").is_none());
+        let cross = [
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://partner.example"),
+        ];
+        assert_eq!(c.check(&req("POST", "/login", &cross)), Ok(()));
+        let old_browser = [
+            ("origin", "https://partner.example"),
+            ("host", "app.example"),
+        ];
+        assert_eq!(c.check(&req("POST", "/login", &old_browser)), Ok(()));
+        let evil = [
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://evil.example"),
+        ];
+        assert_eq!(
+            c.check(&req("POST", "/login", &evil)),
+            Err(Refusal::SecFetchSite)
+        );
+        assert_eq!(c.check(&req("POST", "/webhooks/github", &evil)), Ok(()));
+        assert_eq!(c.check(&req("POST", "/stripe", &evil)), Ok(()));
+        assert_eq!(
+            c.check(&req("POST", "/stripe/x", &evil)),
+            Err(Refusal::SecFetchSite)
+        );
+        assert_eq!(
+            c.check(&req("PUT", "/webhooks", &evil)),
+            Err(Refusal::SecFetchSite)
+        );
+        let evil_old = [("origin", "https://evil.example"), ("host", "app.example")];
+        assert_eq!(
+            c.check(&req("DELETE", "/x", &evil_old)),
+            Err(Refusal::Origin)
+        );
+    }
+
+    #[test]
+    fn the_request_target_authority_counts_as_host() {
+        let c = CrossOrigin::default();
+        let r = req(
+            "POST",
+            "http://app.example/login",
+            &[("origin", "http://app.example")],
+        );
+        assert_eq!(c.check(&r), Ok(()));
+        let r = req(
+            "POST",
+            "http://app.example/login",
+            &[("origin", "http://evil.example")],
+        );
+        assert_eq!(c.check(&r), Err(Refusal::Origin));
+    }
+}
