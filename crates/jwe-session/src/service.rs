@@ -1030,27 +1030,19 @@ mod tests {
                 Ok::<_, Infallible>(res)
             }))
         };
-        let req = Request::builder()
-            .method("POST")
-            .uri("/login")
-            .body("x".repeat(30_000))
-            .unwrap();
-        let res = svc(&layer).oneshot(req).await.unwrap();
+        let login = |cookie: Option<&str>, notes: String| {
+            let mut b = Request::builder().method("POST").uri("/login");
+            if let Some(c) = cookie {
+                b = b.header(COOKIE, c);
+            }
+            svc(&layer).oneshot(b.body(notes).unwrap())
+        };
+        let res = login(None, "x".repeat(30_000)).await.unwrap();
         assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert!(res.headers().get(SET_COOKIE).is_none());
         // With a session: refused the same way, and the session the request had stays.
-        let login = Request::builder()
-            .method("POST")
-            .uri("/login")
-            .body("small".to_owned());
-        let pair = cookie_pair(&svc(&layer).oneshot(login.unwrap()).await.unwrap());
-        let big = Request::builder()
-            .method("POST")
-            .uri("/login")
-            .header(COOKIE, &pair)
-            .body("x".repeat(30_000))
-            .unwrap();
-        let res = svc(&layer).oneshot(big).await.unwrap();
+        let pair = cookie_pair(&login(None, "small".into()).await.unwrap());
+        let res = login(Some(&pair), "x".repeat(30_000)).await.unwrap();
         assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert!(res.headers().get(SET_COOKIE).is_none());
         let me = Request::builder()
