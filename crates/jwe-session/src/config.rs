@@ -140,6 +140,10 @@ pub(crate) struct Config<T> {
     pub(crate) audience: Option<String>,
     /// `None` when off: bearer-only transport, or turned off under `dangerous()`.
     pub(crate) cross_origin: Option<CrossOrigin>,
+    /// The default purpose as 0.1.0 made it, without the issuer: accepted (and re-sealed
+    /// under `opts`) only when the purpose is the default and an issuer is required, so
+    /// the issuer check still tells apps apart.
+    pub(crate) legacy_opts: Option<TokenOptions>,
 }
 
 impl<T> fmt::Debug for Config<T> {
@@ -276,7 +280,9 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
     /// purpose never opens for another.
     ///
     /// Default: `jwe-session/cookie/<cookie name>` (or `jwe-session/bearer` for bearer-only
-    /// layers), followed by `;iss=<issuer>` when an [`issuer`](Self::issuer) is set.
+    /// layers), followed by `;iss=<issuer>` when an [`issuer`](Self::issuer) is set. Tokens
+    /// sealed by 0.1.0 under the purpose without the issuer still open for such a layer
+    /// (their `iss` must match) and are re-sealed under the new one as users come back.
     ///
     /// # Security
     /// Apps that share a key ring must not share a purpose, or each accepts the other's
@@ -427,18 +433,16 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             }
         }
         let cross_origin = (self.cross_origin && self.transport.cookie()).then_some(cross_origin);
-        let purpose = self.purpose.unwrap_or_else(|| {
-            let mut p = if self.transport == Transport::Bearer {
-                "jwe-session/bearer".to_owned()
-            } else {
-                format!("jwe-session/cookie/{full_name}")
-            };
-            if let Some(iss) = &self.issuer {
-                p.push_str(";iss=");
-                p.push_str(iss);
-            }
-            p
-        });
+        let base_purpose = if self.transport == Transport::Bearer {
+            "jwe-session/bearer".to_owned()
+        } else {
+            format!("jwe-session/cookie/{full_name}")
+        };
+        let (purpose, legacy_purpose) = match (self.purpose, &self.issuer) {
+            (Some(p), _) => (p, None),
+            (None, Some(iss)) => (format!("{base_purpose};iss={iss}"), Some(base_purpose)),
+            (None, None) => (base_purpose, None),
+        };
         let cookie = CookieSettings::new(
             full_name,
             self.domain,
@@ -468,6 +472,8 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             opts: TokenOptions::new()
                 .with_purpose(purpose)
                 .with_max_len(max_len),
+            legacy_opts: legacy_purpose
+                .map(|p| TokenOptions::new().with_purpose(p).with_max_len(max_len)),
             validation,
             lifetimes: self.lifetimes,
             cookie,

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use http::header::{AUTHORIZATION, CACHE_CONTROL};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
-use jwe_session_core::{BoxFuture, Claims, KeyRingHandle, RevocationStore, SessionIds, Stage};
+use jwe_session_core::{
+    BoxFuture, Claims, KeyRingHandle, OpenError, RevocationStore, SessionIds, Stage,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tower_layer::Layer;
@@ -298,7 +300,17 @@ where
 
     let now = config.clock.now();
     let ring = config.ring.load();
+    let mut legacy = false;
     let opened = match ring.open::<Claims<T>>(&token, &config.opts) {
+        Err(OpenError::PurposeMismatch { .. }) if config.legacy_opts.is_some() => {
+            // A 0.1.0 token of this app, sealed before the issuer joined the default
+            // purpose: the issuer check below keeps other apps' tokens out.
+            legacy = true;
+            ring.open::<Claims<T>>(&token, config.legacy_opts.as_ref().unwrap_or(&config.opts))
+        }
+        other => other,
+    };
+    let opened = match opened {
         Ok(o) => o,
         Err(e) => {
             // Malformed or forged tokens are ordinary internet traffic: debug, not warn.
@@ -306,7 +318,7 @@ where
             return empty(Pending::Clear, incoming);
         }
     };
-    let needs_reseal = opened.needs_reseal();
+    let needs_reseal = opened.needs_reseal() || legacy;
     let mut claims = opened.into_payload();
     if let Err(e) = config.validation.validate_at(&claims, now) {
         tracing::debug!(reason = %e, "session claims refused");
@@ -1276,6 +1288,50 @@ mod tests {
         assert_eq!(call(&b, "/", Some(&token)).await.body(), "anonymous");
         let token = cookie_pair(&call(&b, "/login", None).await);
         assert_eq!(call(&a, "/", Some(&token)).await.body(), "anonymous");
+    }
+
+    /// Item 9, upgrade path: a token sealed under the purpose without the issuer (0.1.0)
+    /// still opens for an app that sets that issuer, and is re-sealed under the new
+    /// purpose; one without the issuer, or with another, does not.
+    #[tokio::test]
+    async fn tokens_from_before_the_issuer_joined_the_purpose_are_resealed() {
+        let now = UnixTime::from_secs(1_800_000_000);
+        let layer = SessionLayer::<()>::builder(ring())
+            .clock(Arc::new(ManualClock::new(now)))
+            .issuer("https://a.example")
+            .build()
+            .unwrap();
+        let old = jwe_session_core::TokenOptions::new().with_purpose("jwe-session/cookie/session");
+        let token = |iss: Option<&str>| {
+            let mut c = Claims::new(());
+            jwe_session_core::Lifetimes::default().start(&mut c, "alice", now);
+            c.iss = iss.map(str::to_owned);
+            format!("session={}", ring().seal(&c, &old).unwrap().as_str())
+        };
+        let res = call(&layer, "/", Some(&token(Some("https://a.example")))).await;
+        assert_eq!(res.body(), "alice");
+        let resealed = cookie_pair(&res);
+        let opened = ring()
+            .open::<Claims<()>>(resealed.trim_start_matches("session="), &layer.config.opts)
+            .unwrap();
+        assert_eq!(opened.payload().iss.as_deref(), Some("https://a.example"));
+        let res = call(&layer, "/", Some(&resealed)).await;
+        assert_eq!(res.body(), "alice");
+        assert!(res.headers().get(SET_COOKIE).is_none());
+        for other in [None, Some("https://b.example")] {
+            let res = call(&layer, "/", Some(&token(other))).await;
+            assert_eq!(res.body(), "anonymous", "{other:?}");
+            assert_eq!(set_cookie_names(&res), ["session"], "cleared: {other:?}");
+        }
+        // An explicit purpose has no such fallback.
+        let explicit = SessionLayer::<()>::builder(ring())
+            .clock(Arc::new(ManualClock::new(now)))
+            .issuer("https://a.example")
+            .purpose("mine")
+            .build()
+            .unwrap();
+        let res = call(&explicit, "/", Some(&token(Some("https://a.example")))).await;
+        assert_eq!(res.body(), "anonymous");
     }
 
     #[test]
