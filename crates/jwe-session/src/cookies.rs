@@ -268,12 +268,7 @@ impl CookieSettings {
         self.clear_from(headers, chunks.len(), present);
     }
 
-    /// Clears the main cookie and every chunk the request had.
-    pub(crate) fn clear(&self, headers: &mut HeaderMap, present: u32) {
-        self.clear_from(headers, 0, present | 1);
-    }
-
-    /// Clears exactly the cookies in `mask`.
+    /// Clears exactly the cookies in `mask` (bit 0 the main one, bit i chunk i).
     pub(crate) fn clear_only(&self, headers: &mut HeaderMap, mask: u32) {
         self.clear_from(headers, 0, mask);
     }
@@ -512,10 +507,10 @@ mod tests {
     }
 
     #[test]
-    fn clear_covers_main_and_present_chunks() {
+    fn clear_covers_exactly_the_given_cookies() {
         let s = settings(5);
         let mut h = HeaderMap::new();
-        s.clear(&mut h, 0b1010);
+        s.clear_only(&mut h, 0b1011);
         let names: Vec<String> = set_cookies(&h)
             .iter()
             .map(|c| Cookie::parse(c.as_str()).unwrap().name().to_owned())

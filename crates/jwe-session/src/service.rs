@@ -301,14 +301,17 @@ where
     let now = config.clock.now();
     let ring = config.ring.load();
     let mut legacy = false;
-    let opened = match ring.open::<Claims<T>>(&token, &config.opts) {
-        Err(OpenError::PurposeMismatch { .. }) if config.legacy_opts.is_some() => {
+    let opened = match (
+        ring.open::<Claims<T>>(&token, &config.opts),
+        &config.legacy_opts,
+    ) {
+        (Err(OpenError::PurposeMismatch { .. }), Some(legacy_opts)) => {
             // A 0.1.0 token of this app, sealed before the issuer joined the default
             // purpose: the issuer check below keeps other apps' tokens out.
             legacy = true;
-            ring.open::<Claims<T>>(&token, config.legacy_opts.as_ref().unwrap_or(&config.opts))
+            ring.open::<Claims<T>>(&token, legacy_opts)
         }
-        other => other,
+        (other, _) => other,
     };
     let opened = match opened {
         Ok(o) => o,
@@ -414,16 +417,19 @@ fn write<T: Serialize, B>(
 ) {
     let st = handle.lock();
     let cookies = config.transport.cookie() && incoming.source != Source::Bearer;
-    let wrote = match (st.pending, &st.current) {
-        (Pending::Nothing, _) => {
-            // Leftover chunks beside a token that is fine as it is.
-            if cookies && incoming.stale != 0 {
-                config.cookie.clear_only(res.headers_mut(), incoming.stale);
-                true
-            } else {
-                false
-            }
+    // Clears exactly the cookies in `mask` (only ever ones the request carried: a clearing
+    // cookie the request did not carry would let a cross-site form delete the user's
+    // session cookie). Whether anything was written.
+    let clear = |mask: u32, res: &mut Response<B>| {
+        let any = cookies && mask != 0;
+        if any {
+            config.cookie.clear_only(res.headers_mut(), mask);
         }
+        any
+    };
+    let wrote = match (st.pending, &st.current) {
+        // Leftover chunks beside a token that is fine as it is.
+        (Pending::Nothing, _) => clear(incoming.stale, res),
         (pending @ (Pending::Write | Pending::Refresh), Some(claims)) => {
             let ring = config.ring.load();
             match ring.seal(claims, &config.opts) {
@@ -436,32 +442,19 @@ fn write<T: Serialize, B>(
                     // that grew the claims) or cannot seal: the request's token stays, and
                     // the next request tries again. Never a 500 for a valid session.
                     tracing::warn!(error = %e, "session could not be re-sealed; keeping the request's token");
-                    false
+                    clear(incoming.stale, res)
                 }
                 Err(e) => {
                     // `start`/`update` checked the size, so this is the key budget or a
                     // ring swapped mid-request: the handler's change cannot be kept.
                     tracing::error!(error = %e, "session could not be sealed");
                     *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                    if cookies && incoming.present != 0 {
-                        config.cookie.clear(res.headers_mut(), incoming.present);
-                        true
-                    } else {
-                        false
-                    }
+                    clear(incoming.present, res)
                 }
             }
         }
         (Pending::Write | Pending::Refresh, None) | (Pending::Clear, _) => {
-            // Only cookies the request carried need clearing. Writing a clearing cookie
-            // regardless would let a cross-site form (which, under SameSite=Lax, arrives
-            // without the cookie) delete the user's session cookie: a logout CSRF.
-            if cookies && incoming.present != 0 {
-                config.cookie.clear(res.headers_mut(), incoming.present);
-                true
-            } else {
-                false
-            }
+            clear(incoming.present, res)
         }
     };
     if wrote {
@@ -1190,6 +1183,10 @@ mod tests {
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.body(), "alice");
         assert!(res.headers().get(SET_COOKIE).is_none());
+        // Leftover chunks are still cleared; the main cookie is left as it is.
+        let res = get(&format!("{pair}; session.1=stale")).await.unwrap();
+        assert_eq!(res.body(), "alice");
+        assert_eq!(set_cookie_names(&res), ["session.1"]);
         // Back to the short kid; past exp the hook grows the claims beyond the limit.
         handle.replace(ring());
         clock.advance(Duration::from_secs(2 * 3_600));
