@@ -1,5 +1,5 @@
-//! The demo app: a login form, a page showing the session's claims, logout and logout
-//! everywhere.
+//! The demo app: a login form, a page showing the session's claims, logout, logout
+//! everywhere, and logging out the other devices.
 //!
 //! HTTP surface (scripts and tests rely on it):
 //! - `GET /`: HTML with a login form, or the session's claims and logout buttons;
@@ -8,7 +8,11 @@
 //!   the notes make the session too large for cookies (an earlier session stays);
 //! - `GET /me`: `200` with the claims as JSON, or `401`;
 //! - `POST /logout`: ends this session (revokes its `sid`), `303` to `/`;
-//! - `POST /logout-everywhere`: revokes every session of this user, `303` to `/`.
+//! - `POST /logout-everywhere`: revokes every session of this user, `303` to `/`;
+//! - `POST /logout-others`: revokes every other session of this user and keeps this one
+//!   (under a new `sid`), `303` to `/`.
+//!
+//! A logout that cannot be recorded answers `503` ("try again").
 //!
 //! State-changing requests from other sites (`Sec-Fetch-Site`, or `Origin` against
 //! `Host`) are refused with `403` by the session layer's cross-origin protection.
@@ -122,6 +126,7 @@ pub fn router(layer: SessionLayer<DemoClaims>) -> Router {
         .route("/me", get(me))
         .route("/logout", post(logout))
         .route("/logout-everywhere", post(logout_everywhere))
+        .route("/logout-others", post(logout_others))
         .layer(layer)
 }
 
@@ -183,6 +188,10 @@ async fn logout_everywhere(handle: SessionHandle<DemoClaims>) -> Response {
     after_logout(handle.end_everywhere().await)
 }
 
+async fn logout_others(handle: SessionHandle<DemoClaims>) -> Response {
+    after_logout(handle.end_others().await)
+}
+
 fn after_logout(result: Result<(), jwe_session_core::StoreError>) -> Response {
     match result {
         Ok(()) => Redirect::to("/").into_response(),
@@ -210,7 +219,8 @@ fn page(claims: Option<&Claims<DemoClaims>>, error: Option<&str>) -> String {
 <p>These claims travel in an encrypted, HttpOnly cookie. Scripts on this page cannot read it.</p>
 <pre id="claims">{claims}</pre>
 <form method="post" action="/logout"><button id="logout" type="submit">Log out</button></form>
-<form method="post" action="/logout-everywhere"><button id="logout-everywhere" type="submit">Log out everywhere</button></form>"#,
+<form method="post" action="/logout-everywhere"><button id="logout-everywhere" type="submit">Log out everywhere</button></form>
+<form method="post" action="/logout-others"><button id="logout-others" type="submit">Log out my other devices</button></form>"#,
                 user = escape(c.sub.as_deref().unwrap_or("")),
                 claims = escape(&json),
             )

@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jwe_session_core::{
-    Claims, Enc, Key, KeyError, KeyRing, OpenError, Revocation, RevocationStore, TokenOptions,
-    UnixTime, Validation,
+    Claims, Clock, Enc, Key, KeyError, KeyRing, OpenError, Revocation, RevocationStore,
+    SystemClock, TokenOptions, UnixMicros, UnixTime, Validation,
 };
 use rand::RngCore;
 use zeroize::Zeroizing;
@@ -156,13 +156,14 @@ struct RevokeArgs {
     /// Revoke one session (logout).
     #[arg(long)]
     sid: Option<String>,
-    /// Revoke every session of this subject that began before --before.
+    /// Revoke every session of this subject begun at or before --before.
     #[arg(long)]
     sub: Option<String>,
-    /// Revoke every session that began before --before.
+    /// Revoke every session begun at or before --before.
     #[arg(long)]
     all: bool,
-    /// Cut-off for --sub/--all: `now` (default), Unix seconds, or YYYY-MM-DDTHH:MM:SSZ.
+    /// Cut-off for --sub/--all, inclusive: `now` (default, to the microsecond), Unix
+    /// seconds, or YYYY-MM-DDTHH:MM:SSZ.
     #[arg(long, conflicts_with = "sid")]
     before: Option<String>,
     /// The service's absolute session lifetime in seconds: how long the revocation must be kept.
@@ -505,17 +506,21 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn revoke(a: &RevokeArgs) -> Out {
-    let now = UnixTime::now();
+    // The same rule as the session layer's: sessions begun at or before this moment, to the
+    // microsecond (`now`), or from the first microsecond of a given second.
+    let now_us = SystemClock.now_micros();
+    let now = now_us.secs();
     let lifetime = Duration::from_secs(a.lifetime);
-    let before = match &a.before {
-        None => now,
-        Some(t) => parse_time(t, now).ok_or_else(|| {
+    let at = match a.before.as_deref() {
+        None | Some("now") => now_us,
+        Some(t) => parse_time(t, now).map(UnixMicros::from).ok_or_else(|| {
             fail(
                 code::USAGE,
                 format!("--before {t:?}: use now, Unix seconds, or YYYY-MM-DDTHH:MM:SSZ"),
             )
         })?,
     };
+    let until = at.secs().saturating_add(lifetime);
     let revocation = match (&a.sid, &a.sub) {
         (Some(sid), _) => Revocation::Session {
             sid: sid.clone(),
@@ -523,13 +528,10 @@ fn revoke(a: &RevokeArgs) -> Out {
         },
         (None, Some(sub)) => Revocation::Subject {
             sub: sub.clone(),
-            before,
-            until: before.saturating_add(lifetime),
+            at,
+            until,
         },
-        (None, None) => Revocation::All {
-            before,
-            until: before.saturating_add(lifetime),
-        },
+        (None, None) => Revocation::All { at, until },
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -557,12 +559,14 @@ fn revoke(a: &RevokeArgs) -> Out {
         Revocation::Session { sid, until } => {
             serde_json::json!({"revoked": "session", "sid": sid, "until": until})
         }
-        Revocation::Subject { sub, before, until } => {
-            serde_json::json!({"revoked": "subject", "sub": sub, "before": before, "until": until})
-        }
-        Revocation::All { before, until } => {
-            serde_json::json!({"revoked": "all", "before": before, "until": until})
-        }
+        // `before` stays whole seconds as in 0.1; `before_us` is the exact cut-off.
+        Revocation::Subject { sub, at, until } => serde_json::json!({
+            "revoked": "subject", "sub": sub, "before": at.secs(),
+            "before_us": at.as_micros(), "until": until,
+        }),
+        Revocation::All { at, until } => serde_json::json!({
+            "revoked": "all", "before": at.secs(), "before_us": at.as_micros(), "until": until,
+        }),
         _ => serde_json::json!({}),
     };
     Ok(format!("{summary}\n"))

@@ -258,7 +258,7 @@ fn revoke_through_redis() {
         let ids = |sid, sub| SessionIds {
             sid: Some(sid),
             sub: Some(sub),
-            started: Some(now),
+            started: Some(now.into()),
         };
         assert_eq!(
             store.check_at(ids("s-123", "bob"), now),
@@ -275,4 +275,70 @@ fn revoke_through_redis() {
         &["revoke", "--redis", &url, "--all", "--prefix", "other:"],
         "",
     );
+}
+
+/// `revoke --sub U` (before = now) and the session layer draw the line at the same moment:
+/// a session begun a moment before the command, in the same second, is ended; one begun
+/// after it is not.
+#[test]
+fn revoke_now_and_the_layer_agree_on_the_boundary() {
+    use jwe_session_core::KeyRing;
+    use jwe_session_examples::demo::{app, DemoOptions};
+    use jwe_session_tests::{Client, Server};
+    let Some(server) = jwe_session_tests::RedisServer::start() else {
+        return;
+    };
+    let url = server.url();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = jwe_session_redis::RedisStore::builder(url.clone())
+            .connect()
+            .await
+            .unwrap();
+        let mut opts = DemoOptions::new(KeyRing::generate());
+        opts.store = Some(std::sync::Arc::new(store.clone()));
+        let demo = Server::start(app(opts).unwrap()).await;
+        for round in 0..3 {
+            let mut before = Client::new(demo.url());
+            before.login("carol").await;
+            assert_eq!(before.get("/me").await.status.as_u16(), 200);
+            let out = tokio::task::spawn_blocking({
+                let url = url.clone();
+                move || ok(&["revoke", "--redis", &url, "--sub", "carol"], "")
+            })
+            .await
+            .unwrap();
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let at = v["before_us"].as_u64().unwrap();
+            assert_eq!(v["before"].as_u64().unwrap(), at / 1_000_000);
+            // This instance's mirror has it once the event arrives (bounded wait).
+            let mut updates = store.updates();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                while store.mirror().is_empty() {
+                    let _ = updates.changed().await;
+                }
+            })
+            .await;
+            assert_eq!(
+                before.get("/me").await.status.as_u16(),
+                401,
+                "round {round}: a session begun just before `revoke --sub` survived it"
+            );
+            let mut after = Client::new(demo.url());
+            after.login("carol").await;
+            assert_eq!(
+                after.get("/me").await.status.as_u16(),
+                200,
+                "round {round}: a session begun after `revoke --sub` was refused"
+            );
+            let claims = after.get("/me").await.json();
+            assert!(claims["started_us"].as_u64().unwrap() > at);
+            // The next round waits for its own event.
+            store.mirror().clear();
+        }
+    });
 }

@@ -10,10 +10,10 @@ use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ValidationError;
-use crate::time::{Clock, SystemClock, UnixTime};
+use crate::time::{Clock, SystemClock, UnixMicros, UnixTime};
 
-/// The claims a session token carries: the registered JWT claims, `sid` and `auth_time`,
-/// and the application's own claims (`T`) flattened in beside them.
+/// The claims a session token carries: the registered JWT claims, `sid`, `auth_time` and
+/// `started_us`, and the application's own claims (`T`) flattened in beside them.
 ///
 /// `T` can be any serde type that (de)serializes as a map, e.g. a struct of roles and
 /// preferences, or `serde_json::Map` for free-form claims; `()` means none.
@@ -62,6 +62,11 @@ pub struct Claims<T = ()> {
     /// When the user logged in; the absolute lifetime counts from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<UnixTime>,
+    /// When this session (`sid`) began, in microseconds: what revocations of "every session
+    /// begun at or before M" compare, exactly. A private claim; tokens without it (sealed
+    /// by 0.1) count as begun at the start of their `auth_time` second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_us: Option<UnixMicros>,
     /// The application's own claims.
     #[serde(flatten)]
     pub app: T,
@@ -80,6 +85,7 @@ impl<T> Claims<T> {
             jti: None,
             sid: None,
             auth_time: None,
+            started_us: None,
             app,
         }
     }
@@ -125,6 +131,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsVisitor<T> {
             jti: r.jti.flatten(),
             sid: r.sid.flatten(),
             auth_time: r.auth_time.flatten(),
+            started_us: r.started_us.flatten(),
             app,
         })
     }
@@ -142,6 +149,7 @@ struct Registered {
     jti: Option<Option<String>>,
     sid: Option<Option<String>>,
     auth_time: Option<Option<UnixTime>>,
+    started_us: Option<Option<UnixMicros>>,
 }
 
 enum Key<'de> {
@@ -172,6 +180,7 @@ fn registered(name: &str) -> Option<Claim> {
         "jti" => Claim::Jti,
         "sid" => Claim::Sid,
         "auth_time" => Claim::AuthTime,
+        "started_us" => Claim::StartedUs,
         _ => return None,
     })
 }
@@ -231,6 +240,7 @@ impl<'de, A: MapAccess<'de>> Intercept<A> {
             Claim::Jti => Self::take(i, &mut r.jti, claim),
             Claim::Sid => Self::take(i, &mut r.sid, claim),
             Claim::AuthTime => Self::take(i, &mut r.auth_time, claim),
+            Claim::StartedUs => Self::take(i, &mut r.started_us, claim),
         }
     }
 
@@ -411,6 +421,8 @@ pub enum Claim {
     Sid,
     /// `auth_time`
     AuthTime,
+    /// `started_us` (private: when the session began, in microseconds)
+    StartedUs,
 }
 
 impl Claim {
@@ -427,6 +439,7 @@ impl Claim {
             Self::Jti => "jti",
             Self::Sid => "sid",
             Self::AuthTime => "auth_time",
+            Self::StartedUs => "started_us",
         }
     }
 
@@ -441,6 +454,7 @@ impl Claim {
             Self::Jti => c.jti.is_some(),
             Self::Sid => c.sid.is_some(),
             Self::AuthTime => c.auth_time.is_some(),
+            Self::StartedUs => c.started_us.is_some(),
         }
     }
 }
@@ -703,12 +717,20 @@ impl Lifetimes {
     }
 
     /// Starts a session (login): new `sid` and `jti`, `sub`, `auth_time = iat = now`,
+    /// `started_us = now` (to the microsecond, when `now` is a [`UnixMicros`]),
     /// `exp = now + access`.
-    pub fn start<T>(&self, claims: &mut Claims<T>, sub: impl Into<String>, now: UnixTime) {
+    pub fn start<T>(
+        &self,
+        claims: &mut Claims<T>,
+        sub: impl Into<String>,
+        now: impl Into<UnixMicros>,
+    ) {
+        let now = now.into();
         claims.sub = Some(sub.into());
         claims.sid = Some(random_id());
-        claims.auth_time = Some(now);
-        self.reissue(claims, now);
+        claims.auth_time = Some(now.secs());
+        claims.started_us = Some(now);
+        self.reissue(claims, now.secs());
     }
 
     /// Re-issues a token for the same session: keeps `sid` and `auth_time`, sets a new
@@ -1011,5 +1033,45 @@ mod tests {
         assert_eq!(life.renewable_until(t(10_000), t(10_100)), t(10_760));
         assert_eq!(life.renewable_until(t(10_000), t(13_500)), t(13_600));
         assert_eq!(life.sessions_before_end_by(t(50)), t(3_650));
+    }
+
+    /// `started_us`: set to the microsecond at login, kept by re-issues, read as a
+    /// registered claim (never handed to the app's type), integers only, once only.
+    #[test]
+    fn the_session_start_is_kept_to_the_microsecond() {
+        let life = Lifetimes::default();
+        let mut c = Claims::new(());
+        let m = UnixMicros::from_micros(1_800_000_000_987_654);
+        life.start(&mut c, "alice", m);
+        assert_eq!(c.auth_time, Some(t(1_800_000_000)));
+        assert_eq!(c.iat, Some(t(1_800_000_000)));
+        assert_eq!(c.started_us, Some(m));
+        life.reissue(&mut c, t(1_800_000_500));
+        assert_eq!(c.started_us, Some(m));
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains(r#""started_us":1800000000987654"#), "{json}");
+        let back: Claims<()> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+
+        #[derive(Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        struct Strict {}
+        let strict: Claims<Strict> = serde_json::from_str(&json).unwrap();
+        assert_eq!(strict.started_us, Some(m));
+        for bad in [
+            r#"{"started_us":1.5}"#,
+            r#"{"started_us":"1"}"#,
+            r#"{"started_us":-1}"#,
+            r#"{"started_us":1,"started_us":2}"#,
+        ] {
+            assert!(serde_json::from_str::<Claims<()>>(bad).is_err(), "{bad}");
+        }
+        // Whole seconds, as before, when the time given is a `UnixTime`.
+        let mut old_style = Claims::new(());
+        life.start(&mut old_style, "bob", t(5));
+        assert_eq!(
+            old_style.started_us,
+            Some(UnixMicros::from_micros(5_000_000))
+        );
     }
 }

@@ -37,7 +37,7 @@
 //! - [`KeyRing::seal`] / [`KeyRing::open`] (claims) and [`KeyRing::seal_bytes`] /
 //!   [`KeyRing::open_bytes`] (any payload), with [`TokenOptions`] for the size limit and
 //!   purpose binding.
-//! - [`Claims`], [`Validation`], [`Lifetimes`]: registered claims plus `sid`/`auth_time`
+//! - [`Claims`], [`Validation`], [`Lifetimes`]: registered claims plus `sid`/`auth_time`/`started_us`
 //!   plus yours; `exp`/`nbf`/leeway/`iss`/`aud`/required/absolute lifetime; the three
 //!   session clocks.
 //! - [`RevocationStore`], [`MemoryStore`]: logout, logout everywhere, emergency.
@@ -94,6 +94,8 @@ pub use jwe::{
     inspect, parse_claims, Opened, SessionToken, TokenInfo, TokenOptions, DEFAULT_MAX_TOKEN_LEN,
 };
 pub use key::{Enc, Key, SEAL_LIMIT, SEAL_WARN_AT};
-pub use revocation::{BoxFuture, MemoryStore, Revocation, RevocationStore, Revoked, SessionIds};
+pub use revocation::{
+    BoxFuture, MemoryStore, Revocation, RevocationKey, RevocationStore, Revoked, SessionIds,
+};
 pub use ring::{KeyRing, KeyRingHandle, DEFAULT_KEYS_ENV};
-pub use time::{Clock, ManualClock, SystemClock, UnixTime};
+pub use time::{Clock, ManualClock, SystemClock, UnixMicros, UnixTime};

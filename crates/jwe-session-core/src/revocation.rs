@@ -1,5 +1,14 @@
 //! Revocation without a lookup per request: logout (one session), logout everywhere (one
-//! subject's sessions that began before a time), and emergency (everyone before a time).
+//! subject's sessions begun at or before a moment), and emergency (everyone's).
+//!
+//! # One rule for "begun before"
+//!
+//! A subject or global revocation made at moment `M` ends every session that began at or
+//! before `M` and no session that begins after it. Both moments are microseconds
+//! ([`UnixMicros`]): a session's start is its `started_us` claim (else the first microsecond
+//! of its `auth_time` second, for tokens sealed by 0.1), and the layer stamps session starts
+//! and revocations from one strictly increasing source, so a login right after "log out
+//! everywhere" is never caught by it, even within the same microsecond of the clock.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -9,7 +18,7 @@ use std::sync::{PoisonError, RwLock};
 
 use crate::claims::Claims;
 use crate::error::StoreError;
-use crate::time::UnixTime;
+use crate::time::{UnixMicros, UnixTime};
 
 /// A boxed, `Send` future, as the object-safe [`RevocationStore`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -27,23 +36,37 @@ pub enum Revocation {
         /// Remember until then.
         until: UnixTime,
     },
-    /// Every session of `sub` that began (`auth_time`) before `before` (logout everywhere,
-    /// password change).
+    /// Every session of `sub` that began at or before `at` (logout everywhere, password
+    /// change).
     Subject {
         /// The subject.
         sub: String,
-        /// Sessions that began strictly before this are revoked.
-        before: UnixTime,
+        /// The moment of the revocation: sessions begun at or before it are revoked.
+        at: UnixMicros,
         /// Remember until then.
         until: UnixTime,
     },
-    /// Every session that began before `before` (emergency).
+    /// Every session that began at or before `at` (emergency).
     All {
-        /// Sessions that began strictly before this are revoked.
-        before: UnixTime,
+        /// The moment of the revocation: sessions begun at or before it are revoked.
+        at: UnixMicros,
         /// Remember until then.
         until: UnixTime,
     },
+}
+
+/// Which entry of a store a [`Revocation`] lives in: one per `sid`, one per subject, one
+/// for everyone. Two revocations with the same key are merged by
+/// [`Revocation::absorb`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RevocationKey<'a> {
+    /// A session's entry.
+    Session(&'a str),
+    /// A subject's entry.
+    Subject(&'a str),
+    /// The global entry.
+    All,
 }
 
 impl Revocation {
@@ -55,6 +78,43 @@ impl Revocation {
                 *until
             }
         }
+    }
+
+    /// The entry this revocation is kept in.
+    #[must_use]
+    pub fn key(&self) -> RevocationKey<'_> {
+        match self {
+            Self::Session { sid, .. } => RevocationKey::Session(sid),
+            Self::Subject { sub, .. } => RevocationKey::Subject(sub),
+            Self::All { .. } => RevocationKey::All,
+        }
+    }
+
+    /// Merges `other`, a revocation of the same entry, into this one: the later cut-off and
+    /// the later `until` win, so applying revocations in any order, or twice, ends in the
+    /// same entry. Every store merges with this one rule. Returns `false`, changing
+    /// nothing, when the two are for different entries.
+    pub fn absorb(&mut self, other: &Self) -> bool {
+        if self.key() != other.key() {
+            return false;
+        }
+        match (self, other) {
+            (Self::Session { until, .. }, Self::Session { until: u2, .. }) => {
+                *until = (*until).max(*u2);
+            }
+            (
+                Self::Subject { at, until, .. },
+                Self::Subject {
+                    at: a2, until: u2, ..
+                },
+            )
+            | (Self::All { at, until }, Self::All { at: a2, until: u2 }) => {
+                *at = (*at).max(*a2);
+                *until = (*until).max(*u2);
+            }
+            _ => return false,
+        }
+        true
     }
 
     /// Checks that ids are non-empty.
@@ -81,8 +141,9 @@ pub struct SessionIds<'a> {
     pub sid: Option<&'a str>,
     /// Subject.
     pub sub: Option<&'a str>,
-    /// When the session began: `auth_time`, else the token's `iat`.
-    pub started: Option<UnixTime>,
+    /// When the session began: `started_us`, else the start of the `auth_time` second,
+    /// else of the token's `iat` second.
+    pub started: Option<UnixMicros>,
 }
 
 impl<'a, T> From<&'a Claims<T>> for SessionIds<'a> {
@@ -90,7 +151,9 @@ impl<'a, T> From<&'a Claims<T>> for SessionIds<'a> {
         Self {
             sid: c.sid.as_deref(),
             sub: c.sub.as_deref(),
-            started: c.auth_time.or(c.iat),
+            started: c
+                .started_us
+                .or_else(|| c.auth_time.or(c.iat).map(UnixMicros::from)),
         }
     }
 }
@@ -101,15 +164,15 @@ impl<'a, T> From<&'a Claims<T>> for SessionIds<'a> {
 pub enum Revoked {
     /// Its `sid` was revoked (logout).
     Session,
-    /// Its subject's sessions that began before `before` were revoked.
+    /// Its subject's sessions begun at or before `at` were revoked.
     Subject {
         /// The cut-off.
-        before: UnixTime,
+        at: UnixMicros,
     },
-    /// Every session that began before `before` was revoked.
+    /// Every session begun at or before `at` was revoked.
     All {
         /// The cut-off.
-        before: UnixTime,
+        at: UnixMicros,
     },
 }
 
@@ -117,13 +180,13 @@ impl fmt::Display for Revoked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Session => f.write_str("session was revoked (logout)"),
-            Self::Subject { before } => {
+            Self::Subject { at } => {
                 write!(
                     f,
-                    "all sessions of this subject begun before {before} were revoked"
+                    "all sessions of this subject begun at or before {at} were revoked"
                 )
             }
-            Self::All { before } => write!(f, "all sessions begun before {before} were revoked"),
+            Self::All { at } => write!(f, "all sessions begun at or before {at} were revoked"),
         }
     }
 }
@@ -176,7 +239,7 @@ pub trait RevocationStore: Send + Sync + 'static {
 /// # tokio_test_block_on(async {
 /// let store = MemoryStore::new();
 /// let now = UnixTime::from_secs(1_000);
-/// let ids = SessionIds { sid: Some("s1"), sub: Some("alice"), started: Some(now) };
+/// let ids = SessionIds { sid: Some("s1"), sub: Some("alice"), started: Some(now.into()) };
 /// assert!(store.check_at(ids, now).is_ok());
 /// store.revoke_at(Revocation::Session { sid: "s1".into(), until: UnixTime::from_secs(2_000) }, now).await?;
 /// assert!(store.check_at(ids, now).is_err());
@@ -201,17 +264,8 @@ struct State {
 
 #[derive(Clone, Copy, Debug)]
 struct Cutoff {
-    before: UnixTime,
+    at: UnixMicros,
     until: UnixTime,
-}
-
-impl Cutoff {
-    fn merge(self, before: UnixTime, until: UnixTime) -> Self {
-        Self {
-            before: self.before.max(before),
-            until: self.until.max(until),
-        }
-    }
 }
 
 /// How often (in seconds of the clock that callers pass) writes sweep expired entries.
@@ -233,30 +287,42 @@ impl MemoryStore {
         revocation.check()?;
         let mut st = self.state.write().unwrap_or_else(PoisonError::into_inner);
         if revocation.until() > now {
-            match revocation {
-                Revocation::Session { sid, until } => {
-                    let e = st.sessions.entry(sid.clone()).or_insert(*until);
-                    *e = (*e).max(*until);
-                }
-                Revocation::Subject { sub, before, until } => {
-                    let fresh = Cutoff {
-                        before: *before,
-                        until: *until,
-                    };
-                    st.subjects
-                        .entry(sub.clone())
-                        .and_modify(|c| *c = c.merge(*before, *until))
-                        .or_insert(fresh);
-                }
-                Revocation::All { before, until } => {
-                    st.all = Some(match st.all {
-                        Some(c) => c.merge(*before, *until),
-                        None => Cutoff {
-                            before: *before,
+            let mut merged = revocation.clone();
+            match revocation.key() {
+                RevocationKey::Session(sid) => {
+                    if let Some(until) = st.sessions.get(sid) {
+                        merged.absorb(&Revocation::Session {
+                            sid: sid.to_owned(),
                             until: *until,
-                        },
-                    });
+                        });
+                    }
                 }
+                RevocationKey::Subject(sub) => {
+                    if let Some(c) = st.subjects.get(sub) {
+                        merged.absorb(&Revocation::Subject {
+                            sub: sub.to_owned(),
+                            at: c.at,
+                            until: c.until,
+                        });
+                    }
+                }
+                RevocationKey::All => {
+                    if let Some(c) = st.all {
+                        merged.absorb(&Revocation::All {
+                            at: c.at,
+                            until: c.until,
+                        });
+                    }
+                }
+            }
+            match merged {
+                Revocation::Session { sid, until } => {
+                    st.sessions.insert(sid, until);
+                }
+                Revocation::Subject { sub, at, until } => {
+                    st.subjects.insert(sub, Cutoff { at, until });
+                }
+                Revocation::All { at, until } => st.all = Some(Cutoff { at, until }),
             }
         }
         if now >= st.next_prune {
@@ -304,10 +370,10 @@ impl State {
     }
 }
 
-/// A session that began before `cutoff.before` is revoked; one whose start is unknown is
+/// A session that began at or before `c.at` is revoked; one whose start is unknown is
 /// treated as revoked, because nothing proves it began after the cut-off.
-fn cut(c: &Cutoff, started: Option<UnixTime>, now: UnixTime) -> bool {
-    c.until > now && started.is_none_or(|s| s < c.before)
+fn cut(c: &Cutoff, started: Option<UnixMicros>, now: UnixTime) -> bool {
+    c.until > now && started.is_none_or(|s| s <= c.at)
 }
 
 impl RevocationStore for MemoryStore {
@@ -315,7 +381,7 @@ impl RevocationStore for MemoryStore {
         let st = self.state.read().unwrap_or_else(PoisonError::into_inner);
         if let Some(c) = &st.all {
             if cut(c, ids.started, now) {
-                return Err(Revoked::All { before: c.before });
+                return Err(Revoked::All { at: c.at });
             }
         }
         if let Some(sid) = ids.sid {
@@ -326,7 +392,7 @@ impl RevocationStore for MemoryStore {
         if let Some(sub) = ids.sub {
             if let Some(c) = st.subjects.get(sub) {
                 if cut(c, ids.started, now) {
-                    return Err(Revoked::Subject { before: c.before });
+                    return Err(Revoked::Subject { at: c.at });
                 }
             }
         }
@@ -353,11 +419,20 @@ mod tests {
         UnixTime::from_secs(s)
     }
 
+    fn us(micros: u64) -> UnixMicros {
+        UnixMicros::from_micros(micros)
+    }
+
+    /// A session begun at the start of second `started`.
     fn ids<'a>(sid: &'a str, sub: &'a str, started: u64) -> SessionIds<'a> {
+        at_us(sid, sub, t(started).into())
+    }
+
+    fn at_us<'a>(sid: &'a str, sub: &'a str, started: UnixMicros) -> SessionIds<'a> {
         SessionIds {
             sid: Some(sid),
             sub: Some(sub),
-            started: Some(t(started)),
+            started: Some(started),
         }
     }
 
@@ -389,20 +464,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn subject_scope_cuts_only_older_sessions() {
+    async fn subject_scope_cuts_sessions_begun_at_or_before_the_moment() {
         let s = MemoryStore::new();
+        let m = us(100_000_000);
         let r = Revocation::Subject {
             sub: "alice".into(),
-            before: t(100),
+            at: m,
             until: t(1_000),
         };
         s.revoke_at(r, t(100)).await.unwrap();
         assert_eq!(
             s.check_at(ids("x", "alice", 99), t(100)),
-            Err(Revoked::Subject { before: t(100) })
+            Err(Revoked::Subject { at: m })
         );
         assert_eq!(
-            s.check_at(ids("y", "alice", 100), t(100)),
+            s.check_at(at_us("y", "alice", m.next()), t(100)),
             Ok(()),
             "logged in again after"
         );
@@ -421,22 +497,98 @@ mod tests {
         s.apply_at(
             &Revocation::Subject {
                 sub: "alice".into(),
-                before: t(50),
+                at: us(50_000_000),
                 until: t(900),
             },
             t(101),
         )
         .unwrap();
         assert!(s.check_at(ids("x", "alice", 99), t(101)).is_err());
+        assert!(s.check_at(at_us("x", "alice", m), t(101)).is_err());
         assert_eq!(s.check_at(ids("x", "alice", 99), t(1_000)), Ok(()));
+    }
+
+    /// The rule below the second: a cut-off at M ends a session begun at M (same
+    /// microsecond, so the same millisecond too) or 1 ms before, and spares one begun 1 µs
+    /// or 1 ms after, in the same second.
+    #[tokio::test]
+    async fn cut_offs_are_exact_below_the_second() {
+        let m = us(1_800_000_000_500_000);
+        let now = m.secs();
+        let until = t(1_900_000_000);
+        let ms = 1_000;
+        for scope in ["subject", "all"] {
+            let s = MemoryStore::new();
+            let r = match scope {
+                "subject" => Revocation::Subject {
+                    sub: "alice".into(),
+                    at: m,
+                    until,
+                },
+                _ => Revocation::All { at: m, until },
+            };
+            s.revoke_at(r, now).await.unwrap();
+            for (started, revoked) in [
+                (m.as_micros() - ms, true),
+                (m.as_micros() - 1, true),
+                (m.as_micros(), true),
+                (m.as_micros() + 1, false),
+                (m.as_micros() + ms, false),
+                // A 0.1 token only knows its second: counted from the second's start.
+                (UnixMicros::from(now).as_micros(), true),
+            ] {
+                assert_eq!(
+                    s.check_at(at_us("s", "alice", us(started)), now).is_err(),
+                    revoked,
+                    "{scope}: began {started}, cut-off {m}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn merging_is_order_free() {
+        let a = Revocation::Subject {
+            sub: "u".into(),
+            at: us(5),
+            until: t(90),
+        };
+        let b = Revocation::Subject {
+            sub: "u".into(),
+            at: us(7),
+            until: t(80),
+        };
+        let (mut ab, mut ba) = (a.clone(), b.clone());
+        assert!(ab.absorb(&b) && ba.absorb(&a));
+        assert_eq!(ab, ba);
+        assert_eq!(
+            ab,
+            Revocation::Subject {
+                sub: "u".into(),
+                at: us(7),
+                until: t(90)
+            }
+        );
+        let mut other = Revocation::Subject {
+            sub: "v".into(),
+            at: us(9),
+            until: t(99),
+        };
+        assert!(!other.absorb(&a), "another subject's entry");
+        assert!(!other.absorb(&Revocation::All {
+            at: us(9),
+            until: t(99)
+        }));
+        assert_eq!(other.key(), RevocationKey::Subject("v"));
     }
 
     #[tokio::test]
     async fn all_scope() {
         let s = MemoryStore::new();
+        let m = us(100_000_000);
         s.revoke_at(
             Revocation::All {
-                before: t(100),
+                at: m,
                 until: t(500),
             },
             t(100),
@@ -445,9 +597,9 @@ mod tests {
         .unwrap();
         assert_eq!(
             s.check_at(ids("a", "b", 99), t(100)),
-            Err(Revoked::All { before: t(100) })
+            Err(Revoked::All { at: m })
         );
-        assert_eq!(s.check_at(ids("a", "b", 100), t(100)), Ok(()));
+        assert_eq!(s.check_at(at_us("a", "b", m.next()), t(100)), Ok(()));
         assert_eq!(s.check_at(ids("a", "b", 99), t(500)), Ok(()));
     }
 
@@ -468,7 +620,7 @@ mod tests {
             .revoke_at(
                 Revocation::Subject {
                     sub: String::new(),
-                    before: t(1),
+                    at: us(1),
                     until: t(9),
                 },
                 t(1),
@@ -504,7 +656,7 @@ mod tests {
         s.apply_at(
             &Revocation::Subject {
                 sub: "u".into(),
-                before: t(1),
+                at: us(1),
                 until: t(150),
             },
             t(0),
@@ -512,7 +664,7 @@ mod tests {
         .unwrap();
         s.apply_at(
             &Revocation::All {
-                before: t(1),
+                at: us(1),
                 until: t(150),
             },
             t(0),
@@ -545,7 +697,7 @@ mod tests {
                     let id = SessionIds {
                         sid: Some(&sid),
                         sub: None,
-                        started: Some(t(1)),
+                        started: Some(t(1).into()),
                     };
                     assert_eq!(store.check_at(id, t(10)), Ok(()));
                     let r = Revocation::Session {
@@ -568,10 +720,12 @@ mod tests {
     fn ids_come_from_claims() {
         let mut c = Claims::new(());
         c.iat = Some(t(7));
-        assert_eq!(SessionIds::from(&c).started, Some(t(7)));
+        assert_eq!(SessionIds::from(&c).started, Some(us(7_000_000)));
         c.auth_time = Some(t(3));
         c.sid = Some("s".into());
         let ids = SessionIds::from(&c);
-        assert_eq!((ids.sid, ids.started), (Some("s"), Some(t(3))));
+        assert_eq!((ids.sid, ids.started), (Some("s"), Some(us(3_000_000))));
+        c.started_us = Some(us(3_250_000));
+        assert_eq!(SessionIds::from(&c).started, Some(us(3_250_000)));
     }
 }

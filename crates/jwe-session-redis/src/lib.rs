@@ -56,7 +56,7 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use jwe_session_core::{
     BoxFuture, Clock, MemoryStore, Revocation, RevocationStore, Revoked, SessionIds, StoreError,
-    SystemClock, UnixTime,
+    SystemClock, UnixMicros, UnixTime,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::watch;
@@ -277,8 +277,8 @@ impl RedisStore {
     async fn revoke_remote(&self, r: &Revocation) -> Result<(), StoreError> {
         let (value, until) = match r {
             Revocation::Session { until, .. } => (1, *until),
-            Revocation::Subject { before, until, .. } | Revocation::All { before, until } => {
-                (before.as_secs(), *until)
+            Revocation::Subject { at, until, .. } | Revocation::All { at, until } => {
+                (at.as_micros(), *until)
             }
             _ => {
                 return Err(StoreError::InvalidRevocation {
@@ -377,19 +377,37 @@ async fn bounded<T>(
     }
 }
 
-/// The pub/sub message: `s <until> <sid>`, `u <before> <until> <sub>`, `a <before> <until>`.
-/// Ids go last because they may contain spaces.
+/// Cut-offs written by 0.1 were whole seconds, exclusive ("began before S"); ours are
+/// microseconds, inclusive ("began at or before M"). No microsecond cut-off is below 10^11
+/// (a day after the epoch) and no seconds value reaches it before the year 5138, so the
+/// size says which one a stored number is.
+const LEGACY_SECONDS_BELOW: u64 = 100_000_000_000;
+
+fn cutoff(n: u64) -> UnixMicros {
+    if n < LEGACY_SECONDS_BELOW {
+        // "Before second n": at or before the last microsecond of second n - 1.
+        UnixMicros::from_micros(n.saturating_mul(1_000_000).saturating_sub(1))
+    } else {
+        UnixMicros::from_micros(n)
+    }
+}
+
+/// The pub/sub message: `s <until> <sid>`, `u <at> <until> <sub>`, `a <at> <until>`, with
+/// `at` in microseconds. Ids go last because they may contain spaces.
 fn encode(r: &Revocation) -> String {
     match r {
         Revocation::Session { sid, until } => format!("s {until} {sid}"),
-        Revocation::Subject { sub, before, until } => format!("u {before} {until} {sub}"),
-        Revocation::All { before, until } => format!("a {before} {until}"),
+        Revocation::Subject { sub, at, until } => {
+            format!("u {} {until} {sub}", at.as_micros())
+        }
+        Revocation::All { at, until } => format!("a {} {until}", at.as_micros()),
         _ => String::new(),
     }
 }
 
 fn decode(msg: &str) -> Option<Revocation> {
     let num = |s: &str| s.parse::<u64>().ok().map(UnixTime::from_secs);
+    let at = |s: &str| s.parse::<u64>().ok().map(cutoff);
     let (kind, rest) = msg.split_once(' ')?;
     match kind {
         "s" => {
@@ -400,18 +418,18 @@ fn decode(msg: &str) -> Option<Revocation> {
             })
         }
         "u" => {
-            let (before, rest) = rest.split_once(' ')?;
+            let (cut, rest) = rest.split_once(' ')?;
             let (until, sub) = rest.split_once(' ')?;
             Some(Revocation::Subject {
                 sub: sub.to_owned(),
-                before: num(before)?,
+                at: at(cut)?,
                 until: num(until)?,
             })
         }
         "a" => {
-            let (before, until) = rest.split_once(' ')?;
+            let (cut, until) = rest.split_once(' ')?;
             Some(Revocation::All {
-                before: num(before)?,
+                at: at(cut)?,
                 until: num(until)?,
             })
         }
@@ -433,12 +451,12 @@ fn decode_key(prefix: &str, key: &str, value: Option<u64>, exat: i64) -> Option<
     } else if let Some(sub) = name.strip_prefix("sub:") {
         Some(Revocation::Subject {
             sub: sub.to_owned(),
-            before: UnixTime::from_secs(value),
+            at: cutoff(value),
             until,
         })
     } else if name == "all" {
         Some(Revocation::All {
-            before: UnixTime::from_secs(value),
+            at: cutoff(value),
             until,
         })
     } else {
@@ -550,6 +568,7 @@ mod tests {
     #[test]
     fn events_round_trip() {
         let t = UnixTime::from_secs;
+        let m = UnixMicros::from_micros(1_800_000_000_123_456);
         for r in [
             Revocation::Session {
                 sid: "a b".into(),
@@ -557,16 +576,23 @@ mod tests {
             },
             Revocation::Subject {
                 sub: "alice smith".into(),
-                before: t(3),
+                at: m,
                 until: t(9),
             },
-            Revocation::All {
-                before: t(3),
-                until: t(9),
-            },
+            Revocation::All { at: m, until: t(9) },
         ] {
             assert_eq!(decode(&encode(&r)), Some(r));
         }
+        // 0.1 sent whole seconds, exclusive: "before 1800000000" is "at or before the
+        // microsecond before it".
+        assert_eq!(
+            decode("u 1800000000 9 alice"),
+            Some(Revocation::Subject {
+                sub: "alice".into(),
+                at: UnixMicros::from_micros(1_799_999_999_999_999),
+                until: t(9)
+            })
+        );
         for bad in ["", "s", "s x y", "u 1 2", "a 1", "z 1 2", "s 9 ", "u 1 2 "] {
             assert_eq!(decode(bad), None, "{bad:?}");
         }
@@ -582,20 +608,22 @@ mod tests {
                 until: t(9)
             })
         );
+        let m = 1_800_000_000_123_456;
         assert_eq!(
-            decode_key("p:", "p:sub:u", Some(3), 9),
+            decode_key("p:", "p:sub:u", Some(m), 9),
             Some(Revocation::Subject {
                 sub: "u".into(),
-                before: t(3),
+                at: UnixMicros::from_micros(m),
                 until: t(9)
             })
         );
         assert_eq!(
             decode_key("p:", "p:all", Some(3), 9),
             Some(Revocation::All {
-                before: t(3),
+                at: UnixMicros::from_micros(2_999_999),
                 until: t(9)
-            })
+            }),
+            "a 0.1 key: whole seconds, exclusive"
         );
         assert_eq!(
             decode_key("p:", "p:all", Some(3), -1),

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use cookie::SameSite;
 use http::HeaderName;
 use jwe_session_core::{
     BoxFuture, Claim, Claims, Clock, KeyRingHandle, Lifetimes, MemoryStore, RevocationStore,
-    SystemClock, TokenOptions, Validation, DEFAULT_MAX_TOKEN_LEN,
+    SystemClock, TokenOptions, UnixMicros, Validation, DEFAULT_MAX_TOKEN_LEN,
 };
 
 use crate::cookies::CookieSettings;
@@ -144,6 +145,29 @@ pub(crate) struct Config<T> {
     /// under `opts`) only when the purpose is the default and an issuer is required, so
     /// the issuer check still tells apps apart.
     pub(crate) legacy_opts: Option<TokenOptions>,
+    /// Orders session starts and revocations made through this layer.
+    pub(crate) moments: Moments,
+}
+
+/// Moments for session starts and revocation cut-offs: the clock's microseconds, but
+/// strictly increasing, so "log out everywhere, then log in" through one layer always puts
+/// the login after the cut-off, even when the clock has not moved (a frozen test clock, two
+/// calls within one microsecond, or a wall clock stepped back).
+#[derive(Debug, Default)]
+pub(crate) struct Moments(AtomicU64);
+
+impl Moments {
+    pub(crate) fn next(&self, clock: &dyn Clock) -> UnixMicros {
+        let now = clock.now_micros().as_micros();
+        let prev = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                Some(now.max(last.saturating_add(1)))
+            })
+            // The closure always returns `Some`, so this is the `Ok` value either way.
+            .unwrap_or_else(|last| last);
+        UnixMicros::from_micros(now.max(prev.saturating_add(1)))
+    }
 }
 
 impl<T> fmt::Debug for Config<T> {
@@ -331,6 +355,12 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
     }
 
     /// The revocation store (default: a [`MemoryStore`] of this process).
+    ///
+    /// # Security
+    /// The default forgets every logout when the process restarts: a logged-out cookie
+    /// (or a stolen copy) works again until its absolute lifetime. For one instance use
+    /// `jwe_session_file::FileStore` (revocations on disk before `end()` returns); for
+    /// several, `jwe_session_redis::RedisStore`.
     pub fn revocation_store(mut self, store: Arc<dyn RevocationStore>) -> Self {
         self.store = store;
         self
@@ -486,6 +516,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             issuer: self.issuer,
             audience: self.audience,
             cross_origin,
+            moments: Moments::default(),
         };
         Ok(crate::SessionLayer::from_config(Arc::new(config)))
     }

@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use jwe_session_core::{Audience, Claims, Revocation, SealError, StoreError, UnixTime};
+use jwe_session_core::{
+    random_id, Audience, Claims, Revocation, SealError, StoreError, UnixMicros, UnixTime,
+};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -116,8 +118,9 @@ impl<T> SessionHandle<T> {
         }
     }
 
-    /// Starts a session for `sub` (login): a new `sid`, `auth_time = now`, the configured
-    /// `iss`/`aud`, and the application's claims. Replaces any session the request had
+    /// Starts a session for `sub` (login): a new `sid`, `auth_time = now` (and `started_us`,
+    /// the same moment to the microsecond, which revocation cut-offs compare), the
+    /// configured `iss`/`aud`, and the application's claims. Replaces any session the request had
     /// (which guards against session fixation: the new `sid` is fresh), and the replaced
     /// session is revoked before the response leaves, so its token, if copied, stops
     /// working too. Should the revocation store fail, the new session still starts and the
@@ -131,11 +134,12 @@ impl<T> SessionHandle<T> {
     where
         T: Serialize,
     {
-        let now = self.config.clock.now();
+        let moment = self.moment();
+        let now = moment.secs();
         let mut claims = Claims::new(app);
         claims.iss.clone_from(&self.config.issuer);
         claims.aud = self.config.audience.clone().map(Audience::one);
-        self.config.lifetimes.start(&mut claims, sub, now);
+        self.config.lifetimes.start(&mut claims, sub, moment);
         self.check_fits(&claims)?;
         let mut st = self.lock();
         if let Some(old) = st.current.replace(claims) {
@@ -200,28 +204,76 @@ impl<T> SessionHandle<T> {
         Some(Revocation::Session { sid, until })
     }
 
-    /// Ends every session of the current subject that began up to now, on every device
-    /// (logout everywhere; also right after a password change), and this one.
+    /// Ends every session of the current subject begun up to this moment, on every
+    /// device (logout everywhere; also right after a password change), and this one.
+    ///
+    /// The cut-off is exact: a session started after this call returns, by this layer
+    /// (`end_everywhere().await?; start(..)` in one handler, say) or by any instance whose
+    /// clock agrees, is not affected, even within the same second or microsecond.
     ///
     /// # Errors
     /// [`StoreError`] if the revocation could not be recorded; the cookie is cleared anyway.
     pub async fn end_everywhere(&self) -> Result<(), StoreError> {
-        let now = self.config.clock.now();
+        let at = self.moment();
         let taken = self.take_for_clearing();
         let Some(sub) = taken.and_then(|c| c.sub) else {
             return Ok(());
         };
-        // `before` is exclusive and times are whole seconds: cover sessions begun this second.
-        let before = now.saturating_add(Duration::from_secs(1));
+        self.revoke_subject(sub, at).await
+    }
+
+    /// Ends every other session of the current subject, on every device, and keeps this
+    /// one ("log out my other devices", e.g. after a password change).
+    ///
+    /// This session goes on under a new `sid`, written in this response; its claims,
+    /// `auth_time` and absolute lifetime stay. The token the request carried is ended with
+    /// the others, so a copy of it (if this device's cookie was stolen) stops working too.
+    /// A request still in flight with that old token is refused as well.
+    ///
+    /// Without a session it does nothing.
+    ///
+    /// # Errors
+    /// [`StoreError`] if the revocation could not be recorded. This session has moved to
+    /// its new `sid` either way, so the call can be repeated.
+    pub async fn end_others(&self) -> Result<(), StoreError> {
+        let at = self.moment();
+        // Strictly after the cut-off: this session is the one that survives it.
+        let started = self.moment();
+        let now = started.secs();
+        let sub = {
+            let mut st = self.lock();
+            let Some(claims) = st.current.as_mut() else {
+                return Ok(());
+            };
+            let Some(sub) = claims.sub.clone() else {
+                return Ok(());
+            };
+            claims.sid = Some(random_id());
+            claims.started_us = Some(started);
+            self.config.lifetimes.reissue(claims, now);
+            st.pending = Pending::Write;
+            sub
+        };
+        self.revoke_subject(sub, at).await
+    }
+
+    /// Revokes every session of `sub` begun at or before `at`.
+    async fn revoke_subject(&self, sub: String, at: UnixMicros) -> Result<(), StoreError> {
         let until = self
             .config
             .lifetimes
-            .sessions_before_end_by(before)
+            .sessions_before_end_by(at.secs())
             .saturating_add(LEEWAY);
         self.config
             .store
-            .revoke_at(Revocation::Subject { sub, before, until }, now)
+            .revoke_at(Revocation::Subject { sub, at, until }, at.secs())
             .await
+    }
+
+    /// The moment of a session start or a cut-off: the clock's microseconds, strictly
+    /// increasing across this layer.
+    fn moment(&self) -> UnixMicros {
+        self.config.moments.next(&*self.config.clock)
     }
 }
 

@@ -547,6 +547,20 @@ mod tests {
                 handle.end().await.unwrap();
                 "ended".to_owned()
             }
+            // A password change: every session ends, and this user gets a new one.
+            "/relogin" => {
+                handle.end_everywhere().await.unwrap();
+                handle.start("alice", ()).unwrap();
+                "restarted".to_owned()
+            }
+            "/others" => {
+                handle.end_others().await.unwrap();
+                "others ended".to_owned()
+            }
+            "/sid" => handle
+                .claims()
+                .map(|c| format!("{:?} {:?}", c.sid, c.auth_time))
+                .unwrap_or_default(),
             _ => handle
                 .claims()
                 .and_then(|c| c.sub)
@@ -578,6 +592,58 @@ mod tests {
     fn cookie_pair(res: &Response<String>) -> String {
         let set = res.headers()[SET_COOKIE].to_str().unwrap();
         set.split(';').next().unwrap().to_owned()
+    }
+
+    /// `end_everywhere().await?; start(..)` (the password-change flow) on a clock that
+    /// does not move at all: the new session begins after the cut-off and is kept.
+    #[tokio::test]
+    async fn a_session_started_right_after_logout_everywhere_is_kept() {
+        let layer = layer();
+        let old = cookie_pair(&call(&layer, "/login", None).await);
+        let other_device = cookie_pair(&call(&layer, "/login", None).await);
+        let res = call(&layer, "/relogin", Some(&old)).await;
+        assert_eq!(res.body(), "restarted");
+        let new = cookie_pair(&res);
+        assert_eq!(call(&layer, "/", Some(&new)).await.body(), "alice");
+        assert_eq!(call(&layer, "/", Some(&old)).await.body(), "anonymous");
+        assert_eq!(
+            call(&layer, "/", Some(&other_device)).await.body(),
+            "anonymous"
+        );
+        // And a login after that, still in the same microsecond of the clock.
+        let later = cookie_pair(&call(&layer, "/login", None).await);
+        assert_eq!(call(&layer, "/", Some(&later)).await.body(), "alice");
+    }
+
+    /// "Log out my other devices": this session goes on under a new sid (same login time),
+    /// every other one of the user's sessions ends, and so does a copy of this request's
+    /// token.
+    #[tokio::test]
+    async fn end_others_keeps_this_session_under_a_new_sid() {
+        let layer = layer();
+        let phone = cookie_pair(&call(&layer, "/login", None).await);
+        let laptop = cookie_pair(&call(&layer, "/login", None).await);
+        let before = call(&layer, "/sid", Some(&laptop)).await.into_body();
+        let res = call(&layer, "/others", Some(&laptop)).await;
+        assert_eq!(res.body(), "others ended");
+        let renewed = cookie_pair(&res);
+        assert_ne!(renewed, laptop);
+        assert_eq!(call(&layer, "/", Some(&renewed)).await.body(), "alice");
+        assert_eq!(call(&layer, "/", Some(&laptop)).await.body(), "anonymous");
+        assert_eq!(call(&layer, "/", Some(&phone)).await.body(), "anonymous");
+        let after = call(&layer, "/sid", Some(&renewed)).await.into_body();
+        let (sid_before, auth_before) = before.split_once(' ').unwrap();
+        let (sid_after, auth_after) = after.split_once(' ').unwrap();
+        assert_ne!(sid_before, sid_after);
+        assert_eq!(auth_before, auth_after, "the login time stays");
+        // Twice in a row: the survivor of the first is the one that calls the second.
+        let res = call(&layer, "/others", Some(&renewed)).await;
+        let again = cookie_pair(&res);
+        assert_eq!(call(&layer, "/", Some(&again)).await.body(), "alice");
+        assert_eq!(call(&layer, "/", Some(&renewed)).await.body(), "anonymous");
+        // Without a session it does nothing.
+        let res = call(&layer, "/others", None).await;
+        assert!(res.headers().get(SET_COOKIE).is_none());
     }
 
     #[tokio::test]

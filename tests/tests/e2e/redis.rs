@@ -21,7 +21,7 @@ fn ids(sid: &str) -> SessionIds<'_> {
     SessionIds {
         sid: Some(sid),
         sub: Some("u"),
-        started: Some(UnixTime::now().saturating_sub(secs(10))),
+        started: Some(UnixTime::now().saturating_sub(secs(10)).into()),
     }
 }
 
@@ -63,11 +63,11 @@ async fn every_key_expires() {
         },
         Revocation::Subject {
             sub: "alice".into(),
-            before: now,
+            at: now.into(),
             until: now.saturating_add(secs(7 * 86_400)),
         },
         Revocation::All {
-            before: now,
+            at: now.into(),
             until: now.saturating_add(secs(3_600)),
         },
     ];
@@ -147,7 +147,7 @@ async fn a_store_started_later_loads_earlier_revocations() {
     a.revoke_at(
         Revocation::Subject {
             sub: "u".into(),
-            before: now,
+            at: now.into(),
             until: now.saturating_add(secs(600)),
         },
         now,

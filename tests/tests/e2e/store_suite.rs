@@ -5,15 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwe_session_core::{
-    MemoryStore, Revocation, RevocationStore, Revoked, SessionIds, StoreError, UnixTime,
+    Clock, MemoryStore, Revocation, RevocationStore, Revoked, SessionIds, StoreError, SystemClock,
+    UnixMicros, UnixTime,
 };
 use jwe_session_redis::RedisStore;
 use jwe_session_tests::RedisServer;
 
-/// A store under test, with whatever must live as long as it (a Redis server).
+/// A store under test, with whatever must live as long as it (a Redis server, a file).
 pub(crate) struct Fixture {
     pub(crate) store: Arc<dyn RevocationStore>,
-    _guard: Option<RedisServer>,
+    _guard: Option<Box<dyn std::any::Any + Send>>,
 }
 
 pub(crate) async fn memory_store() -> Option<Fixture> {
@@ -28,16 +29,20 @@ pub(crate) async fn redis_store() -> Option<Fixture> {
     let store = RedisStore::builder(server.url()).connect().await.unwrap();
     Some(Fixture {
         store: Arc::new(store),
-        _guard: Some(server),
+        _guard: Some(Box::new(server)),
     })
 }
 
-fn ids<'a>(sid: &'a str, sub: &'a str, started: UnixTime) -> SessionIds<'a> {
+fn ids<'a>(sid: &'a str, sub: &'a str, started: impl Into<UnixMicros>) -> SessionIds<'a> {
     SessionIds {
         sid: Some(sid),
         sub: Some(sub),
-        started: Some(started),
+        started: Some(started.into()),
     }
+}
+
+fn us(micros: u64) -> UnixMicros {
+    UnixMicros::from_micros(micros)
 }
 
 fn secs(n: u64) -> Duration {
@@ -84,30 +89,44 @@ pub(crate) async fn session_scope(s: &dyn RevocationStore) {
     );
 }
 
+/// The one rule: a cut-off at M ends sessions begun at or before M (to the microsecond)
+/// and none begun after, even in the same millisecond.
 pub(crate) async fn subject_scope(s: &dyn RevocationStore) {
-    let now = UnixTime::now();
+    let m = SystemClock.now_micros();
+    let now = m.secs();
+    let ms = 1_000;
     let r = Revocation::Subject {
         sub: "alice".into(),
-        before: now,
+        at: m,
         until: now.saturating_add(secs(600)),
     };
     s.revoke_at(r, now).await.unwrap();
     let older = now.saturating_sub(secs(1));
     assert_eq!(
         s.check_at(ids("a", "alice", older), now),
-        Err(Revoked::Subject { before: now })
+        Err(Revoked::Subject { at: m })
     );
-    assert_eq!(
-        s.check_at(ids("b", "alice", now), now),
-        Ok(()),
-        "began at the cut-off: kept"
-    );
+    for (started, revoked) in [
+        (m.as_micros() - ms, true),
+        (m.as_micros(), true),
+        (m.as_micros() + 1, false),
+        (m.as_micros() + ms, false),
+    ] {
+        for check in [
+            s.check_at(ids("b", "alice", us(started)), now),
+            s.check_authoritative_at(ids("b", "alice", us(started)), now)
+                .await
+                .unwrap(),
+        ] {
+            assert_eq!(check.is_err(), revoked, "began {started}, cut-off {m}");
+        }
+    }
     assert_eq!(s.check_at(ids("c", "bob", older), now), Ok(()));
     assert_eq!(
         s.check_authoritative_at(ids("a", "alice", older), now)
             .await
             .unwrap(),
-        Err(Revoked::Subject { before: now })
+        Err(Revoked::Subject { at: m })
     );
     assert_eq!(
         s.check_authoritative_at(ids("c", "bob", older), now)
@@ -118,16 +137,18 @@ pub(crate) async fn subject_scope(s: &dyn RevocationStore) {
     // An earlier cut-off never moves it back.
     let r = Revocation::Subject {
         sub: "alice".into(),
-        before: older,
+        at: older.into(),
         until: now.saturating_add(secs(60)),
     };
     s.revoke_at(r, now).await.unwrap();
-    assert!(s.check_at(ids("a", "alice", older), now).is_err());
-    assert!(s
-        .check_authoritative_at(ids("a", "alice", older), now)
-        .await
-        .unwrap()
-        .is_err());
+    for check in [
+        s.check_at(ids("a", "alice", m), now),
+        s.check_authoritative_at(ids("a", "alice", m), now)
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(check, Err(Revoked::Subject { at: m }));
+    }
     assert!(
         s.check_at(ids("a", "alice", older), now.saturating_add(secs(300)))
             .is_err(),
@@ -136,10 +157,11 @@ pub(crate) async fn subject_scope(s: &dyn RevocationStore) {
 }
 
 pub(crate) async fn all_scope(s: &dyn RevocationStore) {
-    let now = UnixTime::now();
+    let m = SystemClock.now_micros();
+    let now = m.secs();
     s.revoke_at(
         Revocation::All {
-            before: now,
+            at: m,
             until: now.saturating_add(secs(600)),
         },
         now,
@@ -149,9 +171,13 @@ pub(crate) async fn all_scope(s: &dyn RevocationStore) {
     let older = now.saturating_sub(secs(1));
     assert_eq!(
         s.check_at(ids("x", "anyone", older), now),
-        Err(Revoked::All { before: now })
+        Err(Revoked::All { at: m })
     );
-    assert_eq!(s.check_at(ids("y", "anyone", now), now), Ok(()));
+    assert_eq!(
+        s.check_at(ids("x", "anyone", m), now),
+        Err(Revoked::All { at: m })
+    );
+    assert_eq!(s.check_at(ids("y", "anyone", m.next()), now), Ok(()));
     let unknown = SessionIds {
         sid: Some("z"),
         sub: None,
@@ -185,7 +211,7 @@ pub(crate) async fn bad_input_changes_nothing(s: &dyn RevocationStore) {
         .revoke_at(
             Revocation::Subject {
                 sub: String::new(),
-                before: now,
+                at: now.into(),
                 until,
             },
             now,
@@ -195,7 +221,7 @@ pub(crate) async fn bad_input_changes_nothing(s: &dyn RevocationStore) {
     let any = SessionIds {
         sid: Some(""),
         sub: Some(""),
-        started: Some(now.saturating_sub(secs(5))),
+        started: Some(now.saturating_sub(secs(5)).into()),
     };
     assert_eq!(s.check_at(any, now), Ok(()));
     assert_eq!(s.check_authoritative_at(any, now).await.unwrap(), Ok(()));
@@ -224,7 +250,7 @@ pub(crate) async fn concurrent_revoke_and_check(s: Arc<dyn RevocationStore>) {
                 let id = SessionIds {
                     sid: Some(&sid),
                     sub: None,
-                    started: Some(now),
+                    started: Some(now.into()),
                 };
                 assert_eq!(s.check_at(id, now), Ok(()));
                 s.revoke_at(
