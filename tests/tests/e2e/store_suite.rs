@@ -1,4 +1,4 @@
-//! One conformance suite for every `RevocationStore`: the memory store and the Redis store
+//! One conformance suite for every `RevocationStore`: the memory, file and Redis stores
 //! must answer alike.
 
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use jwe_session_core::{
     Clock, MemoryStore, Revocation, RevocationStore, Revoked, SessionIds, StoreError, SystemClock,
     UnixMicros, UnixTime,
 };
+use jwe_session_file::FileStore;
 use jwe_session_redis::RedisStore;
 use jwe_session_tests::RedisServer;
 
@@ -30,6 +31,28 @@ pub(crate) async fn redis_store() -> Option<Fixture> {
     Some(Fixture {
         store: Arc::new(store),
         _guard: Some(Box::new(server)),
+    })
+}
+
+/// Removes its directory when the test ends.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub(crate) async fn file_store() -> Option<Fixture> {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("suite-file-{n}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = FileStore::open(dir.join("revocations.redb")).unwrap();
+    Some(Fixture {
+        store: Arc::new(store),
+        _guard: Some(Box::new(TempDir(dir))),
     })
 }
 
@@ -320,4 +343,5 @@ macro_rules! revocation_store_suite {
 }
 
 revocation_store_suite!(memory_store);
+revocation_store_suite!(file_store);
 revocation_store_suite!(redis_store);

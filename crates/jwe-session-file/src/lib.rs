@@ -1,0 +1,716 @@
+//! A durable embedded [`RevocationStore`] for jwe-session: logouts that survive restarts
+//! and crashes, on one machine, with no server to run.
+//!
+//! ```
+//! use jwe_session_core::{Revocation, RevocationStore, SessionIds, UnixTime};
+//! use jwe_session_file::FileStore;
+//!
+//! # let dir = std::env::temp_dir().join(format!("jwe-session-file-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir)?;
+//! # let path = dir.join("revocations.redb");
+//! # let _ = std::fs::remove_file(&path);
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! let now = UnixTime::now();
+//! let store = FileStore::open(&path)?;
+//! let logout = Revocation::Session { sid: "s1".into(), until: UnixTime::from_secs(now.as_secs() + 3_600) };
+//! store.revoke_at(logout, now).await?; // on disk when this returns
+//! drop(store);
+//!
+//! let reopened = FileStore::open(&path)?; // a restart
+//! let ids = SessionIds { sid: Some("s1"), sub: Some("alice"), started: Some(now.into()) };
+//! assert!(reopened.check_at(ids, now).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # How it works
+//!
+//! - The file is a [redb](https://docs.rs/redb) database: pure Rust, ACID, copy-on-write
+//!   B-trees whose commits are checksummed, so a crash (or `SIGKILL`) at any moment leaves
+//!   the last committed state. redb was chosen over SQLite (C code and a build step) and
+//!   sled (unmaintained, and not crash-safe by its own account).
+//! - [`revoke_at`](RevocationStore::revoke_at) applies the revocation in memory at once, hands
+//!   it to a writer thread, and returns once that thread has committed it with `fsync`
+//!   (redb's `Durability::Immediate`, two-phase). Concurrent revocations share one commit,
+//!   so throughput grows with concurrency while each caller still waits for its own.
+//! - [`check_at`](RevocationStore::check_at), the per-request check, is a memory lookup (a
+//!   [`MemoryStore`] loaded at open and written through); nothing on the request path
+//!   touches the disk.
+//! - Every entry carries its `until`; expired entries are dropped from memory and, in the
+//!   same commits as new revocations (at most once a minute) and at every open, from the
+//!   file, through an index by expiry. redb reuses the freed pages, so the file stays as
+//!   large as the revocations that still matter.
+//!
+//! # Layout (format 1)
+//!
+//! Three tables:
+//! - `meta`: `"format"` → `1`. A redb file without it is not ours and is refused.
+//! - `revoked`: `(kind, id)` → `(at_us, until)`, kind 0 = session (`id` = sid,
+//!   `at_us` = 0), 1 = subject (`id` = sub), 2 = everyone (`id` = ""). Entries merge with
+//!   [`Revocation::absorb`], the rule every store shares.
+//! - `expiry`: `(until, kind, id)` → `()`, the pruning index.
+//!
+//! # One process
+//!
+//! The store holds an exclusive lock on the file while it is open. A second process (or a
+//! second `FileStore` in this one) gets [`FileStoreError::InUse`] naming the path. Several
+//! instances of a service need a shared store such as `jwe-session-redis`.
+//!
+//! # Damaged files
+//!
+//! The file's integrity is checked at every open (each page's checksum). A file that is not
+//! a redb database, is damaged, is empty, or belongs to something else is an error naming
+//! the path ([`FileStoreError::Corrupt`], [`FileStoreError::Foreign`]), never an empty
+//! store and never a panic: a service should not start believing that nobody ever logged
+//! out. Such a file is left as it was.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use jwe_session_core::{
+    BoxFuture, Clock, MemoryStore, Revocation, RevocationKey, RevocationStore, Revoked, SessionIds,
+    StoreError, SystemClock, UnixMicros, UnixTime,
+};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use tokio::sync::oneshot;
+
+/// The file format this version writes and reads.
+pub const FORMAT: u64 = 1;
+
+const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+const REVOKED: TableDefinition<'_, (u8, &str), (u64, u64)> = TableDefinition::new("revoked");
+const EXPIRY: TableDefinition<'_, (u64, u8, &str), ()> = TableDefinition::new("expiry");
+
+const KIND_SESSION: u8 = 0;
+const KIND_SUBJECT: u8 = 1;
+const KIND_ALL: u8 = 2;
+
+/// How often (in seconds of the callers' clock) commits also sweep expired entries.
+const PRUNE_EVERY_SECS: u64 = 60;
+
+/// The most revocations one commit carries.
+const MAX_BATCH: usize = 1_024;
+
+/// redb's page cache. Everything the hot path needs is in memory anyway.
+const CACHE_BYTES: usize = 8 << 20;
+
+/// Why a [`FileStore`] could not be opened, or a revocation not saved. Every message names
+/// the file.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum FileStoreError {
+    /// Another process (or another `FileStore` in this one) has the file open.
+    InUse {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file is not a redb database, is empty, or is damaged.
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What redb found, if it got that far.
+        source: Option<redb::Error>,
+    },
+    /// A redb database, but not a jwe-session revocation file.
+    Foreign {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A revocation file in a format this version does not read (written by a newer one).
+    UnsupportedFormat {
+        /// The file.
+        path: PathBuf,
+        /// Its format number.
+        found: u64,
+    },
+    /// The file could not be created or read (a missing directory, permissions).
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A commit failed (say, the disk is full): what it carried holds in this process's
+    /// memory but is not on disk.
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// redb's error.
+        source: Arc<redb::Error>,
+    },
+    /// The store's writer thread has stopped; nothing more can be saved.
+    Closed {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+impl fmt::Display for FileStoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InUse { path } => write!(
+                f,
+                "revocation file {} is open in another process (a file store serves one \
+                 process; several instances need a shared store such as Redis)",
+                path.display()
+            ),
+            Self::Corrupt { path, source } => {
+                write!(
+                    f,
+                    "revocation file {} is damaged or not a revocation store",
+                    path.display()
+                )?;
+                match source {
+                    Some(e) => write!(f, " ({e})")?,
+                    None => f.write_str(" (the file is empty)")?,
+                }
+                f.write_str(
+                    "; not starting with an empty list of logouts: restore the file, or \
+                     delete it to forget every revocation",
+                )
+            }
+            Self::Foreign { path } => write!(
+                f,
+                "{} is a redb database but not a jwe-session revocation file; refusing to use it",
+                path.display()
+            ),
+            Self::UnsupportedFormat { path, found } => write!(
+                f,
+                "revocation file {} has format {found}; this version reads format {FORMAT}",
+                path.display()
+            ),
+            Self::Io { path, source } => {
+                write!(f, "revocation file {}: {source}", path.display())
+            }
+            Self::Write { path, source } => write!(
+                f,
+                "revocation not saved to {} ({source}); it holds in this process until it \
+                 restarts",
+                path.display()
+            ),
+            Self::Closed { path } => write!(
+                f,
+                "revocation file {}: the store's writer has stopped",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FileStoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Corrupt {
+                source: Some(e), ..
+            } => Some(e),
+            Self::Io { source, .. } => Some(source),
+            Self::Write { source, .. } => Some(&**source),
+            _ => None,
+        }
+    }
+}
+
+impl From<FileStoreError> for StoreError {
+    fn from(e: FileStoreError) -> Self {
+        StoreError::Unavailable {
+            source: Box::new(e),
+        }
+    }
+}
+
+/// A [`RevocationStore`] in a file: durable before [`revoke_at`](RevocationStore::revoke_at)
+/// returns, checked from memory. Cheap to clone; the file is closed (and its lock released)
+/// when the last clone is dropped.
+#[derive(Clone)]
+pub struct FileStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    memory: MemoryStore,
+    db: Arc<redb::Database>,
+    jobs: Option<mpsc::Sender<Job>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer after what it already has; joining it means
+        // the file is closed once the last handle is gone.
+        self.jobs.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+impl fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileStore")
+            .field("path", &self.inner.path)
+            .field("entries", &self.inner.memory.len())
+            .finish_non_exhaustive()
+    }
+}
+
+enum Job {
+    Revoke {
+        revocation: Revocation,
+        now: UnixTime,
+        done: oneshot::Sender<Result<(), FileStoreError>>,
+    },
+    Prune {
+        now: UnixTime,
+        done: oneshot::Sender<Result<(), FileStoreError>>,
+    },
+}
+
+impl FileStore {
+    /// Opens the revocation file at `path`, creating it if there is none, and loads what is
+    /// still in force into memory (by the system clock).
+    ///
+    /// # Errors
+    /// [`FileStoreError`]: the file is in use, damaged, someone else's, of a newer format,
+    /// or cannot be created. Nothing is changed in a file that is refused.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, FileStoreError> {
+        Self::open_at(path, SystemClock.now())
+    }
+
+    /// [`open`](Self::open) with the time given: entries whose `until` is not after `now`
+    /// are pruned instead of loaded.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_at(path: impl AsRef<Path>, now: UnixTime) -> Result<Self, FileStoreError> {
+        let path = path.as_ref().to_path_buf();
+        let db = open_db(&path)?;
+        let memory = MemoryStore::new();
+        let loaded = load(&db, &memory, now).map_err(|e| corrupt(&path, e))?;
+        let db = Arc::new(db);
+        // Expired entries go at once, so a file left alone for a week does not keep them.
+        let mut next_prune = UnixTime::EPOCH;
+        commit(&db, &[], now, &mut next_prune).map_err(|e| write_error(&path, e))?;
+        let (jobs, rx) = mpsc::channel();
+        let writer = {
+            let (db, file) = (Arc::clone(&db), path.clone());
+            std::thread::Builder::new()
+                .name("jwe-session-file".into())
+                .spawn(move || writer_loop(&db, &file, &rx, next_prune))
+                .map_err(|source| FileStoreError::Io {
+                    path: path.clone(),
+                    source,
+                })?
+        };
+        tracing::info!(path = %path.display(), entries = loaded, "revocation file opened");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                memory,
+                db,
+                jobs: Some(jobs),
+                writer: Some(writer),
+            }),
+        })
+    }
+
+    /// The file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// How many revocations are held in memory (sessions, subjects, the global cut-off).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.inner.memory.len()
+    }
+
+    /// Whether no revocation is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many revocations the file holds (read from disk, for monitoring and tests).
+    ///
+    /// # Errors
+    /// [`FileStoreError::Corrupt`] if the file cannot be read.
+    pub fn stored_len(&self) -> Result<u64, FileStoreError> {
+        let read = || -> Result<u64, redb::Error> {
+            let txn = self.inner.db.begin_read()?;
+            Ok(txn.open_table(REVOKED)?.len()?)
+        };
+        read().map_err(|e| corrupt(&self.inner.path, e))
+    }
+
+    /// Drops every entry whose `until` is not after `now`, from memory and from the file,
+    /// and returns once that is committed.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] with a [`FileStoreError`] if the commit failed.
+    pub async fn prune_at(&self, now: UnixTime) -> Result<(), StoreError> {
+        self.inner.memory.prune_at(now);
+        let (done, rx) = oneshot::channel();
+        self.submit(Job::Prune { now, done }, rx).await
+    }
+
+    async fn submit(
+        &self,
+        job: Job,
+        rx: oneshot::Receiver<Result<(), FileStoreError>>,
+    ) -> Result<(), StoreError> {
+        let closed = || FileStoreError::Closed {
+            path: self.inner.path.clone(),
+        };
+        let sent = self.inner.jobs.as_ref().map(|jobs| jobs.send(job));
+        if !matches!(sent, Some(Ok(()))) {
+            return Err(closed().into());
+        }
+        match rx.await {
+            Ok(result) => result.map_err(StoreError::from),
+            Err(_) => Err(closed().into()),
+        }
+    }
+}
+
+impl RevocationStore for FileStore {
+    fn check_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<(), Revoked> {
+        self.inner.memory.check_at(ids, now)
+    }
+
+    fn revoke_at(
+        &self,
+        revocation: Revocation,
+        now: UnixTime,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            // In force here at once (a malformed one is refused, changing nothing);
+            // durable when this returns.
+            self.inner.memory.apply_at(&revocation, now)?;
+            if revocation.until() <= now {
+                return Ok(());
+            }
+            let (done, rx) = oneshot::channel();
+            let job = Job::Revoke {
+                revocation,
+                now,
+                done,
+            };
+            self.submit(job, rx).await
+        })
+    }
+}
+
+fn corrupt(path: &Path, e: impl Into<redb::Error>) -> FileStoreError {
+    FileStoreError::Corrupt {
+        path: path.to_path_buf(),
+        source: Some(e.into()),
+    }
+}
+
+fn write_error(path: &Path, e: impl Into<redb::Error>) -> FileStoreError {
+    FileStoreError::Write {
+        path: path.to_path_buf(),
+        source: Arc::new(e.into()),
+    }
+}
+
+fn builder() -> redb::Builder {
+    let mut b = redb::Builder::new();
+    b.set_cache_size(CACHE_BYTES)
+        // Verify every page's checksum at open: a damaged file is an error, not a panic.
+        .set_check_integrity_on_open(true);
+    b
+}
+
+/// Opens an existing file (never initializing it: an empty or truncated file is an
+/// error), or creates a new one atomically: a fresh database is made under a temporary
+/// name and linked into place, so `path` is never an empty file of ours.
+fn open_db(path: &Path) -> Result<redb::Database, FileStoreError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.len() == 0 => {
+            return Err(FileStoreError::Corrupt {
+                path: path.to_path_buf(),
+                source: None,
+            })
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(path)?,
+        Err(source) => {
+            return Err(FileStoreError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    }
+    let db = builder().open(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen | redb::DatabaseError::LockProtocolMismatch => {
+            FileStoreError::InUse {
+                path: path.to_path_buf(),
+            }
+        }
+        redb::DatabaseError::Storage(redb::StorageError::Io(source))
+            if source.kind() != std::io::ErrorKind::InvalidData =>
+        {
+            FileStoreError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+        other => corrupt(path, other),
+    })?;
+    check_format(&db, path)?;
+    Ok(db)
+}
+
+fn check_format(db: &redb::Database, path: &Path) -> Result<(), FileStoreError> {
+    let txn = db.begin_read().map_err(|e| corrupt(path, e))?;
+    let meta = match txn.open_table(META) {
+        Ok(t) => t,
+        Err(
+            redb::TableError::TableDoesNotExist(_) | redb::TableError::TableTypeMismatch { .. },
+        ) => {
+            return Err(FileStoreError::Foreign {
+                path: path.to_path_buf(),
+            })
+        }
+        Err(e) => return Err(corrupt(path, e)),
+    };
+    match meta.get("format").map_err(|e| corrupt(path, e))? {
+        Some(v) if v.value() == FORMAT => Ok(()),
+        Some(v) => Err(FileStoreError::UnsupportedFormat {
+            path: path.to_path_buf(),
+            found: v.value(),
+        }),
+        None => Err(FileStoreError::Foreign {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
+fn create(path: &Path) -> Result<(), FileStoreError> {
+    let io = |source| FileStoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".creating-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let made = (|| -> Result<(), redb::Error> {
+        let db = builder().create(&tmp)?;
+        let txn = db.begin_write()?;
+        txn.open_table(META)?.insert("format", FORMAT)?;
+        txn.open_table(REVOKED)?;
+        txn.open_table(EXPIRY)?;
+        txn.commit()?;
+        Ok(())
+    })();
+    if let Err(e) = made {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(match e {
+            redb::Error::Io(source) => io(source),
+            other => write_error(path, other),
+        });
+    }
+    // A hard link never replaces a file: if another process created `path` meanwhile, its
+    // file wins and we open that one.
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            #[cfg(unix)]
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io)?;
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io(e)),
+    }
+}
+
+fn load(db: &redb::Database, memory: &MemoryStore, now: UnixTime) -> Result<usize, redb::Error> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(REVOKED)?;
+    let mut loaded = 0;
+    for row in table.iter()? {
+        let (key, value) = row?;
+        let (kind, id) = key.value();
+        let (at, until) = value.value();
+        if let Some(r) = decode(kind, id, at, until) {
+            if r.until() > now && memory.apply_at(&r, now).is_ok() {
+                loaded += 1;
+            }
+        }
+    }
+    Ok(loaded)
+}
+
+fn decode(kind: u8, id: &str, at: u64, until: u64) -> Option<Revocation> {
+    let until = UnixTime::from_secs(until);
+    let at = UnixMicros::from_micros(at);
+    let r = match kind {
+        KIND_SESSION => Revocation::Session {
+            sid: id.to_owned(),
+            until,
+        },
+        KIND_SUBJECT => Revocation::Subject {
+            sub: id.to_owned(),
+            at,
+            until,
+        },
+        KIND_ALL => Revocation::All { at, until },
+        _ => return None,
+    };
+    r.check().ok().map(|()| r)
+}
+
+/// The stored value: `(at_us, until)`; `at_us` is 0 for a session.
+fn row(r: &Revocation) -> (u64, u64) {
+    let at = match r {
+        Revocation::Subject { at, .. } | Revocation::All { at, .. } => at.as_micros(),
+        _ => 0,
+    };
+    (at, r.until().as_secs())
+}
+
+fn kind_and_id(key: RevocationKey<'_>) -> (u8, &str) {
+    match key {
+        RevocationKey::Session(sid) => (KIND_SESSION, sid),
+        RevocationKey::Subject(sub) => (KIND_SUBJECT, sub),
+        _ => (KIND_ALL, ""),
+    }
+}
+
+/// One durable commit: `batch` merged into the file, plus a sweep of expired entries when
+/// one is due.
+fn commit(
+    db: &redb::Database,
+    batch: &[(Revocation, UnixTime)],
+    now: UnixTime,
+    next_prune: &mut UnixTime,
+) -> Result<(), redb::Error> {
+    let mut txn = db.begin_write()?;
+    // On disk (fsync) when `commit` returns. Two-phase: the commit slot is made primary
+    // only after the data it points to is flushed, so a crash can never leave the file
+    // pointing at a commit whose pages did not all land (redb's defence against crafted
+    // data defeating its checksums, which revoked ids are: they come from requests).
+    txn.set_durability(redb::Durability::Immediate)
+        .map_err(redb::Error::from)?;
+    txn.set_two_phase_commit(true);
+    {
+        let mut revoked = txn.open_table(REVOKED)?;
+        let mut expiry = txn.open_table(EXPIRY)?;
+        for (r, at_now) in batch {
+            if r.until() <= *at_now {
+                continue;
+            }
+            let (kind, id) = kind_and_id(r.key());
+            let mut merged = r.clone();
+            let old = revoked
+                .get((kind, id))?
+                .map(|v| v.value())
+                .and_then(|(at, until)| decode(kind, id, at, until));
+            if let Some(old) = &old {
+                merged.absorb(old);
+                expiry.remove((old.until().as_secs(), kind, id))?;
+            }
+            let (at, until) = row(&merged);
+            revoked.insert((kind, id), (at, until))?;
+            expiry.insert((until, kind, id), ())?;
+        }
+        if now >= *next_prune {
+            prune(&mut revoked, &mut expiry, now)?;
+            *next_prune = UnixTime::from_secs(now.as_secs().saturating_add(PRUNE_EVERY_SECS));
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+fn prune(
+    revoked: &mut redb::Table<'_, (u8, &str), (u64, u64)>,
+    expiry: &mut redb::Table<'_, (u64, u8, &str), ()>,
+    now: UnixTime,
+) -> Result<usize, redb::Error> {
+    let end = now.as_secs().saturating_add(1);
+    let mut gone = Vec::new();
+    for row in expiry.range((0u64, 0u8, "")..(end, 0u8, ""))? {
+        let (key, _) = row?;
+        let (until, kind, id) = key.value();
+        gone.push((until, kind, id.to_owned()));
+    }
+    for (until, kind, id) in &gone {
+        expiry.remove((*until, *kind, id.as_str()))?;
+        revoked.remove((*kind, id.as_str()))?;
+    }
+    Ok(gone.len())
+}
+
+/// The writer: takes what is queued (up to [`MAX_BATCH`]), commits it once, answers every
+/// caller in the batch. Runs until the last handle is dropped.
+fn writer_loop(
+    db: &redb::Database,
+    path: &Path,
+    jobs: &mpsc::Receiver<Job>,
+    mut next_prune: UnixTime,
+) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut now = UnixTime::EPOCH;
+        let mut revocations = Vec::with_capacity(batch.len());
+        let mut force_prune = false;
+        for job in &batch {
+            match job {
+                Job::Revoke {
+                    revocation,
+                    now: at,
+                    ..
+                } => {
+                    revocations.push((revocation.clone(), *at));
+                    now = now.max(*at);
+                }
+                Job::Prune { now: at, .. } => {
+                    force_prune = true;
+                    now = now.max(*at);
+                }
+            }
+        }
+        if force_prune {
+            next_prune = UnixTime::EPOCH;
+        }
+        let result = commit(db, &revocations, now, &mut next_prune).map_err(Arc::new);
+        if let Err(e) = &result {
+            tracing::error!(path = %path.display(), error = %e, "revocations not saved to disk");
+        }
+        for job in batch {
+            let (Job::Revoke { done, .. } | Job::Prune { done, .. }) = job;
+            let answer = match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(FileStoreError::Write {
+                    path: path.to_path_buf(),
+                    source: Arc::clone(e),
+                }),
+            };
+            let _ = done.send(answer);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

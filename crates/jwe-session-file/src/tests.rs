@@ -1,0 +1,388 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+
+fn t(s: u64) -> UnixTime {
+    UnixTime::from_secs(s)
+}
+
+fn us(m: u64) -> UnixMicros {
+    UnixMicros::from_micros(m)
+}
+
+/// A fresh directory for one test; removed when dropped.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "jwe-session-file-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn ids<'a>(sid: &'a str, sub: &'a str, started: UnixMicros) -> SessionIds<'a> {
+    SessionIds {
+        sid: Some(sid),
+        sub: Some(sub),
+        started: Some(started),
+    }
+}
+
+const NOW: u64 = 1_800_000_000;
+
+fn session(sid: &str, until: u64) -> Revocation {
+    Revocation::Session {
+        sid: sid.into(),
+        until: t(until),
+    }
+}
+
+#[tokio::test]
+async fn revocations_survive_reopening() {
+    let dir = Dir::new("reopen");
+    let path = dir.file("r.redb");
+    let m = us(NOW * 1_000_000 + 250_000);
+    {
+        let s = FileStore::open_at(&path, t(NOW)).unwrap();
+        assert!(s.is_empty());
+        s.revoke_at(session("s1", NOW + 900), t(NOW)).await.unwrap();
+        let sub = Revocation::Subject {
+            sub: "alice".into(),
+            at: m,
+            until: t(NOW + 9_000),
+        };
+        s.revoke_at(sub, t(NOW)).await.unwrap();
+        let all = Revocation::All {
+            at: us(1),
+            until: t(NOW + 60),
+        };
+        s.revoke_at(all, t(NOW)).await.unwrap();
+        assert_eq!(s.stored_len().unwrap(), 3);
+    }
+    let s = FileStore::open_at(&path, t(NOW + 1)).unwrap();
+    assert_eq!(s.len(), 3);
+    let now = t(NOW + 1);
+    assert_eq!(
+        s.check_at(ids("s1", "bob", m.next()), now),
+        Err(Revoked::Session)
+    );
+    assert_eq!(
+        s.check_at(ids("s2", "alice", m), now),
+        Err(Revoked::Subject { at: m })
+    );
+    assert_eq!(s.check_at(ids("s2", "alice", m.next()), now), Ok(()));
+    assert_eq!(
+        s.check_at(ids("s3", "carol", us(1)), now),
+        Err(Revoked::All { at: us(1) })
+    );
+    assert_eq!(
+        s.check_authoritative_at(ids("s1", "bob", m.next()), now)
+            .await
+            .unwrap(),
+        Err(Revoked::Session)
+    );
+}
+
+#[tokio::test]
+async fn entries_merge_on_disk_as_in_memory() {
+    let dir = Dir::new("merge");
+    let path = dir.file("r.redb");
+    {
+        let s = FileStore::open_at(&path, t(NOW)).unwrap();
+        let later = Revocation::Subject {
+            sub: "u".into(),
+            at: us(NOW * 1_000_000 + 7),
+            until: t(NOW + 100),
+        };
+        let earlier_longer = Revocation::Subject {
+            sub: "u".into(),
+            at: us(NOW * 1_000_000 + 5),
+            until: t(NOW + 900),
+        };
+        s.revoke_at(later, t(NOW)).await.unwrap();
+        s.revoke_at(earlier_longer, t(NOW)).await.unwrap();
+        s.revoke_at(session("x", NOW + 50), t(NOW)).await.unwrap();
+        s.revoke_at(session("x", NOW + 500), t(NOW)).await.unwrap();
+        s.revoke_at(session("x", NOW + 20), t(NOW)).await.unwrap();
+        assert_eq!(s.stored_len().unwrap(), 2);
+    }
+    // Past the first `until`s: the merged entries kept the later cut-off and expiry.
+    let now = t(NOW + 200);
+    let s = FileStore::open_at(&path, now).unwrap();
+    assert_eq!(
+        s.check_at(ids("a", "u", us(NOW * 1_000_000 + 7)), now),
+        Err(Revoked::Subject {
+            at: us(NOW * 1_000_000 + 7)
+        })
+    );
+    assert_eq!(s.check_at(ids("x", "v", us(1)), now), Err(Revoked::Session));
+}
+
+#[tokio::test]
+async fn expired_entries_leave_the_file_and_it_stops_growing() {
+    let dir = Dir::new("prune");
+    let path = dir.file("r.redb");
+    let s = FileStore::open_at(&path, t(NOW)).unwrap();
+    let mut sizes = Vec::new();
+    for round in 0..12u64 {
+        let now = NOW + round * 1_000;
+        // Concurrent, so they share a few commits.
+        let writes = (0..200).map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let sid = format!("round{round}-session{i}-{}", "x".repeat(40));
+                s.revoke_at(session(&sid, now + 500), t(now)).await.unwrap();
+            })
+        });
+        for w in writes.collect::<Vec<_>>() {
+            w.await.unwrap();
+        }
+        // Each round's entries expire before the next; that round's writes sweep them.
+        assert!(s.stored_len().unwrap() <= 200, "round {round}");
+        sizes.push(std::fs::metadata(&path).unwrap().len());
+    }
+    s.prune_at(t(NOW + 100_000)).await.unwrap();
+    assert_eq!(s.stored_len().unwrap(), 0);
+    assert!(s.is_empty());
+    // Freed pages are reused: 2,400 revocations later the file is no larger than it was
+    // with the first 800 (give or take redb's allocation steps), not three times as large.
+    let early = sizes[..4].iter().max().copied().unwrap_or_default();
+    assert!(
+        sizes[4..].iter().all(|&n| n <= early * 3 / 2),
+        "the file kept growing: {sizes:?}"
+    );
+    drop(s);
+    let s = FileStore::open_at(&path, t(NOW + 100_000)).unwrap();
+    assert!(s.is_empty());
+}
+
+#[tokio::test]
+async fn opening_prunes_what_expired_while_closed() {
+    let dir = Dir::new("open-prunes");
+    let path = dir.file("r.redb");
+    {
+        let s = FileStore::open_at(&path, t(NOW)).unwrap();
+        s.revoke_at(session("short", NOW + 10), t(NOW))
+            .await
+            .unwrap();
+        s.revoke_at(session("long", NOW + 1_000), t(NOW))
+            .await
+            .unwrap();
+    }
+    let s = FileStore::open_at(&path, t(NOW + 10)).unwrap();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s.stored_len().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn bad_or_expired_revocations_write_nothing() {
+    let dir = Dir::new("bad");
+    let path = dir.file("r.redb");
+    let s = FileStore::open_at(&path, t(NOW)).unwrap();
+    let err = s.revoke_at(session("", NOW + 10), t(NOW)).await;
+    assert!(matches!(err, Err(StoreError::InvalidRevocation { .. })));
+    let err = s
+        .revoke_at(
+            Revocation::Subject {
+                sub: String::new(),
+                at: us(1),
+                until: t(NOW + 10),
+            },
+            t(NOW),
+        )
+        .await;
+    assert!(matches!(err, Err(StoreError::InvalidRevocation { .. })));
+    s.revoke_at(session("old", NOW), t(NOW)).await.unwrap();
+    assert_eq!(s.stored_len().unwrap(), 0);
+    assert!(s.is_empty());
+}
+
+#[tokio::test]
+async fn a_second_open_of_the_same_file_is_refused_until_the_first_closes() {
+    let dir = Dir::new("in-use");
+    let path = dir.file("r.redb");
+    let first = FileStore::open_at(&path, t(NOW)).unwrap();
+    first
+        .revoke_at(session("s", NOW + 100), t(NOW))
+        .await
+        .unwrap();
+    let clone = first.clone();
+    let err = FileStore::open_at(&path, t(NOW)).unwrap_err();
+    assert!(matches!(&err, FileStoreError::InUse { path: p } if *p == path));
+    assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
+    assert!(err.to_string().contains("another process"), "{err}");
+    drop(first);
+    assert!(
+        FileStore::open_at(&path, t(NOW)).is_err(),
+        "a clone holds it"
+    );
+    drop(clone);
+    let again = FileStore::open_at(&path, t(NOW)).unwrap();
+    assert_eq!(again.len(), 1);
+}
+
+#[test]
+fn files_that_are_not_ours_are_refused_unchanged() {
+    let dir = Dir::new("foreign");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("text", b"not a database\n".to_vec()),
+        ("zeros", vec![0u8; 64 * 1024]),
+        ("ones", vec![0xffu8; 4096]),
+    ];
+    for (name, bytes) in cases {
+        let path = dir.file(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let err = FileStore::open_at(&path, t(NOW)).unwrap_err();
+        assert!(
+            matches!(err, FileStoreError::Corrupt { .. }),
+            "{name}: {err:?}"
+        );
+        assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name} was changed");
+    }
+
+    // Another application's redb database.
+    let path = dir.file("other-app.redb");
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(TableDefinition::<&str, &str>::new("users"))
+            .unwrap()
+            .insert("k", "v")
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let err = FileStore::open_at(&path, t(NOW)).unwrap_err();
+    assert!(matches!(err, FileStoreError::Foreign { .. }), "{err:?}");
+    assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
+
+    // A `meta` table of another shape, and a format from the future.
+    for (name, meta) in [("odd-meta", None), ("future", Some(FORMAT + 1))] {
+        let path = dir.file(name);
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            match meta {
+                None => {
+                    txn.open_table(TableDefinition::<u64, u64>::new("meta"))
+                        .unwrap()
+                        .insert(1, 1)
+                        .unwrap();
+                }
+                Some(f) => {
+                    txn.open_table(META).unwrap().insert("format", f).unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+        let err = FileStore::open_at(&path, t(NOW)).unwrap_err();
+        match meta {
+            None => assert!(matches!(err, FileStoreError::Foreign { .. }), "{err:?}"),
+            Some(f) => assert!(
+                matches!(err, FileStoreError::UnsupportedFormat { found, .. } if found == f),
+                "{err:?}"
+            ),
+        }
+    }
+
+    let missing_dir = dir.file("no/such/dir/r.redb");
+    let err = FileStore::open_at(&missing_dir, t(NOW)).unwrap_err();
+    assert!(matches!(err, FileStoreError::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("no/such/dir"), "{err}");
+}
+
+/// Damage anywhere in a real file: the open either refuses it (naming the file) or, when
+/// the byte was in space redb does not use, opens with every revocation. Never a panic and
+/// never a silently shorter list.
+#[tokio::test]
+async fn damaged_files_are_refused_or_complete_never_partial() {
+    let dir = Dir::new("flip");
+    let path = dir.file("r.redb");
+    {
+        let s = FileStore::open_at(&path, t(NOW)).unwrap();
+        for i in 0..50 {
+            s.revoke_at(session(&format!("s{i}"), NOW + 1_000), t(NOW))
+                .await
+                .unwrap();
+        }
+    }
+    let good = std::fs::read(&path).unwrap();
+    let copy = dir.file("copy.redb");
+    let (mut refused, mut opened) = (0, 0);
+    // The first page (header, commit slots) densely, the rest sampled.
+    let positions: Vec<usize> = (0..good.len().min(4_096))
+        .step_by(16)
+        .chain((4_096..good.len()).step_by(509))
+        .collect();
+    for &i in &positions {
+        let mut bad = good.clone();
+        bad[i] ^= 0x5a;
+        std::fs::write(&copy, &bad).unwrap();
+        let opened_store = std::panic::catch_unwind(|| FileStore::open_at(&copy, t(NOW)))
+            .unwrap_or_else(|_| {
+                panic!("byte {i} of {}: the open panicked", good.len());
+            });
+        match opened_store {
+            Ok(s) => {
+                opened += 1;
+                assert_eq!(s.len(), 50, "byte {i}: opened with entries missing");
+            }
+            Err(e) => {
+                refused += 1;
+                assert!(e.to_string().contains(copy.to_str().unwrap()), "{e}");
+            }
+        }
+    }
+    assert!(
+        refused > 0 && opened > 0,
+        "{refused} refused, {opened} opened"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_revocations_share_commits_and_all_land() {
+    let dir = Dir::new("concurrent");
+    let path = dir.file("r.redb");
+    let s = FileStore::open_at(&path, t(NOW)).unwrap();
+    let mut tasks = Vec::new();
+    for task in 0..16 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20 {
+                let sid = format!("t{task}-{i}");
+                s.revoke_at(session(&sid, NOW + 600), t(NOW)).await.unwrap();
+                assert_eq!(
+                    s.check_at(ids(&sid, "u", us(1)), t(NOW)),
+                    Err(Revoked::Session)
+                );
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(s.stored_len().unwrap(), 320);
+    let debug = format!("{s:?}");
+    assert!(debug.contains("entries: 320"), "{debug}");
+    drop(s);
+    let s = FileStore::open_at(&path, t(NOW)).unwrap();
+    assert_eq!(s.len(), 320);
+}
