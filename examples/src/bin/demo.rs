@@ -6,21 +6,38 @@
 //! - `JWE_SESSION_KEYS_FILE`: a JWK Set file instead, re-read on `SIGHUP`, so a rotated
 //!   key ring (`jwe-session rotate --keys FILE`) takes effect without a restart;
 //! - `BIND`: the listen address (default `127.0.0.1:3000`);
-//! - `REDIS_URL`: share revocations with other instances through Redis
-//!   (`jwe-session-redis`); without it revocations live in this process;
+//! - `JWE_SESSION_REVOCATIONS`: the revocation file (`jwe-session-file`), so logouts
+//!   survive restarts and crashes. Default: `target/jwe-session-demo/revocations-<port>.redb`
+//!   when run from the workspace (`cargo run`), else `jwe-session-demo-revocations-<port>.redb`
+//!   in the current directory. A damaged or foreign file stops the demo with an error;
+//! - `REDIS_URL`: keep revocations in Redis instead (`jwe-session-redis`), shared with
+//!   other instances;
 //! - `DEMO_INSECURE_COOKIE=1`: drop `Secure` from the cookie. Chromium and Firefox accept
 //!   `Secure` cookies from `http://localhost`; Safari (WebKit) and some plain-HTTP clients
 //!   do not, and without this they never keep a session. Local use only.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
 
-use jwe_session_core::{KeyError, KeyRing, KeyRingHandle};
+use jwe_session_core::{KeyError, KeyRing, KeyRingHandle, RevocationStore};
 use jwe_session_examples::demo::{app, DemoOptions};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -47,23 +64,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(path) = keys_file {
         reload_on_sighup(ring.clone(), path)?;
     }
-    let mut opts = DemoOptions::new(ring);
-    if let Ok(url) = std::env::var("REDIS_URL") {
-        let store = jwe_session_redis::RedisStore::builder(url)
-            .connect()
-            .await
-            .map_err(|e| format!("REDIS_URL: {e}"))?;
-        tracing::info!("revocations shared through Redis");
-        opts.store = Some(std::sync::Arc::new(store));
-    }
-    opts.insecure_cookie = std::env::var("DEMO_INSECURE_COOKIE").is_ok_and(|v| v == "1");
-    let router = app(opts)?;
-
     let bind: SocketAddr = std::env::var("BIND")
         .unwrap_or_else(|_| "127.0.0.1:3000".to_owned())
         .parse()
         .map_err(|e| format!("BIND: {e}"))?;
     let listener = tokio::net::TcpListener::bind(bind).await?;
+    let port = listener.local_addr()?.port();
+
+    let mut opts = DemoOptions::new(ring);
+    opts.store = Some(revocation_store(port).await?);
+    opts.insecure_cookie = std::env::var("DEMO_INSECURE_COOKIE").is_ok_and(|v| v == "1");
+    let router = app(opts)?;
+
     tracing::info!("demo listening on http://{}", listener.local_addr()?);
     if !std::env::var("DEMO_INSECURE_COOKIE").is_ok_and(|v| v == "1") {
         tracing::info!(
@@ -77,6 +89,52 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
     Ok(())
+}
+
+/// Redis when `REDIS_URL` is set; otherwise the revocation file.
+async fn revocation_store(port: u16) -> Result<Arc<dyn RevocationStore>, String> {
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        let store = jwe_session_redis::RedisStore::builder(url)
+            .connect()
+            .await
+            .map_err(|e| format!("REDIS_URL: {e}"))?;
+        tracing::info!("revocations shared through Redis");
+        return Ok(Arc::new(store));
+    }
+    let path = match std::env::var_os("JWE_SESSION_REVOCATIONS") {
+        Some(p) => PathBuf::from(p),
+        None => default_revocations_file(port)?,
+    };
+    let store = jwe_session_file::FileStore::open(&path)
+        .map_err(|e| format!("JWE_SESSION_REVOCATIONS: {e}"))?;
+    tracing::info!(
+        file = %path.display(),
+        entries = store.len(),
+        "revocations kept in a file: logouts survive restarts"
+    );
+    Ok(Arc::new(store))
+}
+
+/// `target/jwe-session-demo/revocations-<port>.redb` beside the binary's build directory
+/// when run with cargo, else `jwe-session-demo-revocations-<port>.redb` here. One file per
+/// port, so two demos side by side do not contend for one.
+fn default_revocations_file(port: u16) -> Result<PathBuf, String> {
+    let target = std::env::current_exe().ok().and_then(|exe| {
+        let profile = exe.parent()?;
+        matches!(profile.file_name()?.to_str()?, "debug" | "release")
+            .then(|| profile.parent().map(PathBuf::from))
+            .flatten()
+    });
+    match target {
+        Some(target) => {
+            let dir = target.join("jwe-session-demo");
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            Ok(dir.join(format!("revocations-{port}.redb")))
+        }
+        None => Ok(PathBuf::from(format!(
+            "jwe-session-demo-revocations-{port}.redb"
+        ))),
+    }
 }
 
 /// Re-reads the key file on every SIGHUP; a file that does not load leaves the ring as it was.

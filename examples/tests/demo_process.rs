@@ -1,0 +1,261 @@
+//! The demo binary as a process, over real HTTP: what survives a restart, what a bad
+//! revocations file does, and the logout flows whose boundaries are below the second.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jwe_session_tests::{free_port, Client};
+use reqwest::StatusCode;
+
+/// A fixed key ring, so a restarted demo opens the cookies of the one before it.
+const KEYS: &str = r#"{"keys":[{"kty":"oct","kid":"demo-test","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr0"}]}"#;
+
+/// A scratch directory under the target directory, emptied first.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// One demo process on a fixed port; killed (SIGKILL) on drop.
+struct Demo {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Demo {
+    /// Starts the demo with `env` on `port` and waits until it accepts connections.
+    fn start(port: u16, env: &[(&str, &str)], log: PathBuf) -> Self {
+        let child = Self::spawn(port, env, &log);
+        let demo = Self { child, port, log };
+        demo.wait_listening();
+        demo
+    }
+
+    fn spawn(port: u16, env: &[(&str, &str)], log: &Path) -> Child {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo"));
+        cmd.env_clear()
+            .env("BIND", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "info")
+            .env("JWE_SESSION_KEYS", KEYS)
+            .stdin(Stdio::null());
+        // Logs (stdout) and errors (stderr) in one file.
+        let out = std::fs::File::create(log).unwrap();
+        cmd.stderr(out.try_clone().unwrap()).stdout(out);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.spawn().unwrap()
+    }
+
+    /// Polls the port (bounded: 20 s) until it accepts, failing with the demo's log if the
+    /// process exits first.
+    fn wait_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("demo did not listen: {}", self.log_text());
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: nothing gets to flush or close.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A browser holding `jar` (say, a stolen copy of another's cookies), on connections of
+/// its own: a restarted server does not inherit kept-alive connections.
+fn browser(url: &str, jar: &BTreeMap<String, String>) -> Client {
+    let mut client = Client::new(url);
+    client.jar = jar.clone();
+    client
+}
+
+/// Runs the demo until it exits on its own (bounded: 20 s) and returns its status and log.
+fn run_to_exit(env: &[(&str, &str)], log: &Path) -> (std::process::ExitStatus, String) {
+    let mut child = Demo::spawn(free_port(), env, log);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, std::fs::read_to_string(log).unwrap_or_default());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "the demo kept running: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn a_logout_survives_a_kill_and_restart() {
+    let dir = scratch("logout-survives-restart");
+    let file = dir.join("revocations.redb");
+    let env = [("JWE_SESSION_REVOCATIONS", file.to_str().unwrap())];
+    let port = free_port();
+    let demo = Demo::start(port, &env, dir.join("1.log"));
+    let mut user = Client::new(demo.url());
+    assert_eq!(user.login("alice").await.status, StatusCode::SEE_OTHER);
+    let stolen = user.jar.clone();
+    assert_eq!(user.get("/me").await.status, StatusCode::OK);
+    assert_eq!(
+        user.post_form("/logout", &[]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    demo.kill();
+
+    let demo = Demo::start(port, &env, dir.join("2.log"));
+    let mut stolen = browser(&demo.url(), &stolen);
+    let reply = stolen.get("/me").await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNAUTHORIZED,
+        "a logged-out cookie came back to life after a restart"
+    );
+    let mut again = Client::new(demo.url());
+    again.login("alice").await;
+    assert_eq!(again.get("/me").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn without_the_variable_revocations_live_under_target() {
+    let dir = scratch("default-revocations-path");
+    let port = free_port();
+    let demo = Demo::start(port, &[], dir.join("1.log"));
+    let mut user = Client::new(demo.url());
+    user.login("bob").await;
+    let stolen = user.jar.clone();
+    user.post_form("/logout", &[]).await;
+    let log = demo.log_text();
+    demo.kill();
+    let default = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/jwe-session-demo")
+        .join(format!("revocations-{port}.redb"));
+    assert!(default.exists(), "no {}: {log}", default.display());
+    assert!(
+        log.contains("revocations-"),
+        "the log names the file: {log}"
+    );
+
+    let demo = Demo::start(port, &[], dir.join("2.log"));
+    let mut stolen = browser(&demo.url(), &stolen);
+    assert_eq!(stolen.get("/me").await.status, StatusCode::UNAUTHORIZED);
+    let _ = std::fs::remove_file(default);
+}
+
+#[test]
+fn a_corrupt_or_foreign_file_stops_the_demo_with_its_path() {
+    let dir = scratch("corrupt-revocations");
+    let cases: [(&str, &[u8]); 3] = [
+        ("garbage.redb", b"this is not a database, just some text\n"),
+        ("empty.redb", b""),
+        ("zeros.redb", &[0u8; 8192]),
+    ];
+    for (name, bytes) in cases {
+        let file = dir.join(name);
+        std::fs::write(&file, bytes).unwrap();
+        let env = [("JWE_SESSION_REVOCATIONS", file.to_str().unwrap())];
+        let (status, log) = run_to_exit(&env, &dir.join(format!("{name}.log")));
+        assert!(!status.success(), "{name}: {status}: {log}");
+        assert!(log.contains(file.to_str().unwrap()), "{name}: {log}");
+        assert!(!log.contains("panicked"), "{name}: {log}");
+        assert_eq!(std::fs::read(&file).unwrap(), bytes, "{name} was changed");
+    }
+}
+
+#[tokio::test]
+async fn a_second_demo_on_the_same_file_is_refused() {
+    let dir = scratch("second-process");
+    let file = dir.join("revocations.redb");
+    let env = [("JWE_SESSION_REVOCATIONS", file.to_str().unwrap())];
+    let _first = Demo::start(free_port(), &env, dir.join("1.log"));
+    let (status, log) = run_to_exit(&env, &dir.join("2.log"));
+    assert!(!status.success(), "{log}");
+    assert!(log.contains(file.to_str().unwrap()), "{log}");
+    assert!(log.contains("another process"), "{log}");
+}
+
+#[tokio::test]
+async fn logging_in_right_after_logout_everywhere_keeps_the_new_session() {
+    let dir = scratch("logout-everywhere-then-login");
+    let file = dir.join("revocations.redb");
+    let env = [("JWE_SESSION_REVOCATIONS", file.to_str().unwrap())];
+    let demo = Demo::start(free_port(), &env, dir.join("demo.log"));
+    // Each round is well inside one second, where whole-second cut-offs go wrong.
+    for round in 0..10 {
+        let mut user = Client::new(demo.url());
+        user.login("carol").await;
+        let old = user.jar.clone();
+        let reply = user.post_form("/logout-everywhere", &[]).await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER);
+        assert_eq!(user.login("carol").await.status, StatusCode::SEE_OTHER);
+        assert_eq!(
+            user.get("/me").await.status,
+            StatusCode::OK,
+            "round {round}: the session begun after logout-everywhere was refused"
+        );
+        let mut old = browser(&demo.url(), &old);
+        assert_eq!(old.get("/me").await.status, StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn logout_others_keeps_this_session_and_ends_the_rest() {
+    let dir = scratch("logout-others");
+    let file = dir.join("revocations.redb");
+    let env = [("JWE_SESSION_REVOCATIONS", file.to_str().unwrap())];
+    let port = free_port();
+    let demo = Demo::start(port, &env, dir.join("1.log"));
+    let mut phone = Client::new(demo.url());
+    let mut laptop = Client::new(demo.url());
+    let mut other_user = Client::new(demo.url());
+    phone.login("dave").await;
+    laptop.login("dave").await;
+    other_user.login("erin").await;
+    let laptop_copy = laptop.jar.clone();
+    let phone_copy = phone.jar.clone();
+    let reply = laptop.post_form("/logout-others", &[]).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.headers["location"], "/");
+    assert_eq!(laptop.get("/me").await.status, StatusCode::OK);
+    assert_eq!(phone.get("/me").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(other_user.get("/me").await.status, StatusCode::OK);
+    // The token this device sent before is replaced, so a copy of it is ended too.
+    let mut copy = browser(&demo.url(), &laptop_copy);
+    assert_eq!(copy.get("/me").await.status, StatusCode::UNAUTHORIZED);
+    // And it all holds after a restart.
+    demo.kill();
+    let demo = Demo::start(port, &env, dir.join("2.log"));
+    let mut laptop = browser(&demo.url(), &laptop.jar);
+    assert_eq!(laptop.get("/me").await.status, StatusCode::OK);
+    let mut phone = browser(&demo.url(), &phone_copy);
+    assert_eq!(phone.get("/me").await.status, StatusCode::UNAUTHORIZED);
+}
