@@ -116,6 +116,14 @@ pub enum FileStoreError {
         /// What redb found, if it got that far.
         source: Option<redb::Error>,
     },
+    /// An entry of the file cannot be read as a revocation (an unknown kind, an empty id):
+    /// refused rather than skipped, since skipping would forget a logout.
+    BadEntry {
+        /// The file.
+        path: PathBuf,
+        /// The entry's kind.
+        kind: u8,
+    },
     /// A redb database, but not a jwe-session revocation file.
     Foreign {
         /// The file.
@@ -174,6 +182,12 @@ impl fmt::Display for FileStoreError {
                      delete it to forget every revocation",
                 )
             }
+            Self::BadEntry { path, kind } => write!(
+                f,
+                "revocation file {} holds an entry this version cannot read (kind {kind}); \
+                 not starting without it",
+                path.display()
+            ),
             Self::Foreign { path } => write!(
                 f,
                 "{} is a redb database but not a jwe-session revocation file; refusing to use it",
@@ -291,7 +305,13 @@ impl FileStore {
         let path = path.as_ref().to_path_buf();
         let db = open_db(&path)?;
         let memory = MemoryStore::new();
-        let loaded = load(&db, &memory, now).map_err(|e| corrupt(&path, e))?;
+        let loaded = load(&db, &memory, now).map_err(|e| match e {
+            Loaded::Db(e) => corrupt(&path, e),
+            Loaded::BadEntry(kind) => FileStoreError::BadEntry {
+                path: path.clone(),
+                kind,
+            },
+        })?;
         let db = Arc::new(db);
         // Expired entries go at once, so a file left alone for a week does not keep them.
         let mut next_prune = UnixTime::EPOCH;
@@ -538,7 +558,19 @@ fn create(path: &Path) -> Result<(), FileStoreError> {
     }
 }
 
-fn load(db: &redb::Database, memory: &MemoryStore, now: UnixTime) -> Result<usize, redb::Error> {
+/// Why the entries could not be loaded.
+enum Loaded {
+    Db(redb::Error),
+    BadEntry(u8),
+}
+
+impl<E: Into<redb::Error>> From<E> for Loaded {
+    fn from(e: E) -> Self {
+        Self::Db(e.into())
+    }
+}
+
+fn load(db: &redb::Database, memory: &MemoryStore, now: UnixTime) -> Result<usize, Loaded> {
     let txn = db.begin_read()?;
     let table = txn.open_table(REVOKED)?;
     let mut loaded = 0;
@@ -546,10 +578,9 @@ fn load(db: &redb::Database, memory: &MemoryStore, now: UnixTime) -> Result<usiz
         let (key, value) = row?;
         let (kind, id) = key.value();
         let (at, until) = value.value();
-        if let Some(r) = decode(kind, id, at, until) {
-            if r.until() > now && memory.apply_at(&r, now).is_ok() {
-                loaded += 1;
-            }
+        let r = decode(kind, id, at, until).ok_or(Loaded::BadEntry(kind))?;
+        if r.until() > now && memory.apply_at(&r, now).is_ok() {
+            loaded += 1;
         }
     }
     Ok(loaded)

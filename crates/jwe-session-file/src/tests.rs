@@ -303,6 +303,25 @@ fn files_that_are_not_ours_are_refused_unchanged() {
         }
     }
 
+    // Our format, with an entry this version cannot read: refused, not skipped.
+    let path = dir.file("bad-entry.redb");
+    drop(FileStore::open_at(&path, t(NOW)).unwrap());
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(REVOKED)
+            .unwrap()
+            .insert((7u8, "x"), (0u64, NOW + 100))
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let err = FileStore::open_at(&path, t(NOW)).unwrap_err();
+    assert!(
+        matches!(err, FileStoreError::BadEntry { kind: 7, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
+
     let missing_dir = dir.file("no/such/dir/r.redb");
     let err = FileStore::open_at(&missing_dir, t(NOW)).unwrap_err();
     assert!(matches!(err, FileStoreError::Io { .. }), "{err:?}");
