@@ -156,8 +156,14 @@ async fn without_the_variable_revocations_live_under_target() {
     user.post_form("/logout", &[]).await;
     let log = demo.log_text();
     demo.kill();
-    let default = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/jwe-session-demo")
+    // Beside the build directory the binary runs from (`target/` unless CARGO_TARGET_DIR
+    // says otherwise).
+    let target = Path::new(env!("CARGO_BIN_EXE_demo"))
+        .parent()
+        .and_then(Path::parent)
+        .unwrap();
+    let default = target
+        .join("jwe-session-demo")
         .join(format!("revocations-{port}.redb"));
     assert!(default.exists(), "no {}: {log}", default.display());
     assert!(
