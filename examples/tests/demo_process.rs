@@ -53,17 +53,24 @@ impl Demo {
         cmd.spawn().unwrap()
     }
 
-    /// Polls the port (bounded: 20 s) until it accepts, failing with the demo's log if the
-    /// process exits first.
+    /// Waits (bounded: 20 s) until the demo answers HTTP, failing with its log if it exits
+    /// first. A bare TCP connect is not enough: the port is bound before the revocation
+    /// file is opened, and a connection waits in the backlog until the demo serves.
     fn wait_listening(&self) {
+        use std::io::{Read, Write};
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+            if let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(20)));
+                let mut head = [0u8; 12];
+                let asked = conn.write_all(b"GET /me HTTP/1.0\r\n\r\n").is_ok();
+                if asked && conn.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") {
+                    return;
+                }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("demo did not listen: {}", self.log_text());
+        panic!("demo did not answer: {}", self.log_text());
     }
 
     fn url(&self) -> String {
