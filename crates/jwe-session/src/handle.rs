@@ -120,11 +120,12 @@ impl<T> SessionHandle<T> {
 
     /// Starts a session for `sub` (login): a new `sid`, `auth_time = now` (and `started_us`,
     /// the same moment to the microsecond, which revocation cut-offs compare), the
-    /// configured `iss`/`aud`, and the application's claims. Replaces any session the request had
-    /// (which guards against session fixation: the new `sid` is fresh), and the replaced
-    /// session is revoked before the response leaves, so its token, if copied, stops
-    /// working too. Should the revocation store fail, the new session still starts and the
-    /// failure is logged (`tracing` warning): the old token then lives until its `exp`.
+    /// configured `iss`/`aud`, and the application's claims. Replaces any session the
+    /// request had (which guards against session fixation: the new `sid` is fresh), and the
+    /// replaced session is revoked before the response leaves, so its token, if copied,
+    /// stops working too. Should the revocation store fail, the new session still starts
+    /// and the failure is logged (`tracing` warning): the old token then lives until its
+    /// `exp`.
     ///
     /// # Errors
     /// [`StartError::TooLarge`] when the claims would not fit in the cookies (or the token
