@@ -531,13 +531,17 @@ mod tests {
         KeyRing::new(vec![Key::from_bytes("t1", &k).unwrap()], None).unwrap()
     }
 
+    /// The handle the layer put in the request's extensions.
+    fn handle_of<T: Send + Sync + 'static>(req: &Request<String>) -> SessionHandle<T> {
+        req.extensions()
+            .get::<SessionHandle<T>>()
+            .cloned()
+            .expect("layer ran")
+    }
+
     /// A plain tower service (no axum): the handler finds the handle in extensions.
     async fn handler(req: Request<String>) -> Result<Response<String>, Infallible> {
-        let handle = req
-            .extensions()
-            .get::<SessionHandle<()>>()
-            .cloned()
-            .expect("layer ran");
+        let handle = handle_of::<()>(&req);
         let body = match req.uri().path() {
             "/login" => {
                 handle.start("alice", ()).unwrap();
@@ -835,11 +839,7 @@ mod tests {
         T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let svc = service_fn(|req: Request<String>| async move {
-            let handle = req
-                .extensions()
-                .get::<SessionHandle<T>>()
-                .cloned()
-                .expect("layer ran");
+            let handle = handle_of::<T>(&req);
             let body = handle
                 .claims()
                 .and_then(|c| c.sub)
@@ -1083,11 +1083,7 @@ mod tests {
         let layer = notes_layer(2_000);
         let svc = |layer: &SessionLayer<Notes>| {
             layer.layer(service_fn(|req: Request<String>| async move {
-                let handle = req
-                    .extensions()
-                    .get::<SessionHandle<Notes>>()
-                    .cloned()
-                    .unwrap();
+                let handle = handle_of::<Notes>(&req);
                 let notes = req.into_body();
                 let mut res = Response::new(String::new());
                 match handle.start("alice", Notes { n: notes }) {
@@ -1128,11 +1124,7 @@ mod tests {
     async fn an_update_too_large_changes_nothing() {
         let layer = notes_layer(2_000);
         let svc = layer.layer(service_fn(|req: Request<String>| async move {
-            let handle = req
-                .extensions()
-                .get::<SessionHandle<Notes>>()
-                .cloned()
-                .unwrap();
+            let handle = handle_of::<Notes>(&req);
             let out = match req.uri().path() {
                 "/login" => format!("{:?}", handle.start("alice", Notes { n: "small".into() })),
                 _ => {
@@ -1181,11 +1173,7 @@ mod tests {
             .unwrap();
         let svc = |layer: &SessionLayer<Notes>| {
             layer.layer(service_fn(|req: Request<String>| async move {
-                let handle = req
-                    .extensions()
-                    .get::<SessionHandle<Notes>>()
-                    .cloned()
-                    .unwrap();
+                let handle = handle_of::<Notes>(&req);
                 if req.uri().path() == "/login" {
                     handle
                         .start(
