@@ -109,8 +109,9 @@ impl Revocation {
                 },
             )
             | (Self::All { at, until }, Self::All { at: a2, until: u2 }) => {
-                *at = (*at).max(*a2);
-                *until = (*until).max(*u2);
+                let mut cut = Cutoff::new(*at, *until);
+                cut.absorb(Cutoff::new(*a2, *u2));
+                (*at, *until) = (cut.at, cut.until);
             }
             _ => return false,
         }
@@ -268,6 +269,18 @@ struct Cutoff {
     until: UnixTime,
 }
 
+impl Cutoff {
+    fn new(at: UnixMicros, until: UnixTime) -> Self {
+        Self { at, until }
+    }
+
+    /// The merge rule of [`Revocation::absorb`]: the later cut-off, the later `until`.
+    fn absorb(&mut self, other: Self) {
+        self.at = self.at.max(other.at);
+        self.until = self.until.max(other.until);
+    }
+}
+
 /// How often (in seconds of the clock that callers pass) writes sweep expired entries.
 const PRUNE_EVERY_SECS: u64 = 60;
 
@@ -279,56 +292,39 @@ impl MemoryStore {
     }
 
     /// Records a revocation synchronously (what [`revoke_at`](RevocationStore::revoke_at)
-    /// does; also how a shared store feeds its local mirror).
+    /// does; also how a durable or shared store feeds its in-memory view). Returns whether
+    /// it is in force: `false` when its `until` has passed, so there is nothing to keep
+    /// (here, on disk, or anywhere else).
     ///
     /// # Errors
-    /// [`StoreError::InvalidRevocation`] for an empty id.
-    pub fn apply_at(&self, revocation: &Revocation, now: UnixTime) -> Result<(), StoreError> {
+    /// [`StoreError::InvalidRevocation`] for an empty id; nothing changes then.
+    pub fn apply_at(&self, revocation: &Revocation, now: UnixTime) -> Result<bool, StoreError> {
         revocation.check()?;
         let mut st = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        if revocation.until() > now {
-            let mut merged = revocation.clone();
-            match revocation.key() {
-                RevocationKey::Session(sid) => {
-                    if let Some(until) = st.sessions.get(sid) {
-                        merged.absorb(&Revocation::Session {
-                            sid: sid.to_owned(),
-                            until: *until,
-                        });
-                    }
-                }
-                RevocationKey::Subject(sub) => {
-                    if let Some(c) = st.subjects.get(sub) {
-                        merged.absorb(&Revocation::Subject {
-                            sub: sub.to_owned(),
-                            at: c.at,
-                            until: c.until,
-                        });
-                    }
-                }
-                RevocationKey::All => {
-                    if let Some(c) = st.all {
-                        merged.absorb(&Revocation::All {
-                            at: c.at,
-                            until: c.until,
-                        });
-                    }
-                }
-            }
-            match merged {
+        let in_force = revocation.until() > now;
+        if in_force {
+            match revocation {
                 Revocation::Session { sid, until } => {
-                    st.sessions.insert(sid, until);
+                    let kept = st.sessions.entry(sid.clone()).or_insert(*until);
+                    *kept = (*kept).max(*until);
                 }
                 Revocation::Subject { sub, at, until } => {
-                    st.subjects.insert(sub, Cutoff { at, until });
+                    let cut = Cutoff::new(*at, *until);
+                    st.subjects
+                        .entry(sub.clone())
+                        .and_modify(|c| c.absorb(cut))
+                        .or_insert(cut);
                 }
-                Revocation::All { at, until } => st.all = Some(Cutoff { at, until }),
+                Revocation::All { at, until } => {
+                    let cut = Cutoff::new(*at, *until);
+                    st.all.get_or_insert(cut).absorb(cut);
+                }
             }
         }
         if now >= st.next_prune {
             st.prune(now);
         }
-        Ok(())
+        Ok(in_force)
     }
 
     /// Drops every entry whose `until` has passed.
@@ -404,7 +400,7 @@ impl RevocationStore for MemoryStore {
         revocation: Revocation,
         now: UnixTime,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
-        let result = self.apply_at(&revocation, now);
+        let result = self.apply_at(&revocation, now).map(|_| ());
         Box::pin(async move { result })
     }
 }

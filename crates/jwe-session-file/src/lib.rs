@@ -273,16 +273,12 @@ impl fmt::Debug for FileStore {
     }
 }
 
-enum Job {
-    Revoke {
-        revocation: Revocation,
-        now: UnixTime,
-        done: oneshot::Sender<Result<(), FileStoreError>>,
-    },
-    Prune {
-        now: UnixTime,
-        done: oneshot::Sender<Result<(), FileStoreError>>,
-    },
+/// One request to the writer: save a revocation that is in force at `now`, or (`None`)
+/// sweep what expired by `now`; `done` hears when it is committed.
+struct Job {
+    revocation: Option<Revocation>,
+    now: UnixTime,
+    done: oneshot::Sender<Result<(), FileStoreError>>,
 }
 
 impl FileStore {
@@ -377,7 +373,12 @@ impl FileStore {
     pub async fn prune_at(&self, now: UnixTime) -> Result<(), StoreError> {
         self.inner.memory.prune_at(now);
         let (done, rx) = oneshot::channel();
-        self.submit(Job::Prune { now, done }, rx).await
+        let job = Job {
+            revocation: None,
+            now,
+            done,
+        };
+        self.submit(job, rx).await
     }
 
     async fn submit(
@@ -412,13 +413,12 @@ impl RevocationStore for FileStore {
         Box::pin(async move {
             // In force here at once (a malformed one is refused, changing nothing);
             // durable when this returns.
-            self.inner.memory.apply_at(&revocation, now)?;
-            if revocation.until() <= now {
+            if !self.inner.memory.apply_at(&revocation, now)? {
                 return Ok(());
             }
             let (done, rx) = oneshot::channel();
-            let job = Job::Revoke {
-                revocation,
+            let job = Job {
+                revocation: Some(revocation),
                 now,
                 done,
             };
@@ -579,7 +579,7 @@ fn load(db: &redb::Database, memory: &MemoryStore, now: UnixTime) -> Result<usiz
         let (kind, id) = key.value();
         let (at, until) = value.value();
         let r = decode(kind, id, at, until).ok_or(Loaded::BadEntry(kind))?;
-        if r.until() > now && memory.apply_at(&r, now).is_ok() {
+        if matches!(memory.apply_at(&r, now), Ok(true)) {
             loaded += 1;
         }
     }
@@ -626,7 +626,7 @@ fn kind_and_id(key: RevocationKey<'_>) -> (u8, &str) {
 /// one is due.
 fn commit(
     db: &redb::Database,
-    batch: &[(Revocation, UnixTime)],
+    batch: &[Revocation],
     now: UnixTime,
     next_prune: &mut UnixTime,
 ) -> Result<(), redb::Error> {
@@ -641,10 +641,8 @@ fn commit(
     {
         let mut revoked = txn.open_table(REVOKED)?;
         let mut expiry = txn.open_table(EXPIRY)?;
-        for (r, at_now) in batch {
-            if r.until() <= *at_now {
-                continue;
-            }
+        // Only revocations in force reach the writer (`MemoryStore::apply_at` said so).
+        for r in batch {
             let (kind, id) = kind_and_id(r.key());
             let mut merged = r.clone();
             let old = revoked
@@ -705,32 +703,21 @@ fn writer_loop(
         }
         let mut now = UnixTime::EPOCH;
         let mut revocations = Vec::with_capacity(batch.len());
-        let mut force_prune = false;
-        for job in &batch {
-            match job {
-                Job::Revoke {
-                    revocation,
-                    now: at,
-                    ..
-                } => {
-                    revocations.push((revocation.clone(), *at));
-                    now = now.max(*at);
-                }
-                Job::Prune { now: at, .. } => {
-                    force_prune = true;
-                    now = now.max(*at);
-                }
+        let mut callers = Vec::with_capacity(batch.len());
+        for job in batch {
+            now = now.max(job.now);
+            match job.revocation {
+                Some(r) => revocations.push(r),
+                // `prune_at`: sweep in this commit, whenever the last sweep was.
+                None => next_prune = UnixTime::EPOCH,
             }
-        }
-        if force_prune {
-            next_prune = UnixTime::EPOCH;
+            callers.push(job.done);
         }
         let result = commit(db, &revocations, now, &mut next_prune).map_err(Arc::new);
         if let Err(e) = &result {
             tracing::error!(path = %path.display(), error = %e, "revocations not saved to disk");
         }
-        for job in batch {
-            let (Job::Revoke { done, .. } | Job::Prune { done, .. }) = job;
+        for done in callers {
             let answer = match &result {
                 Ok(()) => Ok(()),
                 Err(e) => Err(FileStoreError::Write {

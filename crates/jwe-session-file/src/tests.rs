@@ -203,23 +203,13 @@ async fn opening_prunes_what_expired_while_closed() {
     assert_eq!(s.stored_len().unwrap(), 1);
 }
 
+/// The refusals themselves are the conformance suite's; here: nothing reaches the disk.
 #[tokio::test]
 async fn bad_or_expired_revocations_write_nothing() {
     let dir = Dir::new("bad");
     let path = dir.file("r.redb");
     let s = FileStore::open_at(&path, t(NOW)).unwrap();
     let err = s.revoke_at(session("", NOW + 10), t(NOW)).await;
-    assert!(matches!(err, Err(StoreError::InvalidRevocation { .. })));
-    let err = s
-        .revoke_at(
-            Revocation::Subject {
-                sub: String::new(),
-                at: us(1),
-                until: t(NOW + 10),
-            },
-            t(NOW),
-        )
-        .await;
     assert!(matches!(err, Err(StoreError::InvalidRevocation { .. })));
     s.revoke_at(session("old", NOW), t(NOW)).await.unwrap();
     assert_eq!(s.stored_len().unwrap(), 0);

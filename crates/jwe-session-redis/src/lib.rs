@@ -348,11 +348,11 @@ impl RevocationStore for RedisStore {
         now: UnixTime,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            revocation.check()?;
-            // This instance honours it at once, whatever Redis says.
-            self.shared.mirror.apply_at(&revocation, now)?;
+            // This instance honours it at once, whatever Redis says (a malformed one is
+            // refused here, changing nothing).
+            let in_force = self.shared.mirror.apply_at(&revocation, now)?;
             self.shared.bump();
-            if revocation.until() <= now {
+            if !in_force {
                 return Ok(());
             }
             self.revoke_remote(&revocation).await
@@ -548,7 +548,7 @@ async fn load(
             let now = shared.clock.now();
             for (key, (value, exat)) in keys.iter().zip(rows) {
                 if let Some(r) = decode_key(&shared.prefix, key, value, exat) {
-                    if shared.mirror.apply_at(&r, now).is_ok() {
+                    if matches!(shared.mirror.apply_at(&r, now), Ok(true)) {
                         count += 1;
                     }
                 }
