@@ -620,6 +620,16 @@ pub enum StoreError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The revocation is in force on this instance and queued here, but the shared backend
+    /// has not taken it yet (e.g. Redis is down); the store re-sends it on its own once the
+    /// backend answers again, and other instances honour it from then on. Nothing is lost
+    /// and the caller need not retry: tell the user they are logged out here.
+    Queued {
+        /// Whether the queue is on disk (survives a restart of this process).
+        durable: bool,
+        /// Why the backend did not take it.
+        source: Box<dyn StdError + Send + Sync>,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -630,6 +640,12 @@ impl fmt::Display for StoreError {
             }
             Self::Unavailable { .. } => f.write_str("revocation store is unavailable"),
             Self::InvalidRevocation { reason } => write!(f, "invalid revocation: {reason}"),
+            Self::Queued { durable, .. } => write!(
+                f,
+                "revocation recorded on this instance and queued {}: the shared store did not \
+                 take it yet and it is re-sent when the store answers again",
+                if *durable { "on disk" } else { "in memory" }
+            ),
         }
     }
 }
@@ -637,7 +653,7 @@ impl fmt::Display for StoreError {
 impl StdError for StoreError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            Self::Unavailable { source } => Some(&**source),
+            Self::Unavailable { source } | Self::Queued { source, .. } => Some(&**source),
             _ => None,
         }
     }

@@ -118,6 +118,26 @@ impl Revocation {
         true
     }
 
+    /// Whether this revocation ends the session `ids` at `now`, and why: the rule every
+    /// store applies (a session whose start is unknown counts as begun before any cut-off).
+    #[must_use]
+    pub fn revokes(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<Revoked> {
+        if self.until() <= now {
+            return None;
+        }
+        match self {
+            Self::Session { sid, .. } => {
+                (ids.sid == Some(sid.as_str())).then_some(Revoked::Session)
+            }
+            Self::Subject { sub, at, until } => (ids.sub == Some(sub.as_str())
+                && cut(&Cutoff::new(*at, *until), ids.started, now))
+            .then_some(Revoked::Subject { at: *at }),
+            Self::All { at, until } => {
+                cut(&Cutoff::new(*at, *until), ids.started, now).then_some(Revoked::All { at: *at })
+            }
+        }
+    }
+
     /// Checks that ids are non-empty.
     ///
     /// # Errors
@@ -333,6 +353,38 @@ impl MemoryStore {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .prune(now);
+    }
+
+    /// Every entry in force at `now`, as revocations (what a shared store writes back to a
+    /// backend that lost its data).
+    #[must_use]
+    pub fn snapshot_at(&self, now: UnixTime) -> Vec<Revocation> {
+        let st = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Vec::with_capacity(st.sessions.len() + st.subjects.len() + 1);
+        out.extend(st.all.filter(|c| c.until > now).map(|c| Revocation::All {
+            at: c.at,
+            until: c.until,
+        }));
+        out.extend(
+            st.subjects
+                .iter()
+                .filter(|(_, c)| c.until > now)
+                .map(|(sub, c)| Revocation::Subject {
+                    sub: sub.clone(),
+                    at: c.at,
+                    until: c.until,
+                }),
+        );
+        out.extend(
+            st.sessions
+                .iter()
+                .filter(|(_, u)| **u > now)
+                .map(|(sid, until)| Revocation::Session {
+                    sid: sid.clone(),
+                    until: *until,
+                }),
+        );
+        out
     }
 
     /// Forgets everything (a shared store's mirror does this before reloading).
@@ -723,5 +775,74 @@ mod tests {
         assert_eq!((ids.sid, ids.started), (Some("s"), Some(us(3_000_000))));
         c.started_us = Some(us(3_250_000));
         assert_eq!(SessionIds::from(&c).started, Some(us(3_250_000)));
+    }
+}
+
+#[cfg(test)]
+mod one_rule {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn revocation() -> impl Strategy<Value = Revocation> {
+        let sid = prop::sample::select(vec!["s1", "s2"]);
+        let sub = prop::sample::select(vec!["alice", "bob"]);
+        prop_oneof![
+            (sid, 0u64..30).prop_map(|(sid, until)| Revocation::Session {
+                sid: sid.into(),
+                until: UnixTime::from_secs(until)
+            }),
+            (sub, 0u64..30_000_000, 0u64..30).prop_map(|(sub, at, until)| {
+                Revocation::Subject {
+                    sub: sub.into(),
+                    at: UnixMicros::from_micros(at),
+                    until: UnixTime::from_secs(until),
+                }
+            }),
+            (0u64..30_000_000, 0u64..30).prop_map(|(at, until)| Revocation::All {
+                at: UnixMicros::from_micros(at),
+                until: UnixTime::from_secs(until)
+            }),
+        ]
+    }
+
+    proptest! {
+        /// `Revocation::revokes` on merged revocations (what the Redis store's queue is
+        /// checked with) and a `MemoryStore` holding the same revocations give one answer; and a snapshot,
+        /// applied to a new store, answers as the original.
+        #[test]
+        fn revokes_snapshot_and_store_agree(
+            revs in prop::collection::vec(revocation(), 0..6),
+            sid in prop::sample::select(vec!["s1", "s2", "s3"]),
+            sub in prop::sample::select(vec!["alice", "bob", "carol"]),
+            started in prop::option::of(0u64..30_000_000),
+            now in 0u64..30,
+        ) {
+            let (applied_at, now) = (UnixTime::from_secs(0), UnixTime::from_secs(now));
+            let store = MemoryStore::new();
+            for r in &revs {
+                store.apply_at(r, applied_at).unwrap();
+            }
+            let ids = SessionIds {
+                sid: Some(sid),
+                sub: Some(sub),
+                started: started.map(UnixMicros::from_micros),
+            };
+            // Stores merge revocations of one entry (`absorb`); the rule is judged on merged ones.
+            let mut merged: Vec<Revocation> = Vec::new();
+            for r in &revs {
+                if !merged.iter_mut().any(|m| m.absorb(r)) {
+                    merged.push(r.clone());
+                }
+            }
+            let by_rule = merged.iter().any(|r| r.revokes(ids, now).is_some());
+            prop_assert_eq!(store.check_at(ids, now).is_err(), by_rule);
+            let copy = MemoryStore::new();
+            for r in store.snapshot_at(now) {
+                prop_assert!(r.until() > now);
+                copy.apply_at(&r, applied_at).unwrap();
+            }
+            prop_assert_eq!(copy.check_at(ids, now), store.check_at(ids, now));
+        }
     }
 }

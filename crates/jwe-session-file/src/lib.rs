@@ -353,6 +353,13 @@ impl FileStore {
         self.len() == 0
     }
 
+    /// Every revocation in force at `now` (from memory; the file holds the same). A shared
+    /// store that queues its writes here re-sends these to a backend that lost its data.
+    #[must_use]
+    pub fn snapshot_at(&self, now: UnixTime) -> Vec<Revocation> {
+        self.inner.memory.snapshot_at(now)
+    }
+
     /// How many revocations the file holds (read from disk, for monitoring and tests).
     ///
     /// # Errors

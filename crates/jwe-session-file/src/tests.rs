@@ -78,6 +78,16 @@ async fn revocations_survive_reopening() {
     }
     let s = FileStore::open_at(&path, t(NOW + 1)).unwrap();
     assert_eq!(s.len(), 3);
+    // What a shared store re-sends from here: the three, whole.
+    let mut snapshot = s.snapshot_at(t(NOW + 1));
+    snapshot.sort_by_key(|r| r.until());
+    assert_eq!(snapshot.len(), 3);
+    assert_eq!(snapshot[1], session("s1", NOW + 900));
+    assert_eq!(
+        s.snapshot_at(t(NOW + 60)).len(),
+        2,
+        "the global one has expired"
+    );
     let now = t(NOW + 1);
     assert_eq!(
         s.check_at(ids("s1", "bob", m.next()), now),
