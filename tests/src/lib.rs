@@ -226,34 +226,115 @@ pub struct RedisServer {
     port: u16,
     dir: std::path::PathBuf,
     child: Option<std::process::Child>,
+    args: Vec<String>,
+    tls_ca: Option<String>,
+}
+
+/// Whether `redis-server` is installed; a loud skip, or a failure when CI requires it.
+pub fn redis_present() -> bool {
+    tool_present(
+        "redis-server",
+        "JWE_SESSION_REQUIRE_REDIS",
+        "redis-server is not installed (apt-get install redis-server)",
+    )
 }
 
 impl RedisServer {
     /// Starts one, or returns `None` after a loud message when `redis-server` is not
     /// installed. With `JWE_SESSION_REQUIRE_REDIS=1` (as CI sets) a missing binary panics.
     pub fn start() -> Option<Self> {
-        if !tool_present(
-            "redis-server",
-            "JWE_SESSION_REQUIRE_REDIS",
-            "redis-server is not installed (apt-get install redis-server)",
-        ) {
+        Self::start_with(&[])
+    }
+
+    /// As [`start`](Self::start), with more `redis-server` arguments.
+    pub fn start_with(args: &[&str]) -> Option<Self> {
+        if !redis_present() {
             return None;
         }
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("jwe-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut s = Self {
-            port,
-            dir,
-            child: None,
-        };
+        let mut s = Self::new(args);
         s.restart();
         Some(s)
     }
 
-    /// `redis://127.0.0.1:PORT/`
+    fn new(args: &[&str]) -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("jwe-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self {
+            port,
+            dir,
+            child: None,
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            tls_ca: None,
+        }
+    }
+
+    /// A server that speaks only TLS, with a certificate for `127.0.0.1` and `localhost`
+    /// signed by a CA made for it ([`tls_ca_pem`](Self::tls_ca_pem)).
+    pub fn start_tls() -> Option<Self> {
+        if !redis_present() {
+            return None;
+        }
+        let mut s = Self::new(&[]);
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "jwe-session test CA");
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .unwrap();
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        let write = |name: &str, pem: String| {
+            let path = s.dir.join(name);
+            std::fs::write(&path, pem).unwrap();
+            path.display().to_string()
+        };
+        let (crt, key, ca_file) = (
+            write("server.crt", cert.pem()),
+            write("server.key", key.serialize_pem()),
+            write("ca.crt", ca_cert.pem()),
+        );
+        s.args = vec![
+            "--port".into(),
+            "0".into(),
+            "--tls-port".into(),
+            s.port.to_string(),
+            "--tls-cert-file".into(),
+            crt,
+            "--tls-key-file".into(),
+            key,
+            "--tls-ca-cert-file".into(),
+            ca_file,
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        s.tls_ca = Some(ca_cert.pem());
+        s.restart();
+        Some(s)
+    }
+
+    /// The CA certificate (PEM) of a TLS server.
+    pub fn tls_ca_pem(&self) -> Option<&str> {
+        self.tls_ca.as_deref()
+    }
+
+    /// `redis://127.0.0.1:PORT/` (`rediss://` for a TLS server).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        let scheme = if self.tls_ca.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}/", self.port)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Kills the server (as a crash would) and waits for it to exit.
@@ -264,23 +345,19 @@ impl RedisServer {
         }
     }
 
-    /// Starts the server (again) on the same port and waits until it answers `PING`.
+    /// Starts the server (again) on the same port and waits until it answers.
     pub fn restart(&mut self) {
         self.kill();
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+        let mut cmd = std::process::Command::new("redis-server");
+        if self.tls_ca.is_none() {
+            cmd.args(["--port", &self.port.to_string()]);
+        }
+        let child = cmd
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--daemonize", "no", "--loglevel", "warning"])
             .arg("--dir")
             .arg(&self.dir)
+            .args(&self.args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -288,7 +365,7 @@ impl RedisServer {
         self.child = Some(child);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            if self.ping() {
+            if self.ready() {
                 return;
             }
             assert!(
@@ -300,11 +377,14 @@ impl RedisServer {
         }
     }
 
-    fn ping(&self) -> bool {
+    fn ready(&self) -> bool {
         use std::io::{Read, Write};
         let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
         };
+        if self.tls_ca.is_some() {
+            return true; // listening; the handshake is the client's business
+        }
         let _ = s.set_read_timeout(Some(std::time::Duration::from_millis(500)));
         let mut buf = [0u8; 7];
         s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
@@ -315,6 +395,75 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A real Redis Cluster of `n` masters (no replicas) on free loopback ports, made with
+/// `redis-cli --cluster create`; every node killed on drop.
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts one and waits until every node reports `cluster_state:ok`; `None` after a
+    /// loud message when `redis-server` is not installed.
+    pub fn start(n: usize) -> Option<Self> {
+        if !redis_present() {
+            return None;
+        }
+        let mut nodes = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut s = RedisServer::new(&[]);
+            s.args = ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"]
+                .iter()
+                .map(|a| (*a).to_owned())
+                .chain([
+                    "--cluster-config-file".to_owned(),
+                    format!("nodes-{}.conf", s.port),
+                ])
+                .collect();
+            s.restart();
+            nodes.push(s);
+        }
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port))
+            .collect();
+        let out = std::process::Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        for a in &addrs {
+            let port = a.rsplit(':').next().unwrap();
+            loop {
+                let info = std::process::Command::new("redis-cli")
+                    .args(["-p", port, "cluster", "info"])
+                    .output()
+                    .unwrap();
+                if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "cluster did not become ready"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        Some(Self { nodes })
+    }
+
+    /// Every node's `redis://` URL.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
     }
 }
 

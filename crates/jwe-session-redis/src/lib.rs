@@ -1,35 +1,85 @@
 //! A Redis-backed [`RevocationStore`] for jwe-session, shared by every instance of a
-//! service, that never puts a network round trip on the request path.
+//! service, that never puts a network round trip on the request path, never loses a
+//! revocation to an outage, and repairs a Redis that lost its data.
 //!
 //! # How it works
 //!
-//! - Each revocation is one Redis key under a configurable prefix
-//!   (`jwe-session:sid:<sid>`, `jwe-session:sub:<sub>`, `jwe-session:all`) whose expiry
-//!   is set (`EXAT`) to the moment no token it affects could still be renewed, so nothing
-//!   grows without bound. Recording it and announcing it on the channel
-//!   `<prefix>events` happen in one Lua script, atomically.
-//! - Each instance keeps a **local mirror** (a [`MemoryStore`]) loaded with `SCAN` at
-//!   start-up and after every reconnect, and kept current through Redis **pub/sub**.
-//!   [`check_at`](RevocationStore::check_at), the per-request check, is a memory lookup.
+//! - Each instance keeps a **mirror** (a [`MemoryStore`]) that answers
+//!   [`check_at`](RevocationStore::check_at), the per-request check, from memory.
+//! - Revocations reach every mirror through a **Redis stream**, the replication log: a
+//!   follower task reads it with `XREAD BLOCK` from the last entry it saw, so a
+//!   reconnect replays exactly what it missed (no full reload, no pub/sub gap).
 //! - [`check_authoritative_at`](RevocationStore::check_authoritative_at), which the layer
-//!   runs only when it renews a token past `exp`, asks Redis itself. An instance that
-//!   missed an update therefore honours it at the latest one access lifetime later.
+//!   runs only when it renews a token past `exp`, reads the revocation's **point keys**
+//!   and merges them with what this instance knows: Redis's "not revoked" never overrides
+//!   a local "revoked".
+//! - Start-up reads the subject and global cut-offs (an index, never a keyspace scan)
+//!   and the log for the last [window](RedisStoreBuilder::mirror_window): its cost depends
+//!   on the revocations that matter, never on the rest of the database.
 //!
-//! Pub/sub was chosen over keyspace notifications because it needs no server
-//! configuration (`notify-keyspace-events` is off by default and often locked on managed
-//! Redis) and carries the whole revocation, so receivers need no extra `GET`.
+//! # Data layout (format 2)
 //!
-//! # When Redis is unreachable
+//! Every key of one [prefix](RedisStoreBuilder::prefix) `P` starts with the hash tag
+//! `{P}`, so on Redis Cluster they share one slot and a script can update them together.
+//! Revocations are small (about 100 bytes each), so one slot holds millions; give each
+//! app its own prefix to spread apps over a cluster.
 //!
-//! - Checks keep answering from the mirror.
-//! - [`revoke_at`](RevocationStore::revoke_at) returns a [`StoreError`] (it never
-//!   silently succeeds); the revocation is still applied to this instance's mirror.
-//! - The authoritative check returns a [`StoreError`]; the session layer then refuses to
-//!   renew (fail closed, the default: the user logs in again once the token is past `exp`)
-//!   or renews from the mirror if configured to fail open. Either choice is logged.
-//! - The mirror reconnects with backoff and reloads, so revocations made meanwhile by
-//!   other instances take effect.
-//! - No call waits longer than the configured [timeout](RedisStoreBuilder::timeout).
+//! | key | type | holds | expires |
+//! |---|---|---|---|
+//! | `{P}sid:<sid>` | string | `1` | `EXAT` the revocation's `until` |
+//! | `{P}sub:<sub>` | string | cut-off, µs since the epoch | `EXAT` `until` |
+//! | `{P}all` | string | cut-off, µs | `EXAT` `until` |
+//! | `{P}cutoffs` | sorted set | the names of the `sub:`/`all` keys, scored by `until` | pruned on every write |
+//! | `{P}log` | stream | one entry per write, one field `r` per revocation | trimmed by time (`MINID`) to the largest window plus a minute |
+//! | `{P}window` | string | the largest mirror window of any instance, ms | never |
+//! | `{P}epoch` | string | a random id, set once by the first instance | never |
+//!
+//! A log value is `s <until> <made> <sid>`, `u <at µs> <until> <sub>` or
+//! `a <at µs> <until>` (times in Unix seconds unless marked; ids last, as they may hold
+//! spaces). One Lua script merges a write into its point keys (the later cut-off and the
+//! later expiry win, as in every store) and appends to the log only what changed, so
+//! re-sending a revocation is harmless and cheap.
+//!
+//! # Bounded memory
+//!
+//! A session revocation matters on the request path only while a token issued before it
+//! can be unexpired: the access lifetime plus leeway. The mirror keeps one for that
+//! [window](RedisStoreBuilder::mirror_window) after it was made (default
+//! [`DEFAULT_MIRROR_WINDOW`], 15 min + 60 s); after that, a token of that session is past
+//! `exp` and the authoritative check at renewal refuses it. Subject and global cut-offs are
+//! few and kept whole.
+//!
+//! **Fail-open renewal** (`.dangerous().fail_open_on_store_error()` in the layer) renews
+//! from the mirror while Redis is down, so it needs every session revocation that could
+//! still be renewed: set the window to the longest a token can be renewed (the absolute
+//! lifetime plus a minute, 7 days by default), which costs memory for every logout of
+//! that span. Fail-closed (the default) needs no more than the default window.
+//!
+//! # Faults
+//!
+//! - **Redis unreachable.** Checks answer from the mirror. [`revoke_at`] applies the
+//!   revocation here at once and, if Redis does not take it, queues it and returns
+//!   [`StoreError::Queued`]: it is re-sent on its own (with backoff, at most
+//!   [`max_backoff`](RedisStoreBuilder::max_backoff) apart) and other instances honour it
+//!   within seconds of Redis answering again. With
+//!   `RedisStoreBuilder::queue_in` (feature `file`) the queue is a
+//!   `FileStore` on disk and survives a restart. The authoritative check fails, and the
+//!   layer's policy decides (fail closed by default). No call waits longer than the
+//!   [timeout](RedisStoreBuilder::timeout) (twice, when a dropped connection is retried).
+//! - **A dropped connection** (Redis restarted, a failover) is retried once on a fresh
+//!   connection before a call fails, so a restart costs no user a refused renewal.
+//! - **Redis lost its data** (restarted without persistence, flushed, failed over to a
+//!   stale replica). The `{P}epoch` marker is gone or changed; each instance that sees it
+//!   writes back what it knows (its mirror, its queue, and with a durable queue every
+//!   revocation it made), so an instance started afterwards refuses the revoked cookie.
+//!   Revocations older than the window that only Redis knew are lost with its data: run
+//!   Redis with AOF persistence (see the README, "Running Redis for jwe-session").
+//! - **Eviction.** A `maxmemory-policy` other than `noeviction` silently forgets
+//!   revocations (every key here has an expiry, so even `volatile-*` policies may take
+//!   them). The store reads the policy at connect and logs a warning; see
+//!   [`RedisStore::eviction_policy`].
+//!
+//! [`revoke_at`]: RevocationStore::revoke_at
 //!
 //! # Example
 //!
@@ -38,7 +88,7 @@
 //! use jwe_session_redis::RedisStore;
 //!
 //! # async fn run() -> Result<(), jwe_session_core::StoreError> {
-//! let store = RedisStore::builder("redis://127.0.0.1:6379/")
+//! let store = RedisStore::builder("rediss://revocations.internal:6380/")
 //!     .prefix("myapp:sessions:")
 //!     .connect()
 //!     .await?;
@@ -48,19 +98,24 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod conn;
+mod layout;
+
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use jwe_session_core::{
     BoxFuture, Clock, MemoryStore, Revocation, RevocationStore, Revoked, SessionIds, StoreError,
-    SystemClock, UnixMicros, UnixTime,
+    SystemClock, UnixTime,
 };
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
+
+use conn::{bounded, stale, Clients, Conn, Target};
+use layout::Keys;
 
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "jwe-session:";
@@ -68,46 +123,48 @@ pub const DEFAULT_PREFIX: &str = "jwe-session:";
 /// The default limit on any one Redis call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Records one revocation, keeping the later cut-off and the later expiry of what is
-/// there, and announces it, atomically.
-const REVOKE_LUA: &str = r"
-local v = tonumber(ARGV[1])
-local exat = tonumber(ARGV[2])
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local c = tonumber(cur)
-  if c and c > v then v = c end
-  local e = redis.call('EXPIRETIME', KEYS[1])
-  if e and e > exat then exat = e end
-end
-redis.call('SET', KEYS[1], v, 'EXAT', exat)
-redis.call('PUBLISH', ARGV[3], ARGV[4])
-return 1
-";
+/// How long the mirror keeps a session revocation by default: the default access lifetime
+/// (15 min) plus the layer's leeway (60 s).
+pub const DEFAULT_MIRROR_WINDOW: Duration = Duration::from_secs(16 * 60);
+
+/// How long one blocking read of the log waits for news.
+const BLOCK: Duration = Duration::from_secs(1);
+
+/// How often the follower confirms that Redis still holds our data (the epoch marker).
+const EPOCH_EVERY: Duration = Duration::from_secs(1);
+
+/// How many log entries one read asks for.
+const READ_COUNT: usize = 64;
 
 /// Configures a [`RedisStore`].
 #[derive(Clone)]
 #[must_use]
 pub struct RedisStoreBuilder {
-    url: String,
+    target: Target,
     prefix: String,
     timeout: Duration,
     max_backoff: Duration,
+    window: Duration,
     clock: Arc<dyn Clock>,
+    #[cfg(feature = "file")]
+    journal: Option<jwe_session_file::FileStore>,
 }
 
 impl fmt::Debug for RedisStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The URL may hold a password: leave it out.
+        // The URLs may hold a password: leave them out.
         f.debug_struct("RedisStoreBuilder")
+            .field("cluster", &self.target.cluster)
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
+            .field("mirror_window", &self.window)
             .finish_non_exhaustive()
     }
 }
 
 impl RedisStoreBuilder {
-    /// Key prefix (default [`DEFAULT_PREFIX`]), so several apps can share one Redis.
+    /// Key prefix (default [`DEFAULT_PREFIX`]), so several apps can share one Redis. Keys
+    /// are named `{prefix}…`: the braces make the prefix the Cluster hash tag.
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -119,93 +176,445 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// The longest wait between reconnection attempts of the mirror (default 5 s).
+    /// The longest wait between reconnection attempts, and between re-sends of queued
+    /// revocations (default 5 s).
     pub fn max_backoff(mut self, max: Duration) -> Self {
         self.max_backoff = max;
         self
     }
 
-    /// The clock used to drop expired entries from the mirror (default: system clock).
+    /// How long after it was made the mirror keeps a session revocation (default
+    /// [`DEFAULT_MIRROR_WINDOW`]). It must cover the access lifetime plus leeway; for
+    /// fail-open renewal, the longest a token can be renewed (see the crate docs). The
+    /// log is kept for the largest window any instance on the prefix asks for.
+    pub fn mirror_window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// The clock used to judge expiry in the mirror (default: system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
 
-    /// Connects, loads the mirror, subscribes, and starts keeping the mirror current.
+    /// Trust these CA certificates (PEM) for `rediss://`, instead of the system's roots:
+    /// for a Redis whose certificate a private CA signed.
+    pub fn tls_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.target.root_ca = Some(pem.into());
+        self
+    }
+
+    /// Keep this instance's revocations in a durable [`FileStore`](jwe_session_file::FileStore)
+    /// as well: a revocation Redis did not take survives a restart of this process and is
+    /// re-sent at the next start, and after Redis loses its data every revocation this
+    /// instance made (until it expires) is written back. The file is this instance's own;
+    /// give each instance its path.
+    #[cfg(feature = "file")]
+    pub fn queue_in(mut self, file: jwe_session_file::FileStore) -> Self {
+        self.journal = Some(file);
+        self
+    }
+
+    fn writer(&self, conn: Conn) -> Writer {
+        Writer {
+            conn,
+            keys: Keys::new(&self.prefix),
+            revoke: redis::Script::new(layout::REVOKE_LUA),
+            timeout: self.timeout,
+            window_ms: u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Connects a writer only: no mirror, no follower. For tools that revoke (the CLI);
+    /// its start-up does not depend on how many revocations are stored.
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`] or [`StoreError::Timeout`] if Redis cannot be reached
-    /// or the first load fails: a service should not start with an empty view of who is
+    /// [`StoreError::Unavailable`] or [`StoreError::Timeout`] if Redis cannot be reached.
+    pub async fn connect_writer(self) -> Result<RedisWriter, StoreError> {
+        let clients = self.target.clients(self.timeout, BLOCK)?;
+        let conn = clients.commands(self.timeout, self.max_backoff).await?;
+        let writer = self.writer(conn);
+        writer.raise_window().await?;
+        Ok(RedisWriter { writer })
+    }
+
+    /// Connects, loads the mirror (the cut-offs and the log's last window), and starts
+    /// following the log and sending what is queued.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] or [`StoreError::Timeout`] if Redis cannot be reached or
+    /// the first load fails: a service should not start with an empty view of who is
     /// logged out.
     pub async fn connect(self) -> Result<RedisStore, StoreError> {
-        let client = redis::Client::open(self.url.as_str()).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(self.max_backoff);
-        let conn = bounded(
-            self.timeout,
-            client.get_connection_manager_with_config(config),
-        )
-        .await?;
+        let clients = self.target.clients(self.timeout, BLOCK)?;
+        let conn = clients.commands(self.timeout, self.max_backoff).await?;
+        let writer = self.writer(conn);
+        writer.raise_window().await?;
+        let eviction_policy = writer.eviction_policy().await;
+        match eviction_policy.as_deref() {
+            Some("noeviction") => {}
+            Some(policy) => tracing::warn!(
+                policy,
+                "Redis may evict revocations (maxmemory-policy is not noeviction): \
+                 evicted ones are silently forgotten"
+            ),
+            None => tracing::info!(
+                "could not read Redis's maxmemory-policy (CONFIG refused); make sure it is noeviction"
+            ),
+        }
         let (updates, _) = watch::channel(0u64);
         let shared = Arc::new(Shared {
-            prefix: self.prefix.clone(),
-            channel: format!("{}events", self.prefix),
+            writer,
             mirror: MemoryStore::new(),
             connected: AtomicBool::new(false),
             updates,
             clock: self.clock,
             timeout: self.timeout,
+            max_backoff: self.max_backoff,
+            window: self.window,
+            pending: Mutex::new(HashMap::new()),
+            pending_changed: Notify::new(),
+            repairs: AtomicU64::new(0),
+            #[cfg(feature = "file")]
+            journal: self.journal,
         });
-        let mut ready = shared.updates.subscribe();
-        let task = tokio::spawn(mirror_loop(client, Arc::clone(&shared), self.max_backoff));
-        let task = Arc::new(AbortOnDrop(task));
-        // Wait for the first load (the task bumps `updates` once it is subscribed and loaded).
-        let first = tokio::time::timeout(self.timeout * 4, async {
-            while !shared.connected.load(Ordering::SeqCst) {
-                if ready.changed().await.is_err() {
-                    break;
-                }
+        // What the durable queue holds from earlier runs goes out again: writes that
+        // change nothing in Redis cost one lookup each and add nothing to the log.
+        let now = shared.clock.now();
+        shared.enqueue(shared.journal_snapshot(now).into_iter().map(|r| (r, now)));
+        let (first_tx, first_rx) = oneshot::channel();
+        let follower = tokio::spawn(follow_loop(clients, Arc::clone(&shared), first_tx));
+        let follower = AbortOnDrop(follower);
+        let loaded = match first_rx.await {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(StoreError::Unavailable {
+                    source: "the revocation follower stopped".into(),
+                })
             }
-        })
-        .await;
-        if first.is_err() || !shared.connected.load(Ordering::SeqCst) {
-            return Err(StoreError::Timeout {
-                after: self.timeout * 4,
-            });
-        }
+        };
+        tracing::info!(
+            entries = loaded,
+            mirror = shared.mirror.len(),
+            "revocation mirror loaded from Redis"
+        );
+        let flusher = AbortOnDrop(tokio::spawn(flush_loop(Arc::clone(&shared))));
         Ok(RedisStore {
             shared,
-            conn,
-            revoke: redis::Script::new(REVOKE_LUA),
-            _task: task,
+            eviction_policy: eviction_policy.map(Arc::from),
+            _tasks: Arc::new([follower, flusher]),
         })
     }
 }
 
+/// Writes revocations and reads point keys.
+struct Writer {
+    conn: Conn,
+    keys: Keys,
+    revoke: redis::Script,
+    timeout: Duration,
+    window_ms: u64,
+}
+
+impl Writer {
+    /// Runs one call, once more on a fresh connection if the first found it dropped.
+    async fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: Fn(Conn) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        match bounded(self.timeout, f(self.conn.clone())).await {
+            Err(e) if stale(&e) => {
+                tracing::debug!(error = %e, "Redis connection dropped; retrying once");
+                bounded(self.timeout, f(self.conn.clone())).await
+            }
+            other => other,
+        }
+    }
+
+    /// Records revocations (any number; one script call per [`layout::BATCH`], several in
+    /// flight); returns how many changed what Redis held.
+    /// Each revocation goes with when it was made (readers window session revocations
+    /// from then).
+    async fn send(&self, revs: &[(Revocation, UnixTime)]) -> Result<usize, StoreError> {
+        let mut changed = 0;
+        for group in revs.chunks(layout::BATCH * 8) {
+            let batches = group.chunks(layout::BATCH).map(|c| self.send_batch(c));
+            changed += futures_util::future::try_join_all(batches)
+                .await?
+                .into_iter()
+                .sum::<usize>();
+        }
+        Ok(changed)
+    }
+
+    async fn send_batch(&self, revs: &[(Revocation, UnixTime)]) -> Result<usize, StoreError> {
+        let mut keys = vec![self.keys.log(), self.keys.cutoffs(), self.keys.window()];
+        let mut args = vec![self.window_ms.to_string()];
+        for (r, made) in revs {
+            let Some(a) = layout::script_args(r, *made) else {
+                continue;
+            };
+            keys.push(self.keys.point(r));
+            args.extend(a);
+        }
+        if keys.len() == 3 {
+            return Ok(0);
+        }
+        self.call(|mut c| {
+            let mut inv = self.revoke.prepare_invoke();
+            for k in &keys {
+                inv.key(k);
+            }
+            for a in &args {
+                inv.arg(a);
+            }
+            async move { inv.invoke_async::<usize>(&mut c).await }
+        })
+        .await
+    }
+
+    /// What Redis holds for a session's point keys.
+    async fn point_keys(&self, ids: SessionIds<'_>) -> Result<Vec<Revocation>, StoreError> {
+        let mut keys = vec![self.keys.all()];
+        keys.extend(ids.sid.map(|s| self.keys.sid(s)));
+        keys.extend(ids.sub.map(|s| self.keys.sub(s)));
+        self.points(&keys).await
+    }
+
+    async fn points(&self, keys: &[String]) -> Result<Vec<Revocation>, StoreError> {
+        let mut pipe = redis::pipe();
+        for k in keys {
+            pipe.get(k).cmd("EXPIRETIME").arg(k);
+        }
+        let rows: Vec<(Option<u64>, i64)> = self
+            .call(|mut c| {
+                let pipe = pipe.clone();
+                async move { pipe.query_async(&mut c).await }
+            })
+            .await?;
+        Ok(keys
+            .iter()
+            .zip(rows)
+            .filter_map(|(k, (v, exat))| self.keys.decode_point(k, v, exat))
+            .collect())
+    }
+
+    /// Raises the stored window to ours, so the log is kept long enough for us.
+    async fn raise_window(&self) -> Result<(), StoreError> {
+        let script = redis::Script::new(layout::WINDOW_LUA);
+        let key = self.keys.window();
+        let ms = self.window_ms;
+        self.call(|mut c| {
+            let mut inv = script.prepare_invoke();
+            inv.key(&key).arg(ms);
+            async move { inv.invoke_async::<u64>(&mut c).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Redis's `maxmemory-policy`, if it lets us read it.
+    async fn eviction_policy(&self) -> Option<String> {
+        let value = self
+            .call(|mut c| async move {
+                redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg("maxmemory-policy")
+                    .query_async::<redis::Value>(&mut c)
+                    .await
+            })
+            .await
+            .ok()?;
+        let mut words = Vec::new();
+        flatten(value, &mut words);
+        let at = words.iter().position(|w| w == "maxmemory-policy")?;
+        words.into_iter().nth(at + 1)
+    }
+}
+
+fn flatten(v: redis::Value, out: &mut Vec<String>) {
+    match v {
+        redis::Value::BulkString(b) => out.push(String::from_utf8_lossy(&b).into_owned()),
+        redis::Value::SimpleString(s) => out.push(s),
+        redis::Value::Array(items) | redis::Value::Set(items) => {
+            items.into_iter().for_each(|i| flatten(i, out));
+        }
+        redis::Value::Map(pairs) => pairs.into_iter().for_each(|(k, v)| {
+            flatten(k, out);
+            flatten(v, out);
+        }),
+        _ => {}
+    }
+}
+
+/// Revokes through Redis without a mirror: what the CLI uses. Made by
+/// [`RedisStoreBuilder::connect_writer`].
+pub struct RedisWriter {
+    writer: Writer,
+}
+
+impl fmt::Debug for RedisWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisWriter")
+            .field("prefix", &self.writer.keys.base())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisWriter {
+    /// Records revocations, `now` being when they are made, pipelined in batches; returns
+    /// how many changed what Redis held (a repeat changes nothing). Every instance's
+    /// mirror picks them up from the log.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidRevocation`] (and nothing is sent) if one is malformed;
+    /// [`StoreError::Unavailable`] or [`StoreError::Timeout`] if Redis did not take them:
+    /// batches already sent stay, and sending all again is safe.
+    pub async fn revoke_all(
+        &self,
+        revs: &[Revocation],
+        now: UnixTime,
+    ) -> Result<usize, StoreError> {
+        for r in revs {
+            r.check()?;
+        }
+        let revs: Vec<_> = revs.iter().map(|r| (r.clone(), now)).collect();
+        self.writer.send(&revs).await
+    }
+}
+
 struct Shared {
-    prefix: String,
-    channel: String,
+    writer: Writer,
     mirror: MemoryStore,
     connected: AtomicBool,
     updates: watch::Sender<u64>,
     clock: Arc<dyn Clock>,
     timeout: Duration,
+    max_backoff: Duration,
+    window: Duration,
+    /// Revocations Redis has not taken yet, by point key.
+    pending: Mutex<HashMap<String, (Revocation, UnixTime)>>,
+    pending_changed: Notify,
+    repairs: AtomicU64,
+    #[cfg(feature = "file")]
+    journal: Option<jwe_session_file::FileStore>,
 }
 
 impl Shared {
-    fn key(&self, r: &Revocation) -> String {
+    fn bump(&self) {
+        self.updates.send_modify(|n| *n += 1);
+    }
+
+    /// The revocation as the mirror keeps it: a session one for the window after `made`.
+    fn windowed(&self, r: &Revocation, made: UnixTime) -> Revocation {
         match r {
-            Revocation::Session { sid, .. } => format!("{}sid:{sid}", self.prefix),
-            Revocation::Subject { sub, .. } => format!("{}sub:{sub}", self.prefix),
-            _ => format!("{}all", self.prefix),
+            Revocation::Session { sid, until } => Revocation::Session {
+                sid: sid.clone(),
+                until: (*until).min(made.saturating_add(self.window)),
+            },
+            other => other.clone(),
         }
     }
 
-    fn bump(&self) {
-        self.updates.send_modify(|n| *n += 1);
+    /// Queues revocations for Redis, each with when it was made; merges with what is
+    /// queued for the same key.
+    fn enqueue(&self, revs: impl IntoIterator<Item = (Revocation, UnixTime)>) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut added = false;
+        for (r, made) in revs {
+            let key = self.writer.keys.point(&r);
+            match pending.get_mut(&key) {
+                Some((kept, kept_made)) => {
+                    kept.absorb(&r);
+                    *kept_made = (*kept_made).max(made);
+                }
+                None => {
+                    pending.insert(key, (r, made));
+                }
+            }
+            added = true;
+        }
+        drop(pending);
+        if added {
+            self.pending_changed.notify_one();
+        }
+    }
+
+    fn pending_revokes(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<Revoked> {
+        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.values().find_map(|(r, _)| r.revokes(ids, now))
+    }
+
+    #[cfg(feature = "file")]
+    fn journal_snapshot(&self, now: UnixTime) -> Vec<Revocation> {
+        self.journal
+            .as_ref()
+            .map(|j| j.snapshot_at(now))
+            .unwrap_or_default()
+    }
+
+    #[cfg(not(feature = "file"))]
+    fn journal_snapshot(&self, _now: UnixTime) -> Vec<Revocation> {
+        Vec::new()
+    }
+
+    #[cfg(feature = "file")]
+    fn journal_revokes(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<Revoked> {
+        self.journal.as_ref()?.check_at(ids, now).err()
+    }
+
+    #[cfg(not(feature = "file"))]
+    fn journal_revokes(&self, _ids: SessionIds<'_>, _now: UnixTime) -> Option<Revoked> {
+        None
+    }
+
+    /// Records a revocation in the durable queue; whether it is on disk.
+    #[cfg(feature = "file")]
+    async fn journal_write(&self, r: &Revocation, now: UnixTime) -> bool {
+        let Some(j) = &self.journal else {
+            return false;
+        };
+        match j.revoke_at(r.clone(), now).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "could not record a revocation in the durable queue");
+                false
+            }
+        }
+    }
+
+    #[cfg(not(feature = "file"))]
+    async fn journal_write(&self, _r: &Revocation, _now: UnixTime) -> bool {
+        false
+    }
+
+    /// Applies log entries to the mirror; how many revocations they held.
+    fn apply_entries(&self, entries: &[(String, Vec<Vec<u8>>)]) -> usize {
+        let now = self.clock.now();
+        let mut n = 0;
+        for (_, values) in entries {
+            for v in values {
+                match layout::decode(v) {
+                    Some((r, made)) => {
+                        let r = match made {
+                            Some(made) => self.windowed(&r, made),
+                            None => r,
+                        };
+                        if matches!(self.mirror.apply_at(&r, now), Ok(true)) {
+                            n += 1;
+                        }
+                    }
+                    None => tracing::warn!("revocation log: ignoring a malformed entry"),
+                }
+            }
+        }
+        if !entries.is_empty() {
+            self.bump();
+        }
+        n
     }
 }
 
@@ -218,38 +627,58 @@ impl Drop for AbortOnDrop {
 }
 
 /// A [`RevocationStore`] on Redis with a local mirror. Cheap to clone; the background
-/// task that keeps the mirror current stops when the last clone is dropped.
+/// tasks (the log follower and the queue's sender) stop when the last clone is dropped.
 #[derive(Clone)]
 pub struct RedisStore {
     shared: Arc<Shared>,
-    conn: ConnectionManager,
-    revoke: redis::Script,
-    _task: Arc<AbortOnDrop>,
+    eviction_policy: Option<Arc<str>>,
+    _tasks: Arc<[AbortOnDrop; 2]>,
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
-            .field("prefix", &self.shared.prefix)
+            .field("prefix", &self.shared.writer.keys.base())
             .field("connected", &self.is_connected())
             .field("mirror_entries", &self.shared.mirror.len())
+            .field("queued", &self.queued())
             .finish_non_exhaustive()
     }
 }
 
 impl RedisStore {
-    /// Starts configuring a store for the Redis at `url` (`redis://host:port/db`).
+    /// Starts configuring a store for the Redis at `url` (`redis://host:port/db`, or
+    /// `rediss://` for TLS).
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        Self::configure(vec![url.into()], false)
+    }
+
+    /// Starts configuring a store for a Redis Cluster, given some of its nodes
+    /// (`redis://` or `rediss://` URLs); the rest are discovered.
+    pub fn cluster_builder<S: Into<String>>(
+        nodes: impl IntoIterator<Item = S>,
+    ) -> RedisStoreBuilder {
+        Self::configure(nodes.into_iter().map(Into::into).collect(), true)
+    }
+
+    fn configure(urls: Vec<String>, cluster: bool) -> RedisStoreBuilder {
         RedisStoreBuilder {
-            url: url.into(),
+            target: Target {
+                urls,
+                cluster,
+                root_ca: None,
+            },
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             max_backoff: Duration::from_secs(5),
+            window: DEFAULT_MIRROR_WINDOW,
             clock: Arc::new(SystemClock),
+            #[cfg(feature = "file")]
+            journal: None,
         }
     }
 
-    /// Whether the mirror is subscribed and loaded right now.
+    /// Whether the follower is connected and caught up right now.
     #[must_use]
     pub fn is_connected(&self) -> bool {
         self.shared.connected.load(Ordering::SeqCst)
@@ -261,7 +690,32 @@ impl RedisStore {
         &self.shared.mirror
     }
 
-    /// A counter that moves whenever the mirror changes (an event applied, a reload done):
+    /// How many revocations wait to be sent to Redis.
+    #[must_use]
+    pub fn queued(&self) -> usize {
+        self.shared
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// How many times this store found that Redis had lost its data and wrote back what
+    /// it knew.
+    #[must_use]
+    pub fn repairs(&self) -> u64 {
+        self.shared.repairs.load(Ordering::SeqCst)
+    }
+
+    /// Redis's `maxmemory-policy` as read at connect, or `None` if Redis refused to say
+    /// (managed services often refuse `CONFIG`). Anything but `noeviction` can lose
+    /// revocations.
+    #[must_use]
+    pub fn eviction_policy(&self) -> Option<&str> {
+        self.eviction_policy.as_deref()
+    }
+
+    /// A counter that moves whenever the mirror, the connection or the queue changes:
     /// wait on it instead of polling.
     #[must_use]
     pub fn updates(&self) -> watch::Receiver<u64> {
@@ -271,30 +725,7 @@ impl RedisStore {
     /// The Redis key a revocation is stored under.
     #[must_use]
     pub fn key_for(&self, r: &Revocation) -> String {
-        self.shared.key(r)
-    }
-
-    async fn revoke_remote(&self, r: &Revocation) -> Result<(), StoreError> {
-        let (value, until) = match r {
-            Revocation::Session { until, .. } => (1, *until),
-            Revocation::Subject { at, until, .. } | Revocation::All { at, until } => {
-                (at.as_micros(), *until)
-            }
-            _ => {
-                return Err(StoreError::InvalidRevocation {
-                    reason: "unknown scope",
-                })
-            }
-        };
-        let mut conn = self.conn.clone();
-        let mut inv = self.revoke.prepare_invoke();
-        inv.key(self.shared.key(r))
-            .arg(value)
-            .arg(until.as_secs())
-            .arg(&self.shared.channel)
-            .arg(encode(r));
-        let fut = async move { inv.invoke_async::<i64>(&mut conn).await };
-        bounded(self.shared.timeout, fut).await.map(|_| ())
+        self.shared.writer.keys.point(r)
     }
 
     async fn check_remote(
@@ -302,30 +733,31 @@ impl RedisStore {
         ids: SessionIds<'_>,
         now: UnixTime,
     ) -> Result<Result<(), Revoked>, StoreError> {
-        let mut pipe = redis::pipe();
-        let mut keys = Vec::with_capacity(3);
-        keys.push(format!("{}all", self.shared.prefix));
-        if let Some(sid) = ids.sid {
-            keys.push(format!("{}sid:{sid}", self.shared.prefix));
+        // What this instance knows first: Redis's "not revoked" never overrides it.
+        if let Err(r) = self.check_at(ids, now) {
+            return Ok(Err(r));
         }
-        if let Some(sub) = ids.sub {
-            keys.push(format!("{}sub:{sub}", self.shared.prefix));
+        let local = self
+            .shared
+            .pending_revokes(ids, now)
+            .or_else(|| self.shared.journal_revokes(ids, now));
+        if let Some(r) = local {
+            return Ok(Err(r));
         }
-        for k in &keys {
-            pipe.get(k).cmd("EXPIRETIME").arg(k);
-        }
-        let mut conn = self.conn.clone();
-        let fut = async move { pipe.query_async::<Vec<(Option<u64>, i64)>>(&mut conn).await };
-        let rows = bounded(self.shared.timeout, fut).await?;
-        // Evaluate with the same rules as the mirror, and teach the mirror what it missed.
-        let view = MemoryStore::new();
-        for (key, (value, exat)) in keys.iter().zip(rows) {
-            if let Some(r) = decode_key(&self.shared.prefix, key, value, exat) {
-                let _ = view.apply_at(&r, now);
-                let _ = self.shared.mirror.apply_at(&r, self.shared.clock.now());
+        let remote = self.shared.writer.point_keys(ids).await?;
+        let mut verdict = Ok(());
+        let learned = self.shared.clock.now();
+        for r in remote {
+            if let Some(why) = r.revokes(ids, now) {
+                verdict = Err(why);
             }
+            // Teach the mirror what it missed, for its window from now.
+            let _ = self
+                .shared
+                .mirror
+                .apply_at(&self.shared.windowed(&r, learned), learned);
         }
-        Ok(view.check_at(ids, now))
+        Ok(verdict)
     }
 }
 
@@ -350,293 +782,301 @@ impl RevocationStore for RedisStore {
         Box::pin(async move {
             // This instance honours it at once, whatever Redis says (a malformed one is
             // refused here, changing nothing).
-            let in_force = self.shared.mirror.apply_at(&revocation, now)?;
+            let in_force = self
+                .shared
+                .mirror
+                .apply_at(&self.shared.windowed(&revocation, now), now)?;
             self.shared.bump();
             if !in_force {
                 return Ok(());
             }
-            self.revoke_remote(&revocation).await
+            let durable = self.shared.journal_write(&revocation, now).await;
+            match self.shared.writer.send(&[(revocation.clone(), now)]).await {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    tracing::warn!(error = %e, durable, "Redis did not take a revocation; queued");
+                    self.shared.enqueue([(revocation, now)]);
+                    Err(StoreError::Queued {
+                        durable,
+                        source: Box::new(e),
+                    })
+                }
+            }
         })
     }
 }
 
-fn unavailable(e: redis::RedisError) -> StoreError {
-    StoreError::Unavailable {
-        source: Box::new(e),
-    }
-}
-
-async fn bounded<T>(
-    after: Duration,
-    fut: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> Result<T, StoreError> {
-    match tokio::time::timeout(after, fut).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(unavailable(e)),
-        Err(_) => Err(StoreError::Timeout { after }),
-    }
-}
-
-/// Cut-offs written by 0.1 were whole seconds, exclusive ("began before S"); ours are
-/// microseconds, inclusive ("began at or before M"). No microsecond cut-off is below 10^11
-/// (a day after the epoch) and no seconds value reaches it before the year 5138, so the
-/// size says which one a stored number is.
-const LEGACY_SECONDS_BELOW: u64 = 100_000_000_000;
-
-fn cutoff(n: u64) -> UnixMicros {
-    if n < LEGACY_SECONDS_BELOW {
-        // "Before second n": at or before the last microsecond of second n - 1.
-        UnixMicros::from_micros(n.saturating_mul(1_000_000).saturating_sub(1))
-    } else {
-        UnixMicros::from_micros(n)
-    }
-}
-
-/// The pub/sub message: `s <until> <sid>`, `u <at> <until> <sub>`, `a <at> <until>`, with
-/// `at` in microseconds. Ids go last because they may contain spaces.
-fn encode(r: &Revocation) -> String {
-    match r {
-        Revocation::Session { sid, until } => format!("s {until} {sid}"),
-        Revocation::Subject { sub, at, until } => {
-            format!("u {} {until} {sub}", at.as_micros())
-        }
-        Revocation::All { at, until } => format!("a {} {until}", at.as_micros()),
-        _ => String::new(),
-    }
-}
-
-fn decode(msg: &str) -> Option<Revocation> {
-    let num = |s: &str| s.parse::<u64>().ok().map(UnixTime::from_secs);
-    let at = |s: &str| s.parse::<u64>().ok().map(cutoff);
-    let (kind, rest) = msg.split_once(' ')?;
-    match kind {
-        "s" => {
-            let (until, sid) = rest.split_once(' ')?;
-            Some(Revocation::Session {
-                sid: sid.to_owned(),
-                until: num(until)?,
-            })
-        }
-        "u" => {
-            let (cut, rest) = rest.split_once(' ')?;
-            let (until, sub) = rest.split_once(' ')?;
-            Some(Revocation::Subject {
-                sub: sub.to_owned(),
-                at: at(cut)?,
-                until: num(until)?,
-            })
-        }
-        "a" => {
-            let (cut, until) = rest.split_once(' ')?;
-            Some(Revocation::All {
-                at: at(cut)?,
-                until: num(until)?,
-            })
-        }
-        _ => None,
-    }
-    .filter(|r| r.check().is_ok())
-}
-
-/// A stored key back into a revocation; `exat` is its `EXPIRETIME` (-1 none, -2 missing).
-fn decode_key(prefix: &str, key: &str, value: Option<u64>, exat: i64) -> Option<Revocation> {
-    let value = value?;
-    let until = UnixTime::from_secs(u64::try_from(exat).ok()?);
-    let name = key.strip_prefix(prefix)?;
-    if let Some(sid) = name.strip_prefix("sid:") {
-        Some(Revocation::Session {
-            sid: sid.to_owned(),
-            until,
-        })
-    } else if let Some(sub) = name.strip_prefix("sub:") {
-        Some(Revocation::Subject {
-            sub: sub.to_owned(),
-            at: cutoff(value),
-            until,
-        })
-    } else if name == "all" {
-        Some(Revocation::All {
-            at: cutoff(value),
-            until,
-        })
-    } else {
-        None
-    }
-}
-
-/// Escapes glob characters so a prefix matches only itself in `SCAN MATCH`.
-fn glob_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 1);
-    for c in s.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('*');
-    out
-}
-
-/// Keeps the mirror current for the life of the store: subscribe, load, follow events;
-/// on any failure mark the mirror disconnected, back off, and start over.
-async fn mirror_loop(client: redis::Client, shared: Arc<Shared>, max_backoff: Duration) {
+/// Sends queued revocations whenever there are some, backing off while Redis refuses.
+async fn flush_loop(shared: Arc<Shared>) {
     let mut backoff = Duration::from_millis(50);
     loop {
-        match follow(&client, &shared).await {
-            Ok(()) => tracing::warn!("revocation mirror: Redis subscription ended; reconnecting"),
-            Err(e) => tracing::warn!(error = %e, "revocation mirror: Redis unreachable; retrying"),
+        let batch: Vec<(String, (Revocation, UnixTime))> = {
+            let pending = shared
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            pending
+                .iter()
+                .take(layout::BATCH * 8)
+                .map(|(k, r)| (k.clone(), r.clone()))
+                .collect()
+        };
+        if batch.is_empty() {
+            shared.pending_changed.notified().await;
+            continue;
         }
+        let revs: Vec<(Revocation, UnixTime)> = batch.iter().map(|(_, r)| r.clone()).collect();
+        match shared.writer.send(&revs).await {
+            Ok(changed) => {
+                let mut pending = shared
+                    .pending
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                for (key, sent) in &batch {
+                    // Keep what was merged into the entry meanwhile: it goes next round.
+                    if pending.get(key) == Some(sent) {
+                        pending.remove(key);
+                    }
+                }
+                let left = pending.len();
+                drop(pending);
+                shared.bump();
+                tracing::info!(
+                    sent = revs.len(),
+                    changed,
+                    left,
+                    "queued revocations sent to Redis"
+                );
+                backoff = Duration::from_millis(50);
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, queued = batch.len(), "Redis still refuses queued revocations");
+                let _ = tokio::time::timeout(backoff, shared.pending_changed.notified()).await;
+                backoff = (backoff * 2).min(shared.max_backoff);
+            }
+        }
+    }
+}
+
+/// Where the follower is in the log of which Redis dataset.
+#[derive(Default)]
+struct Position {
+    epoch: Option<String>,
+    last_id: Option<String>,
+}
+
+/// Follows the log for the life of the store; on any failure marks the mirror
+/// disconnected, backs off and starts over from where it was. The first attempt's outcome
+/// goes to `connect`, which fails if it fails.
+async fn follow_loop(
+    clients: Clients,
+    shared: Arc<Shared>,
+    first: oneshot::Sender<Result<usize, StoreError>>,
+) {
+    let mut first = Some(first);
+    let mut pos = Position::default();
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let e = match follow(&clients, &shared, &mut pos, &mut first).await {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        if let Some(tx) = first.take() {
+            let _ = tx.send(Err(e));
+            return;
+        }
+        tracing::warn!(error = %e, "revocation log: Redis unreachable; retrying");
         if shared.connected.swap(false, Ordering::SeqCst) {
             backoff = Duration::from_millis(50);
             shared.bump();
         }
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(max_backoff);
+        backoff = (backoff * 2).min(shared.max_backoff);
     }
 }
 
-async fn follow(client: &redis::Client, shared: &Shared) -> Result<(), StoreError> {
+enum Never {}
+
+async fn follow(
+    clients: &Clients,
+    shared: &Shared,
+    pos: &mut Position,
+    first: &mut Option<oneshot::Sender<Result<usize, StoreError>>>,
+) -> Result<Never, StoreError> {
     let t = shared.timeout;
-    let mut pubsub = bounded(t, client.get_async_pubsub()).await?;
-    // Subscribe before loading, so nothing revoked during the load is missed; events are
-    // merges, so seeing one twice is harmless.
-    bounded(t, pubsub.subscribe(&shared.channel)).await?;
-    let mut conn = bounded(t, client.get_multiplexed_async_connection()).await?;
-    let loaded = load(&mut conn, shared).await?;
+    let mut conn = clients.blocking(t, BLOCK).await?;
+    let loaded = sync(&mut conn, shared, pos).await?;
     shared.connected.store(true, Ordering::SeqCst);
     shared.bump();
-    tracing::info!(entries = loaded, "revocation mirror loaded from Redis");
-    let mut messages = pubsub.into_on_message();
-    while let Some(msg) = messages.next().await {
-        let Ok(payload) = msg.get_payload::<String>() else {
-            continue;
-        };
-        match decode(&payload) {
-            Some(r) => {
-                let _ = shared.mirror.apply_at(&r, shared.clock.now());
-                shared.bump();
+    // Whatever waited for Redis goes now.
+    shared.pending_changed.notify_one();
+    if let Some(tx) = first.take() {
+        let _ = tx.send(Ok(loaded));
+    }
+    let log = shared.writer.keys.log();
+    let epoch_key = shared.writer.keys.epoch();
+    let mut epoch_checked = tokio::time::Instant::now();
+    loop {
+        let from = pos.last_id.clone().unwrap_or_else(|| "$".to_owned());
+        let read = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(READ_COUNT)
+            .arg("BLOCK")
+            .arg(u64::try_from(BLOCK.as_millis()).unwrap_or(1000))
+            .arg("STREAMS")
+            .arg(&log)
+            .arg(&from)
+            .to_owned();
+        let reply: redis::Value = bounded(BLOCK + t, read.query_async(&mut conn)).await?;
+        let entries = layout::read_entries(reply);
+        if let Some((id, _)) = entries.last() {
+            pos.last_id = Some(id.clone());
+        }
+        shared.apply_entries(&entries);
+        if epoch_checked.elapsed() >= EPOCH_EVERY {
+            epoch_checked = tokio::time::Instant::now();
+            let epoch: Option<String> =
+                bounded(t, redis::cmd("GET").arg(&epoch_key).query_async(&mut conn)).await?;
+            if epoch != pos.epoch {
+                sync(&mut conn, shared, pos).await?;
             }
-            None => tracing::warn!("revocation mirror: ignoring a malformed event"),
+            shared.mirror.prune_at(shared.clock.now());
         }
     }
-    Ok(())
 }
 
-async fn load(
-    conn: &mut redis::aio::MultiplexedConnection,
+/// Brings the mirror in step with Redis: checks the epoch (repairing a Redis that lost its
+/// data), loads the cut-offs, and reads the log's window unless we know where we were.
+/// Returns how many revocations it applied.
+async fn sync(conn: &mut Conn, shared: &Shared, pos: &mut Position) -> Result<usize, StoreError> {
+    let t = shared.timeout;
+    let keys = &shared.writer.keys;
+    let (epoch, (secs, micros)): (Option<String>, (u64, u64)) = bounded(
+        t,
+        redis::pipe()
+            .get(keys.epoch())
+            .cmd("TIME")
+            .query_async(conn),
+    )
+    .await?;
+    let epoch = match epoch {
+        Some(e) => e,
+        None => {
+            let fresh = format!("{:032x}", rand::random::<u128>());
+            let _: Option<String> = bounded(
+                t,
+                redis::cmd("SET")
+                    .arg(keys.epoch())
+                    .arg(&fresh)
+                    .arg("NX")
+                    .query_async(conn),
+            )
+            .await?;
+            let set: Option<String> =
+                bounded(t, redis::cmd("GET").arg(keys.epoch()).query_async(conn)).await?;
+            set.unwrap_or(fresh)
+        }
+    };
+    if pos.epoch.as_ref() != Some(&epoch) {
+        if pos.epoch.is_some() {
+            // Redis lost what it held (or was replaced): write back what we know.
+            let now = shared.clock.now();
+            let mut known = shared.mirror.snapshot_at(now);
+            known.extend(shared.journal_snapshot(now));
+            let known: Vec<_> = known.into_iter().map(|r| (r, now)).collect();
+            tracing::warn!(
+                revocations = known.len(),
+                "Redis lost its revocation data (epoch marker changed); writing back what this instance knows"
+            );
+            shared.repairs.fetch_add(1, Ordering::SeqCst);
+            shared.writer.raise_window().await?;
+            shared.enqueue(known);
+        }
+        pos.epoch = Some(epoch);
+        pos.last_id = None;
+    }
+    let mut applied = load_cutoffs(conn, shared, secs).await?;
+    if pos.last_id.is_none() {
+        let window_ms = shared.writer.window_ms;
+        let server_ms = secs * 1000 + micros / 1000;
+        let start = format!("{}-0", server_ms.saturating_sub(window_ms));
+        let (n, last) = load_log(conn, shared, &start).await?;
+        applied += n;
+        pos.last_id = Some(last.unwrap_or(start));
+    }
+    Ok(applied)
+}
+
+/// Loads the subject and global cut-offs still in force, through their index.
+async fn load_cutoffs(
+    conn: &mut Conn,
     shared: &Shared,
+    now_secs: u64,
 ) -> Result<usize, StoreError> {
     let t = shared.timeout;
-    let pattern = glob_escape(&shared.prefix);
-    let mut cursor: u64 = 0;
-    let mut count = 0;
-    loop {
-        let scan = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(500)
-            .to_owned();
-        let (next, keys): (u64, Vec<String>) = bounded(t, scan.query_async(conn)).await?;
-        if !keys.is_empty() {
-            let mut pipe = redis::pipe();
-            for k in &keys {
-                pipe.get(k).cmd("EXPIRETIME").arg(k);
-            }
-            let rows: Vec<(Option<u64>, i64)> = bounded(t, pipe.query_async(conn)).await?;
-            let now = shared.clock.now();
-            for (key, (value, exat)) in keys.iter().zip(rows) {
-                if let Some(r) = decode_key(&shared.prefix, key, value, exat) {
-                    if matches!(shared.mirror.apply_at(&r, now), Ok(true)) {
-                        count += 1;
-                    }
+    let names: Vec<String> = bounded(
+        t,
+        redis::cmd("ZRANGEBYSCORE")
+            .arg(shared.writer.keys.cutoffs())
+            .arg(format!("({now_secs}"))
+            .arg("+inf")
+            .query_async(conn),
+    )
+    .await?;
+    let now = shared.clock.now();
+    let mut applied = 0;
+    for chunk in names.chunks(1000) {
+        let mut pipe = redis::pipe();
+        for k in chunk {
+            pipe.get(k).cmd("EXPIRETIME").arg(k);
+        }
+        let rows: Vec<(Option<u64>, i64)> = bounded(t, pipe.query_async(conn)).await?;
+        for (k, (v, exat)) in chunk.iter().zip(rows) {
+            if let Some(r) = shared.writer.keys.decode_point(k, v, exat) {
+                if matches!(shared.mirror.apply_at(&r, now), Ok(true)) {
+                    applied += 1;
                 }
             }
         }
-        if next == 0 {
-            return Ok(count);
-        }
-        cursor = next;
     }
+    if !names.is_empty() {
+        shared.bump();
+    }
+    Ok(applied)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn events_round_trip() {
-        let t = UnixTime::from_secs;
-        let m = UnixMicros::from_micros(1_800_000_000_123_456);
-        for r in [
-            Revocation::Session {
-                sid: "a b".into(),
-                until: t(9),
-            },
-            Revocation::Subject {
-                sub: "alice smith".into(),
-                at: m,
-                until: t(9),
-            },
-            Revocation::All { at: m, until: t(9) },
-        ] {
-            assert_eq!(decode(&encode(&r)), Some(r));
+/// Reads the log from `start` to its end; how many revocations it applied and the last id.
+async fn load_log(
+    conn: &mut Conn,
+    shared: &Shared,
+    start: &str,
+) -> Result<(usize, Option<String>), StoreError> {
+    let t = shared.timeout;
+    let log = shared.writer.keys.log();
+    let mut from = start.to_owned();
+    let mut last = None;
+    let mut applied = 0;
+    loop {
+        let reply: redis::Value = bounded(
+            t,
+            redis::cmd("XRANGE")
+                .arg(&log)
+                .arg(&from)
+                .arg("+")
+                .arg("COUNT")
+                .arg(READ_COUNT)
+                .query_async(conn),
+        )
+        .await?;
+        let entries = layout::entries(reply);
+        let Some((id, _)) = entries.last() else {
+            return Ok((applied, last));
+        };
+        from = format!("({id}");
+        last = Some(id.clone());
+        applied += shared.apply_entries(&entries);
+        if entries.len() < READ_COUNT {
+            return Ok((applied, last));
         }
-        // 0.1 sent whole seconds, exclusive: "before 1800000000" is "at or before the
-        // microsecond before it".
-        assert_eq!(
-            decode("u 1800000000 9 alice"),
-            Some(Revocation::Subject {
-                sub: "alice".into(),
-                at: UnixMicros::from_micros(1_799_999_999_999_999),
-                until: t(9)
-            })
-        );
-        for bad in ["", "s", "s x y", "u 1 2", "a 1", "z 1 2", "s 9 ", "u 1 2 "] {
-            assert_eq!(decode(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn keys_decode() {
-        let t = UnixTime::from_secs;
-        assert_eq!(
-            decode_key("p:", "p:sid:x", Some(1), 9),
-            Some(Revocation::Session {
-                sid: "x".into(),
-                until: t(9)
-            })
-        );
-        let m = 1_800_000_000_123_456;
-        assert_eq!(
-            decode_key("p:", "p:sub:u", Some(m), 9),
-            Some(Revocation::Subject {
-                sub: "u".into(),
-                at: UnixMicros::from_micros(m),
-                until: t(9)
-            })
-        );
-        assert_eq!(
-            decode_key("p:", "p:all", Some(3), 9),
-            Some(Revocation::All {
-                at: UnixMicros::from_micros(2_999_999),
-                until: t(9)
-            }),
-            "a 0.1 key: whole seconds, exclusive"
-        );
-        assert_eq!(
-            decode_key("p:", "p:all", Some(3), -1),
-            None,
-            "a key without expiry is not ours"
-        );
-        assert_eq!(decode_key("p:", "p:all", None, 9), None);
-        assert_eq!(decode_key("p:", "q:all", Some(3), 9), None);
-        assert_eq!(decode_key("p:", "p:other", Some(3), 9), None);
-    }
-
-    #[test]
-    fn prefixes_are_glob_escaped() {
-        assert_eq!(glob_escape("app*[1]?\\:"), "app\\*\\[1\\]\\?\\\\:*");
     }
 }

@@ -76,8 +76,22 @@ async fn every_key_expires() {
     }
     let client = redis::Client::open(server.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = conn.keys("jwe-session:*").await.unwrap();
-    assert_eq!(keys.len(), 3, "{keys:?}");
+    let mut keys: Vec<String> = conn.keys("{jwe-session:}*").await.unwrap();
+    keys.sort();
+    // Three point keys, and the layout's own: the log, the cut-off index, the window and
+    // the epoch marker.
+    assert_eq!(
+        keys,
+        [
+            "{jwe-session:}all",
+            "{jwe-session:}cutoffs",
+            "{jwe-session:}epoch",
+            "{jwe-session:}log",
+            "{jwe-session:}sid:s1",
+            "{jwe-session:}sub:alice",
+            "{jwe-session:}window"
+        ]
+    );
     for r in &revs {
         let key = s.key_for(r);
         let ttl: i64 = conn.ttl(&key).await.unwrap();
@@ -196,7 +210,7 @@ async fn outage_mirror_serves_revoke_errors_and_recovery_reloads() {
     // Checks keep answering from memory.
     assert_eq!(a.check_at(ids("before-outage"), now), Err(Revoked::Session));
     assert_eq!(a.check_at(ids("fine"), now), Ok(()));
-    // Revoking fails loudly and promptly, but this instance still honours it.
+    // Revoking says so promptly (queued here), and this instance honours it at once.
     let t0 = Instant::now();
     let err = a
         .revoke_at(
@@ -209,13 +223,11 @@ async fn outage_mirror_serves_revoke_errors_and_recovery_reloads() {
         .await
         .unwrap_err();
     assert!(
-        matches!(
-            err,
-            StoreError::Unavailable { .. } | StoreError::Timeout { .. }
-        ),
+        matches!(err, StoreError::Queued { durable: false, .. }),
         "{err:?}"
     );
     assert!(t0.elapsed() < secs(2), "revoke took {:?}", t0.elapsed());
+    assert_eq!(a.queued(), 1);
     assert_eq!(a.check_at(ids("during"), now), Err(Revoked::Session));
     // The authoritative check (renewal) fails, within the timeout.
     let t0 = Instant::now();
@@ -240,6 +252,12 @@ async fn outage_mirror_serves_revoke_errors_and_recovery_reloads() {
         "mirror reconnected"
     );
     assert!(wait_for(&a, secs(5), || a.check_at(ids("missed"), now).is_err()).await);
+    // What A queued during the outage reached Redis, and B, on its own.
+    assert!(
+        wait_for(&b, secs(5), || b.check_at(ids("during"), now).is_err()).await,
+        "A's queued revocation did not reach B"
+    );
+    assert!(wait_for(&a, secs(5), || a.queued() == 0).await);
     // What A knew before the outage it still knows.
     assert_eq!(a.check_at(ids("before-outage"), now), Err(Revoked::Session));
     // And revoking works again.
@@ -253,32 +271,6 @@ async fn outage_mirror_serves_revoke_errors_and_recovery_reloads() {
     .await
     .unwrap();
     assert!(wait_for(&b, secs(2), || b.check_at(ids("after"), now).is_err()).await);
-}
-
-/// A key written behind the mirror's back (no event) is found by the reload after a
-/// reconnect: the path that covers events lost while disconnected.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reload_after_reconnect_finds_keys_without_events() {
-    let Some(mut server) = RedisServer::start() else {
-        return;
-    };
-    let a = store(&server).await;
-    let now = UnixTime::now();
-    server.kill();
-    assert!(wait_for(&a, secs(5), || !a.is_connected()).await);
-    server.restart();
-    let client = redis::Client::open(server.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::cmd("SET")
-        .arg("jwe-session:sid:silent")
-        .arg(1)
-        .arg("EXAT")
-        .arg(now.as_secs() + 600)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert!(wait_for(&a, secs(10), || a.is_connected()).await);
-    assert_eq!(a.check_at(ids("silent"), now), Err(Revoked::Session));
 }
 
 // ---- the layer's policy during an outage, and two demo servers -------------------------
@@ -395,5 +387,430 @@ async fn renewal_during_an_outage_follows_the_policy() {
             "no renewal after Redis came back"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ---- scale and faults (issue 12) -------------------------------------------------------
+
+async fn redis_conn(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+fn session(sid: &str, until: UnixTime) -> Revocation {
+    Revocation::Session {
+        sid: sid.into(),
+        until,
+    }
+}
+
+/// Item 1: Redis's "not revoked" never overrides what this instance knows. The point key
+/// is deleted behind the store's back (as a lossy failover would); the authoritative check,
+/// which renewal runs, still refuses the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_forgetting_never_overrides_what_an_instance_knows() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let a = store(&server).await;
+    let now = UnixTime::now();
+    let r = session("gone", now.saturating_add(secs(600)));
+    a.revoke_at(r.clone(), now).await.unwrap();
+    let mut conn = redis_conn(&server.url()).await;
+    let _: () = conn.del(a.key_for(&r)).await.unwrap();
+    assert_eq!(
+        a.check_authoritative_at(ids("gone"), now).await.unwrap(),
+        Err(Revoked::Session)
+    );
+    assert_eq!(
+        a.check_authoritative_at(ids("fine"), now).await.unwrap(),
+        Ok(())
+    );
+}
+
+/// Item 3: a Redis restarted without persistence comes back empty. The instance that
+/// knew the revocations notices (the epoch marker is gone), writes them back, and an
+/// instance started afterwards refuses them — from its mirror and at renewal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_lost_its_data_is_repaired() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let a = store(&server).await;
+    let now = UnixTime::now();
+    let until = now.saturating_add(secs(600));
+    a.revoke_at(session("stolen", until), now).await.unwrap();
+    a.revoke_at(
+        Revocation::Subject {
+            sub: "mallory".into(),
+            at: now.into(),
+            until,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    server.restart();
+    assert!(
+        wait_for(&a, secs(10), || a.repairs() == 1
+            && a.queued() == 0
+            && a.is_connected())
+        .await,
+        "A did not repair Redis: repairs {}, queued {}",
+        a.repairs(),
+        a.queued()
+    );
+    let late = store(&server).await;
+    assert_eq!(late.check_at(ids("stolen"), now), Err(Revoked::Session));
+    let mallory = SessionIds {
+        sid: Some("m1"),
+        sub: Some("mallory"),
+        started: Some(now.into()),
+    };
+    assert!(matches!(
+        late.check_at(mallory, now),
+        Err(Revoked::Subject { .. })
+    ));
+    assert_eq!(
+        late.check_authoritative_at(ids("stolen"), now)
+            .await
+            .unwrap(),
+        Err(Revoked::Session)
+    );
+}
+
+/// After a Redis restart, the first authoritative check must not fail on the connection
+/// the restart broke: a fail-closed 401 for a valid user otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_check_after_a_redis_restart_answers() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let a = store(&server).await;
+    let now = UnixTime::now();
+    assert_eq!(
+        a.check_authoritative_at(ids("x"), now).await.unwrap(),
+        Ok(())
+    );
+    server.restart();
+    assert!(
+        wait_for(&a, secs(10), || a.repairs() == 1 && a.is_connected()).await,
+        "follower reconnected"
+    );
+    assert_eq!(
+        a.check_authoritative_at(ids("x"), now).await.unwrap(),
+        Ok(()),
+        "first check after the restart"
+    );
+}
+
+/// Item 2 with a durable queue: a revocation made while Redis is down survives a restart
+/// of the instance that made it, and reaches the others once Redis answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_queue_survives_a_restart_of_the_instance() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("jwe-redis-queue-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("queue.redb");
+    let now = UnixTime::now();
+    let durable = |server: &RedisServer| {
+        RedisStore::builder(server.url())
+            .timeout(Duration::from_millis(300))
+            .max_backoff(Duration::from_millis(200))
+            .queue_in(jwe_session_file::FileStore::open(&path).unwrap())
+    };
+    {
+        let a = durable(&server).connect().await.unwrap();
+        server.kill();
+        let err = a
+            .revoke_at(session("while-down", now.saturating_add(secs(600))), now)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Queued { durable: true, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("queued on disk"), "{err}");
+        assert_eq!(a.queued(), 1);
+    } // the instance stops before Redis comes back
+    server.restart();
+    let b = store(&server).await;
+    assert_eq!(b.check_at(ids("while-down"), now), Ok(()));
+    let a = durable(&server).connect().await.unwrap();
+    assert!(
+        wait_for(&b, secs(5), || b.check_at(ids("while-down"), now).is_err()).await,
+        "the queued revocation did not reach B after A restarted"
+    );
+    assert!(wait_for(&a, secs(5), || a.queued() == 0).await);
+    drop(a);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Items 4 and 5: start-up reads the cut-offs and the log's window, never the keyspace,
+/// and keeps in memory only the session revocations a token could still be unexpired
+/// for. 3,000 unrelated keys share the database; revocations made 30 minutes ago (by the
+/// writers' clock) stay out of the mirror, yet renewal still refuses them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_loads_only_what_the_hot_path_needs() {
+    let Some(server) = RedisServer::start_with(&["--enable-debug-command", "local"]) else {
+        return;
+    };
+    let mut conn = redis_conn(&server.url()).await;
+    let _: () = redis::cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(3000)
+        .arg("cache:")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let now = UnixTime::now();
+    let old = now.saturating_sub(secs(30 * 60));
+    let until = now.saturating_add(secs(86_400));
+    let writer = RedisStore::builder(server.url())
+        .connect_writer()
+        .await
+        .unwrap();
+    let stale: Vec<Revocation> = (0..2000)
+        .map(|i| session(&format!("old{i}"), until))
+        .collect();
+    assert_eq!(writer.revoke_all(&stale, old).await.unwrap(), 2000);
+    let cut = Revocation::Subject {
+        sub: "u".into(),
+        at: old.saturating_sub(secs(3600)).into(),
+        until,
+    };
+    writer.revoke_all(&[cut], old).await.unwrap();
+    let fresh: Vec<Revocation> = (0..10)
+        .map(|i| session(&format!("new{i}"), until))
+        .collect();
+    writer.revoke_all(&fresh, now).await.unwrap();
+    // A repeat changes nothing and writes nothing new to the log.
+    assert_eq!(writer.revoke_all(&fresh, now).await.unwrap(), 0);
+
+    let late = store(&server).await;
+    assert_eq!(
+        late.mirror().len(),
+        11,
+        "10 recent sessions and 1 subject cut-off"
+    );
+    assert_eq!(late.check_at(ids("new3"), now), Err(Revoked::Session));
+    assert_eq!(
+        late.check_at(ids("old3"), now),
+        Ok(()),
+        "outside the window"
+    );
+    assert_eq!(
+        late.check_authoritative_at(ids("old3"), now).await.unwrap(),
+        Err(Revoked::Session),
+        "renewal still refuses it"
+    );
+    let len: usize = conn.xlen("{jwe-session:}log").await.unwrap();
+    assert_eq!(
+        len, 6,
+        "one log entry per batch that changed something: {len}"
+    );
+}
+
+/// No keyspace scan, no pub/sub, nothing outside the prefix: the store works for the
+/// least-privilege ACL user the README documents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_least_privilege_acl_user_is_enough() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let mut conn = redis_conn(&server.url()).await;
+    let rule = "on >s3cret resetkeys ~{jwe-session:}* resetchannels -@all +get +set +eval +evalsha \
+                +expiretime +xadd +xrange +xread +zrangebyscore +zadd +zremrangebyscore +time +ping \
+                +hello +script|load +config|get";
+    let mut cmd = redis::cmd("ACL");
+    cmd.arg("SETUSER").arg("jwe");
+    for part in rule.split_whitespace() {
+        cmd.arg(part);
+    }
+    let _: () = cmd.query_async(&mut conn).await.unwrap();
+    let url = server.url().replace("redis://", "redis://jwe:s3cret@");
+    let connect = || {
+        RedisStore::builder(url.clone())
+            .timeout(Duration::from_millis(500))
+            .connect()
+    };
+    let a = connect().await.unwrap();
+    let b = connect().await.unwrap();
+    let now = UnixTime::now();
+    a.revoke_at(session("acl", now.saturating_add(secs(600))), now)
+        .await
+        .unwrap();
+    assert!(wait_for(&b, secs(2), || b.check_at(ids("acl"), now).is_err()).await);
+    assert_eq!(
+        b.check_authoritative_at(ids("acl"), now).await.unwrap(),
+        Err(Revoked::Session)
+    );
+    // This Redis runs without maxmemory, where the policy does not matter; the store read it.
+    assert_eq!(a.eviction_policy(), Some("noeviction"));
+    let denied: redis::RedisResult<Vec<String>> = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+        .keys("*")
+        .await;
+    assert!(denied.is_err(), "the ACL user may not list keys");
+}
+
+/// A reconnect replays what was written while the follower was away, from the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_replays_what_it_missed() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let a = store(&server).await;
+    let writer = RedisStore::builder(server.url())
+        .connect_writer()
+        .await
+        .unwrap();
+    let mut conn = redis_conn(&server.url()).await;
+    let now = UnixTime::now();
+    // Drop every client connection but ours; write at once, while A reconnects.
+    let _: usize = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("SKIPME")
+        .arg("yes")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let revs: Vec<Revocation> = (0..50)
+        .map(|i| session(&format!("m{i}"), now.saturating_add(secs(600))))
+        .collect();
+    writer.revoke_all(&revs, now).await.unwrap();
+    assert!(
+        wait_for(&a, secs(5), || (0..50)
+            .all(|i| a.check_at(ids(&format!("m{i}")), now).is_err()))
+        .await,
+        "A missed revocations written while it reconnected"
+    );
+}
+
+/// Item 7: `rediss://` against a redis-server that speaks only TLS, with a certificate
+/// from a CA the test makes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_works() {
+    let Some(server) = RedisServer::start_tls() else {
+        return;
+    };
+    let ca = server.tls_ca_pem().unwrap().to_owned();
+    let connect = || {
+        RedisStore::builder(server.url())
+            .tls_root_certificates(ca.clone())
+            .timeout(Duration::from_secs(2))
+            .connect()
+    };
+    let a = connect().await.unwrap();
+    let b = connect().await.unwrap();
+    let now = UnixTime::now();
+    a.revoke_at(session("over-tls", now.saturating_add(secs(600))), now)
+        .await
+        .unwrap();
+    assert!(wait_for(&b, secs(2), || b.check_at(ids("over-tls"), now).is_err()).await);
+    assert_eq!(
+        b.check_authoritative_at(ids("over-tls"), now)
+            .await
+            .unwrap(),
+        Err(Revoked::Session)
+    );
+    // Without the CA the server's certificate is refused.
+    let untrusted = RedisStore::builder(server.url())
+        .timeout(Duration::from_secs(2))
+        .connect()
+        .await;
+    assert!(untrusted.is_err(), "an unknown CA must be refused");
+}
+
+/// Item 7: a real 3-master Redis Cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_works() {
+    let Some(cluster) = jwe_session_tests::RedisCluster::start(3) else {
+        return;
+    };
+    let connect = || {
+        RedisStore::cluster_builder(cluster.urls())
+            .timeout(Duration::from_secs(1))
+            .connect()
+    };
+    let a = connect().await.unwrap();
+    let b = connect().await.unwrap();
+    let now = UnixTime::now();
+    let until = now.saturating_add(secs(600));
+    a.revoke_at(session("c1", until), now).await.unwrap();
+    a.revoke_at(
+        Revocation::Subject {
+            sub: "u".into(),
+            at: UnixTime::now().saturating_sub(secs(5)).into(),
+            until,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    assert!(wait_for(&b, secs(2), || b.check_at(ids("c1"), now).is_err()).await);
+    assert!(matches!(
+        b.check_authoritative_at(ids("other"), now).await.unwrap(),
+        Err(Revoked::Subject { .. })
+    ));
+    let late = connect().await.unwrap();
+    assert_eq!(late.check_at(ids("c1"), now), Err(Revoked::Session));
+    let writer = RedisStore::cluster_builder(cluster.urls())
+        .connect_writer()
+        .await
+        .unwrap();
+    let revs: Vec<Revocation> = (0..1200)
+        .map(|i| session(&format!("bulk{i}"), until))
+        .collect();
+    assert_eq!(writer.revoke_all(&revs, now).await.unwrap(), 1200);
+    assert!(wait_for(&b, secs(2), || b.check_at(ids("bulk1199"), now).is_err()).await);
+}
+
+/// The issue's scenario on two demo servers: Redis stops, `POST /logout` on A; the user is
+/// logged out there, and once Redis is back B refuses a stolen copy of the cookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_while_redis_is_down_reaches_the_other_instance() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let ring = KeyRingHandle::new(KeyRing::generate());
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    let store_b = store(&server).await;
+    let a = demo_on(store(&server).await, &ring, &clock, false).await;
+    let b = demo_on(store_b.clone(), &ring, &clock, false).await;
+    let mut on_a = Client::new(a.url());
+    on_a.login("alice").await;
+    let stolen = on_a.jar["session"].clone();
+
+    server.kill();
+    let r = on_a.post_form("/logout", &[]).await;
+    assert_eq!(
+        r.status, 303,
+        "logged out here, the revocation queued: {}",
+        r.body
+    );
+    server.restart();
+    let deadline = Instant::now() + secs(10);
+    loop {
+        let mut thief = Client::new(b.url());
+        thief.jar.insert("session".into(), stolen.clone());
+        if thief.get("/me").await.status == 401 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B still accepts the cookie logged out while Redis was down"
+        );
+        let mut u = store_b.updates();
+        let _ = tokio::time::timeout(Duration::from_millis(200), u.changed()).await;
     }
 }

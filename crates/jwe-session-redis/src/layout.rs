@@ -1,0 +1,363 @@
+//! The data layout in Redis (format 2): key names, the scripts that write them, and the
+//! encoding of revocations in the replication log. The crate docs describe it for operators.
+
+use jwe_session_core::{Revocation, UnixMicros, UnixTime};
+use redis::Value;
+
+/// Records a batch of revocations: merges each into its point key (the later cut-off and
+/// the later expiry win), indexes subject and global cut-offs, and appends what changed to
+/// the log in one entry, trimming the log by time. Atomic; all keys share one hash slot.
+///
+/// KEYS: log, cut-offs index, window, then one point key per revocation.
+/// ARGV: this writer's window in ms, then per revocation: kind (`s` session, `c` cut-off),
+/// value (`1`, or the cut-off in µs), expiry (Unix s), log encoding.
+/// Returns how many point keys changed.
+pub(crate) const REVOKE_LUA: &str = r"
+local now = redis.call('TIME')
+local now_s = tonumber(now[1])
+local now_ms = now_s * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_s)
+local changed = {}
+local n = (#ARGV - 1) / 4
+for i = 1, n do
+  local key = KEYS[3 + i]
+  local kind = ARGV[4 * i - 2]
+  local v = tonumber(ARGV[4 * i - 1])
+  local exat = tonumber(ARGV[4 * i])
+  local enc = ARGV[4 * i + 1]
+  if exat > now_s then
+    local cur = redis.call('GET', key)
+    local cur_exat = -2
+    if cur then cur_exat = redis.call('EXPIRETIME', key) end
+    local c = tonumber(cur)
+    local new_v = v
+    if c and c > new_v then new_v = c end
+    local new_exat = exat
+    if cur_exat > new_exat then new_exat = cur_exat end
+    if (not c) or new_v ~= c or new_exat ~= cur_exat then
+      redis.call('SET', key, string.format('%d', new_v), 'EXAT', new_exat)
+      if kind == 'c' then redis.call('ZADD', KEYS[2], new_exat, key) end
+      changed[#changed + 1] = 'r'
+      changed[#changed + 1] = enc
+    end
+  end
+end
+if #changed > 0 then
+  local window = tonumber(redis.call('GET', KEYS[3]) or '0')
+  local mine = tonumber(ARGV[1])
+  if mine > window then window = mine end
+  local minid = now_ms - window - 60000
+  if minid < 0 then minid = 0 end
+  redis.call('XADD', KEYS[1], 'MINID', '~', minid, '*', unpack(changed))
+end
+return #changed / 2
+";
+
+/// Raises the stored window (ms) to this instance's, never lowers it. KEYS: window.
+pub(crate) const WINDOW_LUA: &str = r"
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local mine = tonumber(ARGV[1])
+if mine > cur then redis.call('SET', KEYS[1], ARGV[1]) return mine end
+return cur
+";
+
+/// The most revocations one script call carries (Lua's `unpack` limit stays far off).
+pub(crate) const BATCH: usize = 500;
+
+/// Key names under one prefix, all in one hash slot (`{prefix}`), so a script may touch
+/// them together on Redis Cluster.
+#[derive(Clone, Debug)]
+pub(crate) struct Keys {
+    base: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Self {
+            base: format!("{{{prefix}}}"),
+        }
+    }
+
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub(crate) fn log(&self) -> String {
+        format!("{}log", self.base)
+    }
+
+    pub(crate) fn cutoffs(&self) -> String {
+        format!("{}cutoffs", self.base)
+    }
+
+    pub(crate) fn window(&self) -> String {
+        format!("{}window", self.base)
+    }
+
+    pub(crate) fn epoch(&self) -> String {
+        format!("{}epoch", self.base)
+    }
+
+    pub(crate) fn sid(&self, sid: &str) -> String {
+        format!("{}sid:{sid}", self.base)
+    }
+
+    pub(crate) fn sub(&self, sub: &str) -> String {
+        format!("{}sub:{sub}", self.base)
+    }
+
+    pub(crate) fn all(&self) -> String {
+        format!("{}all", self.base)
+    }
+
+    /// The point key a revocation is merged into.
+    pub(crate) fn point(&self, r: &Revocation) -> String {
+        match r {
+            Revocation::Session { sid, .. } => self.sid(sid),
+            Revocation::Subject { sub, .. } => self.sub(sub),
+            _ => self.all(),
+        }
+    }
+
+    /// A point key and its value back into a revocation; `exat` is its `EXPIRETIME`
+    /// (-1 none, -2 missing): a key without expiry is not ours.
+    pub(crate) fn decode_point(
+        &self,
+        key: &str,
+        value: Option<u64>,
+        exat: i64,
+    ) -> Option<Revocation> {
+        let value = value?;
+        let until = UnixTime::from_secs(u64::try_from(exat).ok()?);
+        let name = key.strip_prefix(self.base.as_str())?;
+        let r = if let Some(sid) = name.strip_prefix("sid:") {
+            Revocation::Session {
+                sid: sid.to_owned(),
+                until,
+            }
+        } else if let Some(sub) = name.strip_prefix("sub:") {
+            Revocation::Subject {
+                sub: sub.to_owned(),
+                at: UnixMicros::from_micros(value),
+                until,
+            }
+        } else if name == "all" {
+            Revocation::All {
+                at: UnixMicros::from_micros(value),
+                until,
+            }
+        } else {
+            return None;
+        };
+        r.check().is_ok().then_some(r)
+    }
+}
+
+/// One revocation's arguments to [`REVOKE_LUA`]: kind, value, expiry, log encoding.
+pub(crate) fn script_args(r: &Revocation, made: UnixTime) -> Option<[String; 4]> {
+    let (kind, value) = match r {
+        Revocation::Session { .. } => ("s", 1),
+        Revocation::Subject { at, .. } | Revocation::All { at, .. } => ("c", at.as_micros()),
+        _ => return None,
+    };
+    Some([
+        kind.to_owned(),
+        value.to_string(),
+        r.until().as_secs().to_string(),
+        encode(r, made),
+    ])
+}
+
+/// A revocation in the log: `s <until> <made> <sid>`, `u <at µs> <until> <sub>`,
+/// `a <at µs> <until>`; ids go last because they may contain spaces. `made` is when the
+/// writer made a session revocation, by its clock: readers keep it in memory only for
+/// their window after that.
+pub(crate) fn encode(r: &Revocation, made: UnixTime) -> String {
+    match r {
+        Revocation::Session { sid, until } => format!("s {until} {made} {sid}"),
+        Revocation::Subject { sub, at, until } => format!("u {} {until} {sub}", at.as_micros()),
+        Revocation::All { at, until } => format!("a {} {until}", at.as_micros()),
+        _ => String::new(),
+    }
+}
+
+/// A log entry's revocation and, for a session, when it was made.
+pub(crate) fn decode(msg: &[u8]) -> Option<(Revocation, Option<UnixTime>)> {
+    let msg = std::str::from_utf8(msg).ok()?;
+    let secs = |s: &str| s.parse::<u64>().ok().map(UnixTime::from_secs);
+    let micros = |s: &str| s.parse::<u64>().ok().map(UnixMicros::from_micros);
+    let (kind, rest) = msg.split_once(' ')?;
+    let decoded = match kind {
+        "s" => {
+            let (until, rest) = rest.split_once(' ')?;
+            let (made, sid) = rest.split_once(' ')?;
+            let r = Revocation::Session {
+                sid: sid.to_owned(),
+                until: secs(until)?,
+            };
+            (r, Some(secs(made)?))
+        }
+        "u" => {
+            let (at, rest) = rest.split_once(' ')?;
+            let (until, sub) = rest.split_once(' ')?;
+            let r = Revocation::Subject {
+                sub: sub.to_owned(),
+                at: micros(at)?,
+                until: secs(until)?,
+            };
+            (r, None)
+        }
+        "a" => {
+            let (at, until) = rest.split_once(' ')?;
+            let r = Revocation::All {
+                at: micros(at)?,
+                until: secs(until)?,
+            };
+            (r, None)
+        }
+        _ => return None,
+    };
+    decoded.0.check().is_ok().then_some(decoded)
+}
+
+/// Entries of an `XRANGE` reply, or of the one stream of an `XREAD` reply: `(id, values)`
+/// with the values of every field (each field of our entries is one revocation).
+pub(crate) fn entries(reply: Value) -> Vec<(String, Vec<Vec<u8>>)> {
+    let mut out = Vec::new();
+    for entry in items(reply) {
+        let mut parts = items(entry).into_iter();
+        let (Some(id), Some(fields)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Some(id) = bytes(id).and_then(|b| String::from_utf8(b).ok()) else {
+            continue;
+        };
+        let values = items(fields)
+            .into_iter()
+            .skip(1)
+            .step_by(2)
+            .filter_map(bytes)
+            .collect();
+        out.push((id, values));
+    }
+    out
+}
+
+/// The entries of the single stream an `XREAD` reply holds (nothing on a timeout).
+pub(crate) fn read_entries(reply: Value) -> Vec<(String, Vec<Vec<u8>>)> {
+    match reply {
+        // RESP3: a map from stream name to entries.
+        Value::Map(pairs) => pairs.into_iter().flat_map(|(_, v)| entries(v)).collect(),
+        // RESP2: [[name, entries]].
+        other => items(other)
+            .into_iter()
+            .flat_map(|stream| items(stream).into_iter().nth(1).map(entries))
+            .flatten()
+            .collect(),
+    }
+}
+
+fn items(v: Value) -> Vec<Value> {
+    match v {
+        Value::Array(items) | Value::Set(items) => items,
+        Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn bytes(v: Value) -> Option<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.into_bytes()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_encoding_round_trips() {
+        let t = UnixTime::from_secs;
+        let m = UnixMicros::from_micros(1_800_000_000_123_456);
+        for r in [
+            Revocation::Session {
+                sid: "a b".into(),
+                until: t(9),
+            },
+            Revocation::Subject {
+                sub: "alice smith".into(),
+                at: m,
+                until: t(9),
+            },
+            Revocation::All { at: m, until: t(9) },
+        ] {
+            let (back, made) = decode(encode(&r, t(5)).as_bytes()).unwrap();
+            assert_eq!(back, r);
+            assert_eq!(made.is_some(), matches!(r, Revocation::Session { .. }));
+        }
+        for bad in [
+            "", "s", "s 1 2", "s x 2 y", "s 9 2 ", "u 1 2", "u 1 2 ", "a 1", "z 1 2", "a x 2",
+        ] {
+            assert_eq!(decode(bad.as_bytes()), None, "{bad:?}");
+        }
+        assert_eq!(decode(b"s 9 2 \xff"), None, "not UTF-8");
+    }
+
+    #[test]
+    fn point_keys_decode() {
+        let k = Keys::new("p:");
+        let t = UnixTime::from_secs;
+        assert_eq!(k.sid("x"), "{p:}sid:x");
+        assert_eq!(
+            k.decode_point("{p:}sid:x", Some(1), 9),
+            Some(Revocation::Session {
+                sid: "x".into(),
+                until: t(9)
+            })
+        );
+        let m = 1_800_000_000_123_456;
+        assert_eq!(
+            k.decode_point("{p:}sub:u", Some(m), 9),
+            Some(Revocation::Subject {
+                sub: "u".into(),
+                at: UnixMicros::from_micros(m),
+                until: t(9)
+            })
+        );
+        assert_eq!(
+            k.decode_point("{p:}all", Some(3), -1),
+            None,
+            "a key without expiry is not ours"
+        );
+        assert_eq!(k.decode_point("{p:}all", None, 9), None);
+        assert_eq!(k.decode_point("{q:}all", Some(3), 9), None);
+        assert_eq!(k.decode_point("{p:}other", Some(3), 9), None);
+        assert_eq!(k.decode_point("{p:}sid:", Some(1), 9), None, "empty id");
+    }
+
+    #[test]
+    fn stream_replies_parse_in_both_protocols() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let entry = |id: &str, vals: &[&str]| {
+            let mut fields = Vec::new();
+            for v in vals {
+                fields.push(bulk("r"));
+                fields.push(bulk(v));
+            }
+            Value::Array(vec![bulk(id), Value::Array(fields)])
+        };
+        let range = Value::Array(vec![entry("5-0", &["a", "b"]), entry("6-1", &["c"])]);
+        let expect = vec![
+            ("5-0".to_owned(), vec![b"a".to_vec(), b"b".to_vec()]),
+            ("6-1".to_owned(), vec![b"c".to_vec()]),
+        ];
+        assert_eq!(entries(range.clone()), expect);
+        let resp2 = Value::Array(vec![Value::Array(vec![bulk("log"), range.clone()])]);
+        assert_eq!(read_entries(resp2), expect);
+        let resp3 = Value::Map(vec![(bulk("log"), range)]);
+        assert_eq!(read_entries(resp3), expect);
+        assert!(read_entries(Value::Nil).is_empty());
+    }
+}
