@@ -12,7 +12,9 @@
 //! - `POST /logout-others`: revokes every other session of this user and keeps this one
 //!   (under a new `sid`), `303` to `/`.
 //!
-//! A logout that cannot be recorded answers `503` ("try again").
+//! A logout that cannot be recorded answers `503` ("try again"). One the shared store did
+//! not take yet but queued on this instance (Redis down) is a logout: it answers `303`, and
+//! the store sends it on when Redis is back.
 //!
 //! State-changing requests from other sites (`Sec-Fetch-Site`, or `Origin` against
 //! `Host`) are refused with `403` by the session layer's cross-origin protection.
@@ -195,6 +197,10 @@ async fn logout_others(handle: SessionHandle<DemoClaims>) -> Response {
 fn after_logout(result: Result<(), jwe_session_core::StoreError>) -> Response {
     match result {
         Ok(()) => Redirect::to("/").into_response(),
+        Err(e @ jwe_session_core::StoreError::Queued { .. }) => {
+            tracing::warn!(error = %e, "logout recorded here; Redis will get it when it answers");
+            Redirect::to("/").into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "logout could not be recorded");
             (

@@ -11,7 +11,12 @@
 //!   when run from the workspace (`cargo run`), else `jwe-session-demo-revocations-<port>.redb`
 //!   in the current directory. A damaged or foreign file stops the demo with an error;
 //! - `REDIS_URL`: keep revocations in Redis instead (`jwe-session-redis`), shared with
-//!   other instances;
+//!   other instances (`rediss://` for TLS). The revocation file above is then this
+//!   instance's durable queue: a logout made while Redis is down is kept there and sent
+//!   when Redis answers, even across a restart;
+//! - `REDIS_CLUSTER=1`: `REDIS_URL` names nodes of a Redis Cluster (comma-separated);
+//! - `REDIS_CA_FILE`: a PEM file of CA certificates to trust for `rediss://` instead of
+//!   the system's;
 //! - `DEMO_INSECURE_COOKIE=1`: drop `Secure` from the cookie. Chromium and Firefox accept
 //!   `Secure` cookies from `http://localhost`; Safari (WebKit) and some plain-HTTP clients
 //!   do not, and without this they never keep a session. Local use only.
@@ -93,20 +98,36 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Redis when `REDIS_URL` is set; otherwise the revocation file.
 async fn revocation_store(port: u16) -> Result<Arc<dyn RevocationStore>, String> {
-    if let Ok(url) = std::env::var("REDIS_URL") {
-        let store = jwe_session_redis::RedisStore::builder(url)
-            .connect()
-            .await
-            .map_err(|e| format!("REDIS_URL: {e}"))?;
-        tracing::info!("revocations shared through Redis");
-        return Ok(Arc::new(store));
-    }
     let path = match std::env::var_os("JWE_SESSION_REVOCATIONS") {
         Some(p) => PathBuf::from(p),
         None => default_revocations_file(port)?,
     };
-    let store = jwe_session_file::FileStore::open(&path)
+    let file = jwe_session_file::FileStore::open(&path)
         .map_err(|e| format!("JWE_SESSION_REVOCATIONS: {e}"))?;
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        let urls: Vec<&str> = url.split(',').map(str::trim).collect();
+        let builder = if std::env::var("REDIS_CLUSTER").is_ok_and(|v| v == "1") {
+            jwe_session_redis::RedisStore::cluster_builder(urls)
+        } else {
+            jwe_session_redis::RedisStore::builder(url.clone())
+        };
+        let builder = match std::env::var_os("REDIS_CA_FILE") {
+            Some(ca) => builder.tls_root_certificates(
+                std::fs::read(&ca).map_err(|e| format!("REDIS_CA_FILE: {e}"))?,
+            ),
+            None => builder,
+        };
+        // The revocation file becomes this instance's durable queue: a logout Redis does
+        // not take survives a restart and is sent when Redis answers.
+        let store = builder
+            .queue_in(file)
+            .connect()
+            .await
+            .map_err(|e| format!("REDIS_URL: {e}"))?;
+        tracing::info!(queue = %path.display(), "revocations shared through Redis");
+        return Ok(Arc::new(store));
+    }
+    let store = file;
     tracing::info!(
         file = %path.display(),
         entries = store.len(),
