@@ -7,7 +7,7 @@
 //! jwe-session encrypt --keys FILE [--kid KID]              # stdin claims JSON -> compact JWE
 //! jwe-session decrypt --keys FILE [--validate] [--raw]     # stdin compact JWE -> claims JSON
 //! jwe-session inspect                                      # stdin compact JWE -> header and sizes
-//! jwe-session revoke --redis URL (--sid S | --sub U | --all) [--before TIME]
+//! jwe-session revoke --redis URL (--sid S | --sids-from FILE | --sub U | --all) [--before TIME]
 //! ```
 //!
 //! Every command reads at most one item from stdin (surrounding whitespace trimmed). On
@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jwe_session_core::{
-    Claims, Clock, Enc, Key, KeyError, KeyRing, OpenError, Revocation, RevocationStore,
-    SystemClock, TokenOptions, UnixMicros, UnixTime, Validation,
+    Claims, Clock, Enc, Key, KeyError, KeyRing, OpenError, Revocation, SystemClock, TokenOptions,
+    UnixMicros, UnixTime, Validation,
 };
 use rand::RngCore;
 use zeroize::Zeroizing;
@@ -148,14 +148,25 @@ struct DecryptArgs {
 }
 
 #[derive(Args)]
-#[command(group(clap::ArgGroup::new("scope").required(true).args(["sid", "sub", "all"])))]
+#[command(group(clap::ArgGroup::new("scope").required(true).args(["sid", "sids_from", "sub", "all"])))]
 struct RevokeArgs {
-    /// Redis URL, e.g. redis://127.0.0.1:6379/
+    /// Redis URL, e.g. redis://127.0.0.1:6379/ (rediss:// for TLS); with --cluster, one or
+    /// more cluster nodes, comma-separated.
     #[arg(long)]
     redis: String,
+    /// The URL names nodes of a Redis Cluster.
+    #[arg(long)]
+    cluster: bool,
+    /// PEM file of CA certificates to trust for rediss:// instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
     /// Revoke one session (logout).
     #[arg(long)]
     sid: Option<String>,
+    /// Revoke many sessions: one sid a line (blank lines skipped), `-` for stdin. Sent
+    /// pipelined; prints how many.
+    #[arg(long, value_name = "FILE")]
+    sids_from: Option<PathBuf>,
     /// Revoke every session of this subject begun at or before --before.
     #[arg(long)]
     sub: Option<String>,
@@ -164,7 +175,7 @@ struct RevokeArgs {
     all: bool,
     /// Cut-off for --sub/--all, inclusive: `now` (default, to the microsecond), Unix
     /// seconds, or YYYY-MM-DDTHH:MM:SSZ.
-    #[arg(long, conflicts_with = "sid")]
+    #[arg(long, conflicts_with_all = ["sid", "sids_from"])]
     before: Option<String>,
     /// The service's absolute session lifetime in seconds: how long the revocation must be kept.
     #[arg(long, default_value_t = 7 * 24 * 3600)]
@@ -521,17 +532,34 @@ fn revoke(a: &RevokeArgs) -> Out {
         })?,
     };
     let until = at.secs().saturating_add(lifetime);
-    let revocation = match (&a.sid, &a.sub) {
-        (Some(sid), _) => Revocation::Session {
+    let session_until = now.saturating_add(lifetime);
+    let revocations = match (&a.sid, &a.sids_from, &a.sub) {
+        (Some(sid), _, _) => vec![Revocation::Session {
             sid: sid.clone(),
-            until: now.saturating_add(lifetime),
-        },
-        (None, Some(sub)) => Revocation::Subject {
+            until: session_until,
+        }],
+        (None, Some(from), _) => read_sids(from)?
+            .into_iter()
+            .map(|sid| Revocation::Session {
+                sid,
+                until: session_until,
+            })
+            .collect(),
+        (None, None, Some(sub)) => vec![Revocation::Subject {
             sub: sub.clone(),
             at,
             until,
-        },
-        (None, None) => Revocation::All { at, until },
+        }],
+        (None, None, None) => vec![Revocation::All { at, until }],
+    };
+    let ca = match &a.ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            fail(
+                code::FAILURE,
+                format!("--ca-file {}: {e}; nothing was revoked", path.display()),
+            )
+        })?),
+        None => None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -542,34 +570,73 @@ fn revoke(a: &RevokeArgs) -> Out {
                 format!("could not start the async runtime: {e}"),
             )
         })?;
-    let r = revocation.clone();
-    runtime.block_on(async move {
-        let store = jwe_session_redis::RedisStore::builder(a.redis.clone())
+    runtime.block_on(async {
+        let builder = if a.cluster {
+            jwe_session_redis::RedisStore::cluster_builder(a.redis.split(',').map(str::trim))
+        } else {
+            jwe_session_redis::RedisStore::builder(a.redis.clone())
+        };
+        let builder = match ca {
+            Some(pem) => builder.tls_root_certificates(pem),
+            None => builder,
+        };
+        // A writer: no mirror to load, so the command starts at once whatever is stored.
+        let writer = builder
             .prefix(a.prefix.clone())
             .timeout(Duration::from_secs(2))
-            .connect()
+            .connect_writer()
             .await
             .map_err(|e| fail(code::FAILURE, format!("{e}; nothing was revoked")))?;
-        store
-            .revoke_at(r, now)
-            .await
-            .map_err(|e| fail(code::FAILURE, format!("{e}; nothing was revoked")))
+        writer.revoke_all(&revocations, now).await.map_err(|e| {
+            fail(
+                code::FAILURE,
+                format!("{e}; it may be recorded in part: running the command again is safe"),
+            )
+        })
     })?;
-    let summary = match revocation {
-        Revocation::Session { sid, until } => {
+    let summary = match (&a.sids_from, revocations.first()) {
+        (Some(_), _) => serde_json::json!({
+            "revoked": "sessions", "count": revocations.len(), "until": session_until,
+        }),
+        (None, Some(Revocation::Session { sid, until })) => {
             serde_json::json!({"revoked": "session", "sid": sid, "until": until})
         }
         // `before` stays whole seconds as in 0.1; `before_us` is the exact cut-off.
-        Revocation::Subject { sub, at, until } => serde_json::json!({
+        (None, Some(Revocation::Subject { sub, at, until })) => serde_json::json!({
             "revoked": "subject", "sub": sub, "before": at.secs(),
             "before_us": at.as_micros(), "until": until,
         }),
-        Revocation::All { at, until } => serde_json::json!({
+        (None, Some(Revocation::All { at, until })) => serde_json::json!({
             "revoked": "all", "before": at.secs(), "before_us": at.as_micros(), "until": until,
         }),
         _ => serde_json::json!({}),
     };
     Ok(format!("{summary}\n"))
+}
+
+/// The sids of `--sids-from`: one a line, surrounding whitespace trimmed, blank lines
+/// skipped; `-` reads stdin.
+fn read_sids(from: &Path) -> Result<Vec<String>, Fail> {
+    let text = if from == Path::new("-") {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map(|_| s)
+            .map_err(|e| fail(code::BAD_INPUT, format!("--sids-from -: {e}")))?
+    } else {
+        std::fs::read_to_string(from).map_err(|e| {
+            fail(
+                code::BAD_INPUT,
+                format!("--sids-from {}: {e}", from.display()),
+            )
+        })?
+    };
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect())
 }
 
 /// `now`, Unix seconds, or `YYYY-MM-DDTHH:MM:SSZ` (UTC).

@@ -277,6 +277,62 @@ fn revoke_through_redis() {
     );
 }
 
+/// `revoke --sids-from`: the incident-response path. A file of sids and stdin (`-`), blank
+/// lines and CRLF endings tolerated; every instance refuses them all.
+#[test]
+fn revoke_many_sids_from_a_file_and_stdin() {
+    use jwe_session_core::{RevocationStore, Revoked, SessionIds, UnixTime};
+    let Some(server) = jwe_session_tests::RedisServer::start() else {
+        return;
+    };
+    let url = server.url();
+    let dir = std::env::temp_dir().join(format!("jwe-cli-sids-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("sids.txt");
+    let sids: Vec<String> = (0..3000).map(|i| format!("leaked-{i}")).collect();
+    std::fs::write(&file, sids.join("\n") + "\n\n").unwrap();
+    let out = ok(
+        &[
+            "revoke",
+            "--redis",
+            &url,
+            "--sids-from",
+            file.to_str().unwrap(),
+        ],
+        "",
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["revoked"], "sessions");
+    assert_eq!(v["count"], 3000);
+    let out = ok(
+        &["revoke", "--redis", &url, "--sids-from", "-"],
+        "stdin-1\r\n\r\n  stdin-2  \nleaked-7\n",
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["count"], 3);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = jwe_session_redis::RedisStore::builder(url.clone())
+            .connect()
+            .await
+            .unwrap();
+        let now = UnixTime::now();
+        for sid in ["leaked-0", "leaked-2999", "stdin-1", "stdin-2"] {
+            let ids = SessionIds {
+                sid: Some(sid),
+                sub: Some("u"),
+                started: Some(now.into()),
+            };
+            assert_eq!(store.check_at(ids, now), Err(Revoked::Session), "{sid}");
+        }
+    });
+}
+
 /// `revoke --sub U` (before = now) and the session layer draw the line at the same moment:
 /// a session begun a moment before the command, in the same second, is ended; one begun
 /// after it is not.
