@@ -272,3 +272,61 @@ async fn logout_others_keeps_this_session_and_ends_the_rest() {
     let mut phone = browser(&demo.url(), &phone_copy);
     assert_eq!(phone.get("/me").await.status, StatusCode::UNAUTHORIZED);
 }
+
+/// Two demo processes on one real Redis (`REDIS_URL`). Redis stops; `POST /logout` on A
+/// logs the user out there and queues the revocation in A's revocation file; A is then
+/// killed before Redis comes back. Started again, A sends what it queued, and B refuses a
+/// stolen copy of the cookie.
+#[tokio::test]
+async fn a_logout_queued_while_redis_is_down_survives_a_kill_and_reaches_b() {
+    let Some(mut redis) = jwe_session_tests::RedisServer::start() else {
+        return;
+    };
+    let dir = scratch("demo-redis-queue");
+    let url = redis.url();
+    let (port_a, port_b) = (free_port(), free_port());
+    let queue_a = dir.join("a.redb").display().to_string();
+    let queue_b = dir.join("b.redb").display().to_string();
+    let env_a = [
+        ("REDIS_URL", url.as_str()),
+        ("JWE_SESSION_REVOCATIONS", queue_a.as_str()),
+    ];
+    let a = Demo::start(port_a, &env_a, dir.join("a.log"));
+    let b = Demo::start(
+        port_b,
+        &[
+            ("REDIS_URL", url.as_str()),
+            ("JWE_SESSION_REVOCATIONS", queue_b.as_str()),
+        ],
+        dir.join("b.log"),
+    );
+    let mut user = Client::new(a.url());
+    assert_eq!(user.login("alice").await.status, StatusCode::SEE_OTHER);
+    let stolen = user.jar.clone();
+    assert_eq!(
+        browser(&b.url(), &stolen).get("/me").await.status,
+        StatusCode::OK
+    );
+
+    redis.kill();
+    let r = user.post_form("/logout", &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(
+        browser(&a.url(), &stolen).get("/me").await.status,
+        StatusCode::UNAUTHORIZED,
+        "A honours its own logout at once"
+    );
+    a.kill();
+    redis.restart();
+    let a = Demo::start(port_a, &env_a, dir.join("a2.log"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while browser(&b.url(), &stolen).get("/me").await.status != StatusCode::UNAUTHORIZED {
+        assert!(
+            Instant::now() < deadline,
+            "B still accepts the cookie: A's queued logout was lost.\nA: {}\nB: {}",
+            a.log_text(),
+            b.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
