@@ -19,6 +19,8 @@
 //!
 //! # Data layout (format 2)
 //!
+//! Needs Redis 7.0 or later (`EXPIRETIME`), or Valkey.
+//!
 //! Every key of one [prefix](RedisStoreBuilder::prefix) `P` starts with the hash tag
 //! `{P}`, so on Redis Cluster they share one slot and a script can update them together.
 //! Revocations are small (about 100 bytes each), so one slot holds millions; give each
@@ -850,7 +852,11 @@ async fn flush_loop(shared: Arc<Shared>) {
                 backoff = Duration::from_millis(50);
             }
             Err(e) => {
-                tracing::debug!(error = %e, queued = batch.len(), "Redis still refuses queued revocations");
+                if backoff == Duration::from_millis(50) {
+                    tracing::warn!(error = %e, queued = batch.len(), "Redis refuses queued revocations; retrying with backoff");
+                } else {
+                    tracing::debug!(error = %e, queued = batch.len(), "Redis still refuses queued revocations");
+                }
                 let _ = tokio::time::timeout(backoff, shared.pending_changed.notified()).await;
                 backoff = (backoff * 2).min(shared.max_backoff);
             }

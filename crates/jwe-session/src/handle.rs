@@ -182,6 +182,9 @@ impl<T> SessionHandle<T> {
     ///
     /// # Errors
     /// [`StoreError`] if the revocation could not be recorded; the cookie is cleared anyway.
+    /// [`StoreError::Queued`] means it is in force on this instance and a shared store will
+    /// send it on by itself (Redis was unreachable): the user is logged out, nothing to
+    /// retry.
     pub async fn end(&self) -> Result<(), StoreError> {
         let now = self.config.clock.now();
         let taken = self.take_for_clearing();
