@@ -217,6 +217,16 @@ fn encrypt_output_opens_in_jose() {
     assert_eq!(v["plaintext"], r#"{"sub":"alice"}"#);
 }
 
+/// Connects a service's store to the Redis at `url` (loading its mirror) and runs `f` on it.
+fn service_store(url: &str, f: impl FnOnce(&jwe_session_redis::RedisStore)) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = rt.block_on(jwe_session_redis::RedisStore::builder(url).connect());
+    f(&store.unwrap());
+}
+
 /// `revoke` against a real redis-server: what it records, a service's store sees.
 #[test]
 fn revoke_through_redis() {
@@ -245,15 +255,7 @@ fn revoke_through_redis() {
     assert_eq!(v["before"], 1_893_456_000);
     assert_eq!(v["until"], 1_893_456_000 + 7 * 86_400);
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let store = jwe_session_redis::RedisStore::builder(url.clone())
-            .connect()
-            .await
-            .unwrap();
+    service_store(&url, |store| {
         let now = UnixTime::now();
         let ids = |sid, sub| SessionIds {
             sid: Some(sid),
@@ -312,15 +314,7 @@ fn revoke_many_sids_from_a_file_and_stdin() {
     assert_eq!(v["count"], 3);
     let _ = std::fs::remove_dir_all(&dir);
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let store = jwe_session_redis::RedisStore::builder(url.clone())
-            .connect()
-            .await
-            .unwrap();
+    service_store(&url, |store| {
         let now = UnixTime::now();
         for sid in ["leaked-0", "leaked-2999", "stdin-1", "stdin-2"] {
             let ids = SessionIds {

@@ -298,46 +298,72 @@ async fn demo_on(
     Server::start(router).await
 }
 
+/// Two demo servers A and B on one key ring and one Redis, and alice logged in on A.
+struct TwoDemos {
+    a: Server,
+    b: Server,
+    store_b: RedisStore,
+    on_a: Client,
+    /// Alice's cookie, as a thief would copy it.
+    cookie: String,
+}
+
+async fn two_demos(server: &RedisServer) -> TwoDemos {
+    let ring = KeyRingHandle::new(KeyRing::generate());
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    let store_b = store(server).await;
+    let a = demo_on(store(server).await, &ring, &clock, false).await;
+    let b = demo_on(store_b.clone(), &ring, &clock, false).await;
+    let mut on_a = Client::new(a.url());
+    on_a.login("alice").await;
+    let cookie = on_a.jar["session"].clone();
+    TwoDemos {
+        a,
+        b,
+        store_b,
+        on_a,
+        cookie,
+    }
+}
+
+impl TwoDemos {
+    /// Waits (bounded) until B refuses the copied cookie, waking on B's store updates.
+    async fn wait_refused_on_b(&self, within: Duration, what: &str) {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut thief = Client::new(self.b.url());
+            thief.jar.insert("session".into(), self.cookie.clone());
+            if thief.get("/me").await.status == 401 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "B still accepts the cookie: {what}"
+            );
+            let mut u = self.store_b.updates();
+            let _ = tokio::time::timeout(Duration::from_millis(100), u.changed()).await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_on_one_instance_is_refused_on_another() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let ring = KeyRingHandle::new(KeyRing::generate());
-    let clock = ManualClock::new(UnixTime::from_secs(T0));
-    let store_b = store(&server).await;
-    let a = demo_on(store(&server).await, &ring, &clock, false).await;
-    let b = demo_on(store_b.clone(), &ring, &clock, false).await;
-
-    let mut on_a = Client::new(a.url());
-    on_a.login("alice").await;
-    let cookie = on_a.jar["session"].clone();
-    let mut on_b = Client::new(b.url());
-    on_b.jar.insert("session".into(), cookie.clone());
+    let mut t = two_demos(&server).await;
+    let mut on_b = Client::new(t.b.url());
+    on_b.jar.insert("session".into(), t.cookie.clone());
     assert_eq!(
         on_b.get("/me").await.status,
         200,
         "one key ring: B opens A's cookie"
     );
-
-    assert_eq!(on_a.post_form("/logout", &[]).await.status, 303);
+    assert_ne!(t.a.url(), t.b.url());
+    assert_eq!(t.on_a.post_form("/logout", &[]).await.status, 303);
     // B learns of the logout through Redis: the same cookie is refused there within the
     // propagation bound, though it has not expired.
-    let mut replay = Client::new(b.url());
-    let deadline = Instant::now() + secs(2);
-    loop {
-        replay.jar.insert("session".into(), cookie.clone());
-        let r = replay.get("/me").await;
-        if r.status == 401 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "B still accepts the logged-out cookie"
-        );
-        let mut u = store_b.updates();
-        let _ = tokio::time::timeout(Duration::from_millis(100), u.changed()).await;
-    }
+    t.wait_refused_on_b(secs(2), "logged out on A").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,6 +431,23 @@ fn session(sid: &str, until: UnixTime) -> Revocation {
         sid: sid.into(),
         until,
     }
+}
+
+/// `a` revokes `sid`; `b` refuses it from its mirror (within 2 s, through the log) and at
+/// renewal (its point key).
+async fn revoked_on_both(a: &RedisStore, b: &RedisStore, sid: &str) {
+    let now = UnixTime::now();
+    a.revoke_at(session(sid, now.saturating_add(secs(600))), now)
+        .await
+        .unwrap();
+    assert!(
+        wait_for(b, secs(2), || b.check_at(ids(sid), now).is_err()).await,
+        "{sid} did not reach B"
+    );
+    assert_eq!(
+        b.check_authoritative_at(ids(sid), now).await.unwrap(),
+        Err(Revoked::Session)
+    );
 }
 
 /// Item 1: Redis's "not revoked" never overrides what this instance knows. The point key
@@ -642,15 +685,7 @@ async fn a_least_privilege_acl_user_is_enough() {
     };
     let a = connect().await.unwrap();
     let b = connect().await.unwrap();
-    let now = UnixTime::now();
-    a.revoke_at(session("acl", now.saturating_add(secs(600))), now)
-        .await
-        .unwrap();
-    assert!(wait_for(&b, secs(2), || b.check_at(ids("acl"), now).is_err()).await);
-    assert_eq!(
-        b.check_authoritative_at(ids("acl"), now).await.unwrap(),
-        Err(Revoked::Session)
-    );
+    revoked_on_both(&a, &b, "acl").await;
     // This Redis runs without maxmemory, where the policy does not matter; the store read it.
     assert_eq!(a.eviction_policy(), Some("noeviction"));
     let denied: redis::RedisResult<Vec<String>> = redis::Client::open(url.as_str())
@@ -712,17 +747,7 @@ async fn tls_works() {
     };
     let a = connect().await.unwrap();
     let b = connect().await.unwrap();
-    let now = UnixTime::now();
-    a.revoke_at(session("over-tls", now.saturating_add(secs(600))), now)
-        .await
-        .unwrap();
-    assert!(wait_for(&b, secs(2), || b.check_at(ids("over-tls"), now).is_err()).await);
-    assert_eq!(
-        b.check_authoritative_at(ids("over-tls"), now)
-            .await
-            .unwrap(),
-        Err(Revoked::Session)
-    );
+    revoked_on_both(&a, &b, "over-tls").await;
     // Without the CA the server's certificate is refused.
     let untrusted = RedisStore::builder(server.url())
         .timeout(Duration::from_secs(2))
@@ -744,9 +769,9 @@ async fn cluster_works() {
     };
     let a = connect().await.unwrap();
     let b = connect().await.unwrap();
+    revoked_on_both(&a, &b, "c1").await;
     let now = UnixTime::now();
     let until = now.saturating_add(secs(600));
-    a.revoke_at(session("c1", until), now).await.unwrap();
     a.revoke_at(
         Revocation::Subject {
             sub: "u".into(),
@@ -757,7 +782,6 @@ async fn cluster_works() {
     )
     .await
     .unwrap();
-    assert!(wait_for(&b, secs(2), || b.check_at(ids("c1"), now).is_err()).await);
     assert!(matches!(
         b.check_authoritative_at(ids("other"), now).await.unwrap(),
         Err(Revoked::Subject { .. })
@@ -782,35 +806,15 @@ async fn a_logout_while_redis_is_down_reaches_the_other_instance() {
     let Some(mut server) = RedisServer::start() else {
         return;
     };
-    let ring = KeyRingHandle::new(KeyRing::generate());
-    let clock = ManualClock::new(UnixTime::from_secs(T0));
-    let store_b = store(&server).await;
-    let a = demo_on(store(&server).await, &ring, &clock, false).await;
-    let b = demo_on(store_b.clone(), &ring, &clock, false).await;
-    let mut on_a = Client::new(a.url());
-    on_a.login("alice").await;
-    let stolen = on_a.jar["session"].clone();
-
+    let mut t = two_demos(&server).await;
     server.kill();
-    let r = on_a.post_form("/logout", &[]).await;
+    let r = t.on_a.post_form("/logout", &[]).await;
     assert_eq!(
         r.status, 303,
         "logged out here, the revocation queued: {}",
         r.body
     );
     server.restart();
-    let deadline = Instant::now() + secs(10);
-    loop {
-        let mut thief = Client::new(b.url());
-        thief.jar.insert("session".into(), stolen.clone());
-        if thief.get("/me").await.status == 401 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "B still accepts the cookie logged out while Redis was down"
-        );
-        let mut u = store_b.updates();
-        let _ = tokio::time::timeout(Duration::from_millis(200), u.changed()).await;
-    }
+    t.wait_refused_on_b(secs(10), "logged out on A while Redis was down")
+        .await;
 }
