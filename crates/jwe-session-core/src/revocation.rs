@@ -237,6 +237,15 @@ pub trait RevocationStore: Send + Sync + 'static {
         Box::pin(async move { Ok(answer) })
     }
 
+    /// How long after it was made this store keeps a session revocation where
+    /// [`check_at`](Self::check_at) sees it; `None` (the default) means until the
+    /// revocation's `until`. A store that forgets sooner (a shared store's bounded mirror)
+    /// says so, and the session layer refuses a store that forgets before every token the
+    /// revocation affects has expired.
+    fn memory_window(&self) -> Option<std::time::Duration> {
+        None
+    }
+
     /// Records a revocation. Succeeds only once it is recorded where every instance will
     /// see it.
     fn revoke_at(

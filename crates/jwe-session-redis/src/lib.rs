@@ -53,9 +53,12 @@
 //!
 //! **Fail-open renewal** (`.dangerous().fail_open_on_store_error()` in the layer) renews
 //! from the mirror while Redis is down, so it needs every session revocation that could
-//! still be renewed: set the window to the longest a token can be renewed (the absolute
-//! lifetime plus a minute, 7 days by default), which costs memory for every logout of
-//! that span. Fail-closed (the default) needs no more than the default window.
+//! still be renewed: set the window to the longest a token issued before a logout can be
+//! renewed (access lifetime plus idle timeout, 24 h 15 min by default, or the absolute
+//! lifetime if shorter), which costs memory for every logout of that span. Fail-closed
+//! (the default) needs no more than the default window. The session layer refuses to
+//! build with a store whose [`memory_window`](RevocationStore::memory_window) is shorter
+//! than its lifetimes need.
 //!
 //! # Faults
 //!
@@ -187,8 +190,9 @@ impl RedisStoreBuilder {
 
     /// How long after it was made the mirror keeps a session revocation (default
     /// [`DEFAULT_MIRROR_WINDOW`]). It must cover the access lifetime plus leeway; for
-    /// fail-open renewal, the longest a token can be renewed (see the crate docs). The
-    /// log is kept for the largest window any instance on the prefix asks for.
+    /// fail-open renewal, the longest a token can be renewed (see the crate docs); the
+    /// session layer checks. The log is kept for the largest window any instance on the
+    /// prefix asks for.
     pub fn mirror_window(mut self, window: Duration) -> Self {
         self.window = window;
         self
@@ -766,6 +770,10 @@ impl RedisStore {
 impl RevocationStore for RedisStore {
     fn check_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<(), Revoked> {
         self.shared.mirror.check_at(ids, now)
+    }
+
+    fn memory_window(&self) -> Option<Duration> {
+        Some(self.shared.window)
     }
 
     fn check_authoritative_at<'a>(

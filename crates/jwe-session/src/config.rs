@@ -94,11 +94,29 @@ pub enum ConfigError {
         /// The path given.
         path: String,
     },
+    /// The revocation store keeps a logout in memory for less time than a token issued
+    /// before it can be used without a lookup (the access lifetime plus leeway), or, with
+    /// fail-open renewal, can still be renewed from memory: a revoked token would be
+    /// accepted. Raise the store's window (e.g. `RedisStoreBuilder::mirror_window`).
+    StoreWindowTooShort {
+        /// How long the store keeps one.
+        window: std::time::Duration,
+        /// How long this layer needs.
+        needed: std::time::Duration,
+    },
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::StoreWindowTooShort { window, needed } => write!(
+                f,
+                "the revocation store keeps a logout in memory for {}s, but tokens issued before \
+                 it stay usable without a lookup for {}s (with fail-open renewal: renewable \
+                 from memory); raise the store's window",
+                window.as_secs(),
+                needed.as_secs()
+            ),
             Self::InvalidCookieName { name } => write!(
                 f,
                 "cookie name {name:?} is not allowed: use 1 to 64 of A-Z a-z 0-9 - _"
@@ -451,6 +469,20 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
         } else {
             self.cookie_name.clone()
         };
+        if let Some(window) = self.store.memory_window() {
+            let l = &self.lifetimes;
+            let usable = if self.fail_open {
+                // Renewed from memory: until the last token issued before the logout can
+                // no longer be renewed.
+                (l.access() + l.idle()).min(l.absolute())
+            } else {
+                l.access()
+            };
+            let needed = usable + self.leeway;
+            if window < needed {
+                return Err(ConfigError::StoreWindowTooShort { window, needed });
+            }
+        }
         let mut cross_origin = CrossOrigin::default();
         for origin in self.trusted_origins {
             if cross_origin.trust(&origin).is_none() {

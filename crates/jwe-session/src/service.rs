@@ -516,7 +516,10 @@ mod tests {
     use std::sync::Mutex;
 
     use http::header::{COOKIE, SET_COOKIE};
-    use jwe_session_core::{Clock, Key, KeyRing, ManualClock, Revocation, StoreError, UnixTime};
+    use jwe_session_core::{
+        Clock, Key, KeyRing, Lifetimes, ManualClock, MemoryStore, Revocation, Revoked, StoreError,
+        UnixTime,
+    };
     use tower::{service_fn, ServiceExt};
 
     use super::*;
@@ -806,6 +809,77 @@ mod tests {
         assert_eq!(l.purpose(), "jwe-session/cookie/__Host-session");
         let l = b().transport(crate::Transport::Bearer).build().unwrap();
         assert_eq!(l.purpose(), "jwe-session/bearer");
+    }
+
+    /// A store that forgets session revocations after `window` (as the Redis store's
+    /// bounded mirror does).
+    struct Forgetful(MemoryStore, Duration);
+
+    impl RevocationStore for Forgetful {
+        fn check_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<(), Revoked> {
+            self.0.check_at(ids, now)
+        }
+
+        fn memory_window(&self) -> Option<Duration> {
+            Some(self.1)
+        }
+
+        fn revoke_at(
+            &self,
+            revocation: Revocation,
+            now: UnixTime,
+        ) -> jwe_session_core::BoxFuture<'_, Result<(), StoreError>> {
+            self.0.revoke_at(revocation, now)
+        }
+    }
+
+    /// A store that forgets a logout while a token issued before it can still be used
+    /// without a lookup (or, failing open, renewed from memory) is refused at build time.
+    #[test]
+    fn a_store_that_forgets_too_soon_is_refused() {
+        let min = |m: u64| Duration::from_secs(m * 60);
+        let build = |window: Duration, fail_open: bool, lifetimes: Lifetimes| {
+            let b = SessionLayer::<()>::builder(ring())
+                .lifetimes(lifetimes)
+                .revocation_store(Arc::new(Forgetful(MemoryStore::new(), window)));
+            let b = if fail_open {
+                b.dangerous().fail_open_on_store_error().done()
+            } else {
+                b
+            };
+            b.build().map(|_| ())
+        };
+        let default = Lifetimes::default;
+        assert!(
+            build(min(16), false, default()).is_ok(),
+            "the Redis default"
+        );
+        assert!(
+            build(min(15), false, default()).is_ok(),
+            "exactly the access lifetime"
+        );
+        let err = build(min(10), false, default()).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::StoreWindowTooShort { window, needed } if window == min(10) && needed == min(15)),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("raise the store's window"),
+            "{err}"
+        );
+        let hour = Lifetimes::new(min(60), min(24 * 60), min(7 * 24 * 60));
+        assert!(
+            build(min(16), false, hour).is_err(),
+            "a longer access lifetime"
+        );
+        // Fail-open renews from memory: it needs access + idle (or the absolute lifetime).
+        assert!(build(min(16), true, default()).is_err());
+        assert!(build(min(24 * 60 + 15), true, default()).is_ok());
+        let short = Lifetimes::new(min(15), min(24 * 60), min(60));
+        assert!(
+            build(min(60), true, short).is_ok(),
+            "capped by the absolute lifetime"
+        );
     }
 
     #[tokio::test]

@@ -374,7 +374,17 @@ async fn renewal_during_an_outage_follows_the_policy() {
     let ring = KeyRingHandle::new(KeyRing::generate());
     let clock = ManualClock::new(UnixTime::from_secs(T0));
     let closed = demo_on(store(&server).await, &ring, &clock, false).await;
-    let open = demo_on(store(&server).await, &ring, &clock, true).await;
+    // Fail-open renews from the mirror, so the mirror keeps every logout as long as a
+    // token issued before it can be renewed (the layer refuses a shorter window).
+    let renewable = jwe_session_core::Lifetimes::default();
+    let keep_all = RedisStore::builder(server.url())
+        .timeout(Duration::from_millis(300))
+        .max_backoff(Duration::from_millis(200))
+        .mirror_window(renewable.access() + renewable.idle())
+        .connect()
+        .await
+        .unwrap();
+    let open = demo_on(keep_all, &ring, &clock, true).await;
     let mut c_closed = Client::new(closed.url());
     c_closed.login("alice").await;
     let mut c_open = Client::new(open.url());
