@@ -138,6 +138,10 @@ const BLOCK: Duration = Duration::from_secs(1);
 /// How often the follower confirms that Redis still holds our data (the epoch marker).
 const EPOCH_EVERY: Duration = Duration::from_secs(1);
 
+/// How often the follower sweeps expired entries out of the mirror (a sweep takes the
+/// mirror's write lock and walks every entry, so not on every read).
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
 /// How many log entries one read asks for.
 const READ_COUNT: usize = 64;
 
@@ -228,7 +232,7 @@ impl RedisStoreBuilder {
             keys: Keys::new(&self.prefix),
             revoke: redis::Script::new(layout::REVOKE_LUA),
             timeout: self.timeout,
-            window_ms: u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX),
+            window: self.window,
         }
     }
 
@@ -276,9 +280,7 @@ impl RedisStoreBuilder {
             connected: AtomicBool::new(false),
             updates,
             clock: self.clock,
-            timeout: self.timeout,
             max_backoff: self.max_backoff,
-            window: self.window,
             pending: Mutex::new(HashMap::new()),
             pending_changed: Notify::new(),
             repairs: AtomicU64::new(0),
@@ -321,10 +323,15 @@ struct Writer {
     keys: Keys,
     revoke: redis::Script,
     timeout: Duration,
-    window_ms: u64,
+    /// This instance's mirror window.
+    window: Duration,
 }
 
 impl Writer {
+    fn window_ms(&self) -> u64 {
+        u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// Runs one call, once more on a fresh connection if the first found it dropped.
     async fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
     where
@@ -358,7 +365,7 @@ impl Writer {
 
     async fn send_batch(&self, revs: &[(Revocation, UnixTime)]) -> Result<usize, StoreError> {
         let mut keys = vec![self.keys.log(), self.keys.cutoffs(), self.keys.window()];
-        let mut args = vec![self.window_ms.to_string()];
+        let mut args = vec![self.window_ms().to_string()];
         for (r, made) in revs {
             let Some(a) = layout::script_args(r, *made) else {
                 continue;
@@ -412,7 +419,7 @@ impl Writer {
     async fn raise_window(&self) -> Result<(), StoreError> {
         let script = redis::Script::new(layout::WINDOW_LUA);
         let key = self.keys.window();
-        let ms = self.window_ms;
+        let ms = self.window_ms();
         self.call(|mut c| {
             let mut inv = script.prepare_invoke();
             inv.key(&key).arg(ms);
@@ -498,9 +505,7 @@ struct Shared {
     connected: AtomicBool,
     updates: watch::Sender<u64>,
     clock: Arc<dyn Clock>,
-    timeout: Duration,
     max_backoff: Duration,
-    window: Duration,
     /// Revocations Redis has not taken yet, by point key.
     pending: Mutex<HashMap<String, (Revocation, UnixTime)>>,
     pending_changed: Notify,
@@ -519,7 +524,7 @@ impl Shared {
         match r {
             Revocation::Session { sid, until } => Revocation::Session {
                 sid: sid.clone(),
-                until: (*until).min(made.saturating_add(self.window)),
+                until: (*until).min(made.saturating_add(self.writer.window)),
             },
             other => other.clone(),
         }
@@ -773,7 +778,7 @@ impl RevocationStore for RedisStore {
     }
 
     fn memory_window(&self) -> Option<Duration> {
-        Some(self.shared.window)
+        Some(self.shared.writer.window)
     }
 
     fn check_authoritative_at<'a>(
@@ -917,7 +922,7 @@ async fn follow(
     pos: &mut Position,
     first: &mut Option<oneshot::Sender<Result<usize, StoreError>>>,
 ) -> Result<Never, StoreError> {
-    let t = shared.timeout;
+    let t = shared.writer.timeout;
     let mut conn = clients.blocking(t, BLOCK).await?;
     let loaded = sync(&mut conn, shared, pos).await?;
     shared.connected.store(true, Ordering::SeqCst);
@@ -930,6 +935,7 @@ async fn follow(
     let log = shared.writer.keys.log();
     let epoch_key = shared.writer.keys.epoch();
     let mut epoch_checked = tokio::time::Instant::now();
+    let mut pruned = tokio::time::Instant::now();
     loop {
         let from = pos.last_id.clone().unwrap_or_else(|| "$".to_owned());
         let read = redis::cmd("XREAD")
@@ -954,6 +960,9 @@ async fn follow(
             if epoch != pos.epoch {
                 sync(&mut conn, shared, pos).await?;
             }
+        }
+        if pruned.elapsed() >= PRUNE_EVERY {
+            pruned = tokio::time::Instant::now();
             shared.mirror.prune_at(shared.clock.now());
         }
     }
@@ -963,7 +972,7 @@ async fn follow(
 /// data), loads the cut-offs, and reads the log's window unless we know where we were.
 /// Returns how many revocations it applied.
 async fn sync(conn: &mut Conn, shared: &Shared, pos: &mut Position) -> Result<usize, StoreError> {
-    let t = shared.timeout;
+    let t = shared.writer.timeout;
     let keys = &shared.writer.keys;
     let (epoch, (secs, micros)): (Option<String>, (u64, u64)) = bounded(
         t,
@@ -1011,7 +1020,7 @@ async fn sync(conn: &mut Conn, shared: &Shared, pos: &mut Position) -> Result<us
     }
     let mut applied = load_cutoffs(conn, shared, secs).await?;
     if pos.last_id.is_none() {
-        let window_ms = shared.writer.window_ms;
+        let window_ms = shared.writer.window_ms();
         let server_ms = secs * 1000 + micros / 1000;
         let start = format!("{}-0", server_ms.saturating_sub(window_ms));
         let (n, last) = load_log(conn, shared, &start).await?;
@@ -1027,7 +1036,7 @@ async fn load_cutoffs(
     shared: &Shared,
     now_secs: u64,
 ) -> Result<usize, StoreError> {
-    let t = shared.timeout;
+    let t = shared.writer.timeout;
     let names: Vec<String> = bounded(
         t,
         redis::cmd("ZRANGEBYSCORE")
@@ -1065,7 +1074,7 @@ async fn load_log(
     shared: &Shared,
     start: &str,
 ) -> Result<(usize, Option<String>), StoreError> {
-    let t = shared.timeout;
+    let t = shared.writer.timeout;
     let log = shared.writer.keys.log();
     let mut from = start.to_owned();
     let mut last = None;

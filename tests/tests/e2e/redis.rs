@@ -185,7 +185,7 @@ async fn a_store_started_later_loads_earlier_revocations() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn outage_mirror_serves_revoke_errors_and_recovery_reloads() {
+async fn outage_mirror_serves_revoke_queues_and_recovery_catches_up() {
     let Some(mut server) = RedisServer::start() else {
         return;
     };
@@ -235,7 +235,7 @@ async fn outage_mirror_serves_revoke_errors_and_recovery_reloads() {
     assert!(t0.elapsed() < secs(2), "check took {:?}", t0.elapsed());
 
     // Redis comes back (empty: persistence is off). Another instance revokes a session
-    // straight away; A picks it up, by its reload or by pub/sub.
+    // straight away; A picks it up from the log once it reconnects.
     server.restart();
     let b = store(&server).await;
     b.revoke_at(
