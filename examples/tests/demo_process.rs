@@ -330,3 +330,86 @@ async fn a_logout_queued_while_redis_is_down_survives_a_kill_and_reaches_b() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Two keys for the fleet tests: k1, the one every instance has, and k2, the next one.
+const K1: &str = r#"{"kty":"oct","kid":"k1","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr0"}"#;
+const K2: &str = r#"{"kty":"oct","kid":"k2","k":"WO8MDn1DhnTXpQ3VvcnfBP2W9rQabichtYg8XYcJTaw"}"#;
+
+/// Whether any `Set-Cookie` of `reply` names one of the cookies in `jar`.
+fn touches(reply: &jwe_session_tests::Reply, jar: &BTreeMap<String, String>) -> Vec<String> {
+    reply
+        .set_cookies
+        .iter()
+        .filter(|c| jar.contains_key(c.name()))
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// A rolling deploy: B already has k2 (active) and k1; A has only k1. A cookie B sealed
+/// under k2 gets no session on A, but A leaves it alone, so B still knows the user.
+#[tokio::test]
+async fn an_unknown_kid_leaves_the_cookie_for_the_instance_that_has_the_key() {
+    let dir = scratch("fleet-unknown-kid");
+    let ring_a = format!(r#"{{"keys":[{K1}]}}"#);
+    let ring_b = format!(r#"{{"keys":[{K2},{K1}],"active_kid":"k2"}}"#);
+    let a = Demo::start(
+        free_port(),
+        &[
+            ("JWE_SESSION_KEYS", &ring_a),
+            (
+                "JWE_SESSION_REVOCATIONS",
+                dir.join("a.redb").to_str().unwrap(),
+            ),
+        ],
+        dir.join("a.log"),
+    );
+    let b = Demo::start(
+        free_port(),
+        &[
+            ("JWE_SESSION_KEYS", &ring_b),
+            (
+                "JWE_SESSION_REVOCATIONS",
+                dir.join("b.redb").to_str().unwrap(),
+            ),
+        ],
+        dir.join("b.log"),
+    );
+    let mut on_b = Client::new(b.url());
+    assert_eq!(on_b.login("alice").await.status, StatusCode::SEE_OTHER);
+    let jar = on_b.jar.clone();
+    assert!(!jar.is_empty());
+
+    let mut on_a = browser(&a.url(), &jar);
+    let reply = on_a.get("/me").await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        touches(&reply, &jar),
+        Vec::<String>::new(),
+        "A touched the session cookie of a key it does not have"
+    );
+    assert_eq!(on_a.jar, jar);
+    let log = a.log_text();
+    assert!(
+        log.contains("INFO") && log.contains("k2"),
+        "A logs the unknown kid at info: {log}"
+    );
+
+    let mut back_on_b = browser(&b.url(), &on_a.jar);
+    let reply = back_on_b.get("/me").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.body.contains("alice"), "{}", reply.body);
+
+    // Any other refusal still clears: the same cookie with one byte changed.
+    let mut forged = jar.clone();
+    let (name, value) = jar.iter().next().unwrap();
+    let mut bytes = value.clone().into_bytes();
+    let mid = bytes.len() / 2;
+    bytes[mid] = if bytes[mid] == b'A' { b'B' } else { b'A' };
+    forged.insert(name.clone(), String::from_utf8(bytes).unwrap());
+    let reply = browser(&b.url(), &forged).get("/me").await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        !touches(&reply, &forged).is_empty(),
+        "a forged cookie is cleared"
+    );
+}

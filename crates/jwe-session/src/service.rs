@@ -315,6 +315,13 @@ where
     };
     let opened = match opened {
         Ok(o) => o,
+        Err(OpenError::UnknownKid { kid }) => {
+            // Mid-rotation another instance may hold this key (a rolling deploy, a staged
+            // key not yet loaded here): no session for this request, and the cookie stays
+            // for the instance that can open it.
+            tracing::info!(kid = ?kid, "session token sealed with a key this ring does not have; cookie left in place");
+            return empty(Pending::Nothing, incoming);
+        }
         Err(e) => {
             // Malformed or forged tokens are ordinary internet traffic: debug, not warn.
             tracing::debug!(reason = %e, "session token refused");
@@ -748,6 +755,57 @@ mod tests {
         let res = call(&layer, "/logout", None).await;
         assert_eq!(res.body(), "ended");
         assert!(res.headers().get(SET_COOKIE).is_none());
+    }
+
+    /// Mid-rotation: a cookie sealed under a key this instance does not have yet gets no
+    /// session and no `Set-Cookie`, chunks included; the instance with the key still opens
+    /// it. Debris beside it is still cleared, and so is a token that fails for any other
+    /// reason.
+    #[tokio::test]
+    async fn an_unknown_kid_keeps_the_cookie_and_only_that_refusal_does() {
+        let clock = Arc::new(ManualClock::new(UnixTime::from_secs(1_800_000_000)));
+        let mut k2 = KEY;
+        k2[0] = 0x22;
+        let newer = KeyRing::new(
+            vec![
+                Key::from_bytes("t2", &k2).unwrap(),
+                Key::from_jwk(&ring().keys()[0].to_jwk_secret()).unwrap(),
+            ],
+            None,
+        )
+        .unwrap();
+        let b = SessionLayer::<()>::builder(newer)
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let a = SessionLayer::<()>::builder(ring())
+            .clock(clock)
+            .build()
+            .unwrap();
+        let cookie = cookie_pair(&call(&b, "/login", None).await);
+        let res = call(&a, "/", Some(&cookie)).await;
+        assert_eq!(res.body(), "anonymous");
+        assert!(res.headers().get(SET_COOKIE).is_none(), "{res:?}");
+        assert_eq!(call(&b, "/", Some(&cookie)).await.body(), "alice");
+
+        let res = call(&a, "/", Some(&format!("{cookie}; session.3=stale"))).await;
+        let cleared: Vec<&str> = res
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().split('=').next().unwrap())
+            .collect();
+        assert_eq!(cleared, ["session.3"], "only the debris goes");
+
+        let mut forged = cookie.into_bytes();
+        let last = forged.len() - 1;
+        forged[last] = if forged[last] == b'A' { b'Q' } else { b'A' };
+        let res = call(&b, "/", Some(&String::from_utf8(forged).unwrap())).await;
+        assert_eq!(res.body(), "anonymous");
+        assert!(
+            res.headers().get(SET_COOKIE).is_some(),
+            "a forged token is cleared"
+        );
     }
 
     #[tokio::test]
