@@ -837,9 +837,12 @@ mod one_rule {
                 sub: Some(sub),
                 started: started.map(UnixMicros::from_micros),
             };
-            // Stores merge revocations of one entry (`absorb`); the rule is judged on merged ones.
+            // Stores merge revocations of one entry (`absorb`); the rule is judged on merged
+            // ones. A revocation already out of force when applied changes nothing in a
+            // store, so it is not merged here either (merged, it could lend its later
+            // cut-off to a live entry).
             let mut merged: Vec<Revocation> = Vec::new();
-            for r in &revs {
+            for r in revs.iter().filter(|r| r.until() > applied_at) {
                 if !merged.iter_mut().any(|m| m.absorb(r)) {
                     merged.push(r.clone());
                 }
