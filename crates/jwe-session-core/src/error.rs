@@ -106,6 +106,28 @@ pub enum KeyError {
         /// The key's kid.
         kid: String,
     },
+    /// A schedule member (`seals_from`, `sealed_until`) is not a whole number of seconds
+    /// since the epoch.
+    BadTime {
+        /// The key's kid.
+        kid: String,
+        /// The member.
+        member: &'static str,
+    },
+    /// A key scheduled to seal (`seals_from`) is marked decrypt-only.
+    ScheduledDecryptOnly {
+        /// The key's kid.
+        kid: String,
+    },
+    /// Two keys are scheduled to take over sealing at the same moment.
+    ScheduleConflict {
+        /// The first key's kid.
+        first: String,
+        /// The second key's kid.
+        second: String,
+        /// The moment both name, seconds since the epoch.
+        at: u64,
+    },
     /// The key file could not be read.
     Io {
         /// The path that was read.
@@ -202,6 +224,19 @@ impl fmt::Display for KeyError {
             Self::ActiveKidDecryptOnly { kid } => write!(
                 f,
                 "active key {kid:?} is decrypt-only; make another key active or drop its key_ops"
+            ),
+            Self::BadTime { kid, member } => write!(
+                f,
+                "key {kid:?} has a {member:?} that is not a whole number of seconds since the \
+                 epoch (e.g. 1798761600 for 2027-01-01T00:00:00Z)"
+            ),
+            Self::ScheduledDecryptOnly { kid } => write!(
+                f,
+                "key {kid:?} is scheduled to seal (seals_from) but is decrypt-only; drop one of the two"
+            ),
+            Self::ScheduleConflict { first, second, at } => write!(
+                f,
+                "keys {first:?} and {second:?} are both scheduled to seal from {at}; give each its own moment"
             ),
             Self::Io { path, .. } => write!(f, "could not read key file {}", path.display()),
             Self::EnvMissing { var } => write!(f, "environment variable {var} is not set"),

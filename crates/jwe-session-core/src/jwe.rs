@@ -135,7 +135,7 @@ impl AsRef<str> for SessionToken {
 pub struct Opened<P> {
     payload: P,
     kid: Arc<str>,
-    active: bool,
+    reseal: bool,
 }
 
 impl<P> Opened<P> {
@@ -157,24 +157,27 @@ impl<P> Opened<P> {
         &self.kid
     }
 
-    /// True when the key that opened the token is no longer the active one: the caller
-    /// should re-seal it under the active key.
+    /// True when the key that opened the token is no longer the active one (by the system
+    /// clock): the caller should re-seal it under the active key. A key scheduled to seal
+    /// later does not count as old. With an injected clock, ask
+    /// [`KeyRing::needs_reseal_at`] instead.
     #[must_use]
     pub fn needs_reseal(&self) -> bool {
-        !self.active
+        self.reseal
     }
 
     fn map<Q>(self, f: impl FnOnce(P) -> Q) -> Opened<Q> {
         Opened {
             payload: f(self.payload),
             kid: self.kid,
-            active: self.active,
+            reseal: self.reseal,
         }
     }
 }
 
 impl KeyRing {
-    /// Seals `claims` (anything that serializes to a JSON object) with the active key.
+    /// Seals `claims` (anything that serializes to a JSON object) with the key active now
+    /// (by the system clock; see [`seal_at`](Self::seal_at)).
     ///
     /// # Errors
     /// [`SealError::Claims`]/[`SealError::ClaimsNotObject`] for claims that are not a JSON
@@ -186,6 +189,20 @@ impl KeyRing {
         opts: &TokenOptions,
     ) -> Result<SessionToken, SealError> {
         seal_with(self.active(), serialize_claims(claims)?, opts)
+    }
+
+    /// Seals `claims` with the key active at `now` ([`active_at`](Self::active_at)), for
+    /// callers with a [`Clock`](crate::Clock) of their own.
+    ///
+    /// # Errors
+    /// As [`seal`](Self::seal).
+    pub fn seal_at<T: Serialize + ?Sized>(
+        &self,
+        claims: &T,
+        opts: &TokenOptions,
+        now: crate::UnixTime,
+    ) -> Result<SessionToken, SealError> {
+        seal_with(self.active_at(now), serialize_claims(claims)?, opts)
     }
 
     /// Checks, without sealing, that `claims` would seal within `opts`' limit under every
@@ -413,7 +430,7 @@ impl KeyRing {
         Ok(Opened {
             payload: buf,
             kid: Arc::clone(key.kid_arc()),
-            active: self.is_active(key.kid()),
+            reseal: self.key_needs_reseal_now(key),
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Content-encryption keys: generation, `oct` JWK parsing, and the AES-GCM key schedule.
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::error::KeyError;
+use crate::time::UnixTime;
 
 /// The most tokens one key may seal with random 96-bit IVs: 2^32
 /// (NIST SP 800-38D §8.3, RFC 7518 §8.4). Past it, sealing fails with
@@ -119,15 +121,25 @@ pub struct Key {
     secret: Zeroizing<Vec<u8>>,
     cipher: Cipher,
     seals: Arc<AtomicU64>,
+    /// `seals_from`: the moment this key takes over sealing (a scheduled activation).
+    seals_from: Option<UnixTime>,
+    /// `sealed_until`: the moment this key stopped sealing, as the CLI records it.
+    sealed_until: Option<UnixTime>,
 }
 
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Key")
-            .field("kid", &&*self.kid)
+        let mut d = f.debug_struct("Key");
+        d.field("kid", &&*self.kid)
             .field("enc", &self.enc)
-            .field("can_seal", &self.can_seal)
-            .finish_non_exhaustive()
+            .field("can_seal", &self.can_seal);
+        if let Some(at) = self.seals_from {
+            d.field("seals_from", &at.as_secs());
+        }
+        if let Some(at) = self.sealed_until {
+            d.field("sealed_until", &at.as_secs());
+        }
+        d.finish_non_exhaustive()
     }
 }
 
@@ -169,7 +181,10 @@ impl Key {
     ///
     /// `kid` is required. `use`, if present, must be `"enc"`; `alg`, if present, `"dir"` or
     /// the `enc` that the key length implies; `key_ops`, if present, must include
-    /// `"decrypt"`, and without `"encrypt"` the key only opens tokens.
+    /// `"decrypt"`, and without `"encrypt"` the key only opens tokens. Two members of this
+    /// crate's own, which other JOSE implementations ignore (RFC 7517 §4), schedule
+    /// rotation: `seals_from` (the key takes over sealing at this moment, seconds since the
+    /// epoch) and `sealed_until` (when it stopped sealing; a record for retiring it).
     ///
     /// # Errors
     /// A [`KeyError`] naming the member that is wrong. Errors never contain key material.
@@ -219,7 +234,11 @@ impl Key {
                 });
             }
         }
-        Self::build(&kid, bytes, can_seal)
+        let seals_from = schedule_time(&kid, "seals_from", repr.seals_from)?;
+        let sealed_until = schedule_time(&kid, "sealed_until", repr.sealed_until)?;
+        Ok(Self::build(&kid, bytes, can_seal)?
+            .with_seals_from(seals_from)
+            .with_sealed_until(sealed_until))
     }
 
     fn build(kid: &str, secret: Zeroizing<Vec<u8>>, can_seal: bool) -> Result<Self, KeyError> {
@@ -247,6 +266,8 @@ impl Key {
             secret,
             cipher,
             seals: Arc::new(AtomicU64::new(0)),
+            seals_from: None,
+            sealed_until: None,
         })
     }
 
@@ -255,6 +276,36 @@ impl Key {
     pub fn into_decrypt_only(mut self) -> Self {
         self.can_seal = false;
         self
+    }
+
+    /// This key, scheduled to take over sealing at `at` (the JWK member `seals_from`), or
+    /// not scheduled (`None`). See [`KeyRing`](crate::KeyRing) for how a ring picks the key
+    /// that seals.
+    #[must_use]
+    pub fn with_seals_from(mut self, at: Option<UnixTime>) -> Self {
+        self.seals_from = at;
+        self
+    }
+
+    /// This key, recorded as having stopped sealing at `at` (the JWK member
+    /// `sealed_until`), or with no such record (`None`). Only a record: `jwe-session rotate
+    /// --retire` reads it to tell when nothing the key sealed can be renewed any more.
+    #[must_use]
+    pub fn with_sealed_until(mut self, at: Option<UnixTime>) -> Self {
+        self.sealed_until = at;
+        self
+    }
+
+    /// The moment this key is scheduled to take over sealing, if any (`seals_from`).
+    #[must_use]
+    pub fn seals_from(&self) -> Option<UnixTime> {
+        self.seals_from
+    }
+
+    /// The moment this key stopped sealing, if recorded (`sealed_until`).
+    #[must_use]
+    pub fn sealed_until(&self) -> Option<UnixTime> {
+        self.sealed_until
     }
 
     /// The key id.
@@ -352,7 +403,7 @@ impl Key {
         // `k` behind. Every piece is JSON-safe as is: kids are printable ASCII without
         // quotes or backslashes, and base64url needs no escaping.
         // Sized up front so that no reallocation leaves a copy in freed memory.
-        let mut out = Zeroizing::new(String::with_capacity(96 + self.kid.len() + 44));
+        let mut out = Zeroizing::new(String::with_capacity(160 + self.kid.len() + 44));
         out.push_str("{\"kty\":\"oct\",\"kid\":\"");
         out.push_str(&self.kid);
         out.push_str("\",\"alg\":\"");
@@ -360,6 +411,15 @@ impl Key {
         out.push('"');
         if !self.can_seal {
             out.push_str(",\"key_ops\":[\"decrypt\"]");
+        }
+        for (name, at) in [
+            ("seals_from", self.seals_from),
+            ("sealed_until", self.sealed_until),
+        ] {
+            if let Some(at) = at {
+                // Digits only: no reallocation (the capacity covers two 20-digit numbers).
+                let _ = write!(out, ",\"{name}\":{}", at.as_secs());
+            }
         }
         out.push_str(",\"k\":\"");
         crate::b64::encode_to_string(&self.secret, &mut out);
@@ -423,6 +483,29 @@ pub(crate) struct JwkRepr {
     use_: Option<String>,
     #[serde(default)]
     key_ops: Option<Vec<String>>,
+    #[serde(default)]
+    seals_from: Option<serde_json::Value>,
+    #[serde(default)]
+    sealed_until: Option<serde_json::Value>,
+}
+
+/// A schedule member (`seals_from`, `sealed_until`): a JSON integer of seconds since the
+/// epoch, as JWT's `NumericDate`.
+fn schedule_time(
+    kid: &str,
+    member: &'static str,
+    value: Option<serde_json::Value>,
+) -> Result<Option<UnixTime>, KeyError> {
+    match value {
+        None => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(|s| Some(UnixTime::from_secs(s)))
+            .ok_or_else(|| KeyError::BadTime {
+                kid: kid.to_owned(),
+                member,
+            }),
+    }
 }
 
 fn key_ops_can_seal(kid: &str, ops: &[String]) -> Result<bool, KeyError> {

@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::error::KeyError;
 use crate::key::{check_kid, Enc, JwkRepr, Key};
+use crate::time::UnixTime;
 
 /// The environment variable [`KeyRing::from_env`] reads.
 pub const DEFAULT_KEYS_ENV: &str = "JWE_SESSION_KEYS";
@@ -29,6 +30,30 @@ pub const DEFAULT_KEYS_ENV: &str = "JWE_SESSION_KEYS";
 /// ones until every token they sealed is past its longest lifetime, then drop them. Dropping
 /// a key invalidates every token it sealed.
 ///
+/// # Scheduled activation
+///
+/// On a fleet, every instance must be able to open a key's tokens before any instance seals
+/// with it. So a key is first *staged* (in the set, not active) everywhere, then activated
+/// everywhere at once: a key whose JWK has `"seals_from": T` (seconds since the epoch) seals
+/// from `T` on, by each instance's own clock — no second deploy, no signal. The key that
+/// seals at a moment `now` is the scheduled key with the latest `seals_from <= now`, or,
+/// before any, the named active key. Until its moment a scheduled key only opens, and a
+/// token it sealed (on an instance whose clock is ahead) is not re-sealed back under the
+/// older key. `seals_from` and `sealed_until` (a record of when a key stopped sealing) are
+/// members of this crate's own; other JOSE implementations ignore them (RFC 7517 §4).
+///
+/// ```
+/// use jwe_session_core::{KeyRing, UnixTime};
+///
+/// let ring = KeyRing::from_jwks(r#"{"keys":[
+///     {"kty":"oct","kid":"2026-11","k":"qmXz6Qh2Vb0Dk1SWkq1X4Pj9Lw8Rbs0Y7Ucv3T2aHfE"},
+///     {"kty":"oct","kid":"2026-12","k":"N2Vb0Dk1SWkq1X4Pj9Lw8Rbs0Y7Ucv3T2aHfEqmXz6Q","seals_from":1796083200}
+/// ],"active_kid":"2026-11"}"#)?;
+/// assert_eq!(ring.active_at(UnixTime::from_secs(1_796_083_199)).kid(), "2026-11");
+/// assert_eq!(ring.active_at(UnixTime::from_secs(1_796_083_200)).kid(), "2026-12");
+/// # Ok::<(), jwe_session_core::KeyError>(())
+/// ```
+///
 /// ```
 /// use jwe_session_core::KeyRing;
 ///
@@ -42,24 +67,31 @@ pub const DEFAULT_KEYS_ENV: &str = "JWE_SESSION_KEYS";
 /// ```
 pub struct KeyRing {
     keys: Box<[Key]>,
+    /// The named active key: the one that seals before any scheduled key's moment.
     active: usize,
+    /// Scheduled keys, `(seals_from, index)`, earliest first, no two at one moment.
+    schedule: Box<[(UnixTime, usize)]>,
 }
 
 impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyRing")
             .field("active", &self.active().kid())
+            .field("named_active", &self.named_active().kid())
             .field("keys", &self.keys)
             .finish()
     }
 }
 
 impl KeyRing {
-    /// A ring of the given keys; the active one is `active_kid`, or the first key.
+    /// A ring of the given keys; the active one is `active_kid`, or the first key, until a
+    /// key's [`seals_from`](Key::seals_from) moment (see [Scheduled
+    /// activation](#scheduled-activation)).
     ///
     /// # Errors
     /// [`KeyError::EmptySet`], [`KeyError::DuplicateKid`], [`KeyError::ActiveKidMissing`],
-    /// [`KeyError::ActiveKidDecryptOnly`].
+    /// [`KeyError::ActiveKidDecryptOnly`], [`KeyError::ScheduledDecryptOnly`],
+    /// [`KeyError::ScheduleConflict`].
     pub fn new(keys: Vec<Key>, active_kid: Option<&str>) -> Result<Self, KeyError> {
         if keys.is_empty() {
             return Err(KeyError::EmptySet);
@@ -85,10 +117,36 @@ impl KeyRing {
                 kid: keys[active].kid().to_owned(),
             });
         }
+        let mut schedule = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            if let Some(at) = k.seals_from() {
+                if !k.can_seal() {
+                    return Err(KeyError::ScheduledDecryptOnly {
+                        kid: k.kid().to_owned(),
+                    });
+                }
+                schedule.push((at, i));
+            }
+        }
+        schedule.sort_unstable();
+        if let Some(w) = schedule.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(KeyError::ScheduleConflict {
+                first: keys[w[0].1].kid().to_owned(),
+                second: keys[w[1].1].kid().to_owned(),
+                at: w[0].0.as_secs(),
+            });
+        }
         Ok(Self {
             keys: keys.into_boxed_slice(),
             active,
+            schedule: schedule.into_boxed_slice(),
         })
+    }
+
+    /// The ring's keys, to build another ring from (keys are not `Clone`, by design).
+    #[must_use]
+    pub fn into_keys(self) -> Vec<Key> {
+        self.keys.into_vec()
     }
 
     /// A ring with one fresh random A256GCM key, for demos and tests. Tokens it seals die
@@ -180,10 +238,63 @@ impl KeyRing {
         Self::from_jwks(&value)
     }
 
-    /// The key that seals.
+    /// The key that seals now, by the system clock. Code with a [`Clock`](crate::Clock)
+    /// uses [`active_at`](Self::active_at).
     #[must_use]
     pub fn active(&self) -> &Key {
+        if self.schedule.is_empty() {
+            return &self.keys[self.active];
+        }
+        self.active_at(UnixTime::now())
+    }
+
+    /// The key that seals at `now`: the scheduled key with the latest `seals_from <= now`,
+    /// or else the named active key.
+    #[must_use]
+    pub fn active_at(&self, now: UnixTime) -> &Key {
+        let started = self.schedule.partition_point(|(at, _)| *at <= now);
+        let i = match started.checked_sub(1) {
+            Some(last) => self.schedule[last].1,
+            None => self.active,
+        };
+        &self.keys[i]
+    }
+
+    /// The key named active (`active_kid`, or the first key): the one that seals before
+    /// any scheduled key's moment.
+    #[must_use]
+    pub fn named_active(&self) -> &Key {
         &self.keys[self.active]
+    }
+
+    /// The scheduled keys and their moments (`seals_from`), earliest first.
+    pub fn schedule(&self) -> impl Iterator<Item = (UnixTime, &Key)> + '_ {
+        self.schedule.iter().map(|&(at, i)| (at, &self.keys[i]))
+    }
+
+    /// Whether a token sealed under `kid` should be re-sealed under the key active at
+    /// `now`: true for every key of the ring except the active one and keys scheduled to
+    /// seal later (a token from an instance whose clock already passed the moment is not
+    /// taken back to the older key). False for a kid the ring does not have.
+    #[must_use]
+    pub fn needs_reseal_at(&self, kid: &str, now: UnixTime) -> bool {
+        match self.get(kid) {
+            Some(key) => self.key_needs_reseal_at(key, now),
+            None => false,
+        }
+    }
+
+    pub(crate) fn key_needs_reseal_at(&self, key: &Key, now: UnixTime) -> bool {
+        !std::ptr::eq(key, self.active_at(now)) && key.seals_from().is_none_or(|at| at <= now)
+    }
+
+    /// [`key_needs_reseal_at`](Self::key_needs_reseal_at) by the system clock, which it
+    /// reads only when the ring has a schedule.
+    pub(crate) fn key_needs_reseal_now(&self, key: &Key) -> bool {
+        if self.schedule.is_empty() {
+            return !std::ptr::eq(key, &self.keys[self.active]);
+        }
+        self.key_needs_reseal_at(key, UnixTime::now())
     }
 
     /// All keys, in the order given.
@@ -198,14 +309,14 @@ impl KeyRing {
         self.keys.iter().find(|k| k.kid() == kid)
     }
 
-    /// Whether `kid` names the active key.
+    /// Whether `kid` names the key that seals now (by the system clock).
     #[must_use]
     pub fn is_active(&self, kid: &str) -> bool {
         self.active().kid() == kid
     }
 
-    /// The ring as a JWK Set **with its secrets**, the active key first and named in
-    /// `active_kid`. Only for writing a key file.
+    /// The ring as a JWK Set **with its secrets**, the named active key first and named in
+    /// `active_kid`, schedule members kept. Only for writing a key file.
     #[must_use]
     pub fn to_jwks_secret(&self) -> Zeroizing<String> {
         let others = self
@@ -213,11 +324,11 @@ impl KeyRing {
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != self.active);
-        let jwks: Vec<Zeroizing<String>> = std::iter::once(self.active())
+        let jwks: Vec<Zeroizing<String>> = std::iter::once(self.named_active())
             .chain(others.map(|(_, k)| k))
             .map(Key::to_jwk_secret)
             .collect();
-        let active = serde_json::Value::from(self.active().kid()).to_string();
+        let active = serde_json::Value::from(self.named_active().kid()).to_string();
         // Sized up front so that no reallocation leaves a copy in freed memory.
         let len = jwks.iter().map(|j| j.len() + 4).sum::<usize>() + active.len() + 32;
         let mut out = Zeroizing::new(String::with_capacity(len));
@@ -543,6 +654,128 @@ mod tests {
             "a bad file changes nothing"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn scheduled(t: u64) -> String {
+        format!(
+            r#"{{"keys":[{},{}],"active_kid":"old"}}"#,
+            jwk("old", 1, ""),
+            jwk("new", 2, &format!(r#","seals_from":{t}"#))
+        )
+    }
+
+    #[test]
+    fn a_scheduled_key_seals_from_its_moment_by_the_given_clock() {
+        let t = UnixTime::from_secs(1_800_000_000);
+        let ring = KeyRing::from_jwks(&scheduled(t.as_secs())).unwrap();
+        let before = t.saturating_sub(std::time::Duration::from_secs(1));
+        assert_eq!(ring.active_at(before).kid(), "old");
+        assert_eq!(ring.active_at(t).kid(), "new");
+        assert_eq!(ring.named_active().kid(), "old");
+        assert_eq!(ring.get("new").unwrap().seals_from(), Some(t));
+        let sched: Vec<_> = ring.schedule().map(|(at, k)| (at, k.kid())).collect();
+        assert_eq!(sched, [(t, "new")]);
+        // Before T: old tokens stay, new-key tokens (a clock ahead) are not taken back.
+        assert!(!ring.needs_reseal_at("old", before));
+        assert!(!ring.needs_reseal_at("new", before));
+        // From T: old tokens move to the new key.
+        assert!(ring.needs_reseal_at("old", t));
+        assert!(!ring.needs_reseal_at("new", t));
+        assert!(!ring.needs_reseal_at("stranger", t));
+        // Sealing follows the clock given.
+        let opts = crate::TokenOptions::new();
+        for (now, kid) in [(before, "old"), (t, "new")] {
+            let token = ring.seal_at(&serde_json::json!({}), &opts, now).unwrap();
+            assert_eq!(ring.open_bytes(token.as_str(), &opts).unwrap().kid(), kid);
+        }
+    }
+
+    #[test]
+    fn a_scheduled_key_in_the_past_at_load_seals_at_once() {
+        let ring = KeyRing::from_jwks(&scheduled(1_000)).unwrap();
+        assert_eq!(ring.active().kid(), "new");
+        assert!(ring.is_active("new"));
+        let opts = crate::TokenOptions::new();
+        let token = ring.seal(&serde_json::json!({}), &opts).unwrap();
+        let opened = ring.open_bytes(token.as_str(), &opts).unwrap();
+        assert_eq!(opened.kid(), "new");
+        assert!(!opened.needs_reseal());
+        // A far-future one has not started: the named key seals, and tokens of the
+        // scheduled key are left as they are.
+        let ring = KeyRing::from_jwks(&scheduled(u64::MAX / 2)).unwrap();
+        assert_eq!(ring.active().kid(), "old");
+        let token = ring.seal_bytes_with_kid("new", b"{}", &opts).unwrap();
+        assert!(!ring
+            .open_bytes(token.as_str(), &opts)
+            .unwrap()
+            .needs_reseal());
+    }
+
+    #[test]
+    fn later_moments_win_and_schedules_round_trip() {
+        let set = format!(
+            r#"{{"keys":[{},{},{}]}}"#,
+            jwk("a", 1, r#","sealed_until":500"#),
+            jwk("c", 3, r#","seals_from":3000"#),
+            jwk("b", 2, r#","seals_from":2000"#)
+        );
+        let ring = KeyRing::from_jwks(&set).unwrap();
+        let at = |s| ring.active_at(UnixTime::from_secs(s)).kid().to_owned();
+        assert_eq!(
+            [at(1999), at(2000), at(2999), at(3000)],
+            ["a", "b", "b", "c"]
+        );
+        assert_eq!(
+            ring.get("a").unwrap().sealed_until(),
+            Some(UnixTime::from_secs(500))
+        );
+        let back = KeyRing::from_jwks(&ring.to_jwks_secret()).unwrap();
+        for k in ring.keys() {
+            let b = back.get(k.kid()).unwrap();
+            assert_eq!(
+                (b.seals_from(), b.sealed_until()),
+                (k.seals_from(), k.sealed_until())
+            );
+        }
+        assert_eq!(back.named_active().kid(), "a");
+    }
+
+    #[test]
+    fn bad_schedules_are_refused() {
+        for bad in [r#""2027-01-01T00:00:00Z""#, "-5", "1.5", "[]", "1e3"] {
+            for member in ["seals_from", "sealed_until"] {
+                let set = format!(
+                    r#"{{"keys":[{},{}]}}"#,
+                    jwk("a", 1, ""),
+                    jwk("b", 2, &format!(r#","{member}":{bad}"#))
+                );
+                let err = KeyRing::from_jwks(&set).unwrap_err();
+                assert!(
+                    matches!(&err, KeyError::BadTime { kid, member: m } if kid == "b" && *m == member),
+                    "{member}={bad}: {err:?}"
+                );
+                assert!(err.to_string().contains(member), "{err}");
+            }
+        }
+        let dec = format!(
+            r#"{{"keys":[{},{}]}}"#,
+            jwk("a", 1, ""),
+            jwk("b", 2, r#","seals_from":5,"key_ops":["decrypt"]"#)
+        );
+        assert!(matches!(
+            KeyRing::from_jwks(&dec),
+            Err(KeyError::ScheduledDecryptOnly { kid }) if kid == "b"
+        ));
+        let same = format!(
+            r#"{{"keys":[{},{},{}]}}"#,
+            jwk("a", 1, ""),
+            jwk("b", 2, r#","seals_from":5"#),
+            jwk("c", 3, r#","seals_from":5"#)
+        );
+        assert!(matches!(
+            KeyRing::from_jwks(&same),
+            Err(KeyError::ScheduleConflict { at: 5, .. })
+        ));
     }
 
     #[test]

@@ -328,7 +328,7 @@ where
             return empty(Pending::Clear, incoming);
         }
     };
-    let needs_reseal = opened.needs_reseal() || legacy;
+    let needs_reseal = ring.needs_reseal_at(opened.kid(), now) || legacy;
     let mut claims = opened.into_payload();
     if let Err(e) = config.validation.validate_at(&claims, now) {
         tracing::debug!(reason = %e, "session claims refused");
@@ -439,7 +439,7 @@ fn write<T: Serialize, B>(
         (Pending::Nothing, _) => clear(incoming.stale, res),
         (pending @ (Pending::Write | Pending::Refresh), Some(claims)) => {
             let ring = config.ring.load();
-            match ring.seal(claims, &config.opts) {
+            match ring.seal_at(claims, &config.opts, config.clock.now()) {
                 Ok(token) => {
                     deliver(config, claims, token.as_str(), incoming, res);
                     true
@@ -805,6 +805,67 @@ mod tests {
         assert!(
             res.headers().get(SET_COOKIE).is_some(),
             "a forged token is cleared"
+        );
+    }
+
+    fn kid_of_cookie(res: &Response<String>) -> String {
+        let pair = cookie_pair(res);
+        let token = pair.split_once('=').unwrap().1;
+        let info =
+            jwe_session_core::inspect(token, &jwe_session_core::TokenOptions::new()).unwrap();
+        info.header["kid"].as_str().unwrap().to_owned()
+    }
+
+    /// A key set that says "k2 seals from T": every instance switches at T by its own
+    /// clock. Before T sessions are sealed under k1 and left alone; from T on new sessions
+    /// get k2 and k1 cookies are re-sealed under it; an instance whose clock is still
+    /// before T does not re-seal a k2 cookie back under k1.
+    #[tokio::test]
+    async fn a_scheduled_key_seals_from_its_moment_on() {
+        const T: u64 = 1_800_000_000;
+        let jwk = |kid: &str, seed: u8| {
+            let mut b = KEY;
+            b[0] = seed;
+            Key::from_bytes(kid, &b)
+                .unwrap()
+                .to_jwk_secret()
+                .to_string()
+        };
+        let k2 = jwk("k2", 0x32);
+        let set = format!(
+            r#"{{"keys":[{},{},"seals_from":{T}}}],"active_kid":"k1"}}"#,
+            jwk("k1", 0x31),
+            &k2[..k2.len() - 1]
+        );
+        let clock = Arc::new(ManualClock::new(UnixTime::from_secs(T - 100)));
+        let layer = SessionLayer::<()>::builder(KeyRing::from_jwks(&set).unwrap())
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let before = call(&layer, "/login", None).await;
+        assert_eq!(kid_of_cookie(&before), "k1");
+        let before = cookie_pair(&before);
+        let res = call(&layer, "/", Some(&before)).await;
+        assert_eq!(res.body(), "alice");
+        assert!(res.headers().get(SET_COOKIE).is_none());
+
+        clock.set(UnixTime::from_secs(T));
+        let res = call(&layer, "/", Some(&before)).await;
+        assert_eq!(res.body(), "alice");
+        assert_eq!(
+            kid_of_cookie(&res),
+            "k2",
+            "re-sealed under the new key at T"
+        );
+        let after = cookie_pair(&res);
+        assert_eq!(kid_of_cookie(&call(&layer, "/login", None).await), "k2");
+
+        clock.set(UnixTime::from_secs(T - 1));
+        let res = call(&layer, "/", Some(&after)).await;
+        assert_eq!(res.body(), "alice");
+        assert!(
+            res.headers().get(SET_COOKIE).is_none(),
+            "a slower clock does not re-seal back under k1"
         );
     }
 
