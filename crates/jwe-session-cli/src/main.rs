@@ -4,6 +4,9 @@
 //! ```text
 //! jwe-session keygen [--kid KID] [--enc A256GCM] [--set]   # one oct JWK (or a one-key JWK Set)
 //! jwe-session rotate --keys FILE [--keep N]                # prepend a new active key, keep N old
+//! jwe-session rotate --keys FILE --stage [--kid KID] [--enc ENC]   # add a key that opens only
+//! jwe-session rotate --keys FILE --activate KID [--at TIME]         # KID seals from now (or TIME)
+//! jwe-session rotate --keys FILE --retire KID [--force]             # remove a key nothing needs
 //! jwe-session encrypt --keys FILE [--kid KID]              # stdin claims JSON -> compact JWE
 //! jwe-session decrypt --keys FILE [--validate] [--raw]     # stdin compact JWE -> claims JSON
 //! jwe-session inspect                                      # stdin compact JWE -> header and sizes
@@ -30,6 +33,7 @@ use jwe_session_core::{
     UnixMicros, UnixTime, Validation,
 };
 use rand::RngCore;
+use serde_json::Value;
 use zeroize::Zeroizing;
 
 /// Exit codes, one per kind of failure.
@@ -56,7 +60,8 @@ struct Cli {
 enum Cmd {
     /// Print one oct JWK with a fresh random key.
     Keygen(KeygenArgs),
-    /// Prepend a new key to a key ring file and make it active.
+    /// Rotate a key ring file: stage a key, activate it (now or at a moment), retire an old
+    /// one; or, without a step, add a new key and make it active at once.
     Rotate(RotateArgs),
     /// Read one claims JSON object from stdin; print one compact JWE.
     Encrypt(EncryptArgs),
@@ -107,15 +112,71 @@ struct RotateArgs {
     /// The JWK Set file to rotate (replaced atomically, mode 0600).
     #[arg(long)]
     keys: PathBuf,
-    /// How many old keys to keep after the new one.
-    #[arg(long, default_value_t = 2)]
+    /// Add a new key that opens tokens but does not seal yet. Stage it on every instance
+    /// before activating it anywhere.
+    #[arg(long, conflicts_with_all = ["activate", "retire"])]
+    stage: bool,
+    /// Make KID the key that seals: now, or from --at on.
+    #[arg(long, value_name = "KID", conflicts_with = "retire")]
+    activate: Option<String>,
+    /// With --activate: the moment KID starts sealing, by each instance's own clock: `now`,
+    /// Unix seconds, or YYYY-MM-DDTHH:MM:SSZ.
+    #[arg(long, value_name = "TIME", requires = "activate")]
+    at: Option<String>,
+    /// Remove KID from the ring. Refused while tokens it sealed could still be renewed
+    /// (from when it stopped sealing and the lifetimes below).
+    #[arg(long, value_name = "KID")]
+    retire: Option<String>,
+    /// With --retire: remove the key even so, ending every session it still holds.
+    #[arg(long, requires = "retire")]
+    force: bool,
+    /// Without a step: how many old keys to keep after the new one.
+    #[arg(long, default_value_t = 2, conflicts_with_all = ["stage", "activate", "retire"])]
     keep: usize,
     /// Key id of the new key (default as for keygen).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["activate", "retire"])]
     kid: Option<String>,
     /// Content encryption (key size) of the new key.
-    #[arg(long, value_enum, default_value = "A256GCM")]
+    #[arg(long, value_enum, default_value = "A256GCM", conflicts_with_all = ["activate", "retire"])]
     enc: EncArg,
+    /// The service's access lifetime (`exp`): seconds, or a number with s, m, h or d.
+    #[arg(long, visible_alias = "access-lifetime", value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    access: Duration,
+    /// The service's idle lifetime (how long past `exp` a token still renews).
+    #[arg(long, visible_alias = "idle-lifetime", value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    idle: Duration,
+    /// The service's absolute lifetime (how long a session lasts from its login).
+    #[arg(long, visible_alias = "absolute-lifetime", value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
+    absolute: Duration,
+}
+
+impl RotateArgs {
+    /// Until when a token sealed at `at` could still be renewed: its `exp` plus the idle
+    /// window, and never past the absolute lifetime of a session that began by `at`.
+    fn renewable_until(&self, at: UnixTime) -> UnixTime {
+        at.saturating_add(self.access.saturating_add(self.idle).min(self.absolute))
+    }
+}
+
+/// `900`, `90s`, `15m`, `24h`, `7d`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?}: use seconds, or a number with s, m, h or d (e.g. 15m)"))?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{s:?}: the unit is one of s, m, h, d")),
+    };
+    n.checked_mul(scale)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is too long"))
 }
 
 #[derive(Args)]
@@ -434,19 +495,221 @@ fn inspect() -> Out {
 
 fn rotate(a: &RotateArgs) -> Out {
     no_stdin_keys(&a.keys)?;
-    let ring = load_ring(&a.keys)?;
+    let now = UnixTime::now();
+    let at = match a.at.as_deref() {
+        None => None,
+        Some(t) => Some(parse_time(t, now).ok_or_else(|| {
+            fail(
+                code::USAGE,
+                format!("--at {t:?}: use now, Unix seconds, or YYYY-MM-DDTHH:MM:SSZ"),
+            )
+        })?),
+    };
+    let (keys, named) = settle(load_ring(&a.keys)?, now);
+    let (ring, mut summary) = if a.stage {
+        stage(a, keys, &named)?
+    } else if let Some(kid) = &a.activate {
+        activate(keys, &named, kid, at.filter(|t| *t > now), now)?
+    } else if let Some(kid) = &a.retire {
+        retire(a, keys, &named, kid, now)?
+    } else {
+        return rotate_at_once(a, keys, &named, now);
+    };
+    write_ring(&a.keys, &ring)?;
+    summary["keys"] = key_states(a, &ring, now);
+    Ok(format!("{summary}\n"))
+}
+
+/// The ring's keys with every scheduled moment already past applied: the key that took
+/// over is named active and the one before it records when it stopped sealing. Returns
+/// the keys and the kid named active.
+fn settle(ring: KeyRing, now: UnixTime) -> (Vec<Key>, String) {
+    let mut named = ring.named_active().kid().to_owned();
+    let due: Vec<(UnixTime, String)> = ring
+        .schedule()
+        .filter(|(at, _)| *at <= now)
+        .map(|(at, k)| (at, k.kid().to_owned()))
+        .collect();
+    let mut keys = ring.into_keys();
+    for (at, kid) in due {
+        if kid != named {
+            keys = edit(keys, &named, |k| k.with_sealed_until(Some(at)));
+        }
+        keys = edit(keys, &kid, |k| {
+            k.with_seals_from(None).with_sealed_until(None)
+        });
+        named = kid;
+    }
+    (keys, named)
+}
+
+/// `keys` with the key named `kid` passed through `f`.
+fn edit(keys: Vec<Key>, kid: &str, f: impl Fn(Key) -> Key) -> Vec<Key> {
+    keys.into_iter()
+        .map(|k| if k.kid() == kid { f(k) } else { k })
+        .collect()
+}
+
+fn build_ring(keys: Vec<Key>, named: &str) -> Result<KeyRing, Fail> {
+    KeyRing::new(keys, Some(named)).map_err(|e| fail(code::BAD_INPUT, e.to_string()))
+}
+
+fn write_ring(path: &Path, ring: &KeyRing) -> Result<(), Fail> {
+    write_atomically(path, ring.to_jwks_secret().as_bytes()).map_err(|e| {
+        fail(
+            code::FAILURE,
+            format!("could not replace {}: {e}", path.display()),
+        )
+    })
+}
+
+fn unknown_kid(kid: &str) -> Fail {
+    fail(
+        code::BAD_INPUT,
+        format!("kid {kid:?} is not in the key set"),
+    )
+}
+
+/// A new key that opens but does not seal, after the others.
+fn stage(a: &RotateArgs, mut keys: Vec<Key>, named: &str) -> Result<(KeyRing, Value), Fail> {
+    let new = new_key(a.kid.as_deref(), a.enc)?;
+    let kid = new.kid().to_owned();
+    if keys.iter().any(|k| k.kid() == kid) {
+        return Err(fail(
+            code::BAD_INPUT,
+            format!("kid {kid:?} is already in the ring; pick another --kid"),
+        ));
+    }
+    let enc = new.enc();
+    keys.push(new);
+    let ring = build_ring(keys, named)?;
+    let summary = serde_json::json!({
+        "staged": kid, "enc": enc.as_str(), "active_kid": named,
+    });
+    Ok((ring, summary))
+}
+
+/// `kid` seals from now (`at` is `None`) or from the future moment `at`.
+fn activate(
+    keys: Vec<Key>,
+    named: &str,
+    kid: &str,
+    at: Option<UnixTime>,
+    now: UnixTime,
+) -> Result<(KeyRing, Value), Fail> {
+    let key = keys
+        .iter()
+        .find(|k| k.kid() == kid)
+        .ok_or_else(|| unknown_kid(kid))?;
+    if !key.can_seal() {
+        return Err(fail(
+            code::BAD_INPUT,
+            format!("key {kid:?} is decrypt-only (key_ops); it cannot seal"),
+        ));
+    }
+    if let Some(at) = at {
+        if kid == named {
+            return Err(fail(
+                code::BAD_INPUT,
+                format!("key {kid:?} already seals; nothing to schedule"),
+            ));
+        }
+        let keys = edit(keys, kid, |k| {
+            k.with_seals_from(Some(at)).with_sealed_until(None)
+        });
+        let ring = build_ring(keys, named)?;
+        let summary = serde_json::json!({
+            "scheduled": kid, "at": at.as_secs(), "at_utc": utc(at), "active_kid": named,
+        });
+        return Ok((ring, summary));
+    }
+    let keys = if kid == named {
+        keys
+    } else {
+        let keys = edit(keys, named, |k| k.with_sealed_until(Some(now)));
+        edit(keys, kid, |k| {
+            k.with_seals_from(None).with_sealed_until(None)
+        })
+    };
+    let ring = build_ring(keys, kid)?;
+    let summary = serde_json::json!({
+        "active_kid": kid, "previous": named, "at": now.as_secs(), "at_utc": utc(now),
+    });
+    Ok((ring, summary))
+}
+
+/// Removes `kid`, if nothing it sealed can still be renewed (or with --force).
+fn retire(
+    a: &RotateArgs,
+    keys: Vec<Key>,
+    named: &str,
+    kid: &str,
+    now: UnixTime,
+) -> Result<(KeyRing, Value), Fail> {
+    let key = keys
+        .iter()
+        .find(|k| k.kid() == kid)
+        .ok_or_else(|| unknown_kid(kid))?;
+    if kid == named {
+        return Err(fail(
+            code::BAD_INPUT,
+            format!("key {kid:?} seals now; activate another key first"),
+        ));
+    }
+    let scheduled = key.seals_from().is_some_and(|at| at > now);
+    if !scheduled && !a.force {
+        match key.sealed_until() {
+            Some(stopped) => {
+                let until = a.renewable_until(stopped);
+                if now < until {
+                    return Err(fail(
+                        code::FAILURE,
+                        format!(
+                            "not retiring {kid:?}: it stopped sealing at {}; tokens it sealed can be \
+                             renewed until {} ({}s access + {}s idle, at most {}s absolute); \
+                             retire it after then, or pass --force to end those sessions now",
+                            utc(stopped),
+                            utc(until),
+                            a.access.as_secs(),
+                            a.idle.as_secs(),
+                            a.absolute.as_secs()
+                        ),
+                    ));
+                }
+            }
+            None => {
+                return Err(fail(
+                    code::FAILURE,
+                    format!(
+                        "not retiring {kid:?}: the key set has no record of when it stopped sealing \
+                         (sealed_until; key sets from before staged rotation, or edited by hand, \
+                         lack it); pass --force if nothing it sealed can still be renewed, as for \
+                         a staged key that never sealed"
+                    ),
+                ));
+            }
+        }
+    }
+    let keys: Vec<Key> = keys.into_iter().filter(|k| k.kid() != kid).collect();
+    let ring = build_ring(keys, named)?;
+    let summary = serde_json::json!({"retired": kid, "forced": a.force, "active_kid": named});
+    Ok((ring, summary))
+}
+
+/// Plain `rotate`: a new key, active at once, first; keeps `--keep` old keys.
+fn rotate_at_once(a: &RotateArgs, keys: Vec<Key>, named: &str, now: UnixTime) -> Out {
     let new = new_key(a.kid.as_deref(), a.enc)?;
     let new_kid = new.kid().to_owned();
-    if ring.get(&new_kid).is_some() {
+    if keys.iter().any(|k| k.kid() == new_kid) {
         return Err(fail(
             code::BAD_INPUT,
             format!("kid {new_kid:?} is already in the ring; pick another --kid"),
         ));
     }
     // Old keys, the previously active one first, then the rest in file order.
-    let active = ring.active().kid().to_owned();
-    let mut old: Vec<&Key> = vec![ring.active()];
-    old.extend(ring.keys().iter().filter(|k| k.kid() != active));
+    let keys = edit(keys, named, |k| k.with_sealed_until(Some(now)));
+    let (active, rest): (Vec<Key>, Vec<Key>) = keys.into_iter().partition(|k| k.kid() == named);
+    let old: Vec<Key> = active.into_iter().chain(rest).collect();
     let kept: Vec<String> = old
         .iter()
         .take(a.keep)
@@ -457,23 +720,62 @@ fn rotate(a: &RotateArgs) -> Out {
         .skip(a.keep)
         .map(|k| k.kid().to_owned())
         .collect();
-    // Rebuild the kept keys from their JWKs (keys are not Clone, by design).
-    let mut keys = vec![new];
-    for k in old.iter().take(a.keep) {
-        keys.push(
-            Key::from_jwk(&k.to_jwk_secret()).map_err(|e| fail(code::FAILURE, e.to_string()))?,
-        );
-    }
-    let rotated =
-        KeyRing::new(keys, Some(&new_kid)).map_err(|e| fail(code::FAILURE, e.to_string()))?;
-    write_atomically(&a.keys, rotated.to_jwks_secret().as_bytes()).map_err(|e| {
-        fail(
-            code::FAILURE,
-            format!("could not replace {}: {e}", a.keys.display()),
-        )
-    })?;
+    let ring = build_ring(
+        std::iter::once(new)
+            .chain(old.into_iter().take(a.keep))
+            .collect(),
+        &new_kid,
+    )?;
+    write_ring(&a.keys, &ring)?;
+    eprintln!(
+        "warning: the new key {new_kid:?} seals at once; on a fleet, an instance that has not \
+         loaded it yet cannot open the cookies it seals. Stage first: rotate --stage, roll the \
+         file out, then rotate --activate KID --at TIME"
+    );
     let summary = serde_json::json!({ "active_kid": new_kid, "kept": kept, "dropped": dropped });
     Ok(format!("{summary}\n"))
+}
+
+/// Each key of the ring and where it stands at `now`.
+fn key_states(a: &RotateArgs, ring: &KeyRing, now: UnixTime) -> Value {
+    let active = ring.active_at(now).kid();
+    let named = ring.named_active();
+    // In the file's order: the named active key first.
+    let states: Vec<Value> = std::iter::once(named)
+        .chain(ring.keys().iter().filter(|k| k.kid() != named.kid()))
+        .map(|k| {
+            let mut v = serde_json::json!({"kid": k.kid(), "enc": k.enc().as_str()});
+            if k.kid() == active {
+                v["state"] = "active".into();
+            } else if let Some(at) = k.seals_from().filter(|at| *at > now) {
+                v["state"] = "scheduled".into();
+                v["seals_from"] = at.as_secs().into();
+            } else if let Some(stopped) = k.sealed_until() {
+                let until = a.renewable_until(stopped);
+                v["state"] = if now < until { "retiring" } else { "retirable" }.into();
+                v["sealed_until"] = stopped.as_secs().into();
+                v["renewable_until"] = until.as_secs().into();
+            } else {
+                // Staged, or a key whose end of sealing was never recorded.
+                v["state"] = "opens".into();
+            }
+            v
+        })
+        .collect();
+    Value::Array(states)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`.
+fn utc(t: UnixTime) -> String {
+    let s = t.as_secs();
+    let (y, m, d) = civil_from_days(s / 86_400);
+    let r = s % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        r / 3600,
+        r / 60 % 60,
+        r % 60
+    )
 }
 
 /// Replaces `path` with `bytes`: a temporary file in the same folder, mode 0600, synced,

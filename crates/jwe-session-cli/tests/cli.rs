@@ -40,6 +40,20 @@ fn ok(args: &[&str], stdin: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Like [`ok`], but stderr may carry a warning, which is returned.
+fn ok_warned(args: &[&str], stdin: &str) -> (String, String) {
+    let out = run(args, stdin);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("jwe-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -93,10 +107,14 @@ fn rotate_keeps_old_tokens_opening_and_seals_with_the_new_key() {
     std::fs::write(&keys, ok(&["keygen", "--kid", "k1", "--set"], "")).unwrap();
     let old = ok(&["encrypt", "--keys", s(&keys)], r#"{"sub":"a"}"#);
 
-    let summary = ok(&["rotate", "--keys", s(&keys), "--kid", "k2"], "");
+    let (summary, warning) = ok_warned(&["rotate", "--keys", s(&keys), "--kid", "k2"], "");
     assert_eq!(
         summary.trim(),
         r#"{"active_kid":"k2","dropped":[],"kept":["k1"]}"#
+    );
+    assert!(
+        warning.starts_with("warning: ") && warning.contains("--stage"),
+        "plain rotate tells a fleet to stage first: {warning}"
     );
     #[cfg(unix)]
     {
@@ -116,11 +134,11 @@ fn rotate_keeps_old_tokens_opening_and_seals_with_the_new_key() {
     assert_eq!(info["header"]["kid"], "k2");
 
     // Keep at most N old keys: after two more rotations with --keep 1, k1 is gone.
-    ok(
+    ok_warned(
         &["rotate", "--keys", s(&keys), "--kid", "k3", "--keep", "1"],
         "",
     );
-    let summary = ok(
+    let (summary, _) = ok_warned(
         &["rotate", "--keys", s(&keys), "--kid", "k4", "--keep", "1"],
         "",
     );
@@ -146,6 +164,266 @@ fn rotate_keeps_old_tokens_opening_and_seals_with_the_new_key() {
     assert_eq!(std::fs::read(&keys).unwrap(), before);
     // No temporary files are left behind.
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap()
+}
+
+fn kid_of(token: &str) -> String {
+    json(&ok(&["inspect"], token))["header"]["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn now() -> u64 {
+    jwe_session_core::UnixTime::now().as_secs()
+}
+
+/// The fleet path: stage (opens, does not seal), activate, retire once nothing the old key
+/// sealed can renew; each step a JSON summary, each refusal changing nothing.
+#[test]
+fn staged_rotation_stage_activate_retire() {
+    let dir = scratch("staged");
+    let keys = dir.join("keys.json");
+    std::fs::write(&keys, ok(&["keygen", "--kid", "k1", "--set"], "")).unwrap();
+    let k1_token = ok(&["encrypt", "--keys", s(&keys)], r#"{"sub":"a"}"#);
+
+    let staged = json(&ok(
+        &["rotate", "--keys", s(&keys), "--stage", "--kid", "k2"],
+        "",
+    ));
+    assert_eq!(staged["staged"], "k2");
+    assert_eq!(staged["active_kid"], "k1");
+    assert_eq!(staged["keys"][0]["kid"], "k1");
+    assert_eq!(staged["keys"][0]["state"], "active");
+    assert_eq!(staged["keys"][1]["kid"], "k2");
+    assert_eq!(staged["keys"][1]["state"], "opens");
+    // Staged: k1 still seals; a k2 token (from an instance that activated early) opens.
+    assert_eq!(kid_of(&ok(&["encrypt", "--keys", s(&keys)], "{}")), "k1");
+    let k2_token = ok(
+        &["encrypt", "--keys", s(&keys), "--kid", "k2"],
+        r#"{"sub":"b"}"#,
+    );
+    assert_eq!(
+        ok(&["decrypt", "--keys", s(&keys)], &k2_token).trim(),
+        r#"{"sub":"b"}"#
+    );
+
+    let before = now();
+    let activated = json(&ok(&["rotate", "--keys", s(&keys), "--activate", "k2"], ""));
+    assert_eq!(activated["active_kid"], "k2");
+    assert_eq!(activated["previous"], "k1");
+    let k1 = &activated["keys"][1];
+    assert_eq!(k1["kid"], "k1");
+    assert_eq!(k1["state"], "retiring");
+    let stopped = k1["sealed_until"].as_u64().unwrap();
+    assert!((before..=now()).contains(&stopped));
+    // Defaults: 15 min access + 24 h idle (under 7 d absolute).
+    assert_eq!(
+        k1["renewable_until"].as_u64().unwrap(),
+        stopped + 900 + 86_400
+    );
+    assert_eq!(kid_of(&ok(&["encrypt", "--keys", s(&keys)], "{}")), "k2");
+    assert_eq!(
+        ok(&["decrypt", "--keys", s(&keys)], &k1_token).trim(),
+        r#"{"sub":"a"}"#
+    );
+
+    // Too early to retire k1: refused, file unchanged.
+    let file = std::fs::read(&keys).unwrap();
+    let out = run(&["rotate", "--keys", s(&keys), "--retire", "k1"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--force") && err.contains("renewed until"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+    assert_eq!(std::fs::read(&keys).unwrap(), file);
+    // The active key can never be retired, even with --force.
+    let out = run(
+        &["rotate", "--keys", s(&keys), "--retire", "k2", "--force"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(std::fs::read(&keys).unwrap(), file);
+    // With the service's own (here: zero) lifetimes, nothing k1 sealed can renew now.
+    let retired = json(&ok(
+        &[
+            "rotate",
+            "--keys",
+            s(&keys),
+            "--retire",
+            "k1",
+            "--access",
+            "0s",
+            "--idle",
+            "0",
+            "--absolute",
+            "7d",
+        ],
+        "",
+    ));
+    assert_eq!(retired["retired"], "k1");
+    assert_eq!(retired["forced"], false);
+    assert_eq!(retired["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        run(&["decrypt", "--keys", s(&keys)], &k1_token)
+            .status
+            .code(),
+        Some(4)
+    );
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        1,
+        "no temporary files"
+    );
+}
+
+#[test]
+fn activation_at_a_moment_and_retire_with_force() {
+    let dir = scratch("scheduled");
+    let keys = dir.join("keys.json");
+    std::fs::write(&keys, ok(&["keygen", "--kid", "k1", "--set"], "")).unwrap();
+    let staged = json(&ok(
+        &[
+            "rotate",
+            "--keys",
+            s(&keys),
+            "--stage",
+            "--kid",
+            "k2",
+            "--enc",
+            "A128GCM",
+        ],
+        "",
+    ));
+    assert_eq!(staged["enc"], "A128GCM");
+    let scheduled = json(&ok(
+        &[
+            "rotate",
+            "--keys",
+            s(&keys),
+            "--activate",
+            "k2",
+            "--at",
+            "2099-01-01T00:00:00Z",
+        ],
+        "",
+    ));
+    assert_eq!(scheduled["scheduled"], "k2");
+    assert_eq!(scheduled["at"], 4_070_908_800u64);
+    assert_eq!(scheduled["active_kid"], "k1");
+    assert_eq!(scheduled["keys"][1]["state"], "scheduled");
+    let text = std::fs::read_to_string(&keys).unwrap();
+    assert!(text.contains(r#""seals_from":4070908800"#), "{text}");
+    // Loaded as a ring, it switches at that moment.
+    let ring = jwe_session_core::KeyRing::from_file(&keys).unwrap();
+    assert_eq!(ring.active().kid(), "k1");
+    assert_eq!(
+        ring.active_at(jwe_session_core::UnixTime::from_secs(4_070_908_800))
+            .kid(),
+        "k2"
+    );
+    assert_eq!(kid_of(&ok(&["encrypt", "--keys", s(&keys)], "{}")), "k1");
+    // A scheduled key has sealed nothing yet: retiring it (cancelling) needs no --force.
+    let cancelled = json(&ok(&["rotate", "--keys", s(&keys), "--retire", "k2"], ""));
+    assert_eq!(cancelled["retired"], "k2");
+
+    // A moment already past activates at once; a staged key has no record of sealing, so
+    // retiring it needs --force.
+    ok(
+        &["rotate", "--keys", s(&keys), "--stage", "--kid", "k3"],
+        "",
+    );
+    let now_active = json(&ok(
+        &[
+            "rotate",
+            "--keys",
+            s(&keys),
+            "--activate",
+            "k3",
+            "--at",
+            "1000",
+        ],
+        "",
+    ));
+    assert_eq!(now_active["active_kid"], "k3");
+    ok(
+        &["rotate", "--keys", s(&keys), "--stage", "--kid", "k4"],
+        "",
+    );
+    let out = run(&["rotate", "--keys", s(&keys), "--retire", "k4"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no record"));
+    let forced = json(&ok(
+        &["rotate", "--keys", s(&keys), "--retire", "k4", "--force"],
+        "",
+    ));
+    assert_eq!(forced["forced"], true);
+
+    // Bad input changes nothing.
+    let file = std::fs::read(&keys).unwrap();
+    for (args, code) in [
+        (vec!["--activate", "nope"], 3),
+        (vec!["--retire", "nope"], 3),
+        (vec!["--activate", "k1", "--at", "soon"], 2),
+        (vec!["--stage", "--kid", "k1"], 3),
+        (vec!["--stage", "--activate", "k1"], 2),
+        (vec!["--at", "now"], 2),
+        (vec!["--force"], 2),
+        (vec!["--retire", "k1", "--idle", "a day"], 2),
+    ] {
+        let mut all = vec!["rotate", "--keys", s(&keys)];
+        all.extend(args.iter().copied());
+        let out = run(&all, "");
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty());
+        assert_eq!(std::fs::read(&keys).unwrap(), file, "{args:?}");
+    }
+}
+
+/// A key set whose scheduled moment has passed is settled by the next write: the key
+/// that took over is named active, and the one before records when it stopped.
+#[test]
+fn a_passed_schedule_is_recorded_by_the_next_write() {
+    let dir = scratch("settle");
+    let keys = dir.join("keys.json");
+    std::fs::write(&keys, ok(&["keygen", "--kid", "k1", "--set"], "")).unwrap();
+    ok(
+        &["rotate", "--keys", s(&keys), "--stage", "--kid", "k2"],
+        "",
+    );
+    let text = std::fs::read_to_string(&keys).unwrap();
+    // As if `--activate k2 --at 1000` had been run before that moment.
+    let edited = text.replacen(r#""kid":"k2","#, r#""kid":"k2","seals_from":1000,"#, 1);
+    assert_ne!(edited, text);
+    std::fs::write(&keys, edited).unwrap();
+    let out = json(&ok(
+        &["rotate", "--keys", s(&keys), "--stage", "--kid", "k3"],
+        "",
+    ));
+    assert_eq!(out["active_kid"], "k2");
+    let k1 = out["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == "k1")
+        .unwrap();
+    assert_eq!(k1["sealed_until"], 1000);
+    assert_eq!(k1["state"], "retirable");
+    let text = std::fs::read_to_string(&keys).unwrap();
+    assert!(
+        text.contains(r#""active_kid":"k2""#) && !text.contains("seals_from"),
+        "{text}"
+    );
 }
 
 #[test]

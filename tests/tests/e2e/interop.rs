@@ -85,3 +85,31 @@ fn jose_refuses_our_tokens_under_another_key() {
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
 }
+
+/// A key set with this crate's schedule members (`seals_from`, `sealed_until`,
+/// `active_kid`), as `jwe-session rotate` writes it, is an ordinary JWK Set to jose: it
+/// imports the keys and opens our tokens with them.
+#[test]
+fn jose_reads_a_key_set_with_schedule_members() {
+    let Some(jose) = Jose::find() else { return };
+    let set = json!({
+        "keys": [
+            {"kty": "oct", "kid": "old", "k": URL_SAFE_NO_PAD.encode(key_bytes(32, 1)), "sealed_until": 1_700_000_000u64},
+            {"kty": "oct", "kid": "new", "k": URL_SAFE_NO_PAD.encode(key_bytes(32, 2)), "seals_from": 1_800_000_000u64},
+        ],
+        "active_kid": "old",
+    });
+    let ring = KeyRing::from_jwks(&set.to_string()).unwrap();
+    let exported: Value = serde_json::from_str(&ring.to_jwks_secret()).unwrap();
+    let sent = claims();
+    for (at, kid) in [(1_799_999_999, "old"), (1_800_000_000, "new")] {
+        let token = ring
+            .seal_at(&sent, &TokenOptions::new(), UnixTime::from_secs(at))
+            .unwrap();
+        let out =
+            jose.call(&json!({"op": "decrypt_set", "jwks": exported, "token": token.as_str()}));
+        assert_eq!(out["header"]["kid"], kid);
+        let back: Value = serde_json::from_str(out["plaintext"].as_str().unwrap()).unwrap();
+        assert_eq!(back, serde_json::to_value(&sent).unwrap());
+    }
+}
