@@ -413,3 +413,146 @@ async fn an_unknown_kid_leaves_the_cookie_for_the_instance_that_has_the_key() {
         "a forged cookie is cleared"
     );
 }
+
+/// The kid of the session cookie in `jar` (the demo's claims fit one cookie).
+fn cookie_kid(jar: &BTreeMap<String, String>) -> String {
+    let token = jar.values().next().expect("a session cookie");
+    let info = jwe_session_core::inspect(token, &jwe_session_core::TokenOptions::new()).unwrap();
+    info.header["kid"].as_str().unwrap().to_owned()
+}
+
+/// Replaces `path` atomically (a temporary file renamed over it), as `rotate` does.
+fn write_keys(path: &Path, set: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, set).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Waits (bounded: 10 s) until `demo`'s log says the ring was replaced `n` times.
+fn wait_reloads(demo: &Demo, n: usize) -> Duration {
+    let start = Instant::now();
+    while demo.log_text().matches("key ring replaced").count() < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no reload {n}: {}",
+            demo.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+/// `JWE_SESSION_KEYS_FILE` is watched: a rotated file takes effect with no signal and no
+/// restart, within 2 s. Cookies of the old key still open and move to the new one.
+#[tokio::test]
+async fn a_rotated_key_file_takes_effect_without_a_signal() {
+    let dir = scratch("watched-keys");
+    let keys = dir.join("keys.json");
+    write_keys(&keys, &format!(r#"{{"keys":[{K1}]}}"#));
+    let demo = Demo::start(
+        free_port(),
+        &[
+            ("JWE_SESSION_KEYS_FILE", keys.to_str().unwrap()),
+            (
+                "JWE_SESSION_REVOCATIONS",
+                dir.join("r.redb").to_str().unwrap(),
+            ),
+        ],
+        dir.join("demo.log"),
+    );
+    let mut old = Client::new(demo.url());
+    old.login("alice").await;
+    assert_eq!(cookie_kid(&old.jar), "k1");
+
+    write_keys(
+        &keys,
+        &format!(r#"{{"keys":[{K2},{K1}],"active_kid":"k2"}}"#),
+    );
+    let took = wait_reloads(&demo, 1);
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let mut new = Client::new(demo.url());
+    new.login("bob").await;
+    assert_eq!(cookie_kid(&new.jar), "k2");
+    let reply = old.get("/me").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(cookie_kid(&old.jar), "k2", "re-sealed under the new key");
+
+    // A file that does not load changes nothing; the demo goes on with k2.
+    write_keys(&keys, r#"{"keys":[{"kty":"oct","#);
+    let start = Instant::now();
+    while !demo.log_text().contains("did not load") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{}",
+            demo.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(new.get("/me").await.status, StatusCode::OK);
+}
+
+/// The fleet path on two demo processes, each watching its own copy of the key file:
+/// stage k2 on both, schedule it for a moment T, and at T both switch by their own clocks.
+/// Cookies cross between them before, at and after T without anyone being logged out.
+#[tokio::test]
+async fn a_fleet_stages_then_switches_at_a_scheduled_moment() {
+    let dir = scratch("fleet-schedule");
+    let (file_a, file_b) = (dir.join("a.json"), dir.join("b.json"));
+    let one = format!(r#"{{"keys":[{K1}]}}"#);
+    write_keys(&file_a, &one);
+    write_keys(&file_b, &one);
+    let start = |file: &Path, name: &str| {
+        Demo::start(
+            free_port(),
+            &[
+                ("JWE_SESSION_KEYS_FILE", file.to_str().unwrap()),
+                (
+                    "JWE_SESSION_REVOCATIONS",
+                    dir.join(format!("{name}.redb")).to_str().unwrap(),
+                ),
+            ],
+            dir.join(format!("{name}.log")),
+        )
+    };
+    let (a, b) = (start(&file_a, "a"), start(&file_b, "b"));
+    let mut user = Client::new(a.url());
+    user.login("alice").await;
+    assert_eq!(cookie_kid(&user.jar), "k1");
+
+    // Stage: k2 opens everywhere, k1 still seals.
+    let staged = format!(r#"{{"keys":[{K1},{K2}],"active_kid":"k1"}}"#);
+    write_keys(&file_a, &staged);
+    write_keys(&file_b, &staged);
+    wait_reloads(&a, 1);
+    wait_reloads(&b, 1);
+    let mut other = Client::new(b.url());
+    other.login("bob").await;
+    assert_eq!(cookie_kid(&other.jar), "k1", "a staged key does not seal");
+
+    // Schedule k2 for T, 3 s from now, on both.
+    let t = jwe_session_core::UnixTime::now().as_secs() + 3;
+    let k2_at_t = format!(r#"{},"seals_from":{t}}}"#, &K2[..K2.len() - 1]);
+    let scheduled = format!(r#"{{"keys":[{K1},{k2_at_t}],"active_kid":"k1"}}"#);
+    write_keys(&file_a, &scheduled);
+    write_keys(&file_b, &scheduled);
+    wait_reloads(&a, 2);
+    wait_reloads(&b, 2);
+    while jwe_session_core::UnixTime::now().as_secs() < t {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // From T: A re-seals alice's k1 cookie under k2, and B opens it.
+    let mut on_a = browser(&a.url(), &user.jar);
+    assert_eq!(on_a.get("/me").await.status, StatusCode::OK);
+    assert_eq!(cookie_kid(&on_a.jar), "k2");
+    let mut on_b = browser(&b.url(), &on_a.jar);
+    let reply = on_b.get("/me").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.body.contains("alice"));
+    let mut fresh = Client::new(b.url());
+    fresh.login("carol").await;
+    assert_eq!(cookie_kid(&fresh.jar), "k2");
+    // Bob's k1 cookie from before T still opens on A, and moves to k2.
+    let mut bob_on_a = browser(&a.url(), &other.jar);
+    assert_eq!(bob_on_a.get("/me").await.status, StatusCode::OK);
+    assert_eq!(cookie_kid(&bob_on_a.jar), "k2");
+}

@@ -135,6 +135,13 @@ pub enum KeyError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A key file could not be watched (neither file events nor polling).
+    Watch {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// The environment variable is not set.
     EnvMissing {
         /// The variable's name.
@@ -239,6 +246,7 @@ impl fmt::Display for KeyError {
                 "keys {first:?} and {second:?} are both scheduled to seal from {at}; give each its own moment"
             ),
             Self::Io { path, .. } => write!(f, "could not read key file {}", path.display()),
+            Self::Watch { path, .. } => write!(f, "could not watch key file {}", path.display()),
             Self::EnvMissing { var } => write!(f, "environment variable {var} is not set"),
             Self::EnvNotUnicode { var } => {
                 write!(f, "environment variable {var} is not valid UTF-8")
@@ -250,7 +258,7 @@ impl fmt::Display for KeyError {
 impl StdError for KeyError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            Self::Io { source, .. } => Some(source),
+            Self::Io { source, .. } | Self::Watch { source, .. } => Some(source),
             _ => None,
         }
     }

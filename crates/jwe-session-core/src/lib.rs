@@ -85,6 +85,8 @@ mod key;
 mod revocation;
 mod ring;
 mod time;
+#[cfg(feature = "watch")]
+mod watch;
 
 pub use claims::{random_id, Audience, Claim, Claims, Lifetimes, Stage, Validation};
 pub use error::{
@@ -99,3 +101,5 @@ pub use revocation::{
 };
 pub use ring::{KeyRing, KeyRingHandle, DEFAULT_KEYS_ENV};
 pub use time::{Clock, ManualClock, SystemClock, UnixMicros, UnixTime};
+#[cfg(feature = "watch")]
+pub use watch::{KeyFileWatcher, WatchMode, WatchOptions, DEFAULT_POLL};

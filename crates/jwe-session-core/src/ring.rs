@@ -188,11 +188,28 @@ impl KeyRing {
     /// [`KeyError::Io`] if the file cannot be read, else as [`from_jwks`](Self::from_jwks).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, KeyError> {
         let path = path.as_ref();
-        let io = |source| KeyError::Io {
+        Self::from_file_contents(path, &Self::read_file(path)?)
+    }
+
+    /// A key file's bytes, in zeroizing memory.
+    pub(crate) fn read_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        std::fs::read(path)
+            .map(Zeroizing::new)
+            .map_err(|source| KeyError::Io {
+                path: path.to_owned(),
+                source,
+            })
+    }
+
+    /// The ring in `bytes`, read from `path` (named in errors and in the mode warning).
+    pub(crate) fn from_file_contents(path: &Path, bytes: &[u8]) -> Result<Self, KeyError> {
+        let text = std::str::from_utf8(bytes).map_err(|_| KeyError::Io {
             path: path.to_owned(),
-            source,
-        };
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            ),
+        })?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -205,7 +222,7 @@ impl KeyRing {
                 }
             }
         }
-        Self::from_jwks(&text)
+        Self::from_jwks(text)
     }
 
     /// Reads a JWK Set from the environment variable `JWE_SESSION_KEYS`.
@@ -415,7 +432,7 @@ impl<'de> Deserialize<'de> for KeyRing {
 /// assert_ne!(handle.load().active().kid(), before);
 /// ```
 #[derive(Clone)]
-pub struct KeyRingHandle(Arc<ArcSwap<KeyRing>>);
+pub struct KeyRingHandle(pub(crate) Arc<ArcSwap<KeyRing>>);
 
 impl fmt::Debug for KeyRingHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

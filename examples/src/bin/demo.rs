@@ -3,8 +3,10 @@
 //! Environment:
 //! - `JWE_SESSION_KEYS`: a JWK Set (make one with `jwe-session keygen --set`); without it a
 //!   fresh key is generated and sessions do not survive a restart;
-//! - `JWE_SESSION_KEYS_FILE`: a JWK Set file instead, re-read on `SIGHUP`, so a rotated
-//!   key ring (`jwe-session rotate --keys FILE`) takes effect without a restart;
+//! - `JWE_SESSION_KEYS_FILE`: a JWK Set file instead, watched (`KeyRingHandle::watch_file`):
+//!   a rotated key ring (`jwe-session rotate --keys FILE ...`, a Kubernetes Secret update)
+//!   takes effect within a second or two, without a restart or a signal (`SIGHUP` re-reads
+//!   it too);
 //! - `BIND`: the listen address (default `127.0.0.1:3000`);
 //! - `JWE_SESSION_REVOCATIONS`: the revocation file (`jwe-session-file`), so logouts
 //!   survive restarts and crashes. Default: `target/jwe-session-demo/revocations-<port>.redb`
@@ -66,9 +68,17 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         },
     };
     let ring = KeyRingHandle::new(ring);
-    if let Some(path) = keys_file {
-        reload_on_sighup(ring.clone(), path)?;
-    }
+    // Held until the demo exits: dropping it would stop the watch.
+    let _watch = match keys_file {
+        Some(path) => {
+            let watch = ring
+                .watch_file(&path)
+                .map_err(|e| format!("JWE_SESSION_KEYS_FILE: {e}"))?;
+            reload_on_sighup(ring.clone(), path)?;
+            Some(watch)
+        }
+        None => None,
+    };
     let bind: SocketAddr = std::env::var("BIND")
         .unwrap_or_else(|_| "127.0.0.1:3000".to_owned())
         .parse()
