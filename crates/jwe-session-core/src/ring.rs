@@ -482,9 +482,15 @@ impl KeyRingHandle {
                 key.inherit_seal_count(prev);
             }
         }
+        let scheduled: Vec<String> = ring
+            .schedule()
+            .filter(|(at, _)| *at > UnixTime::now())
+            .map(|(at, k)| format!("{} from {}", k.kid(), at.as_secs()))
+            .collect();
         tracing::info!(
             active = ring.active().kid(),
             keys = ring.keys().len(),
+            scheduled = ?scheduled,
             "key ring replaced"
         );
         self.0.store(Arc::new(ring));
