@@ -570,16 +570,25 @@ fn unknown_kid(kid: &str) -> Fail {
     )
 }
 
-/// A new key that opens but does not seal, after the others.
-fn stage(a: &RotateArgs, mut keys: Vec<Key>, named: &str) -> Result<(KeyRing, Value), Fail> {
+/// The new key of `--kid`/`--enc`, whose kid none of `keys` has.
+fn key_beside(a: &RotateArgs, keys: &[Key]) -> Result<Key, Fail> {
     let new = new_key(a.kid.as_deref(), a.enc)?;
-    let kid = new.kid().to_owned();
-    if keys.iter().any(|k| k.kid() == kid) {
+    if keys.iter().any(|k| k.kid() == new.kid()) {
         return Err(fail(
             code::BAD_INPUT,
-            format!("kid {kid:?} is already in the ring; pick another --kid"),
+            format!(
+                "kid {:?} is already in the ring; pick another --kid",
+                new.kid()
+            ),
         ));
     }
+    Ok(new)
+}
+
+/// A new key that opens but does not seal, after the others.
+fn stage(a: &RotateArgs, mut keys: Vec<Key>, named: &str) -> Result<(KeyRing, Value), Fail> {
+    let new = key_beside(a, &keys)?;
+    let kid = new.kid().to_owned();
     let enc = new.enc();
     keys.push(new);
     let ring = build_ring(keys, named)?;
@@ -698,14 +707,8 @@ fn retire(
 
 /// Plain `rotate`: a new key, active at once, first; keeps `--keep` old keys.
 fn rotate_at_once(a: &RotateArgs, keys: Vec<Key>, named: &str, now: UnixTime) -> Out {
-    let new = new_key(a.kid.as_deref(), a.enc)?;
+    let new = key_beside(a, &keys)?;
     let new_kid = new.kid().to_owned();
-    if keys.iter().any(|k| k.kid() == new_kid) {
-        return Err(fail(
-            code::BAD_INPUT,
-            format!("kid {new_kid:?} is already in the ring; pick another --kid"),
-        ));
-    }
     // Old keys, the previously active one first, then the rest in file order.
     let keys = edit(keys, named, |k| k.with_sealed_until(Some(now)));
     let (active, rest): (Vec<Key>, Vec<Key>) = keys.into_iter().partition(|k| k.kid() == named);

@@ -789,13 +789,7 @@ mod tests {
         assert_eq!(call(&b, "/", Some(&cookie)).await.body(), "alice");
 
         let res = call(&a, "/", Some(&format!("{cookie}; session.3=stale"))).await;
-        let cleared: Vec<&str> = res
-            .headers()
-            .get_all(SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().unwrap().split('=').next().unwrap())
-            .collect();
-        assert_eq!(cleared, ["session.3"], "only the debris goes");
+        assert_eq!(cleared(&res), ["session.3"], "only the debris goes");
 
         let mut forged = cookie.into_bytes();
         let last = forged.len() - 1;
@@ -806,6 +800,15 @@ mod tests {
             res.headers().get(SET_COOKIE).is_some(),
             "a forged token is cleared"
         );
+    }
+
+    /// The names of the cookies a response sets (here: clears).
+    fn cleared(res: &Response<String>) -> Vec<&str> {
+        res.headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().split('=').next().unwrap())
+            .collect()
     }
 
     fn kid_of_cookie(res: &Response<String>) -> String {
@@ -879,13 +882,7 @@ mod tests {
         )
         .await;
         assert_eq!(res.body(), "anonymous");
-        let cleared: Vec<&str> = res
-            .headers()
-            .get_all(SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().unwrap().split('=').next().unwrap())
-            .collect();
-        assert_eq!(cleared, ["session", "session.1", "session.3"]);
+        assert_eq!(cleared(&res), ["session", "session.1", "session.3"]);
     }
 
     #[test]
