@@ -563,11 +563,13 @@ fn write_ring(path: &Path, ring: &KeyRing) -> Result<(), Fail> {
     })
 }
 
-fn unknown_kid(kid: &str) -> Fail {
-    fail(
-        code::BAD_INPUT,
-        format!("kid {kid:?} is not in the key set"),
-    )
+fn find_key<'k>(keys: &'k [Key], kid: &str) -> Result<&'k Key, Fail> {
+    keys.iter().find(|k| k.kid() == kid).ok_or_else(|| {
+        fail(
+            code::BAD_INPUT,
+            format!("kid {kid:?} is not in the key set"),
+        )
+    })
 }
 
 /// The new key of `--kid`/`--enc`, whose kid none of `keys` has.
@@ -606,10 +608,7 @@ fn activate(
     at: Option<UnixTime>,
     now: UnixTime,
 ) -> Result<(KeyRing, Value), Fail> {
-    let key = keys
-        .iter()
-        .find(|k| k.kid() == kid)
-        .ok_or_else(|| unknown_kid(kid))?;
+    let key = find_key(&keys, kid)?;
     if !key.can_seal() {
         return Err(fail(
             code::BAD_INPUT,
@@ -655,10 +654,7 @@ fn retire(
     kid: &str,
     now: UnixTime,
 ) -> Result<(KeyRing, Value), Fail> {
-    let key = keys
-        .iter()
-        .find(|k| k.kid() == kid)
-        .ok_or_else(|| unknown_kid(kid))?;
+    let key = find_key(&keys, kid)?;
     if kid == named {
         return Err(fail(
             code::BAD_INPUT,
