@@ -29,8 +29,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jwe_session_core::{
-    Claims, Clock, Enc, Key, KeyError, KeyRing, OpenError, Revocation, SystemClock, TokenOptions,
-    UnixMicros, UnixTime, Validation,
+    Claims, Clock, Enc, Key, KeyError, KeyRing, Lifetimes, OpenError, Revocation, SystemClock,
+    TokenOptions, UnixMicros, UnixTime, Validation,
 };
 use rand::RngCore;
 use serde_json::Value;
@@ -151,10 +151,11 @@ struct RotateArgs {
 }
 
 impl RotateArgs {
-    /// Until when a token sealed at `at` could still be renewed: its `exp` plus the idle
-    /// window, and never past the absolute lifetime of a session that began by `at`.
+    /// Until when a token sealed at `at` could still be renewed, by the layer's own rule:
+    /// its `exp` plus the idle window, never past the absolute lifetime of a session that
+    /// began by `at`.
     fn renewable_until(&self, at: UnixTime) -> UnixTime {
-        at.saturating_add(self.access.saturating_add(self.idle).min(self.absolute))
+        Lifetimes::new(self.access, self.idle, self.absolute).renewable_until(at, at)
     }
 }
 

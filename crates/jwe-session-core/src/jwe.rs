@@ -135,7 +135,8 @@ impl AsRef<str> for SessionToken {
 pub struct Opened<P> {
     payload: P,
     kid: Arc<str>,
-    reseal: bool,
+    /// Until when the token is left under its key (see [`KeyRing::needs_reseal_at`]).
+    keep_until: crate::UnixTime,
 }
 
 impl<P> Opened<P> {
@@ -158,19 +159,29 @@ impl<P> Opened<P> {
     }
 
     /// True when the key that opened the token is no longer the active one (by the system
-    /// clock): the caller should re-seal it under the active key. A key scheduled to seal
-    /// later does not count as old. With an injected clock, ask
-    /// [`KeyRing::needs_reseal_at`] instead.
+    /// clock, read only when the ring has a schedule): the caller should re-seal it under
+    /// the active key. A key scheduled to seal later does not count as old.
     #[must_use]
     pub fn needs_reseal(&self) -> bool {
-        self.reseal
+        match self.keep_until.as_secs() {
+            0 => true,
+            u64::MAX => false,
+            _ => self.needs_reseal_at(crate::UnixTime::now()),
+        }
+    }
+
+    /// [`needs_reseal`](Self::needs_reseal) at `now`, for callers with a
+    /// [`Clock`](crate::Clock) of their own.
+    #[must_use]
+    pub fn needs_reseal_at(&self, now: crate::UnixTime) -> bool {
+        now >= self.keep_until
     }
 
     fn map<Q>(self, f: impl FnOnce(P) -> Q) -> Opened<Q> {
         Opened {
             payload: f(self.payload),
             kid: self.kid,
-            reseal: self.reseal,
+            keep_until: self.keep_until,
         }
     }
 }
@@ -430,7 +441,7 @@ impl KeyRing {
         Ok(Opened {
             payload: buf,
             kid: Arc::clone(key.kid_arc()),
-            reseal: self.key_needs_reseal_now(key),
+            keep_until: key.keep_until,
         })
     }
 }

@@ -125,6 +125,10 @@ pub struct Key {
     seals_from: Option<UnixTime>,
     /// `sealed_until`: the moment this key stopped sealing, as the CLI records it.
     sealed_until: Option<UnixTime>,
+    /// Set by the ring that holds the key: a token this key sealed is left as it is before
+    /// this moment and re-sealed under the active key from it on (see
+    /// [`KeyRing::new`](crate::KeyRing::new)).
+    pub(crate) keep_until: UnixTime,
 }
 
 impl fmt::Debug for Key {
@@ -268,6 +272,7 @@ impl Key {
             seals: Arc::new(AtomicU64::new(0)),
             seals_from: None,
             sealed_until: None,
+            keep_until: UnixTime::EPOCH,
         })
     }
 

@@ -136,6 +136,16 @@ impl KeyRing {
                 at: w[0].0.as_secs(),
             });
         }
+        // A token of a key is left alone while that key seals or is still to seal, which
+        // is always up to one moment: the named key until the first scheduled one, a
+        // scheduled key until the next one (for ever, the last); every other key never.
+        let mut keys = keys;
+        let forever = UnixTime::from_secs(u64::MAX);
+        keys[active].keep_until = schedule.first().map_or(forever, |&(at, _)| at);
+        for (n, &(_, i)) in schedule.iter().enumerate() {
+            let until = schedule.get(n + 1).map_or(forever, |&(at, _)| at);
+            keys[i].keep_until = keys[i].keep_until.max(until);
+        }
         Ok(Self {
             keys: keys.into_boxed_slice(),
             active,
@@ -292,26 +302,13 @@ impl KeyRing {
     /// Whether a token sealed under `kid` should be re-sealed under the key active at
     /// `now`: true for every key of the ring except the active one and keys scheduled to
     /// seal later (a token from an instance whose clock already passed the moment is not
-    /// taken back to the older key). False for a kid the ring does not have.
+    /// taken back to the older key). False for a kid the ring does not have. A token just
+    /// opened answers the same without the lookup: [`Opened::needs_reseal_at`].
+    ///
+    /// [`Opened::needs_reseal_at`]: crate::Opened::needs_reseal_at
     #[must_use]
     pub fn needs_reseal_at(&self, kid: &str, now: UnixTime) -> bool {
-        match self.get(kid) {
-            Some(key) => self.key_needs_reseal_at(key, now),
-            None => false,
-        }
-    }
-
-    pub(crate) fn key_needs_reseal_at(&self, key: &Key, now: UnixTime) -> bool {
-        !std::ptr::eq(key, self.active_at(now)) && key.seals_from().is_none_or(|at| at <= now)
-    }
-
-    /// [`key_needs_reseal_at`](Self::key_needs_reseal_at) by the system clock, which it
-    /// reads only when the ring has a schedule.
-    pub(crate) fn key_needs_reseal_now(&self, key: &Key) -> bool {
-        if self.schedule.is_empty() {
-            return !std::ptr::eq(key, &self.keys[self.active]);
-        }
-        self.key_needs_reseal_at(key, UnixTime::now())
+        self.get(kid).is_some_and(|key| now >= key.keep_until)
     }
 
     /// All keys, in the order given.
@@ -761,6 +758,50 @@ mod tests {
             );
         }
         assert_eq!(back.named_active().kid(), "a");
+    }
+
+    /// The moment kept per key answers as the rule itself: re-seal unless the key seals at
+    /// `now` or is scheduled to seal later. Checked on every second around the moments,
+    /// for rings with no schedule, several moments, and a named key that is also scheduled.
+    #[test]
+    fn the_kept_moment_agrees_with_the_rule() {
+        let sets = [
+            format!(r#"{{"keys":[{},{}]}}"#, jwk("a", 1, ""), jwk("b", 2, "")),
+            format!(
+                r#"{{"keys":[{},{},{},{}]}}"#,
+                jwk("a", 1, ""),
+                jwk("c", 3, r#","seals_from":30"#),
+                jwk("b", 2, r#","seals_from":20"#),
+                jwk("d", 4, "")
+            ),
+            format!(
+                r#"{{"keys":[{},{}],"active_kid":"a"}}"#,
+                jwk("a", 1, r#","seals_from":40"#),
+                jwk("b", 2, r#","seals_from":20"#)
+            ),
+        ];
+        for set in &sets {
+            let ring = KeyRing::from_jwks(set).unwrap();
+            let opts = crate::TokenOptions::new();
+            for s in 0..50 {
+                let now = UnixTime::from_secs(s);
+                for key in ring.keys() {
+                    let rule = !std::ptr::eq(key, ring.active_at(now))
+                        && key.seals_from().is_none_or(|at| at <= now);
+                    assert_eq!(
+                        ring.needs_reseal_at(key.kid(), now),
+                        rule,
+                        "{} at {s}",
+                        key.kid()
+                    );
+                    if key.can_seal() {
+                        let token = ring.seal_bytes_with_kid(key.kid(), b"{}", &opts).unwrap();
+                        let opened = ring.open_bytes(token.as_str(), &opts).unwrap();
+                        assert_eq!(opened.needs_reseal_at(now), rule);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -328,7 +328,7 @@ where
             return empty(Pending::Clear, incoming);
         }
     };
-    let needs_reseal = ring.needs_reseal_at(opened.kid(), now) || legacy;
+    let needs_reseal = opened.needs_reseal_at(now) || legacy;
     let mut claims = opened.into_payload();
     if let Err(e) = config.validation.validate_at(&claims, now) {
         tracing::debug!(reason = %e, "session claims refused");
