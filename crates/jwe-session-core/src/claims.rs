@@ -67,6 +67,11 @@ pub struct Claims<T = ()> {
     /// by 0.1) count as begun at the start of their `auth_time` second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_us: Option<UnixMicros>,
+    /// Lifetimes chosen for this session at its start, narrower than the layer's (a
+    /// session without "remember me", a browser-session cookie). A private claim, `slt`;
+    /// without it the configured [`Lifetimes`] apply as they are.
+    #[serde(rename = "slt", default, skip_serializing_if = "Option::is_none")]
+    pub lifetimes: Option<SessionLifetimes>,
     /// The application's own claims.
     #[serde(flatten)]
     pub app: T,
@@ -86,6 +91,7 @@ impl<T> Claims<T> {
             sid: None,
             auth_time: None,
             started_us: None,
+            lifetimes: None,
             app,
         }
     }
@@ -132,6 +138,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsVisitor<T> {
             sid: r.sid.flatten(),
             auth_time: r.auth_time.flatten(),
             started_us: r.started_us.flatten(),
+            lifetimes: r.lifetimes.flatten(),
             app,
         })
     }
@@ -150,6 +157,7 @@ struct Registered {
     sid: Option<Option<String>>,
     auth_time: Option<Option<UnixTime>>,
     started_us: Option<Option<UnixMicros>>,
+    lifetimes: Option<Option<SessionLifetimes>>,
 }
 
 enum Key<'de> {
@@ -181,6 +189,7 @@ fn registered(name: &str) -> Option<Claim> {
         "sid" => Claim::Sid,
         "auth_time" => Claim::AuthTime,
         "started_us" => Claim::StartedUs,
+        "slt" => Claim::SessionLifetimes,
         _ => return None,
     })
 }
@@ -241,6 +250,7 @@ impl<'de, A: MapAccess<'de>> Intercept<A> {
             Claim::Sid => Self::take(i, &mut r.sid, claim),
             Claim::AuthTime => Self::take(i, &mut r.auth_time, claim),
             Claim::StartedUs => Self::take(i, &mut r.started_us, claim),
+            Claim::SessionLifetimes => Self::take(i, &mut r.lifetimes, claim),
         }
     }
 
@@ -423,6 +433,8 @@ pub enum Claim {
     AuthTime,
     /// `started_us` (private: when the session began, in microseconds)
     StartedUs,
+    /// `slt` (private: this session's own lifetimes, see [`SessionLifetimes`])
+    SessionLifetimes,
 }
 
 impl Claim {
@@ -440,6 +452,7 @@ impl Claim {
             Self::Sid => "sid",
             Self::AuthTime => "auth_time",
             Self::StartedUs => "started_us",
+            Self::SessionLifetimes => "slt",
         }
     }
 
@@ -455,6 +468,7 @@ impl Claim {
             Self::Sid => c.sid.is_some(),
             Self::AuthTime => c.auth_time.is_some(),
             Self::StartedUs => c.started_us.is_some(),
+            Self::SessionLifetimes => c.lifetimes.is_some(),
         }
     }
 }
@@ -735,30 +749,59 @@ impl Lifetimes {
 
     /// Re-issues a token for the same session: keeps `sid` and `auth_time`, sets a new
     /// `jti`, `iat = now`, and `exp = now + access` (never past the absolute lifetime).
+    /// A session's own [`SessionLifetimes`] narrow these ([`for_claims`](Self::for_claims)).
     pub fn reissue<T>(&self, claims: &mut Claims<T>, now: UnixTime) {
+        let life = self.for_claims(claims);
         claims.jti = Some(random_id());
         claims.iat = Some(now);
-        let mut exp = now.saturating_add(self.access);
+        let mut exp = now.saturating_add(life.access);
         if let Some(auth) = claims.auth_time {
-            exp = exp.min(auth.saturating_add(self.absolute));
+            exp = exp.min(auth.saturating_add(life.absolute));
         }
         claims.exp = Some(exp);
     }
 
-    /// Where a session stands at `now`.
+    /// Where a session stands at `now`, by these lifetimes narrowed by the session's own
+    /// ([`for_claims`](Self::for_claims)).
     pub fn stage_at<T>(&self, claims: &Claims<T>, now: UnixTime) -> Stage {
         let (Some(exp), Some(auth)) = (claims.exp, claims.auth_time) else {
             return Stage::Incomplete;
         };
-        if now >= auth.saturating_add(self.absolute) {
+        let life = self.for_claims(claims);
+        if now >= auth.saturating_add(life.absolute) {
             Stage::AbsoluteExpired
         } else if now < exp {
             Stage::Fresh
-        } else if now < exp.saturating_add(self.idle) {
+        } else if now < exp.saturating_add(life.idle) {
             Stage::Renewable
         } else {
             Stage::IdleExpired
         }
+    }
+
+    /// The lifetimes that apply to one session: these, each narrowed by the session's own
+    /// [`SessionLifetimes`] when it has them. A session never outlives the configured
+    /// lifetimes, even if they were shortened after it began.
+    pub fn for_claims<T>(&self, claims: &Claims<T>) -> Self {
+        match &claims.lifetimes {
+            Some(own) => self.narrowed_by(&own.lifetimes),
+            None => *self,
+        }
+    }
+
+    /// Each of the three lifetimes, the shorter of these and `other`'s.
+    pub fn narrowed_by(&self, other: &Self) -> Self {
+        Self::new(
+            self.access.min(other.access),
+            self.idle.min(other.idle),
+            self.absolute.min(other.absolute),
+        )
+    }
+
+    /// Whether each of `other`'s lifetimes is at most this one's.
+    #[must_use]
+    pub fn contains(&self, other: &Self) -> bool {
+        other.access <= self.access && other.idle <= self.idle && other.absolute <= self.absolute
     }
 
     /// Until when a token of a session that began at `auth_time` could still be renewed, if
@@ -774,6 +817,104 @@ impl Lifetimes {
     /// latest such session ends by `before + absolute`.
     pub fn sessions_before_end_by(&self, before: UnixTime) -> UnixTime {
         before.saturating_add(self.absolute)
+    }
+}
+
+/// What one session chose at its start: its own [`Lifetimes`] (each at most the configured
+/// one) and whether its cookie lasts only as long as the browser runs (no `Max-Age`).
+///
+/// Carried in the token as the private claim `slt`, so every instance applies it:
+/// `{"access":900,"idle":3600,"absolute":86400,"browser":true}` (seconds).
+///
+/// ```
+/// use std::time::Duration;
+/// use jwe_session_core::{Claims, Lifetimes, SessionLifetimes, Stage, UnixTime};
+///
+/// let configured = Lifetimes::default(); // 15 min, 24 h, 7 days
+/// let short = SessionLifetimes::new(Lifetimes::new(
+///     Duration::from_secs(900), Duration::from_secs(3600), Duration::from_secs(8 * 3600),
+/// ));
+/// let t0 = UnixTime::from_secs(1_000_000);
+/// let mut c = Claims::new(());
+/// c.lifetimes = Some(short);
+/// configured.start(&mut c, "alice", t0);
+/// // Idle for two hours: past this session's one-hour idle timeout.
+/// let later = t0.saturating_add(Duration::from_secs(2 * 3600));
+/// assert_eq!(configured.stage_at(&c, later), Stage::IdleExpired);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct SessionLifetimes {
+    /// The session's lifetimes (narrowed by the configured ones when applied).
+    pub lifetimes: Lifetimes,
+    /// The cookie carries no `Max-Age`: the browser drops it when it closes.
+    pub browser_session: bool,
+}
+
+impl SessionLifetimes {
+    /// These lifetimes, with a cookie that persists (has a `Max-Age`).
+    pub fn new(lifetimes: Lifetimes) -> Self {
+        Self {
+            lifetimes,
+            browser_session: false,
+        }
+    }
+
+    /// With a browser-session cookie (no `Max-Age`) or not.
+    pub fn browser_session(mut self, on: bool) -> Self {
+        self.browser_session = on;
+        self
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionLifetimesJson {
+    access: u64,
+    idle: u64,
+    absolute: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    browser: bool,
+}
+
+impl Serialize for SessionLifetimes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        SessionLifetimesJson {
+            access: self.lifetimes.access.as_secs(),
+            idle: self.lifetimes.idle.as_secs(),
+            absolute: self.lifetimes.absolute.as_secs(),
+            browser: self.browser_session,
+        }
+        .serialize(s)
+    }
+}
+
+/// Only a JSON object: serde's derive would also take an array of the values in order.
+struct ObjectOnly;
+
+impl<'de> Visitor<'de> for ObjectOnly {
+    type Value = SessionLifetimesJson;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of session lifetimes")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        SessionLifetimesJson::deserialize(de::value::MapAccessDeserializer::new(map))
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionLifetimes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let j = d.deserialize_map(ObjectOnly)?;
+        Ok(Self {
+            lifetimes: Lifetimes::new(
+                Duration::from_secs(j.access),
+                Duration::from_secs(j.idle),
+                Duration::from_secs(j.absolute),
+            ),
+            browser_session: j.browser,
+        })
     }
 }
 
@@ -1073,5 +1214,66 @@ mod tests {
             old_style.started_us,
             Some(UnixMicros::from_micros(5_000_000))
         );
+    }
+
+    /// A session's own lifetimes narrow the configured ones, never widen them, travel as
+    /// `slt`, and a malformed `slt` is refused like any other malformed claim.
+    #[test]
+    fn session_lifetimes_narrow_and_round_trip() {
+        let configured = Lifetimes::new(
+            Duration::from_secs(900),
+            Duration::from_secs(3_600),
+            Duration::from_secs(86_400),
+        );
+        let mut c = Claims::new(());
+        c.lifetimes = Some(
+            SessionLifetimes::new(Lifetimes::new(
+                Duration::from_secs(60),
+                Duration::from_secs(7_200),
+                Duration::from_secs(600),
+            ))
+            .browser_session(true),
+        );
+        configured.start(&mut c, "alice", t(1_000));
+        assert_eq!(
+            c.exp,
+            Some(t(1_060)),
+            "the session's shorter access lifetime"
+        );
+        assert_eq!(configured.stage_at(&c, t(1_059)), Stage::Fresh);
+        assert_eq!(configured.stage_at(&c, t(1_060)), Stage::Renewable);
+        // Idle is the configured hour (the session asked for two): narrowed, not widened.
+        let life = configured.for_claims(&c);
+        assert_eq!(life.idle(), Duration::from_secs(3_600));
+        assert_eq!(configured.stage_at(&c, t(1_600)), Stage::AbsoluteExpired);
+        // Re-issues never go past the session's own absolute lifetime.
+        configured.reissue(&mut c, t(1_590));
+        assert_eq!(c.exp, Some(t(1_600)));
+
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(
+            json.contains(r#""slt":{"access":60,"idle":7200,"absolute":600,"browser":true}"#),
+            "{json}"
+        );
+        let back: Claims<()> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+        // Without the member, the configured lifetimes apply as they are.
+        let plain: Claims<()> = serde_json::from_str(r#"{"exp":5}"#).unwrap();
+        assert_eq!(configured.for_claims(&plain), configured);
+        for bad in [
+            r#"{"slt":{"access":1,"idle":1}}"#,
+            r#"{"slt":{"access":1,"idle":1,"absolute":1,"extra":1}}"#,
+            r#"{"slt":{"access":-1,"idle":1,"absolute":1}}"#,
+            r#"{"slt":[1,2,3]}"#,
+            r#"{"slt":{"access":1,"idle":1,"absolute":1},"slt":null}"#,
+        ] {
+            assert!(serde_json::from_str::<Claims<()>>(bad).is_err(), "{bad}");
+        }
+        assert!(configured.contains(&Lifetimes::new(
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+            Duration::from_secs(60)
+        )));
+        assert!(!configured.contains(&Lifetimes::default()));
     }
 }

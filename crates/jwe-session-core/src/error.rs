@@ -14,7 +14,9 @@ const MAKE_A_KEY: &str = "make one with `jwe-session keygen`, or 32 bytes from a
 /// Why a key or key ring could not be loaded.
 ///
 /// Errors never carry key material, not even from a malformed JSON document.
-#[derive(Debug)]
+///
+/// `Debug` reads as `Display` does, followed by the variant (what `?` in `main` prints):
+/// `JWE_SESSION_KEYS is not set ... (KeyError::EnvMissing)`.
 #[non_exhaustive]
 pub enum KeyError {
     /// The document is not JSON of the expected shape. Only the position is kept: the
@@ -168,6 +170,42 @@ impl KeyError {
             return Err(Self::Json { line: 1, column: 1 });
         }
         serde_json::from_str(json).map_err(Self::from_json)
+    }
+}
+
+impl KeyError {
+    fn variant(&self) -> &'static str {
+        match self {
+            Self::Json { .. } => "Json",
+            Self::MissingKid { .. } => "MissingKid",
+            Self::InvalidKid { .. } => "InvalidKid",
+            Self::NotOct { .. } => "NotOct",
+            Self::UseNotEnc { .. } => "UseNotEnc",
+            Self::KeyOps { .. } => "KeyOps",
+            Self::AlgMismatch { .. } => "AlgMismatch",
+            Self::MissingK { .. } => "MissingK",
+            Self::BadBase64 { .. } => "BadBase64",
+            Self::TooShort { .. } => "TooShort",
+            Self::BadLength { .. } => "BadLength",
+            Self::PassphraseLike { .. } => "PassphraseLike",
+            Self::EmptySet { .. } => "EmptySet",
+            Self::DuplicateKid { .. } => "DuplicateKid",
+            Self::ActiveKidMissing { .. } => "ActiveKidMissing",
+            Self::ActiveKidDecryptOnly { .. } => "ActiveKidDecryptOnly",
+            Self::BadTime { .. } => "BadTime",
+            Self::ScheduledDecryptOnly { .. } => "ScheduledDecryptOnly",
+            Self::ScheduleConflict { .. } => "ScheduleConflict",
+            Self::Io { .. } => "Io",
+            Self::Watch { .. } => "Watch",
+            Self::EnvMissing { .. } => "EnvMissing",
+            Self::EnvNotUnicode { .. } => "EnvNotUnicode",
+        }
+    }
+}
+
+impl fmt::Debug for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self} (KeyError::{})", self.variant())
     }
 }
 
@@ -720,6 +758,26 @@ mod tests {
             assert!(!text.contains(SECRET), "{what}: {text}");
             assert!(!text.contains(&SECRET[..12]), "{what}: {text}");
         }
+    }
+
+    /// What `fn main() -> Result<(), Box<dyn Error>>` prints for a `?` on a key error is
+    /// its `Debug`: it must read like the `Display`, and still name the variant.
+    #[test]
+    fn key_error_debug_reads_like_display() {
+        let e = crate::KeyError::EnvMissing {
+            var: "JWE_SESSION_KEYS".into(),
+        };
+        let debug = format!("{e:?}");
+        assert!(debug.starts_with(&e.to_string()), "{debug}");
+        assert!(debug.ends_with("(KeyError::EnvMissing)"), "{debug}");
+        let boxed: Box<dyn std::error::Error> = Box::new(crate::KeyError::TooShort {
+            kid: "k1".into(),
+            bits: 64,
+        });
+        assert_eq!(
+            format!("{boxed:?}"),
+            format!("{boxed} (KeyError::TooShort)")
+        );
     }
 
     #[test]

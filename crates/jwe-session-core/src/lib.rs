@@ -88,7 +88,9 @@ mod time;
 #[cfg(feature = "watch")]
 mod watch;
 
-pub use claims::{random_id, Audience, Claim, Claims, Lifetimes, Stage, Validation};
+pub use claims::{
+    random_id, Audience, Claim, Claims, Lifetimes, SessionLifetimes, Stage, Validation,
+};
 pub use error::{
     ClaimsTypeError, KeyError, OpenError, SealError, Segment, StoreError, ValidationError,
 };
