@@ -10,8 +10,9 @@ use std::time::Duration;
 use cookie::SameSite;
 use http::HeaderName;
 use jwe_session_core::{
-    BoxFuture, Claim, Claims, Clock, KeyRingHandle, Lifetimes, MemoryStore, RevocationStore,
-    SystemClock, TokenOptions, UnixMicros, Validation, DEFAULT_MAX_TOKEN_LEN,
+    Audience, BoxFuture, Claim, Claims, Clock, KeyRingHandle, Lifetimes, MemoryStore,
+    RevocationStore, SessionLifetimes, SystemClock, TokenOptions, UnixMicros, UnixTime, Validation,
+    DEFAULT_MAX_TOKEN_LEN,
 };
 
 use crate::cookies::CookieSettings;
@@ -38,6 +39,22 @@ impl Transport {
     pub(crate) fn bearer(self) -> bool {
         matches!(self, Self::Bearer | Self::Both)
     }
+}
+
+/// How a request without a session is answered when a handler requires one (the
+/// `Session<T>` extractor's rejection, feature `axum`).
+///
+/// Either way the status is `401`, and with the bearer transport the response carries
+/// `WWW-Authenticate: Bearer` (RFC 6750 §3), with `error="invalid_token"` when the request
+/// sent a token that was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RejectionFormat {
+    /// `text/plain`: `no valid session: log in first`. The default.
+    #[default]
+    PlainText,
+    /// `application/json`: `{"error":"no_session","message":"no valid session: log in first"}`.
+    Json,
 }
 
 /// The default response header (and gRPC metadata key) that carries a new or renewed token
@@ -165,6 +182,11 @@ pub(crate) struct Config<T> {
     pub(crate) legacy_opts: Option<TokenOptions>,
     /// Orders session starts and revocations made through this layer.
     pub(crate) moments: Moments,
+    /// Until when a token without `iss` is taken as this issuer's.
+    pub(crate) issuer_grace: Option<UnixTime>,
+    /// How the extractor answers a request without a session.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) rejection: RejectionFormat,
 }
 
 /// Moments for session starts and revocation cut-offs: the clock's microseconds, but
@@ -185,6 +207,25 @@ impl Moments {
             // The closure always returns `Some`, so this is the `Ok` value either way.
             .unwrap_or_else(|last| last);
         UnixMicros::from_micros(now.max(prev.saturating_add(1)))
+    }
+}
+
+impl<T> Config<T> {
+    /// The claims of a new session for `sub`, begun at `moment`: the configured issuer and
+    /// audience, a new `sid`, and the lifetimes (the session's own, if it chose them).
+    pub(crate) fn new_session(
+        &self,
+        sub: String,
+        app: T,
+        lifetimes: Option<SessionLifetimes>,
+        moment: UnixMicros,
+    ) -> Claims<T> {
+        let mut claims = Claims::new(app);
+        claims.iss.clone_from(&self.issuer);
+        claims.aud = self.audience.clone().map(Audience::one);
+        claims.lifetimes = lifetimes;
+        self.lifetimes.start(&mut claims, sub, moment);
+        claims
     }
 }
 
@@ -231,6 +272,9 @@ pub struct SessionLayerBuilder<T> {
     cross_origin: bool,
     trusted_origins: Vec<String>,
     exempt_paths: Vec<String>,
+    issuer_grace: Option<UnixTime>,
+    rejection: RejectionFormat,
+    local_development: bool,
     _claims: PhantomData<fn() -> T>,
 }
 
@@ -270,6 +314,9 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             cross_origin: true,
             trusted_origins: Vec::new(),
             exempt_paths: Vec::new(),
+            issuer_grace: None,
+            rejection: RejectionFormat::PlainText,
+            local_development: false,
             _claims: PhantomData,
         }
     }
@@ -350,6 +397,32 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
     /// Sets `iss` on new sessions and requires it on incoming ones.
     pub fn issuer(mut self, iss: impl Into<String>) -> Self {
         self.issuer = Some(iss.into());
+        self
+    }
+
+    /// Adds an [`issuer`](Self::issuer) to an app already in production without logging
+    /// everyone out: until `until`, a token without `iss` (sealed before the issuer was
+    /// set) is taken as this issuer's and re-sealed with it in the same response. From
+    /// `until` on, `iss` is required as usual. Choose `until` past the absolute lifetime of
+    /// the sessions started before the deploy (7 days by default), or past the moment
+    /// most of them have been back.
+    ///
+    /// Tokens whose `iss` is another issuer are still refused; only the missing claim is
+    /// forgiven. Without [`issuer`](Self::issuer) this does nothing.
+    ///
+    /// # Security
+    /// During the grace period a token without `iss` sealed under this ring and purpose
+    /// opens here: that is exactly what was accepted before the issuer was added, so
+    /// nothing is opened that was not before.
+    pub fn accept_missing_issuer_until(mut self, until: UnixTime) -> Self {
+        self.issuer_grace = Some(until);
+        self
+    }
+
+    /// How a request that needs a session and has none is answered (default
+    /// [`RejectionFormat::PlainText`]); APIs choose [`RejectionFormat::Json`].
+    pub fn rejection_format(mut self, format: RejectionFormat) -> Self {
+        self.rejection = format;
         self
     }
 
@@ -437,7 +510,15 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
     /// A [`ConfigError`] for a bad cookie or header name, `__Host-` with a domain or
     /// without `Secure`, a chunk limit out of range, or a malformed trusted origin or
     /// exempt path.
-    pub fn build(self) -> Result<crate::SessionLayer<T>, ConfigError> {
+    pub fn build(mut self) -> Result<crate::SessionLayer<T>, ConfigError> {
+        if self.local_development {
+            tracing::warn!(
+                cookie = %self.cookie_name,
+                "local development mode: the session cookie is not Secure and has no __Host- prefix; never use this in production"
+            );
+            self.secure = false;
+            self.host_prefix = false;
+        }
         let name_ok = (1..=64).contains(&self.cookie_name.len())
             && self
                 .cookie_name
@@ -549,6 +630,8 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             audience: self.audience,
             cross_origin,
             moments: Moments::default(),
+            issuer_grace: self.issuer_grace,
+            rejection: self.rejection,
         };
         Ok(crate::SessionLayer::from_config(Arc::new(config)))
     }
@@ -605,6 +688,21 @@ impl<T: Send + 'static> DangerousOptions<T> {
     /// cross-site posts). Prefer trusting origins or exempting paths.
     pub fn disable_cross_origin_protection(mut self) -> Self {
         self.0.cross_origin = false;
+        self
+    }
+
+    /// One switch for local development over plain HTTP (`http://localhost`), meant to be
+    /// driven by configuration: `.dangerous().local_development(cfg.dev).done()`. When
+    /// `enabled`, the cookie drops `Secure` and the `__Host-` prefix (which requires
+    /// `Secure`), so [`host_prefix`](SessionLayerBuilder::host_prefix) and this combine
+    /// without [`ConfigError::HostPrefixInsecure`], and every browser keeps the cookie over
+    /// `http://`. `build` logs a warning. When not enabled, nothing changes.
+    ///
+    /// # Security
+    /// Anyone on the network path can copy a session sent over plain HTTP. Never enable it
+    /// in production; tie it to a development-only setting.
+    pub fn local_development(mut self, enabled: bool) -> Self {
+        self.0.local_development = enabled;
         self
     }
 

@@ -117,12 +117,15 @@ impl CookieSettings {
         };
         // Measure the cookies with an empty value and the longest Max-Age.
         let longest = Duration::from_secs(u32::MAX.into());
-        let main = s.build(&s.name, String::new(), longest).to_string().len();
+        let main = s
+            .build(&s.name, String::new(), Some(longest))
+            .to_string()
+            .len();
         let last = s
             .build(
                 &s.chunk_name(max_chunks.saturating_sub(1)),
                 String::new(),
-                longest,
+                Some(longest),
             )
             .to_string()
             .len();
@@ -246,7 +249,7 @@ impl CookieSettings {
         &self,
         headers: &mut HeaderMap,
         token: &str,
-        max_age: Duration,
+        max_age: Option<Duration>,
         present: u32,
     ) {
         if token.len() <= self.whole_len || self.max_chunks <= 1 {
@@ -276,21 +279,25 @@ impl CookieSettings {
     fn clear_from(&self, headers: &mut HeaderMap, first: usize, present: u32) {
         for i in first..self.max_chunks {
             if present & (1 << i) != 0 {
-                let c = self.build(&self.chunk_name(i), String::new(), Duration::ZERO);
+                let c = self.build(&self.chunk_name(i), String::new(), Some(Duration::ZERO));
                 append(headers, &c);
             }
         }
     }
 
-    fn build(&self, name: &str, value: String, max_age: Duration) -> Cookie<'static> {
-        let max_age =
-            cookie::time::Duration::seconds(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX));
+    /// One cookie; without `max_age` a browser-session cookie (dropped when the browser
+    /// closes).
+    fn build(&self, name: &str, value: String, max_age: Option<Duration>) -> Cookie<'static> {
         let mut b = Cookie::build((name.to_owned(), value))
             .http_only(true)
             .secure(self.secure)
             .same_site(self.same_site)
-            .path(self.path.clone())
-            .max_age(max_age);
+            .path(self.path.clone());
+        if let Some(max_age) = max_age {
+            b = b.max_age(cookie::time::Duration::seconds(
+                i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
+            ));
+        }
         if let Some(d) = &self.domain {
             b = b.domain(d.clone());
         }
@@ -376,7 +383,7 @@ mod tests {
             prop_assume!(len <= s.capacity());
             let token = token_of_len(len);
             let mut h = HeaderMap::new();
-            s.write(&mut h, &token, Duration::from_secs(60), before);
+            s.write(&mut h, &token, Some(Duration::from_secs(60)), before);
             let written = set_cookies(&h);
             for c in &written {
                 prop_assert!(c.len() <= COOKIE_BUDGET, "{} bytes", c.len());
@@ -456,7 +463,7 @@ mod tests {
     fn chunked(s: &CookieSettings, len: usize) -> (String, Vec<String>) {
         let token = token_of_len(len);
         let mut h = HeaderMap::new();
-        s.write(&mut h, &token, Duration::from_secs(60), 0);
+        s.write(&mut h, &token, Some(Duration::from_secs(60)), 0);
         (token, pairs_of(&set_cookies(&h)))
     }
 
@@ -465,7 +472,7 @@ mod tests {
         let s = settings(5);
         let token = token_of_len(s.capacity());
         let mut h = HeaderMap::new();
-        s.write(&mut h, &token, Duration::from_secs(86_400), 0);
+        s.write(&mut h, &token, Some(Duration::from_secs(86_400)), 0);
         let written = set_cookies(&h);
         assert_eq!(written.len(), 5);
         for c in &written {
@@ -487,7 +494,7 @@ mod tests {
         let s = settings(5);
         let token = token_of_len(s.whole_len);
         let mut h = HeaderMap::new();
-        s.write(&mut h, &token, Duration::from_secs(60), 0);
+        s.write(&mut h, &token, Some(Duration::from_secs(60)), 0);
         let written = set_cookies(&h);
         assert_eq!(written.len(), 1);
         assert!(written[0].starts_with(&format!("session={token};")));
@@ -498,7 +505,7 @@ mod tests {
     fn shrinking_clears_stale_chunks() {
         let s = settings(5);
         let mut h = HeaderMap::new();
-        s.write(&mut h, "small", Duration::from_secs(60), 0b111);
+        s.write(&mut h, "small", Some(Duration::from_secs(60)), 0b111);
         let written = set_cookies(&h);
         assert_eq!(written.len(), 3);
         assert!(written[0].starts_with("session=small;"));

@@ -5,18 +5,39 @@ use std::ops::Deref;
 
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
+use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::request::Parts;
-use http::StatusCode;
+use http::{HeaderValue, StatusCode};
 use jwe_session_core::Claims;
 
+use crate::config::RejectionFormat;
 use crate::handle::SessionHandle;
 
 /// The current session's claims; rejects with `401` when there is none.
 ///
-/// Derefs to [`Claims<T>`], so `session.sub` and `session.app` read directly. Use
-/// [`handle`](Self::handle) to change or end it, or `Option<Session<T>>` for pages that
-/// work either way.
+/// `session.sub` is the subject as a `String` (the layer admits no session without one);
+/// the other claims read through `Deref` to [`Claims<T>`]: `session.app`, `session.sid`,
+/// `session.exp`. Use [`handle`](Self::handle) to change or end it, `Option<Session<T>>`
+/// for pages that work either way, and `Result<Session<T>, SessionRejection>` to answer a
+/// missing session yourself:
+///
+/// ```
+/// use axum::response::{IntoResponse, Redirect, Response};
+/// use jwe_session::{Session, SessionRejection};
+///
+/// async fn account(session: Result<Session<()>, SessionRejection>) -> Response {
+///     match session {
+///         Ok(session) => format!("hello {}", session.sub).into_response(),
+///         // Browsers go to the login page; the rejection's own response is a 401.
+///         Err(r) if r.is_no_session() => Redirect::to("/login").into_response(),
+///         Err(r) => r.into_response(),
+///     }
+/// }
+/// # let _ = axum::Router::<()>::new().route("/account", axum::routing::get(account));
+/// ```
 pub struct Session<T> {
+    /// The subject (`sub`): whose session this is.
+    pub sub: String,
     claims: Claims<T>,
     handle: SessionHandle<T>,
 }
@@ -34,10 +55,30 @@ impl<T> Session<T> {
         &self.claims
     }
 
+    /// The session id (`sid`): what [`SessionHandle::end`] revokes.
+    #[must_use]
+    pub fn sid(&self) -> &str {
+        self.claims.sid.as_deref().unwrap_or_default()
+    }
+
     /// The handle, to update or end the session.
     #[must_use]
     pub fn handle(&self) -> &SessionHandle<T> {
         &self.handle
+    }
+
+    /// The claims, owned.
+    #[must_use]
+    pub fn into_claims(self) -> Claims<T> {
+        self.claims
+    }
+
+    fn new(claims: Claims<T>, handle: SessionHandle<T>) -> Self {
+        Self {
+            sub: claims.sub.clone().unwrap_or_default(),
+            claims,
+            handle,
+        }
     }
 }
 
@@ -50,22 +91,78 @@ impl<T> Deref for Session<T> {
 }
 
 /// Why [`Session<T>`] or [`SessionHandle<T>`] could not be extracted.
+///
+/// As a response: `401` for [`RejectionReason::NoSession`], in the layer's
+/// [`RejectionFormat`], with `WWW-Authenticate: Bearer` on the bearer transport; `500`
+/// for [`RejectionReason::MissingLayer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRejection {
+    reason: RejectionReason,
+    format: RejectionFormat,
+    /// `WWW-Authenticate` for the bearer transport.
+    challenge: Option<&'static str>,
+}
+
+/// What a [`SessionRejection`] is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum SessionRejection {
+pub enum RejectionReason {
     /// The route is not behind a `SessionLayer<T>` with this `T`: a bug in the app (500).
     MissingLayer,
     /// The request has no valid session (401).
     NoSession,
 }
 
+impl SessionRejection {
+    /// What the rejection is about.
+    #[must_use]
+    pub fn reason(&self) -> RejectionReason {
+        self.reason
+    }
+
+    /// Whether the request simply has no valid session (as opposed to an app bug).
+    #[must_use]
+    pub fn is_no_session(&self) -> bool {
+        self.reason == RejectionReason::NoSession
+    }
+
+    /// The status the rejection answers with.
+    #[must_use]
+    pub fn status(&self) -> StatusCode {
+        match self.reason {
+            RejectionReason::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
+            RejectionReason::NoSession => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    const MISSING_LAYER: Self = Self {
+        reason: RejectionReason::MissingLayer,
+        format: RejectionFormat::PlainText,
+        challenge: None,
+    };
+
+    fn no_session<T>(handle: &SessionHandle<T>) -> Self {
+        let refused = handle.lock().refused;
+        let challenge = handle.config.transport.bearer().then_some(if refused {
+            r#"Bearer error="invalid_token""#
+        } else {
+            "Bearer"
+        });
+        Self {
+            reason: RejectionReason::NoSession,
+            format: handle.config.rejection,
+            challenge,
+        }
+    }
+}
+
 impl fmt::Display for SessionRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::MissingLayer => {
+        f.write_str(match self.reason {
+            RejectionReason::MissingLayer => {
                 "Session<T> extractor used without SessionLayer<T> (same T) around the route"
             }
-            Self::NoSession => "no valid session: log in first",
+            RejectionReason::NoSession => "no valid session: log in first",
         })
     }
 }
@@ -74,11 +171,27 @@ impl std::error::Error for SessionRejection {}
 
 impl IntoResponse for SessionRejection {
     fn into_response(self) -> Response {
-        let status = match self {
-            Self::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::NoSession => StatusCode::UNAUTHORIZED,
+        let message = self.to_string();
+        let mut res = match self.format {
+            RejectionFormat::PlainText => message.into_response(),
+            RejectionFormat::Json => {
+                let code = match self.reason {
+                    RejectionReason::MissingLayer => "server_error",
+                    RejectionReason::NoSession => "no_session",
+                };
+                let mut res =
+                    format!(r#"{{"error":"{code}","message":"{message}"}}"#).into_response();
+                res.headers_mut()
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                res
+            }
         };
-        (status, self.to_string()).into_response()
+        *res.status_mut() = self.status();
+        if let Some(challenge) = self.challenge {
+            res.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        res
     }
 }
 
@@ -89,7 +202,7 @@ fn handle_of<T: Send + Sync + 'static>(
         .extensions
         .get::<SessionHandle<T>>()
         .cloned()
-        .ok_or(SessionRejection::MissingLayer)
+        .ok_or(SessionRejection::MISSING_LAYER)
 }
 
 impl<S: Send + Sync, T: Send + Sync + 'static> FromRequestParts<S> for SessionHandle<T> {
@@ -105,8 +218,10 @@ impl<S: Send + Sync, T: Clone + Send + Sync + 'static> FromRequestParts<S> for S
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let handle = handle_of::<T>(parts)?;
-        let claims = handle.claims().ok_or(SessionRejection::NoSession)?;
-        Ok(Self { claims, handle })
+        match handle.claims() {
+            Some(claims) => Ok(Self::new(claims, handle)),
+            None => Err(SessionRejection::no_session(&handle)),
+        }
     }
 }
 
@@ -115,6 +230,6 @@ impl<S: Send + Sync, T: Clone + Send + Sync + 'static> OptionalFromRequestParts<
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
         let handle = handle_of::<T>(parts)?;
-        Ok(handle.claims().map(|claims| Self { claims, handle }))
+        Ok(handle.claims().map(|claims| Self::new(claims, handle)))
     }
 }

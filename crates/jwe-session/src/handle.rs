@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use jwe_session_core::{
-    random_id, Audience, Claims, Revocation, SealError, StoreError, UnixMicros, UnixTime,
+    random_id, Claims, Lifetimes, Revocation, SealError, SessionLifetimes, StoreError, UnixMicros,
+    UnixTime,
 };
 use serde::Serialize;
 
@@ -30,6 +31,11 @@ pub(crate) struct State<T> {
     pub(crate) pending: Pending,
     /// The session a login replaced, revoked by the layer before the response leaves.
     pub(crate) replaced: Option<Revocation>,
+    /// The request carried a token that was refused (for `WWW-Authenticate`'s
+    /// `error="invalid_token"` on the bearer transport).
+    pub(crate) refused: bool,
+    /// The layer has written the response's headers: a new token can no longer be sent.
+    pub(crate) written: bool,
 }
 
 /// The session of one request: read it, start one (login), change it, or end it (logout).
@@ -83,6 +89,8 @@ impl<T> SessionHandle<T> {
                 current,
                 pending,
                 replaced: None,
+                refused: false,
+                written: false,
             })),
         }
     }
@@ -106,16 +114,15 @@ impl<T> SessionHandle<T> {
 
     /// Checks that `claims` will seal within what the layer can carry (the cookie budget
     /// or `max_token_len`), with room for the longest header any key of the ring writes.
-    fn check_fits(&self, claims: &Claims<T>) -> Result<(), StartError>
+    fn check_fits(&self, claims: &Claims<T>) -> Result<(), SealError>
     where
         T: Serialize,
     {
-        let ring = self.config.ring.load();
-        match ring.check_fits(claims, &self.config.opts) {
-            Ok(_) => Ok(()),
-            Err(SealError::TooLarge { len, max }) => Err(StartError::TooLarge { len, max }),
-            Err(e) => Err(StartError::Claims(e)),
-        }
+        self.config
+            .ring
+            .load()
+            .check_fits(claims, &self.config.opts)
+            .map(|_| ())
     }
 
     /// Starts a session for `sub` (login): a new `sid`, `auth_time = now` (and `started_us`,
@@ -135,42 +142,120 @@ impl<T> SessionHandle<T> {
     where
         T: Serialize,
     {
+        self.begin(sub.into(), app, None)
+    }
+
+    /// Starts a session, as [`start`](Self::start), with lifetimes of its own: shorter
+    /// than the layer's (a session without "remember me": the layer is configured with the
+    /// long lifetimes, and ordinary logins ask for less), and optionally a browser-session
+    /// cookie, which has no `Max-Age` and ends when the browser closes. They travel in the
+    /// token, so every instance and every renewal applies them.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use jwe_session::{Lifetimes, SessionHandle, SessionLifetimes};
+    /// # fn login(handle: SessionHandle<()>, remember_me: bool) -> Result<(), jwe_session::StartError> {
+    /// if remember_me {
+    ///     handle.start("alice", ())?; // the layer's lifetimes: 30 days, say
+    /// } else {
+    ///     let short = Lifetimes::new(
+    ///         Duration::from_secs(15 * 60),
+    ///         Duration::from_secs(60 * 60),
+    ///         Duration::from_secs(12 * 60 * 60),
+    ///     );
+    ///     handle.start_with("alice", (), SessionLifetimes::new(short).browser_session(true))?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`start`](Self::start), and [`StartError::LifetimesTooLong`] when one of the
+    /// lifetimes is longer than the layer's: revocations are kept for the layer's
+    /// lifetimes, so a longer session could outlive its own logout.
+    pub fn start_with(
+        &self,
+        sub: impl Into<String>,
+        app: T,
+        lifetimes: SessionLifetimes,
+    ) -> Result<(), StartError>
+    where
+        T: Serialize,
+    {
+        if !self.config.lifetimes.contains(&lifetimes.lifetimes) {
+            return Err(StartError::LifetimesTooLong {
+                asked: lifetimes.lifetimes,
+                max: self.config.lifetimes,
+            });
+        }
+        self.begin(sub.into(), app, Some(lifetimes))
+    }
+
+    fn begin(
+        &self,
+        sub: String,
+        app: T,
+        lifetimes: Option<SessionLifetimes>,
+    ) -> Result<(), StartError>
+    where
+        T: Serialize,
+    {
+        if self.lock().written {
+            return Err(StartError::ResponseSent);
+        }
         let moment = self.moment();
         let now = moment.secs();
-        let mut claims = Claims::new(app);
-        claims.iss.clone_from(&self.config.issuer);
-        claims.aud = self.config.audience.clone().map(Audience::one);
-        self.config.lifetimes.start(&mut claims, sub, moment);
-        self.check_fits(&claims)?;
+        let claims = self.config.new_session(sub, app, lifetimes, moment);
+        self.check_fits(&claims).map_err(|e| match e {
+            SealError::TooLarge { len, max } => StartError::TooLarge { len, max },
+            e => StartError::Claims(e),
+        })?;
         let mut st = self.lock();
+        if st.written {
+            return Err(StartError::ResponseSent);
+        }
         if let Some(old) = st.current.replace(claims) {
             st.replaced = self.session_revocation(old, now);
         }
         st.pending = Pending::Write;
+        crate::metrics::started();
         Ok(())
+    }
+
+    /// The layer's lifetimes: the longest any session may have.
+    pub fn lifetimes(&self) -> Lifetimes {
+        self.config.lifetimes
     }
 
     /// Changes the application's claims of the current session; it is re-sealed in this
     /// response (same `sid`, new `jti` and `exp`).
     ///
-    /// The token the request carried stays valid until its own `exp`: a copy of it still
-    /// has the old claims until then.
+    /// # What happens to the old token
+    /// The token the request carried is not revoked: it stays valid, with the old claims,
+    /// until its own `exp` (the access lifetime, 15 minutes by default), on any instance
+    /// and for anyone holding a copy. That is fine for a preference; for a privilege
+    /// taken away (a role removed) use [`cycle`](Self::cycle) after the update, which
+    /// moves the session to a new `sid` and revokes the old one, so the old token is
+    /// refused at once.
     ///
     /// # Errors
     /// [`UpdateError::NoSession`] if there is none; [`UpdateError::TooLarge`] when the
-    /// changed claims would not fit. Either way nothing changes.
+    /// changed claims would not fit; [`UpdateError::ResponseSent`] once the response's
+    /// headers have left (a streaming response). In every case nothing changes.
     pub fn update(&self, f: impl FnOnce(&mut T)) -> Result<(), UpdateError>
     where
         T: Serialize + Clone,
     {
         let now = self.config.clock.now();
         let mut st = self.lock();
+        if st.written {
+            return Err(UpdateError::ResponseSent);
+        }
         let mut claims = st.current.clone().ok_or(UpdateError::NoSession)?;
         f(&mut claims.app);
         self.config.lifetimes.reissue(&mut claims, now);
         self.check_fits(&claims).map_err(|e| match e {
-            StartError::TooLarge { len, max } => UpdateError::TooLarge { len, max },
-            StartError::Claims(e) => UpdateError::Claims(e),
+            SealError::TooLarge { len, max } => UpdateError::TooLarge { len, max },
+            e => UpdateError::Claims(e),
         })?;
         st.current = Some(claims);
         st.pending = Pending::Write;
@@ -191,13 +276,72 @@ impl<T> SessionHandle<T> {
         let Some(revocation) = taken.and_then(|c| self.session_revocation(c, now)) else {
             return Ok(());
         };
-        self.config.store.revoke_at(revocation, now).await
+        self.revoke(revocation, now).await
+    }
+
+    /// Moves this session to a new `sid` and revokes the old one: the claims, `auth_time`
+    /// and lifetimes stay, the new token goes out in this response, and the token the
+    /// request carried (and any copy of it) is refused from now on.
+    ///
+    /// Call it when privileges change (after [`update`](Self::update) removed a role, or
+    /// after a step-up authentication) and wherever a session id must not survive a
+    /// change of trust: it is the session-fixation defence that `tower-sessions` calls
+    /// `cycle_id`. ([`start`](Self::start) already does this at login.)
+    ///
+    /// # Errors
+    /// [`CycleError::NoSession`] without a session and [`CycleError::ResponseSent`] once
+    /// the response's headers have left (nothing changes then);
+    /// [`CycleError::Store`] if the old `sid` could not be revoked: the session has moved
+    /// to its new `sid` anyway, and the old token stays valid until its `exp`
+    /// ([`StoreError::Queued`]: revoked here, sent on by the store).
+    pub async fn cycle(&self) -> Result<(), CycleError> {
+        let now = self.config.clock.now();
+        let old = {
+            let mut st = self.lock();
+            if st.written {
+                return Err(CycleError::ResponseSent);
+            }
+            let Some(claims) = st.current.as_mut() else {
+                return Err(CycleError::NoSession);
+            };
+            let old = (claims.sid.replace(random_id()), claims.auth_time);
+            self.config.lifetimes.reissue(claims, now);
+            st.pending = Pending::Write;
+            old
+        };
+        match self.sid_revocation(old, now) {
+            Some(revocation) => self
+                .revoke(revocation, now)
+                .await
+                .map_err(CycleError::Store),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a revocation made through this handle, counted by scope.
+    async fn revoke(&self, revocation: Revocation, now: UnixTime) -> Result<(), StoreError> {
+        crate::metrics::revoked(&revocation);
+        let result = self.config.store.revoke_at(revocation, now).await;
+        if let Err(e) = &result {
+            crate::metrics::store_error("revoke", e);
+        }
+        result
     }
 
     /// The revocation that ends one session: its `sid`, kept until no token of it could
     /// still be renewed. `None` for claims without `sid` or `auth_time` (not ours).
     fn session_revocation(&self, claims: Claims<T>, now: UnixTime) -> Option<Revocation> {
-        let (Some(sid), Some(auth)) = (claims.sid, claims.auth_time) else {
+        self.sid_revocation((claims.sid, claims.auth_time), now)
+    }
+
+    /// As [`session_revocation`](Self::session_revocation), from the `sid` and
+    /// `auth_time`.
+    fn sid_revocation(
+        &self,
+        (sid, auth): (Option<String>, Option<UnixTime>),
+        now: UnixTime,
+    ) -> Option<Revocation> {
+        let (Some(sid), Some(auth)) = (sid, auth) else {
             return None;
         };
         let until = self
@@ -234,7 +378,10 @@ impl<T> SessionHandle<T> {
     /// the others, so a copy of it (if this device's cookie was stolen) stops working too.
     /// A request still in flight with that old token is refused as well.
     ///
-    /// Without a session it does nothing.
+    /// Without a session it does nothing. Once the response's headers have left (a
+    /// streaming response), the new `sid` could not reach the client: this session then
+    /// ends with the others, as [`end_everywhere`](Self::end_everywhere) would (a warning
+    /// is logged).
     ///
     /// # Errors
     /// [`StoreError`] if the revocation could not be recorded. This session has moved to
@@ -244,20 +391,32 @@ impl<T> SessionHandle<T> {
         // Strictly after the cut-off: this session is the one that survives it.
         let started = self.moment();
         let now = started.secs();
-        let sub = {
+        let (sub, this_too) = {
             let mut st = self.lock();
+            let written = st.written;
             let Some(claims) = st.current.as_mut() else {
                 return Ok(());
             };
             let Some(sub) = claims.sub.clone() else {
                 return Ok(());
             };
-            claims.sid = Some(random_id());
-            claims.started_us = Some(started);
-            self.config.lifetimes.reissue(claims, now);
-            st.pending = Pending::Write;
-            sub
+            if written {
+                // The new sid could not reach the client: this session ends with the
+                // others (a logout everywhere) rather than lingering under an id it
+                // cannot use.
+                st.current = None;
+                (sub, true)
+            } else {
+                claims.sid = Some(random_id());
+                claims.started_us = Some(started);
+                self.config.lifetimes.reissue(claims, now);
+                st.pending = Pending::Write;
+                (sub, false)
+            }
         };
+        if this_too {
+            tracing::warn!("end_others after the response was sent: this session ends too");
+        }
         self.revoke_subject(sub, at).await
     }
 
@@ -268,9 +427,7 @@ impl<T> SessionHandle<T> {
             .lifetimes
             .sessions_before_end_by(at.secs())
             .saturating_add(LEEWAY);
-        self.config
-            .store
-            .revoke_at(Revocation::Subject { sub, at, until }, at.secs())
+        self.revoke(Revocation::Subject { sub, at, until }, at.secs())
             .await
     }
 
@@ -306,7 +463,21 @@ pub enum StartError {
     },
     /// The claims could not be serialized as a JSON object.
     Claims(SealError),
+    /// [`SessionHandle::start_with`] asked for a lifetime longer than the layer's.
+    LifetimesTooLong {
+        /// What was asked for.
+        asked: Lifetimes,
+        /// The layer's lifetimes, the longest allowed.
+        max: Lifetimes,
+    },
+    /// The response's headers have already left (a streaming response kept the handle):
+    /// a new token could not reach the client, so nothing was changed.
+    ResponseSent,
 }
+
+/// The message of the `ResponseSent` variants.
+const RESPONSE_SENT: &str =
+    "the response's headers have been sent: a new session token can no longer reach the client";
 
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -316,6 +487,11 @@ impl fmt::Display for StartError {
                 "session claims are too large: the token would be {len} bytes, over the {max}-byte limit"
             ),
             Self::Claims(_) => f.write_str("session claims could not be serialized"),
+            Self::LifetimesTooLong { asked, max } => write!(
+                f,
+                "session lifetimes {asked:?} exceed the layer's {max:?}; configure the layer with the longest"
+            ),
+            Self::ResponseSent => f.write_str(RESPONSE_SENT),
         }
     }
 }
@@ -324,7 +500,7 @@ impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Claims(e) => Some(e),
-            Self::TooLarge { .. } => None,
+            _ => None,
         }
     }
 }
@@ -344,11 +520,15 @@ pub enum UpdateError {
     },
     /// The changed claims could not be serialized as a JSON object.
     Claims(SealError),
+    /// The response's headers have already left (a streaming response kept the handle):
+    /// the change could not reach the client, so nothing was changed.
+    ResponseSent,
 }
 
 impl fmt::Display for UpdateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::ResponseSent => f.write_str(RESPONSE_SENT),
             Self::NoSession => NoSession.fmt(f),
             Self::TooLarge { len, max } => StartError::TooLarge {
                 len: *len,
@@ -380,3 +560,36 @@ impl fmt::Display for NoSession {
 }
 
 impl std::error::Error for NoSession {}
+
+/// Why [`SessionHandle::cycle`] did not complete.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CycleError {
+    /// The request has no session; nothing changed.
+    NoSession,
+    /// The response's headers have already left; nothing changed.
+    ResponseSent,
+    /// The session moved to its new `sid`, but the old one could not be revoked.
+    Store(StoreError),
+}
+
+impl fmt::Display for CycleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoSession => NoSession.fmt(f),
+            Self::ResponseSent => f.write_str(RESPONSE_SENT),
+            Self::Store(_) => {
+                f.write_str("the session moved to a new sid, but the old sid could not be revoked")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CycleError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -7,6 +7,14 @@
 //! changed: a login, a change, a renewal after `exp`, a re-seal under a newly active
 //! key, or a logout.
 //!
+//! One dependency is enough: this crate re-exports what an app touches from
+//! `jwe-session-core` (keys, claims, lifetimes, revocation, clocks, errors).
+//!
+//! ```sh
+//! cargo add jwe-session                                  # axum extractors included
+//! cargo add --dev jwe-session --features testing         # sessions for handler tests
+//! ```
+//!
 //! # Quick start (axum)
 //!
 //! ```
@@ -25,7 +33,7 @@
 //! }
 //!
 //! async fn me(session: Session<User>) -> String {
-//!     format!("{} has roles {:?}", session.sub.as_deref().unwrap_or("?"), session.app.roles)
+//!     format!("{} has roles {:?}", session.sub, session.app.roles)
 //! }
 //!
 //! let layer = SessionLayer::<User>::builder(KeyRing::generate()).build()?;
@@ -36,6 +44,11 @@
 //! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! A complete app (keys from the environment, logout, logout everywhere, a development
+//! switch) with its handler tests is `examples/axum.rs` in this crate:
+//! `cargo run -p jwe-session --example axum`. Handler tests mint sessions with the
+//! `jwe_session::testing` helpers (feature `testing`).
 //!
 //! # What happens to a request
 //!
@@ -62,39 +75,83 @@
 //! token up front and return a typed error ([`StartError::TooLarge`]) while the handler
 //! can still answer it.
 //!
+//! # Claims evolve
+//!
+//! The application's claims type is part of every token in flight: a deploy that changes
+//! it meets tokens sealed by the previous version, and a token that does not fit the new
+//! type is refused (the user is logged out). The rules:
+//!
+//! - **Adding a field**: make it `Option<_>` or give it `#[serde(default)]`; tokens
+//!   without it open with the default, and carry it from their next re-seal on.
+//! - **Removing a field**: fine, unless the type has `#[serde(deny_unknown_fields)]`
+//!   (leave that off session claims).
+//! - **Renaming**: `#[serde(alias = "old_name")]` on the new name.
+//! - **Changing a field's type**: add a new field instead, and remove the old one once
+//!   every token has been re-sealed (after the absolute lifetime, 7 days by default).
+//! - **Adding an issuer** to a running app: [`SessionLayerBuilder::issuer`] with
+//!   [`SessionLayerBuilder::accept_missing_issuer_until`], so tokens sealed without `iss`
+//!   are taken and re-sealed with it until that date instead of all being refused.
+//!
+//! # What `update` does to the old token, and `cycle`
+//!
+//! [`SessionHandle::update`] writes a new token; the one the request carried stays valid
+//! (with the old claims) until its `exp`. When a privilege is taken away, call
+//! [`SessionHandle::cycle`] too: new `sid`, same claims, the old `sid` revoked.
+//!
 //! # Features
 //!
-//! - `axum`: the [`Session<T>`] extractor (401 without a session), `Option<Session<T>>`,
-//!   and [`SessionHandle<T>`] as an extractor.
-//!
-//! Without it, take the [`SessionHandle<T>`] from the request's extensions; that is how
-//! plain hyper and tonic services use the layer.
+//! - `axum` (default): the `Session<T>` extractor (401 without a
+//!   session), `Option<Session<T>>`, `Result<Session<T>, SessionRejection>`, and
+//!   [`SessionHandle<T>`] as an extractor. On by default because most users serve axum;
+//!   it costs only `axum-core` (which tonic and axum apps already build). Plain hyper and
+//!   tonic services can turn it off with `default-features = false` and take the
+//!   [`SessionHandle<T>`] from the request's extensions.
+//! - `metrics` (default): counters, gauges and a histogram through the `metrics` facade;
+//!   see [the `metrics` module](mod@crate::metrics) for the names. No-ops until the app installs a
+//!   recorder.
+//! - `watch` (default): `KeyRingHandle::watch_file` reloads a key file when it changes.
+//! - `testing`: `jwe_session::testing`, sessions minted for handler tests (with an
+//!   example test using a `ManualClock`). For `[dev-dependencies]`.
 //!
 //! # Bearer clients and gRPC
 //!
 //! With [`Transport::Bearer`] (or [`Transport::Both`]) a new or renewed token comes back in
 //! the `x-session-token` response header (gRPC: initial metadata of the same name); the
 //! client sends it as `authorization: Bearer <token>` from then on.
+//! [`client::BearerLayer`] does both for any tower client, tonic channels included.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod client;
 mod config;
 mod cookies;
 #[cfg(feature = "axum")]
 mod extract;
 mod handle;
+pub mod metrics;
 mod origin;
 mod service;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 
 pub use config::{
-    ConfigError, DangerousOptions, Renew, SessionLayerBuilder, Transport, DEFAULT_COOKIE_NAME,
-    DEFAULT_TOKEN_HEADER,
+    ConfigError, DangerousOptions, RejectionFormat, Renew, SessionLayerBuilder, Transport,
+    DEFAULT_COOKIE_NAME, DEFAULT_TOKEN_HEADER,
 };
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use extract::{Session, SessionRejection};
-pub use handle::{NoSession, SessionHandle, StartError, UpdateError};
+pub use extract::{RejectionReason, Session, SessionRejection};
+pub use handle::{CycleError, NoSession, SessionHandle, StartError, UpdateError};
+// What an app touches from the core crate, so `jwe-session` is its one dependency.
 pub use jwe_session_core::{
-    Claims, KeyRing, KeyRingHandle, Lifetimes, ManualClock, MemoryStore, RevocationStore, UnixTime,
+    Audience, BoxFuture, Claim, Claims, ClaimsTypeError, Clock, Enc, Key, KeyError, KeyRing,
+    KeyRingHandle, Lifetimes, ManualClock, MemoryStore, OpenError, Revocation, RevocationKey,
+    RevocationStore, Revoked, SealError, SessionIds, SessionLifetimes, SessionToken, Stage,
+    StoreError, SystemClock, TokenOptions, UnixMicros, UnixTime, Validation, ValidationError,
+    DEFAULT_KEYS_ENV, SEAL_LIMIT,
 };
+#[cfg(feature = "watch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "watch")))]
+pub use jwe_session_core::{KeyFileWatcher, WatchMode, WatchOptions};
 pub use service::{ResponseFuture, SessionLayer, SessionService};

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::header::{AUTHORIZATION, CACHE_CONTROL};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
@@ -20,6 +20,7 @@ use tower_service::Service;
 
 use crate::config::{Config, Renew, SessionLayerBuilder};
 use crate::handle::{Pending, SessionHandle};
+use crate::metrics::Refusal;
 
 /// The tower layer: opens the session on the way in, writes it back on the way out.
 ///
@@ -45,7 +46,7 @@ use crate::handle::{Pending, SessionHandle};
 ///   (`jwe-session-redis`); the in-memory default only revokes on the instance that
 ///   logged out.
 pub struct SessionLayer<T> {
-    config: Arc<Config<T>>,
+    pub(crate) config: Arc<Config<T>>,
 }
 
 impl<T> Clone for SessionLayer<T> {
@@ -191,6 +192,7 @@ where
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         if let Err(refusal) = cross_origin_check(&self.config, &req) {
+            crate::metrics::cross_origin_refused();
             tracing::debug!(
                 reason = %refusal,
                 method = %req.method(),
@@ -262,11 +264,11 @@ async fn load<T>(config: &Arc<Config<T>>, headers: &HeaderMap) -> (SessionHandle
 where
     T: DeserializeOwned + Clone + Send + 'static,
 {
-    let empty = |pending, incoming| {
-        (
-            SessionHandle::new(Arc::clone(config), None, pending),
-            incoming,
-        )
+    let empty = |pending, incoming: Incoming| {
+        let handle = SessionHandle::new(Arc::clone(config), None, pending);
+        // A token (or an unreadable cookie) that gave no session.
+        handle.lock().refused = incoming.source != Source::None || pending == Pending::Clear;
+        (handle, incoming)
     };
     let mut incoming = Incoming {
         source: Source::None,
@@ -286,6 +288,7 @@ where
         incoming.stale = c.stale;
         if let Some(why) = c.unreadable {
             tracing::debug!(reason = why.as_str(), "session cookie refused");
+            crate::metrics::refused(Refusal::Malformed);
             return empty(Pending::Clear, incoming);
         }
         if c.token.is_some() {
@@ -316,6 +319,7 @@ where
     let opened = match opened {
         Ok(o) => o,
         Err(OpenError::UnknownKid { kid }) => {
+            crate::metrics::refused(Refusal::UnknownKid);
             // Mid-rotation another instance may hold this key (a rolling deploy, a staged
             // key not yet loaded here): no session for this request, and the cookie stays
             // for the instance that can open it.
@@ -325,22 +329,35 @@ where
         Err(e) => {
             // Malformed or forged tokens are ordinary internet traffic: debug, not warn.
             tracing::debug!(reason = %e, "session token refused");
+            crate::metrics::refused(Refusal::of(&e));
             return empty(Pending::Clear, incoming);
         }
     };
-    let needs_reseal = opened.needs_reseal_at(now) || legacy;
+    let mut needs_reseal = opened.needs_reseal_at(now) || legacy;
     let mut claims = opened.into_payload();
+    if claims.iss.is_none()
+        && config.issuer.is_some()
+        && config.issuer_grace.is_some_and(|until| now < until)
+    {
+        // Sealed before the app set an issuer: within the grace period it is taken as
+        // this issuer's and re-sealed with `iss` in this response.
+        claims.iss.clone_from(&config.issuer);
+        needs_reseal = true;
+    }
     if let Err(e) = config.validation.validate_at(&claims, now) {
         tracing::debug!(reason = %e, "session claims refused");
+        crate::metrics::refused(Refusal::of_validation(&e));
         return empty(Pending::Clear, incoming);
     }
     let pending = match config.lifetimes.stage_at(&claims, now) {
         Stage::Fresh => {
             if let Err(r) = config.store.check_at(SessionIds::from(&claims), now) {
                 tracing::debug!(reason = %r, "session revoked");
+                crate::metrics::refused(Refusal::Revoked);
                 return empty(Pending::Clear, incoming);
             }
             if needs_reseal {
+                crate::metrics::resealed();
                 Pending::Refresh
             } else {
                 Pending::Nothing
@@ -348,16 +365,22 @@ where
         }
         Stage::Renewable => match renew(config, claims, now).await {
             Ok(renewed) => {
+                crate::metrics::renewed();
                 claims = renewed;
                 Pending::Refresh
             }
-            Err(pending) => return empty(pending, incoming),
+            Err((pending, reason)) => {
+                crate::metrics::refused(reason);
+                return empty(pending, incoming);
+            }
         },
         stage => {
             tracing::debug!(reason = ?stage, "session expired");
+            crate::metrics::refused(Refusal::Expired);
             return empty(Pending::Clear, incoming);
         }
     };
+    crate::metrics::opened();
     (
         SessionHandle::new(Arc::clone(config), Some(claims), pending),
         incoming,
@@ -365,31 +388,35 @@ where
 }
 
 /// Renews a session past `exp`: the authoritative revocation check, then the hook.
-/// `Err` carries what to do with the cookie instead.
+/// `Err` carries what to do with the cookie instead, and why.
 async fn renew<T: Clone + Send + 'static>(
     config: &Config<T>,
     mut claims: Claims<T>,
     now: jwe_session_core::UnixTime,
-) -> Result<Claims<T>, Pending> {
+) -> Result<Claims<T>, (Pending, Refusal)> {
+    let began = Instant::now();
     let verdict = config
         .store
         .check_authoritative_at(SessionIds::from(&claims), now)
         .await;
+    crate::metrics::authoritative_check(began.elapsed());
     let verdict = match verdict {
         Ok(v) => v,
         Err(e) if config.fail_open => {
+            crate::metrics::store_error("check", &e);
             tracing::warn!(error = %e, policy = "fail-open", "revocation store unavailable; renewing from the local view");
             config.store.check_at(SessionIds::from(&claims), now)
         }
         Err(e) => {
+            crate::metrics::store_error("check", &e);
             // Keep the cookie: once the store answers again the session can still renew.
             tracing::warn!(error = %e, policy = "fail-closed", "revocation store unavailable; not renewing");
-            return Err(Pending::Nothing);
+            return Err((Pending::Nothing, Refusal::StoreUnavailable));
         }
     };
     if let Err(r) = verdict {
         tracing::debug!(reason = %r, "session revoked");
-        return Err(Pending::Clear);
+        return Err((Pending::Clear, Refusal::Revoked));
     }
     if let Some(hook) = &config.renew {
         match hook(claims.clone()).await {
@@ -397,7 +424,7 @@ async fn renew<T: Clone + Send + 'static>(
             Renew::Update(app) => claims.app = app,
             Renew::Refuse => {
                 tracing::debug!(reason = "renew hook refused", "session ended");
-                return Err(Pending::Clear);
+                return Err((Pending::Clear, Refusal::RenewRefused));
             }
         }
     }
@@ -411,7 +438,9 @@ async fn revoke_replaced<T>(config: &Config<T>, handle: &SessionHandle<T>) {
         return;
     };
     let now = config.clock.now();
+    crate::metrics::revoked(&revocation);
     if let Err(e) = config.store.revoke_at(revocation, now).await {
+        crate::metrics::store_error("revoke", &e);
         tracing::warn!(error = %e, "the session a login replaced could not be revoked");
     }
 }
@@ -422,7 +451,9 @@ fn write<T: Serialize, B>(
     incoming: &Incoming,
     res: &mut Response<B>,
 ) {
-    let st = handle.lock();
+    let mut st = handle.lock();
+    // From here on a change to the session could not reach the client.
+    st.written = true;
     let cookies = config.transport.cookie() && incoming.source != Source::Bearer;
     // Clears exactly the cookies in `mask` (only ever ones the request carried: a clearing
     // cookie the request did not carry would let a cross-site form delete the user's
@@ -439,8 +470,11 @@ fn write<T: Serialize, B>(
         (Pending::Nothing, _) => clear(incoming.stale, res),
         (pending @ (Pending::Write | Pending::Refresh), Some(claims)) => {
             let ring = config.ring.load();
-            match ring.seal_at(claims, &config.opts, config.clock.now()) {
+            let now = config.clock.now();
+            match ring.seal_at(claims, &config.opts, now) {
                 Ok(token) => {
+                    let key = ring.active_at(now);
+                    crate::metrics::key_seals(key.kid(), key.seal_count());
                     deliver(config, claims, token.as_str(), incoming, res);
                     true
                 }
@@ -481,13 +515,17 @@ fn deliver<T, B>(
     let to_cookie = config.transport.cookie() && incoming.source != Source::Bearer;
     let to_header = config.transport.bearer() && incoming.source != Source::Cookie;
     if to_cookie {
-        let end = match (claims.exp, claims.auth_time) {
-            (Some(exp), Some(auth)) => exp
-                .saturating_add(config.lifetimes.idle())
-                .min(auth.saturating_add(config.lifetimes.absolute())),
-            _ => now,
-        };
-        let max_age = end.saturating_since(now).max(Duration::from_secs(1));
+        let browser_session = claims.lifetimes.is_some_and(|l| l.browser_session);
+        let max_age = (!browser_session).then(|| {
+            let life = config.lifetimes.for_claims(claims);
+            let end = match (claims.exp, claims.auth_time) {
+                (Some(exp), Some(auth)) => exp
+                    .saturating_add(life.idle())
+                    .min(auth.saturating_add(life.absolute())),
+                _ => now,
+            };
+            end.saturating_since(now).max(Duration::from_secs(1))
+        });
         config
             .cookie
             .write(res.headers_mut(), token, max_age, incoming.present);

@@ -540,28 +540,25 @@ async fn bearer_app(clock: ManualClock, refuse: bool) -> Server {
         })
         .build()
         .unwrap();
-    let router =
-        Router::new()
-            .route(
-                "/token",
-                post(|h: SessionHandle<Api>| async move {
-                    h.start(
-                        "svc",
-                        Api {
-                            scope: "read".into(),
-                        },
-                    )
-                    .unwrap();
-                    "ok"
-                }),
-            )
-            .route(
-                "/whoami",
-                get(|s: Session<Api>| async move {
-                    format!("{} {}", s.sub.clone().unwrap(), s.app.scope)
-                }),
-            )
-            .layer(layer);
+    let router = Router::new()
+        .route(
+            "/token",
+            post(|h: SessionHandle<Api>| async move {
+                h.start(
+                    "svc",
+                    Api {
+                        scope: "read".into(),
+                    },
+                )
+                .unwrap();
+                "ok"
+            }),
+        )
+        .route(
+            "/whoami",
+            get(|s: Session<Api>| async move { format!("{} {}", s.sub, s.app.scope) }),
+        )
+        .layer(layer);
     Server::start(router).await
 }
 

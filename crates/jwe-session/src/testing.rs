@@ -1,0 +1,197 @@
+//! Sessions for handler tests (feature `testing`): mint a session cookie or bearer token
+//! for given claims from the layer under test, and send it with a request, without a
+//! login round trip.
+//!
+//! Enable it for tests only:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! jwe-session = { version = "0.1", features = ["testing"] }
+//! ```
+//!
+//! A handler test, with a [`ManualClock`](crate::ManualClock) moved past `exp` (the
+//! session is renewed: a new cookie comes back) and past the absolute lifetime (`401`):
+//!
+//! ```
+//! use std::{sync::Arc, time::Duration};
+//!
+//! use axum::{body::Body, http::{header, Request, StatusCode}, routing::get, Router};
+//! use jwe_session::testing::request_with_session;
+//! use jwe_session::{KeyRing, ManualClock, Session, SessionLayer, UnixTime};
+//! use tower::ServiceExt; // oneshot
+//!
+//! #[derive(Clone, serde::Serialize, serde::Deserialize)]
+//! struct User { admin: bool }
+//!
+//! async fn me(session: Session<User>) -> String {
+//!     format!("{} admin={}", session.sub, session.app.admin)
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let clock = Arc::new(ManualClock::new(UnixTime::from_secs(1_800_000_000)));
+//! let layer = SessionLayer::<User>::builder(KeyRing::generate())
+//!     .clock(clock.clone())
+//!     .build()?;
+//! let app = Router::new().route("/me", get(me)).layer(layer.clone());
+//! let alice = layer.test_session("alice", User { admin: true })?;
+//! let get_me = || request_with_session(Request::get("/me").body(Body::empty()).unwrap(), &alice);
+//!
+//! let res = app.clone().oneshot(get_me()).await?;
+//! assert_eq!(res.status(), StatusCode::OK);
+//! assert!(res.headers().get(header::SET_COOKIE).is_none()); // nothing changed
+//!
+//! clock.advance(Duration::from_secs(16 * 60)); // past exp (15 min): renewed
+//! let res = app.clone().oneshot(get_me()).await?;
+//! assert_eq!(res.status(), StatusCode::OK);
+//! assert!(res.headers().get(header::SET_COOKIE).is_some());
+//!
+//! clock.advance(Duration::from_secs(7 * 24 * 3600)); // past the absolute lifetime
+//! let res = app.oneshot(get_me()).await?;
+//! assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+
+use http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
+use http::{HeaderMap, HeaderValue, Request};
+use jwe_session_core::{SealError, SessionLifetimes};
+use serde::Serialize;
+
+use crate::{SessionLayer, StartError, Transport};
+
+/// A session minted for a test: its token, and how to send it.
+///
+/// `Debug` shows no token.
+#[derive(Clone)]
+pub struct TestSession {
+    token: String,
+    cookie: Option<HeaderValue>,
+    bearer: HeaderValue,
+}
+
+impl fmt::Debug for TestSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestSession")
+            .field("token_len", &self.token.len())
+            .field("cookie", &self.cookie.is_some())
+            .finish()
+    }
+}
+
+impl TestSession {
+    /// The sealed token.
+    #[must_use]
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The `Cookie` request header that carries it (chunked as the layer would), or
+    /// `None` for a bearer-only layer.
+    #[must_use]
+    pub fn cookie_header(&self) -> Option<&HeaderValue> {
+        self.cookie.as_ref()
+    }
+
+    /// The `Authorization: Bearer <token>` header value.
+    #[must_use]
+    pub fn authorization(&self) -> &HeaderValue {
+        &self.bearer
+    }
+
+    /// Adds the session to a request: as a cookie when the layer reads cookies, else as
+    /// a bearer token. Replaces a `Cookie` or `Authorization` header the request had.
+    pub fn attach<B>(&self, mut req: Request<B>) -> Request<B> {
+        match &self.cookie {
+            Some(cookie) => req.headers_mut().insert(COOKIE, cookie.clone()),
+            None => req.headers_mut().insert(AUTHORIZATION, self.bearer.clone()),
+        };
+        req
+    }
+
+    /// Adds the session to a request as a bearer token, whatever the transport.
+    pub fn attach_bearer<B>(&self, mut req: Request<B>) -> Request<B> {
+        req.headers_mut().insert(AUTHORIZATION, self.bearer.clone());
+        req
+    }
+}
+
+/// `req` with the session attached ([`TestSession::attach`]).
+pub fn request_with_session<B>(req: Request<B>, session: &TestSession) -> Request<B> {
+    session.attach(req)
+}
+
+impl<T: Serialize> SessionLayer<T> {
+    /// Mints a session for `sub` with the application's claims `app`, exactly as
+    /// [`SessionHandle::start`](crate::SessionHandle::start) in a login handler would
+    /// (issuer, audience, lifetimes, purpose and key of this layer, at its clock), and
+    /// returns it ready to send. Feature `testing`.
+    ///
+    /// # Errors
+    /// As [`SessionHandle::start`](crate::SessionHandle::start): the claims do not fit
+    /// or do not serialize.
+    pub fn test_session(&self, sub: impl Into<String>, app: T) -> Result<TestSession, StartError> {
+        self.mint(sub.into(), app, None)
+    }
+
+    /// As [`test_session`](Self::test_session), with the session's own lifetimes (see
+    /// [`SessionHandle::start_with`](crate::SessionHandle::start_with)).
+    ///
+    /// # Errors
+    /// As [`SessionHandle::start_with`](crate::SessionHandle::start_with).
+    pub fn test_session_with(
+        &self,
+        sub: impl Into<String>,
+        app: T,
+        lifetimes: SessionLifetimes,
+    ) -> Result<TestSession, StartError> {
+        if !self.config.lifetimes.contains(&lifetimes.lifetimes) {
+            return Err(StartError::LifetimesTooLong {
+                asked: lifetimes.lifetimes,
+                max: self.config.lifetimes,
+            });
+        }
+        self.mint(sub.into(), app, Some(lifetimes))
+    }
+
+    fn mint(
+        &self,
+        sub: String,
+        app: T,
+        lifetimes: Option<SessionLifetimes>,
+    ) -> Result<TestSession, StartError> {
+        let config = &self.config;
+        let moment = config.moments.next(&*config.clock);
+        let claims = config.new_session(sub, app, lifetimes, moment);
+        let token = config
+            .ring
+            .load()
+            .seal_at(&claims, &config.opts, moment.secs())
+            .map_err(|e| match e {
+                SealError::TooLarge { len, max } => StartError::TooLarge { len, max },
+                e => StartError::Claims(e),
+            })?;
+        let token = token.as_str().to_owned();
+        let bearer = HeaderValue::try_from(format!("Bearer {token}"))
+            .map_err(|_| StartError::Claims(SealError::ClaimsNotObject))?;
+        let cookie = match config.transport {
+            Transport::Bearer => None,
+            _ => {
+                let mut set = HeaderMap::new();
+                config.cookie.write(&mut set, &token, None, 0);
+                let pairs: Vec<&str> = set
+                    .get_all(SET_COOKIE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok()?.split(';').next())
+                    .collect();
+                HeaderValue::try_from(pairs.join("; ")).ok()
+            }
+        };
+        Ok(TestSession {
+            token,
+            cookie,
+            bearer,
+        })
+    }
+}
