@@ -10,7 +10,9 @@
 //! - `POST /logout`: ends this session (revokes its `sid`), `303` to `/`;
 //! - `POST /logout-everywhere`: revokes every session of this user, `303` to `/`;
 //! - `POST /logout-others`: revokes every other session of this user and keeps this one
-//!   (under a new `sid`), `303` to `/`.
+//!   (under a new `sid`), `303` to `/`;
+//! - `GET /metrics`: the layer's metrics (`jwe_session_*`, see `jwe_session::metrics`) in
+//!   Prometheus text format; `404` when the demo runs without a recorder.
 //!
 //! A logout that cannot be recorded answers `503` ("try again"). One the shared store did
 //! not take yet but queued on this instance (Redis down) is a logout: it answers `303`, and
@@ -22,14 +24,16 @@
 use std::sync::Arc;
 
 use axum::extract::Form;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use jwe_session::{Claims, Clock, KeyRingHandle, Lifetimes, RevocationStore, SystemClock};
 use jwe_session::{
     ConfigError, Session, SessionHandle, SessionLayer, SessionLayerBuilder, StartError,
 };
-use jwe_session_core::{Claims, Clock, KeyRingHandle, Lifetimes, RevocationStore, SystemClock};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 
 /// The demo's own claims, sealed beside the registered ones.
@@ -54,6 +58,8 @@ pub struct DemoOptions {
     pub lifetimes: Lifetimes,
     /// Drop `Secure` from the cookie, for clients that refuse `Secure` over plain HTTP.
     pub insecure_cookie: bool,
+    /// The installed Prometheus recorder, rendered at `GET /metrics`.
+    pub metrics: Option<PrometheusHandle>,
 }
 
 impl DemoOptions {
@@ -65,6 +71,7 @@ impl DemoOptions {
             store: None,
             lifetimes: Lifetimes::default(),
             insecure_cookie: false,
+            metrics: None,
         }
     }
 }
@@ -116,8 +123,51 @@ pub fn layer_builder(opts: DemoOptions) -> SessionLayerBuilder<DemoClaims> {
 ///
 /// # Errors
 /// As [`layer`].
-pub fn app(opts: DemoOptions) -> Result<Router, ConfigError> {
-    Ok(router(layer(opts)?))
+pub fn app(mut opts: DemoOptions) -> Result<Router, ConfigError> {
+    let metrics = opts.metrics.take();
+    let router = router(layer(opts)?);
+    Ok(match metrics {
+        Some(handle) => router.route(
+            "/metrics",
+            get(move || std::future::ready(prometheus_text(&handle))),
+        ),
+        None => router,
+    })
+}
+
+/// The recorder's metrics in the Prometheus text exposition format.
+fn prometheus_text(handle: &PrometheusHandle) -> Response {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        handle.render(),
+    )
+        .into_response()
+}
+
+/// Installs the process-wide Prometheus recorder for the `jwe_session_*` metrics, with
+/// histogram buckets for the authoritative check's latency, and keeps it tidy. Call it
+/// once, from within a Tokio runtime.
+///
+/// # Errors
+/// If a recorder is already installed.
+pub fn install_metrics() -> Result<PrometheusHandle, metrics_exporter_prometheus::BuildError> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(jwe_session::metrics::AUTHORITATIVE_CHECK_SECONDS.to_owned()),
+            &[
+                0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                0.5, 1.0,
+            ],
+        )?
+        .install_recorder()?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
 }
 
 /// The demo's routes behind a given layer.
@@ -194,10 +244,10 @@ async fn logout_others(handle: SessionHandle<DemoClaims>) -> Response {
     after_logout(handle.end_others().await)
 }
 
-fn after_logout(result: Result<(), jwe_session_core::StoreError>) -> Response {
+fn after_logout(result: Result<(), jwe_session::StoreError>) -> Response {
     match result {
         Ok(()) => Redirect::to("/").into_response(),
-        Err(e @ jwe_session_core::StoreError::Queued { .. }) => {
+        Err(e @ jwe_session::StoreError::Queued { .. }) => {
             tracing::warn!(error = %e, "logout recorded here; Redis will get it when it answers");
             Redirect::to("/").into_response()
         }

@@ -556,3 +556,61 @@ async fn a_fleet_stages_then_switches_at_a_scheduled_moment() {
     assert_eq!(bob_on_a.get("/me").await.status, StatusCode::OK);
     assert_eq!(cookie_kid(&bob_on_a.jar), "k2");
 }
+
+/// `GET /metrics`: what the layer counted, in Prometheus text format, on a real process.
+#[tokio::test]
+async fn the_demo_serves_its_metrics_in_prometheus_format() {
+    let dir = scratch("metrics");
+    let file = dir.join("revocations.redb");
+    let env = [("JWE_SESSION_REVOCATIONS", file.to_str().unwrap())];
+    let demo = Demo::start(free_port(), &env, dir.join("demo.log"));
+    let mut user = Client::new(demo.url());
+    assert_eq!(user.login("mia").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(user.get("/me").await.status, StatusCode::OK);
+    let copy = user.jar.clone();
+    assert_eq!(
+        user.post_form("/logout", &[]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let mut stolen = browser(&demo.url(), &copy);
+    assert_eq!(stolen.get("/me").await.status, StatusCode::UNAUTHORIZED);
+    let mut forger = browser(
+        &demo.url(),
+        &BTreeMap::from([("session".to_owned(), "not-a-token".to_owned())]),
+    );
+    assert_eq!(forger.get("/me").await.status, StatusCode::UNAUTHORIZED);
+
+    let reply = Client::new(demo.url()).get("/metrics").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(
+        reply.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"),
+        "{:?}",
+        reply.headers
+    );
+    let text = &reply.body;
+    let value = |line: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {line} in\n{text}"))
+    };
+    assert_eq!(value("jwe_session_sessions_started_total "), 1.0);
+    // `/` after the login redirect is not followed by this client: /me and /logout.
+    assert_eq!(value("jwe_session_sessions_opened_total "), 2.0);
+    assert_eq!(
+        value(r#"jwe_session_sessions_refused_total{reason="revoked"} "#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"jwe_session_sessions_refused_total{reason="malformed"} "#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"jwe_session_revocations_total{scope="session"} "#),
+        1.0
+    );
+    assert_eq!(value(r#"jwe_session_key_seals{kid="demo-test"} "#), 1.0);
+    assert!(text.contains("jwe_session_key_budget_used_ratio{kid=\"demo-test\"}"));
+}

@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use jwe_session_core::{KeyError, KeyRing, KeyRingHandle, RevocationStore};
+use jwe_session::{KeyError, KeyRing, KeyRingHandle, RevocationStore};
 use jwe_session_examples::demo::{app, DemoOptions};
 use tracing_subscriber::EnvFilter;
 
@@ -89,6 +89,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut opts = DemoOptions::new(ring);
     opts.store = Some(revocation_store(port).await?);
     opts.insecure_cookie = std::env::var("DEMO_INSECURE_COOKIE").is_ok_and(|v| v == "1");
+    opts.metrics = Some(jwe_session_examples::demo::install_metrics()?);
     let router = app(opts)?;
 
     tracing::info!("demo listening on http://{}", listener.local_addr()?);

@@ -4,17 +4,24 @@
 
 use std::sync::Arc;
 
-use jwe_session_core::{KeyError, KeyRing, SystemClock};
-use jwe_session_examples::grpc::{layer, GreeterClient, GreeterServer};
+use jwe_session::{KeyError, KeyRing, SystemClock};
+use jwe_session_examples::grpc::{connect, layer, server, LoginRequest, WhoAmIRequest};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:50051".to_owned());
     if std::env::args().any(|a| a == "--client") {
-        let mut client = GreeterClient::connect(format!("http://{bind}")).await?;
-        let reply = client.login("alice", "demo").await?;
+        let (mut client, _token) = connect(format!("http://{bind}")).await?;
+        let reply = client
+            .login(LoginRequest {
+                username: "alice".into(),
+                password: "demo".into(),
+            })
+            .await?
+            .into_inner();
         println!("logged in, sid {}", reply.sid);
-        let me = client.who_am_i().await?;
+        // The client layer kept the token from the login and sends it now.
+        let me = client.who_am_i(WhoAmIRequest {}).await?.into_inner();
         println!("who am i: {} (sid {})", me.sub, me.sid);
         return Ok(());
     }
@@ -30,7 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("demo.Greeter listening on {bind}");
     tonic::transport::Server::builder()
         .layer(layer)
-        .add_service(GreeterServer)
+        .add_service(server())
         .serve_with_shutdown(bind.parse()?, async {
             let _ = tokio::signal::ctrl_c().await;
         })

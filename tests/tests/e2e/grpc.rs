@@ -1,10 +1,11 @@
-//! The tonic example: bearer tokens in gRPC metadata, renewal, and refusal.
+//! The tonic example: bearer tokens in gRPC metadata, renewal, and refusal, through the
+//! generated client and the client-side `BearerLayer`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use jwe_session_core::{Key, KeyRing, ManualClock, UnixTime};
-use jwe_session_examples::grpc::{layer, GreeterClient, GreeterServer};
+use jwe_session_examples::grpc::{connect, layer, server, LoginRequest, WhoAmIRequest};
 use tokio::net::TcpListener;
 use tonic::Code;
 
@@ -19,7 +20,7 @@ async fn serve(clock: ManualClock) -> (String, tokio::sync::oneshot::Sender<()>)
     tokio::spawn(async move {
         tonic::transport::Server::builder()
             .layer(layer)
-            .add_service(GreeterServer)
+            .add_service(server())
             .serve_with_incoming_shutdown(incoming, async {
                 let _ = stopped.await;
             })
@@ -29,42 +30,66 @@ async fn serve(clock: ManualClock) -> (String, tokio::sync::oneshot::Sender<()>)
     (url, stop)
 }
 
+fn login(user: &str, password: &str) -> LoginRequest {
+    LoginRequest {
+        username: user.into(),
+        password: password.into(),
+    }
+}
+
 #[tokio::test]
 async fn grpc_login_call_renew_and_refuse() {
     let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
     let (url, _stop) = serve(clock.clone()).await;
-    let mut client = GreeterClient::connect(url.clone()).await.unwrap();
+    let (mut client, token) = connect(url.clone()).await.unwrap();
 
-    let err = client.who_am_i().await.unwrap_err();
+    let err = client.who_am_i(WhoAmIRequest {}).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
-    let err = client.login("alice", "wrong").await.unwrap_err();
+    let err = client.login(login("alice", "wrong")).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
-    assert!(client.token().is_none());
+    assert!(token.get().is_none());
 
-    let reply = client.login("alice", "demo").await.unwrap();
-    let first = client.token().unwrap().to_owned();
-    let me = client.who_am_i().await.unwrap();
+    let reply = client
+        .login(login("alice", "demo"))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = token
+        .get()
+        .expect("the client layer kept the login's token");
+    // A clone of the generated client (another task, say) shares the token.
+    let mut clone = client.clone();
+    let me = clone.who_am_i(WhoAmIRequest {}).await.unwrap().into_inner();
     assert_eq!(
         (me.sub.as_str(), me.sid.as_str()),
         ("alice", reply.sid.as_str())
     );
     assert_eq!(
-        client.token(),
-        Some(first.as_str()),
+        token.get(),
+        Some(first.clone()),
         "nothing renewed before exp"
     );
 
-    // Past exp: the layer renews and the new token arrives in response metadata.
+    // Past exp: the layer renews and the client layer takes the new token.
     clock.advance(Duration::from_secs(16 * 60));
-    let me = client.who_am_i().await.unwrap();
+    let me = client
+        .who_am_i(WhoAmIRequest {})
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(me.sid, reply.sid);
-    assert_ne!(client.token(), Some(first.as_str()));
+    let renewed = token.get().unwrap();
+    assert_ne!(renewed, first);
+    let me = clone.who_am_i(WhoAmIRequest {}).await.unwrap().into_inner();
+    assert_eq!(me.sub, "alice", "the clone sends the renewed token");
+    assert_eq!(token.get(), Some(renewed), "no second renewal");
 
     // A forged token gets no session: unauthenticated, never an internal error.
-    let mut other = GreeterClient::connect(url).await.unwrap();
-    other.set_token(Some(format!("{first}x")));
+    let (mut other, other_token) = connect(url).await.unwrap();
+    let forged = format!("{}x", first.trim_start_matches("Bearer "));
+    other_token.set(&forged).unwrap();
     assert_eq!(
-        other.who_am_i().await.unwrap_err().code(),
+        other.who_am_i(WhoAmIRequest {}).await.unwrap_err().code(),
         Code::Unauthenticated
     );
 }
