@@ -212,20 +212,29 @@ impl Moments {
 
 impl<T> Config<T> {
     /// The claims of a new session for `sub`, begun at `moment`: the configured issuer and
-    /// audience, a new `sid`, and the lifetimes (the session's own, if it chose them).
+    /// audience, a new `sid`, and the lifetimes (the session's own, if it chose them:
+    /// never longer than the layer's, whose revocations would not outlive them).
     pub(crate) fn new_session(
         &self,
         sub: String,
         app: T,
         lifetimes: Option<SessionLifetimes>,
         moment: UnixMicros,
-    ) -> Claims<T> {
+    ) -> Result<Claims<T>, crate::StartError> {
+        if let Some(own) = &lifetimes {
+            if !self.lifetimes.contains(&own.lifetimes) {
+                return Err(crate::StartError::LifetimesTooLong {
+                    asked: own.lifetimes,
+                    max: self.lifetimes,
+                });
+            }
+        }
         let mut claims = Claims::new(app);
         claims.iss.clone_from(&self.issuer);
         claims.aud = self.audience.clone().map(Audience::one);
         claims.lifetimes = lifetimes;
         self.lifetimes.start(&mut claims, sub, moment);
-        claims
+        Ok(claims)
     }
 }
 

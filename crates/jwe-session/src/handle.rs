@@ -181,12 +181,6 @@ impl<T> SessionHandle<T> {
     where
         T: Serialize,
     {
-        if !self.config.lifetimes.contains(&lifetimes.lifetimes) {
-            return Err(StartError::LifetimesTooLong {
-                asked: lifetimes.lifetimes,
-                max: self.config.lifetimes,
-            });
-        }
         self.begin(sub.into(), app, Some(lifetimes))
     }
 
@@ -204,11 +198,8 @@ impl<T> SessionHandle<T> {
         }
         let moment = self.moment();
         let now = moment.secs();
-        let claims = self.config.new_session(sub, app, lifetimes, moment);
-        self.check_fits(&claims).map_err(|e| match e {
-            SealError::TooLarge { len, max } => StartError::TooLarge { len, max },
-            e => StartError::Claims(e),
-        })?;
+        let claims = self.config.new_session(sub, app, lifetimes, moment)?;
+        self.check_fits(&claims)?;
         let mut st = self.lock();
         if st.written {
             return Err(StartError::ResponseSent);
@@ -492,6 +483,15 @@ impl fmt::Display for StartError {
                 "session lifetimes {asked:?} exceed the layer's {max:?}; configure the layer with the longest"
             ),
             Self::ResponseSent => f.write_str(RESPONSE_SENT),
+        }
+    }
+}
+
+impl From<SealError> for StartError {
+    fn from(e: SealError) -> Self {
+        match e {
+            SealError::TooLarge { len, max } => Self::TooLarge { len, max },
+            e => Self::Claims(e),
         }
     }
 }
