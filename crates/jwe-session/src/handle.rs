@@ -454,6 +454,8 @@ pub enum StartError {
     },
     /// The claims could not be serialized as a JSON object.
     Claims(SealError),
+    /// The claims could not be sealed (the key's budget is spent, say).
+    Seal(SealError),
     /// [`SessionHandle::start_with`] asked for a lifetime longer than the layer's.
     LifetimesTooLong {
         /// What was asked for.
@@ -478,6 +480,7 @@ impl fmt::Display for StartError {
                 "session claims are too large: the token would be {len} bytes, over the {max}-byte limit"
             ),
             Self::Claims(_) => f.write_str("session claims could not be serialized"),
+            Self::Seal(_) => f.write_str("the session could not be sealed"),
             Self::LifetimesTooLong { asked, max } => write!(
                 f,
                 "session lifetimes {asked:?} exceed the layer's {max:?}; configure the layer with the longest"
@@ -491,7 +494,8 @@ impl From<SealError> for StartError {
     fn from(e: SealError) -> Self {
         match e {
             SealError::TooLarge { len, max } => Self::TooLarge { len, max },
-            e => Self::Claims(e),
+            e @ (SealError::Claims(_) | SealError::ClaimsNotObject) => Self::Claims(e),
+            e => Self::Seal(e),
         }
     }
 }
@@ -499,7 +503,7 @@ impl From<SealError> for StartError {
 impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Claims(e) => Some(e),
+            Self::Claims(e) | Self::Seal(e) => Some(e),
             _ => None,
         }
     }

@@ -160,7 +160,7 @@ async fn a_test_session_opens_as_a_login_would_by_cookie_and_by_bearer() {
         roles: (0..400).map(|i| format!("role-{i}")).collect(),
     };
     let big = layer.test_session("bob", many).unwrap();
-    let cookie = big.cookie_header().unwrap().to_str().unwrap();
+    let cookie = big.cookie_header().unwrap();
     assert!(cookie.contains("session.1="), "{cookie}");
     let (res, body) = send(&app, request_with_session(get_req("/me"), &big)).await;
     assert_eq!(res.status(), StatusCode::OK, "{body}");
@@ -247,7 +247,7 @@ async fn cycle_moves_the_session_to_a_new_sid_and_revokes_the_old_one() {
     let layer = layer_on(&ring, &clock);
     let app = app(layer.clone());
     let alice = layer.test_session("alice", admin()).unwrap();
-    let old = alice.cookie_header().unwrap().to_str().unwrap().to_owned();
+    let old = alice.cookie_header().unwrap().to_owned();
     let (_, before) = send(&app, with_cookie(get_req("/me"), &old)).await;
 
     let (res, body) = send(&app, with_cookie(post_req("/demote"), &old)).await;
@@ -750,4 +750,22 @@ mod metrics_recorded {
             "jwe_session_sessions_refused_total"
         );
     }
+}
+
+/// A seal that fails for a reason other than the claims says so, not "could not be
+/// serialized".
+#[test]
+fn start_errors_name_what_failed() {
+    use jwe_session::SealError;
+    let e = StartError::from(SealError::Encrypt);
+    assert!(matches!(e, StartError::Seal(SealError::Encrypt)), "{e:?}");
+    assert_eq!(e.to_string(), "the session could not be sealed");
+    assert!(matches!(
+        StartError::from(SealError::ClaimsNotObject),
+        StartError::Claims(SealError::ClaimsNotObject)
+    ));
+    assert!(matches!(
+        StartError::from(SealError::TooLarge { len: 9, max: 8 }),
+        StartError::TooLarge { len: 9, max: 8 }
+    ));
 }
