@@ -107,6 +107,7 @@ fn checks(c: &mut Criterion) {
         sid: Some("a-live-session-id-22ch"),
         sub: Some("bob"),
         started: Some(UnixMicros::from_micros(NOW * 1_000_000 + 1)),
+        issued: None,
     };
     let revoked = SessionIds {
         sid: Some("revoked-5000"),

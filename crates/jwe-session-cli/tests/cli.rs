@@ -539,6 +539,7 @@ fn revoke_through_redis() {
             sid: Some(sid),
             sub: Some(sub),
             started: Some(now.into()),
+            issued: None,
         };
         assert_eq!(
             store.check_at(ids("s-123", "bob"), now),
@@ -599,6 +600,7 @@ fn revoke_many_sids_from_a_file_and_stdin() {
                 sid: Some(sid),
                 sub: Some("u"),
                 started: Some(now.into()),
+                issued: None,
             };
             assert_eq!(store.check_at(ids, now), Err(Revoked::Session), "{sid}");
         }

@@ -67,6 +67,12 @@ pub struct Claims<T = ()> {
     /// by 0.1) count as begun at the start of their `auth_time` second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_us: Option<UnixMicros>,
+    /// When this token was issued, in microseconds: what a claims refresh of "tokens
+    /// issued before M" compares, exactly (`iat` stays a whole second for
+    /// interoperability). A private claim; tokens without it count as issued at the start
+    /// of their `iat` second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_us: Option<UnixMicros>,
     /// Lifetimes chosen for this session at its start, narrower than the layer's (a
     /// session without "remember me", a browser-session cookie). A private claim, `slt`;
     /// without it the configured [`Lifetimes`] apply as they are.
@@ -91,6 +97,7 @@ impl<T> Claims<T> {
             sid: None,
             auth_time: None,
             started_us: None,
+            issued_us: None,
             lifetimes: None,
             app,
         }
@@ -138,6 +145,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsVisitor<T> {
             sid: r.sid.flatten(),
             auth_time: r.auth_time.flatten(),
             started_us: r.started_us.flatten(),
+            issued_us: r.issued_us.flatten(),
             lifetimes: r.lifetimes.flatten(),
             app,
         })
@@ -157,6 +165,7 @@ struct Registered {
     sid: Option<Option<String>>,
     auth_time: Option<Option<UnixTime>>,
     started_us: Option<Option<UnixMicros>>,
+    issued_us: Option<Option<UnixMicros>>,
     lifetimes: Option<Option<SessionLifetimes>>,
 }
 
@@ -189,6 +198,7 @@ fn registered(name: &str) -> Option<Claim> {
         "sid" => Claim::Sid,
         "auth_time" => Claim::AuthTime,
         "started_us" => Claim::StartedUs,
+        "issued_us" => Claim::IssuedUs,
         "slt" => Claim::SessionLifetimes,
         _ => return None,
     })
@@ -250,6 +260,7 @@ impl<'de, A: MapAccess<'de>> Intercept<A> {
             Claim::Sid => Self::take(i, &mut r.sid, claim),
             Claim::AuthTime => Self::take(i, &mut r.auth_time, claim),
             Claim::StartedUs => Self::take(i, &mut r.started_us, claim),
+            Claim::IssuedUs => Self::take(i, &mut r.issued_us, claim),
             Claim::SessionLifetimes => Self::take(i, &mut r.lifetimes, claim),
         }
     }
@@ -433,6 +444,8 @@ pub enum Claim {
     AuthTime,
     /// `started_us` (private: when the session began, in microseconds)
     StartedUs,
+    /// `issued_us` (private: when this token was issued, in microseconds)
+    IssuedUs,
     /// `slt` (private: this session's own lifetimes, see [`SessionLifetimes`])
     SessionLifetimes,
 }
@@ -452,6 +465,7 @@ impl Claim {
             Self::Sid => "sid",
             Self::AuthTime => "auth_time",
             Self::StartedUs => "started_us",
+            Self::IssuedUs => "issued_us",
             Self::SessionLifetimes => "slt",
         }
     }
@@ -468,6 +482,7 @@ impl Claim {
             Self::Sid => c.sid.is_some(),
             Self::AuthTime => c.auth_time.is_some(),
             Self::StartedUs => c.started_us.is_some(),
+            Self::IssuedUs => c.issued_us.is_some(),
             Self::SessionLifetimes => c.lifetimes.is_some(),
         }
     }
@@ -744,16 +759,20 @@ impl Lifetimes {
         claims.sid = Some(random_id());
         claims.auth_time = Some(now.secs());
         claims.started_us = Some(now);
-        self.reissue(claims, now.secs());
+        self.reissue(claims, now);
     }
 
     /// Re-issues a token for the same session: keeps `sid` and `auth_time`, sets a new
-    /// `jti`, `iat = now`, and `exp = now + access` (never past the absolute lifetime).
+    /// `jti`, `iat = now` (and `issued_us`, the same moment to the microsecond, when `now`
+    /// is a [`UnixMicros`]), and `exp = now + access` (never past the absolute lifetime).
     /// A session's own [`SessionLifetimes`] narrow these ([`for_claims`](Self::for_claims)).
-    pub fn reissue<T>(&self, claims: &mut Claims<T>, now: UnixTime) {
+    pub fn reissue<T>(&self, claims: &mut Claims<T>, now: impl Into<UnixMicros>) {
         let life = self.for_claims(claims);
+        let moment = now.into();
+        let now = moment.secs();
         claims.jti = Some(random_id());
         claims.iat = Some(now);
+        claims.issued_us = Some(moment);
         let mut exp = now.saturating_add(life.access);
         if let Some(auth) = claims.auth_time {
             exp = exp.min(auth.saturating_add(life.absolute));
@@ -1174,6 +1193,38 @@ mod tests {
         assert_eq!(life.renewable_until(t(10_000), t(10_100)), t(10_760));
         assert_eq!(life.renewable_until(t(10_000), t(13_500)), t(13_600));
         assert_eq!(life.sessions_before_end_by(t(50)), t(3_650));
+    }
+
+    /// `issued_us`: set to the microsecond by every issue (login and re-issue), read as a
+    /// registered claim, integers only, once only; what a claims refresh compares.
+    #[test]
+    fn each_token_records_when_it_was_issued_to_the_microsecond() {
+        let life = Lifetimes::default();
+        let mut c = Claims::new(());
+        let m = UnixMicros::from_micros(1_800_000_000_987_654);
+        life.start(&mut c, "alice", m);
+        assert_eq!(c.issued_us, Some(m));
+        let later = UnixMicros::from_micros(1_800_000_000_987_655);
+        life.reissue(&mut c, later);
+        assert_eq!((c.issued_us, c.iat), (Some(later), Some(t(1_800_000_000))));
+        assert_eq!(c.started_us, Some(m), "the session's start stays");
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains(r#""issued_us":1800000000987655"#), "{json}");
+        let back: Claims<()> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+        #[derive(Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        struct Strict {}
+        let strict: Claims<Strict> = serde_json::from_str(&json).unwrap();
+        assert_eq!(strict.issued_us, Some(later));
+        for bad in [
+            r#"{"issued_us":1.5}"#,
+            r#"{"issued_us":"1"}"#,
+            r#"{"issued_us":-1}"#,
+            r#"{"issued_us":1,"issued_us":2}"#,
+        ] {
+            assert!(serde_json::from_str::<Claims<()>>(bad).is_err(), "{bad}");
+        }
     }
 
     /// `started_us`: set to the microsecond at login, kept by re-issues, read as a

@@ -711,6 +711,10 @@ pub enum StoreError {
         /// Why the backend did not take it.
         source: Box<dyn StdError + Send + Sync>,
     },
+    /// This store cannot watch sessions
+    /// ([`RevocationStore::watch_at`](crate::RevocationStore::watch_at)'s default; every
+    /// store of this project can).
+    WatchUnsupported,
 }
 
 impl fmt::Display for StoreError {
@@ -727,6 +731,7 @@ impl fmt::Display for StoreError {
                  take it yet and it is re-sent when the store answers again",
                 if *durable { "on disk" } else { "in memory" }
             ),
+            Self::WatchUnsupported => f.write_str("this revocation store cannot watch sessions"),
         }
     }
 }

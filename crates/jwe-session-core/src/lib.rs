@@ -82,6 +82,7 @@ mod claims;
 mod error;
 mod jwe;
 mod key;
+mod live;
 mod revocation;
 mod ring;
 mod time;
@@ -98,6 +99,7 @@ pub use jwe::{
     inspect, parse_claims, Opened, SessionToken, TokenInfo, TokenOptions, DEFAULT_MAX_TOKEN_LEN,
 };
 pub use key::{Enc, Key, SEAL_LIMIT, SEAL_WARN_AT};
+pub use live::RevocationWatch;
 pub use revocation::{
     BoxFuture, MemoryStore, Revocation, RevocationKey, RevocationStore, Revoked, SessionIds,
 };

@@ -1,5 +1,10 @@
 //! Revocation without a lookup per request: logout (one session), logout everywhere (one
-//! subject's sessions begun at or before a moment), and emergency (everyone's).
+//! subject's sessions begun at or before a moment), and emergency (everyone's); and claims
+//! refresh (one subject's tokens issued at or before a moment go through renewal).
+//!
+//! A session can be watched ([`RevocationStore::watch_at`]): a [`RevocationWatch`]
+//! completes when a revocation that ends it reaches the store's memory, so a long-lived
+//! connection (a WebSocket, a gRPC stream) closes when its session is revoked.
 //!
 //! # One rule for "begun before"
 //!
@@ -14,10 +19,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::claims::Claims;
 use crate::error::StoreError;
+use crate::live::{Registry, RevocationWatch};
 use crate::time::{UnixMicros, UnixTime};
 
 /// A boxed, `Send` future, as the object-safe [`RevocationStore`] methods return.
@@ -53,6 +59,19 @@ pub enum Revocation {
         /// Remember until then.
         until: UnixTime,
     },
+    /// Claims refresh: every token of `sub` issued at or before `at` is not refused but
+    /// taken through renewal on its next request (the authoritative check and the app's
+    /// renew hook), so changed claims (roles, say) apply at once. Renewal issues a token
+    /// after `at`, which the refresh no longer affects.
+    Refresh {
+        /// The subject.
+        sub: String,
+        /// The moment of the refresh: tokens issued at or before it are renewed.
+        at: UnixMicros,
+        /// Remember until then: once every token issued before `at` is past its `exp`,
+        /// each renews anyway.
+        until: UnixTime,
+    },
 }
 
 /// Which entry of a store a [`Revocation`] lives in: one per `sid`, one per subject, one
@@ -67,6 +86,8 @@ pub enum RevocationKey<'a> {
     Subject(&'a str),
     /// The global entry.
     All,
+    /// A subject's claims refresh entry.
+    Refresh(&'a str),
 }
 
 impl Revocation {
@@ -74,9 +95,10 @@ impl Revocation {
     #[must_use]
     pub fn until(&self) -> UnixTime {
         match self {
-            Self::Session { until, .. } | Self::Subject { until, .. } | Self::All { until, .. } => {
-                *until
-            }
+            Self::Session { until, .. }
+            | Self::Subject { until, .. }
+            | Self::All { until, .. }
+            | Self::Refresh { until, .. } => *until,
         }
     }
 
@@ -87,6 +109,7 @@ impl Revocation {
             Self::Session { sid, .. } => RevocationKey::Session(sid),
             Self::Subject { sub, .. } => RevocationKey::Subject(sub),
             Self::All { .. } => RevocationKey::All,
+            Self::Refresh { sub, .. } => RevocationKey::Refresh(sub),
         }
     }
 
@@ -108,6 +131,12 @@ impl Revocation {
                     at: a2, until: u2, ..
                 },
             )
+            | (
+                Self::Refresh { at, until, .. },
+                Self::Refresh {
+                    at: a2, until: u2, ..
+                },
+            )
             | (Self::All { at, until }, Self::All { at: a2, until: u2 }) => {
                 let mut cut = Cutoff::new(*at, *until);
                 cut.absorb(Cutoff::new(*a2, *u2));
@@ -120,6 +149,7 @@ impl Revocation {
 
     /// Whether this revocation ends the session `ids` at `now`, and why: the rule every
     /// store applies (a session whose start is unknown counts as begun before any cut-off).
+    /// A [`Refresh`](Self::Refresh) never ends a session (see [`refreshes`](Self::refreshes)).
     #[must_use]
     pub fn revokes(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<Revoked> {
         if self.until() <= now {
@@ -135,6 +165,20 @@ impl Revocation {
             Self::All { at, until } => {
                 cut(&Cutoff::new(*at, *until), ids.started, now).then_some(Revoked::All { at: *at })
             }
+            Self::Refresh { .. } => None,
+        }
+    }
+
+    /// Whether this is a claims refresh that takes the token `ids` through renewal at
+    /// `now`: the token is `sub`'s and was issued at or before `at` (a token whose issue
+    /// moment is unknown counts as issued before).
+    #[must_use]
+    pub fn refreshes(&self, ids: SessionIds<'_>, now: UnixTime) -> bool {
+        match self {
+            Self::Refresh { sub, at, until } => {
+                ids.sub == Some(sub.as_str()) && cut(&Cutoff::new(*at, *until), ids.issued, now)
+            }
+            _ => false,
         }
     }
 
@@ -147,9 +191,11 @@ impl Revocation {
             Self::Session { sid, .. } if sid.is_empty() => Err(StoreError::InvalidRevocation {
                 reason: "empty sid",
             }),
-            Self::Subject { sub, .. } if sub.is_empty() => Err(StoreError::InvalidRevocation {
-                reason: "empty sub",
-            }),
+            Self::Subject { sub, .. } | Self::Refresh { sub, .. } if sub.is_empty() => {
+                Err(StoreError::InvalidRevocation {
+                    reason: "empty sub",
+                })
+            }
             _ => Ok(()),
         }
     }
@@ -165,6 +211,9 @@ pub struct SessionIds<'a> {
     /// When the session began: `started_us`, else the start of the `auth_time` second,
     /// else of the token's `iat` second.
     pub started: Option<UnixMicros>,
+    /// When this token was issued: `issued_us`, else the start of its `iat` second (what
+    /// a claims refresh compares).
+    pub issued: Option<UnixMicros>,
 }
 
 impl<'a, T> From<&'a Claims<T>> for SessionIds<'a> {
@@ -175,6 +224,7 @@ impl<'a, T> From<&'a Claims<T>> for SessionIds<'a> {
             started: c
                 .started_us
                 .or_else(|| c.auth_time.or(c.iat).map(UnixMicros::from)),
+            issued: c.issued_us.or_else(|| c.iat.map(UnixMicros::from)),
         }
     }
 }
@@ -226,6 +276,28 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// [`Revoked`] with the scope that revoked it.
     fn check_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<(), Revoked>;
 
+    /// Whether a claims refresh ([`Revocation::Refresh`]) takes this token through
+    /// renewal before its `exp`, from memory, like [`check_at`](Self::check_at). A store
+    /// that does not keep refreshes answers `false` (the default): its tokens then renew
+    /// at `exp` only.
+    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> bool {
+        let _ = (ids, now);
+        false
+    }
+
+    /// Watches a session: the returned [`RevocationWatch`] completes when a revocation
+    /// that ends it reaches this store's memory (from this instance, or through a shared
+    /// backend from any other), and at once if it is revoked already. No polling: the
+    /// store wakes exactly the watches a revocation ends.
+    ///
+    /// # Errors
+    /// [`StoreError::WatchUnsupported`] from a store that cannot watch (the default; every
+    /// store of this project can).
+    fn watch_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<RevocationWatch, StoreError> {
+        let _ = (ids, now);
+        Err(StoreError::WatchUnsupported)
+    }
+
     /// The authoritative answer, for renewal. Stores without a remote backend answer from
     /// memory, which is the default.
     fn check_authoritative_at<'a>(
@@ -269,7 +341,7 @@ pub trait RevocationStore: Send + Sync + 'static {
 /// # tokio_test_block_on(async {
 /// let store = MemoryStore::new();
 /// let now = UnixTime::from_secs(1_000);
-/// let ids = SessionIds { sid: Some("s1"), sub: Some("alice"), started: Some(now.into()) };
+/// let ids = SessionIds { sid: Some("s1"), sub: Some("alice"), started: Some(now.into()), issued: None };
 /// assert!(store.check_at(ids, now).is_ok());
 /// store.revoke_at(Revocation::Session { sid: "s1".into(), until: UnixTime::from_secs(2_000) }, now).await?;
 /// assert!(store.check_at(ids, now).is_err());
@@ -282,6 +354,7 @@ pub trait RevocationStore: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: RwLock<State>,
+    watches: Arc<Registry>,
 }
 
 #[derive(Debug, Default)]
@@ -289,6 +362,7 @@ struct State {
     sessions: HashMap<String, UnixTime>,
     subjects: HashMap<String, Cutoff>,
     all: Option<Cutoff>,
+    refreshes: HashMap<String, Cutoff>,
     next_prune: UnixTime,
 }
 
@@ -321,13 +395,22 @@ impl MemoryStore {
     }
 
     /// Records a revocation synchronously (what [`revoke_at`](RevocationStore::revoke_at)
-    /// does; also how a durable or shared store feeds its in-memory view). Returns whether
-    /// it is in force: `false` when its `until` has passed, so there is nothing to keep
-    /// (here, on disk, or anywhere else).
+    /// does; also how a durable or shared store feeds its in-memory view), then completes
+    /// the [`RevocationWatch`]es it ends. Returns whether it is in force: `false` when its
+    /// `until` has passed, so there is nothing to keep (here, on disk, or anywhere else).
     ///
     /// # Errors
     /// [`StoreError::InvalidRevocation`] for an empty id; nothing changes then.
     pub fn apply_at(&self, revocation: &Revocation, now: UnixTime) -> Result<bool, StoreError> {
+        let in_force = self.record(revocation, now)?;
+        if in_force {
+            // After the state changed: a watch registered since is checked against it.
+            self.watches.notify(revocation, now);
+        }
+        Ok(in_force)
+    }
+
+    fn record(&self, revocation: &Revocation, now: UnixTime) -> Result<bool, StoreError> {
         revocation.check()?;
         let mut st = self.state.write().unwrap_or_else(PoisonError::into_inner);
         let in_force = revocation.until() > now;
@@ -347,6 +430,13 @@ impl MemoryStore {
                 Revocation::All { at, until } => {
                     let cut = Cutoff::new(*at, *until);
                     st.all.get_or_insert(cut).absorb(cut);
+                }
+                Revocation::Refresh { sub, at, until } => {
+                    let cut = Cutoff::new(*at, *until);
+                    st.refreshes
+                        .entry(sub.clone())
+                        .and_modify(|c| c.absorb(cut))
+                        .or_insert(cut);
                 }
             }
         }
@@ -369,7 +459,8 @@ impl MemoryStore {
     #[must_use]
     pub fn snapshot_at(&self, now: UnixTime) -> Vec<Revocation> {
         let st = self.state.read().unwrap_or_else(PoisonError::into_inner);
-        let mut out = Vec::with_capacity(st.sessions.len() + st.subjects.len() + 1);
+        let mut out =
+            Vec::with_capacity(st.sessions.len() + st.subjects.len() + st.refreshes.len() + 1);
         out.extend(st.all.filter(|c| c.until > now).map(|c| Revocation::All {
             at: c.at,
             until: c.until,
@@ -379,6 +470,16 @@ impl MemoryStore {
                 .iter()
                 .filter(|(_, c)| c.until > now)
                 .map(|(sub, c)| Revocation::Subject {
+                    sub: sub.clone(),
+                    at: c.at,
+                    until: c.until,
+                }),
+        );
+        out.extend(
+            st.refreshes
+                .iter()
+                .filter(|(_, c)| c.until > now)
+                .map(|(sub, c)| Revocation::Refresh {
                     sub: sub.clone(),
                     at: c.at,
                     until: c.until,
@@ -396,17 +497,25 @@ impl MemoryStore {
         out
     }
 
-    /// Forgets everything (a shared store's mirror does this before reloading).
+    /// Forgets every entry (a shared store's mirror does this before reloading). Watches
+    /// stay: they complete when the reloaded entries (or later ones) end their sessions.
     pub fn clear(&self) {
         let mut st = self.state.write().unwrap_or_else(PoisonError::into_inner);
         *st = State::default();
     }
 
-    /// How many entries are held (sessions + subjects + the global cut-off), expired or not.
+    /// How many entries are held (sessions + subjects + refreshes + the global cut-off),
+    /// expired or not.
     #[must_use]
     pub fn len(&self) -> usize {
         let st = self.state.read().unwrap_or_else(PoisonError::into_inner);
-        st.sessions.len() + st.subjects.len() + usize::from(st.all.is_some())
+        st.sessions.len() + st.subjects.len() + st.refreshes.len() + usize::from(st.all.is_some())
+    }
+
+    /// How many [`RevocationWatch`]es are live (for metrics and tests).
+    #[must_use]
+    pub fn watches(&self) -> usize {
+        self.watches.len()
     }
 
     /// Whether no entries are held.
@@ -420,6 +529,7 @@ impl State {
     fn prune(&mut self, now: UnixTime) {
         self.sessions.retain(|_, until| *until > now);
         self.subjects.retain(|_, c| c.until > now);
+        self.refreshes.retain(|_, c| c.until > now);
         if self.all.is_some_and(|c| c.until <= now) {
             self.all = None;
         }
@@ -456,6 +566,25 @@ impl RevocationStore for MemoryStore {
         Ok(())
     }
 
+    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> bool {
+        let Some(sub) = ids.sub else {
+            return false;
+        };
+        let st = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        st.refreshes
+            .get(sub)
+            .is_some_and(|c| cut(c, ids.issued, now))
+    }
+
+    fn watch_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<RevocationWatch, StoreError> {
+        let watch = self.watches.add(ids);
+        // Registered first, checked second: see `Registry::add`.
+        if let Err(why) = self.check_at(ids, now) {
+            self.watches.fire_now(&watch, why);
+        }
+        Ok(watch)
+    }
+
     fn revoke_at(
         &self,
         revocation: Revocation,
@@ -490,6 +619,7 @@ mod tests {
             sid: Some(sid),
             sub: Some(sub),
             started: Some(started),
+            issued: None,
         }
     }
 
@@ -548,6 +678,7 @@ mod tests {
             sid: Some("w"),
             sub: Some("alice"),
             started: None,
+            issued: None,
         };
         assert!(s.check_at(unknown_start, t(100)).is_err());
         // A later revocation moves the cut-off forward, never back.
@@ -755,6 +886,7 @@ mod tests {
                         sid: Some(&sid),
                         sub: None,
                         started: Some(t(1).into()),
+                        issued: None,
                     };
                     assert_eq!(store.check_at(id, t(10)), Ok(()));
                     let r = Revocation::Session {
@@ -784,6 +916,231 @@ mod tests {
         assert_eq!((ids.sid, ids.started), (Some("s"), Some(us(3_000_000))));
         c.started_us = Some(us(3_250_000));
         assert_eq!(SessionIds::from(&c).started, Some(us(3_250_000)));
+    }
+
+    /// A token `issued` at that moment, of a session begun at second 1.
+    fn token<'a>(sid: &'a str, sub: &'a str, issued: Option<UnixMicros>) -> SessionIds<'a> {
+        SessionIds {
+            issued,
+            ..ids(sid, sub, 1)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refresh_renews_tokens_issued_up_to_its_moment_and_refuses_none() {
+        let s = MemoryStore::new();
+        let m = us(100_000_000);
+        let r = Revocation::Refresh {
+            sub: "alice".into(),
+            at: m,
+            until: t(1_000),
+        };
+        s.revoke_at(r.clone(), t(100)).await.unwrap();
+        let before = token("x", "alice", Some(m));
+        let after = token("x", "alice", Some(m.next()));
+        assert!(s.refresh_due_at(before, t(100)), "issued at the moment");
+        assert!(!s.refresh_due_at(after, t(100)), "renewed after it");
+        assert!(
+            s.refresh_due_at(token("x", "alice", None), t(100)),
+            "unknown issue"
+        );
+        assert!(!s.refresh_due_at(token("x", "bob", Some(us(1))), t(100)));
+        assert!(!s.refresh_due_at(before, t(1_000)), "forgotten at until");
+        // Never a refusal, and never a watch's end.
+        assert_eq!(s.check_at(before, t(100)), Ok(()));
+        assert_eq!(r.revokes(before, t(100)), None);
+        assert!(r.refreshes(before, t(100)));
+        assert_eq!(
+            s.check_authoritative_at(before, t(100)).await.unwrap(),
+            Ok(())
+        );
+        // Merged like a cut-off, kept in snapshots, dropped by pruning.
+        s.apply_at(
+            &Revocation::Refresh {
+                sub: "alice".into(),
+                at: us(50),
+                until: t(2_000),
+            },
+            t(100),
+        )
+        .unwrap();
+        assert_eq!(
+            s.snapshot_at(t(100)),
+            vec![Revocation::Refresh {
+                sub: "alice".into(),
+                at: m,
+                until: t(2_000)
+            }]
+        );
+        s.prune_at(t(2_000));
+        assert!(s.is_empty());
+        assert!(s
+            .apply_at(
+                &Revocation::Refresh {
+                    sub: String::new(),
+                    at: m,
+                    until: t(2_000)
+                },
+                t(100)
+            )
+            .is_err());
+    }
+
+    /// A claims refresh issued by `Lifetimes::reissue` at a later microsecond is not
+    /// caught by the refresh it answers.
+    #[test]
+    fn a_reissue_after_the_refresh_leaves_it_behind() {
+        let life = crate::Lifetimes::default();
+        let s = MemoryStore::new();
+        let mut c = Claims::new(());
+        life.start(&mut c, "alice", us(5_000_000));
+        let m = us(5_000_001);
+        s.apply_at(
+            &Revocation::Refresh {
+                sub: "alice".into(),
+                at: m,
+                until: t(1_000),
+            },
+            t(5),
+        )
+        .unwrap();
+        assert!(s.refresh_due_at(SessionIds::from(&c), t(5)));
+        life.reissue(&mut c, m.next());
+        assert!(!s.refresh_due_at(SessionIds::from(&c), t(5)));
+        // A token sealed without `issued_us` counts from the start of its `iat` second.
+        c.issued_us = None;
+        assert!(s.refresh_due_at(SessionIds::from(&c), t(5)));
+    }
+
+    fn poll_once(w: &mut RevocationWatch) -> std::task::Poll<Revoked> {
+        use std::future::Future;
+        let waker = std::task::Waker::noop();
+        std::pin::Pin::new(w).poll(&mut std::task::Context::from_waker(waker))
+    }
+
+    #[tokio::test]
+    async fn a_watch_completes_on_the_revocations_that_end_its_session_only() {
+        use std::task::Poll;
+        let s = MemoryStore::new();
+        let now = t(100);
+        let mut a1 = s.watch_at(ids("a1", "alice", 10), now).unwrap();
+        let mut a2 = s.watch_at(ids("a2", "alice", 50), now).unwrap();
+        let mut b1 = s.watch_at(ids("b1", "bob", 10), now).unwrap();
+        let mut late = s.watch_at(ids("c1", "carol", 99), now).unwrap();
+        assert_eq!(s.watches(), 4);
+        for w in [&mut a1, &mut a2, &mut b1, &mut late] {
+            assert_eq!(poll_once(w), Poll::Pending);
+        }
+        // Neither a refresh nor another session's logout ends a watch.
+        s.apply_at(
+            &Revocation::Refresh {
+                sub: "alice".into(),
+                at: us(u64::MAX / 2),
+                until: t(1_000),
+            },
+            now,
+        )
+        .unwrap();
+        let other = Revocation::Session {
+            sid: "zz".into(),
+            until: t(1_000),
+        };
+        s.revoke_at(other, now).await.unwrap();
+        assert_eq!(a1.revoked(), None);
+        // Logout: that session only.
+        let logout = Revocation::Session {
+            sid: "a1".into(),
+            until: t(1_000),
+        };
+        s.revoke_at(logout, now).await.unwrap();
+        assert_eq!(poll_once(&mut a1), Poll::Ready(Revoked::Session));
+        assert_eq!(a2.revoked(), None);
+        // Logout everywhere at 30 s: alice's sessions begun by then, not a2 (begun at 50).
+        let cut = us(30_000_000);
+        let everywhere = Revocation::Subject {
+            sub: "alice".into(),
+            at: cut,
+            until: t(1_000),
+        };
+        s.revoke_at(everywhere, now).await.unwrap();
+        assert_eq!(a2.revoked(), None);
+        let everywhere = Revocation::Subject {
+            sub: "alice".into(),
+            at: us(60_000_000),
+            until: t(1_000),
+        };
+        s.revoke_at(everywhere, now).await.unwrap();
+        assert_eq!(a2.await, Revoked::Subject { at: us(60_000_000) });
+        assert_eq!(b1.revoked(), None);
+        // Emergency at 90 s: bob's, not carol's (begun at 99).
+        let all = Revocation::All {
+            at: us(90_000_000),
+            until: t(1_000),
+        };
+        s.revoke_at(all, now).await.unwrap();
+        assert_eq!(b1.await, Revoked::All { at: us(90_000_000) });
+        assert_eq!(late.revoked(), None);
+        // An expired revocation ends nothing.
+        let stale = Revocation::Session {
+            sid: "c1".into(),
+            until: t(100),
+        };
+        s.revoke_at(stale, now).await.unwrap();
+        assert_eq!(late.revoked(), None);
+        assert_eq!(s.watches(), 1, "completed watches left the index");
+        drop(late);
+        assert_eq!(s.watches(), 0, "a dropped watch leaves the index");
+    }
+
+    #[tokio::test]
+    async fn watching_a_session_revoked_already_completes_at_once() {
+        let s = MemoryStore::new();
+        let logout = Revocation::Session {
+            sid: "s1".into(),
+            until: t(1_000),
+        };
+        s.revoke_at(logout, t(100)).await.unwrap();
+        let w = s.watch_at(ids("s1", "alice", 10), t(100)).unwrap();
+        assert_eq!(w.revoked(), Some(Revoked::Session));
+        assert_eq!(s.watches(), 0);
+        assert_eq!(w.await, Revoked::Session);
+    }
+
+    /// Watches registered from many threads while a global revocation lands: each one
+    /// either sees it at registration or is woken by it; none is lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn no_watch_misses_a_revocation_that_races_its_registration() {
+        for round in 0..20u64 {
+            let store = Arc::new(MemoryStore::new());
+            let mut tasks = Vec::new();
+            for task in 0..4u64 {
+                let store = Arc::clone(&store);
+                tasks.push(tokio::spawn(async move {
+                    let mut waiting = Vec::new();
+                    for i in 0..100u64 {
+                        let sid = format!("r{round}-t{task}-{i}");
+                        let w = store.watch_at(ids(&sid, "u", 1), t(10)).unwrap();
+                        waiting.push(tokio::spawn(w));
+                    }
+                    waiting
+                }));
+            }
+            let all = Revocation::All {
+                at: us(5_000_000),
+                until: t(1_000),
+            };
+            store.revoke_at(all, t(10)).await.unwrap();
+            for task in tasks {
+                for w in task.await.unwrap() {
+                    let why = tokio::time::timeout(std::time::Duration::from_secs(5), w)
+                        .await
+                        .expect("a watch was never woken")
+                        .unwrap();
+                    assert_eq!(why, Revoked::All { at: us(5_000_000) });
+                }
+            }
+            assert_eq!(store.watches(), 0);
+        }
     }
 }
 
@@ -836,6 +1193,7 @@ mod one_rule {
                 sid: Some(sid),
                 sub: Some(sub),
                 started: started.map(UnixMicros::from_micros),
+                issued: None,
             };
             // Stores merge revocations of one entry (`absorb`); the rule is judged on merged
             // ones. A revocation already out of force when applied changes nothing in a

@@ -17,7 +17,7 @@
 //! drop(store);
 //!
 //! let reopened = FileStore::open(&path)?; // a restart
-//! let ids = SessionIds { sid: Some("s1"), sub: Some("alice"), started: Some(now.into()) };
+//! let ids = SessionIds { sid: Some("s1"), sub: Some("alice"), started: Some(now.into()), issued: None };
 //! assert!(reopened.check_at(ids, now).is_err());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # })?;
@@ -73,8 +73,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use jwe_session_core::{
-    BoxFuture, Clock, MemoryStore, Revocation, RevocationKey, RevocationStore, Revoked, SessionIds,
-    StoreError, SystemClock, UnixMicros, UnixTime,
+    BoxFuture, Clock, MemoryStore, Revocation, RevocationKey, RevocationStore, RevocationWatch,
+    Revoked, SessionIds, StoreError, SystemClock, UnixMicros, UnixTime,
 };
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tokio::sync::oneshot;
@@ -89,6 +89,7 @@ const EXPIRY: TableDefinition<'_, (u64, u8, &str), ()> = TableDefinition::new("e
 const KIND_SESSION: u8 = 0;
 const KIND_SUBJECT: u8 = 1;
 const KIND_ALL: u8 = 2;
+const KIND_REFRESH: u8 = 3;
 
 /// How often (in seconds of the callers' clock) commits also sweep expired entries.
 const PRUNE_EVERY_SECS: u64 = 60;
@@ -412,6 +413,14 @@ impl RevocationStore for FileStore {
         self.inner.memory.check_at(ids, now)
     }
 
+    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> bool {
+        self.inner.memory.refresh_due_at(ids, now)
+    }
+
+    fn watch_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<RevocationWatch, StoreError> {
+        self.inner.memory.watch_at(ids, now)
+    }
+
     fn revoke_at(
         &self,
         revocation: Revocation,
@@ -607,6 +616,11 @@ fn decode(kind: u8, id: &str, at: u64, until: u64) -> Option<Revocation> {
             until,
         },
         KIND_ALL => Revocation::All { at, until },
+        KIND_REFRESH => Revocation::Refresh {
+            sub: id.to_owned(),
+            at,
+            until,
+        },
         _ => return None,
     };
     r.check().ok().map(|()| r)
@@ -615,7 +629,9 @@ fn decode(kind: u8, id: &str, at: u64, until: u64) -> Option<Revocation> {
 /// The stored value: `(at_us, until)`; `at_us` is 0 for a session.
 fn row(r: &Revocation) -> (u64, u64) {
     let at = match r {
-        Revocation::Subject { at, .. } | Revocation::All { at, .. } => at.as_micros(),
+        Revocation::Subject { at, .. }
+        | Revocation::All { at, .. }
+        | Revocation::Refresh { at, .. } => at.as_micros(),
         _ => 0,
     };
     (at, r.until().as_secs())
@@ -625,6 +641,7 @@ fn kind_and_id(key: RevocationKey<'_>) -> (u8, &str) {
     match key {
         RevocationKey::Session(sid) => (KIND_SESSION, sid),
         RevocationKey::Subject(sub) => (KIND_SUBJECT, sub),
+        RevocationKey::Refresh(sub) => (KIND_REFRESH, sub),
         _ => (KIND_ALL, ""),
     }
 }

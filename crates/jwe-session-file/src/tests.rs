@@ -42,6 +42,7 @@ fn ids<'a>(sid: &'a str, sub: &'a str, started: UnixMicros) -> SessionIds<'a> {
         sid: Some(sid),
         sub: Some(sub),
         started: Some(started),
+        issued: None,
     }
 }
 
@@ -416,4 +417,38 @@ async fn concurrent_revocations_share_commits_and_all_land() {
     drop(s);
     let s = FileStore::open_at(&path, t(NOW)).unwrap();
     assert_eq!(s.len(), 320);
+}
+
+/// A claims refresh is durable like the other scopes, and a watch completes when a
+/// revocation lands here; neither kind of entry disturbs the other.
+#[tokio::test]
+async fn refreshes_survive_reopening_and_watches_complete() {
+    let dir = Dir::new("refresh");
+    let path = dir.file("r.redb");
+    let m = us(NOW * 1_000_000 + 7);
+    let refresh = Revocation::Refresh {
+        sub: "alice".into(),
+        at: m,
+        until: t(NOW + 960),
+    };
+    let token = |issued| SessionIds {
+        issued: Some(issued),
+        ..ids("s1", "alice", us(1))
+    };
+    {
+        let s = FileStore::open_at(&path, t(NOW)).unwrap();
+        let watch = s.watch_at(ids("s1", "alice", us(1)), t(NOW)).unwrap();
+        s.revoke_at(refresh.clone(), t(NOW)).await.unwrap();
+        assert!(s.refresh_due_at(token(m), t(NOW)));
+        assert_eq!(watch.revoked(), None, "a refresh ends no session");
+        s.revoke_at(session("s1", NOW + 900), t(NOW)).await.unwrap();
+        assert_eq!(watch.await, Revoked::Session);
+    }
+    let s = FileStore::open_at(&path, t(NOW + 1)).unwrap();
+    assert!(s.refresh_due_at(token(m), t(NOW + 1)));
+    assert!(!s.refresh_due_at(token(m.next()), t(NOW + 1)));
+    assert!(s.snapshot_at(t(NOW + 1)).contains(&refresh));
+    // Still revoked after the restart: a new watch completes at once.
+    let again = s.watch_at(ids("s1", "alice", us(1)), t(NOW + 1)).unwrap();
+    assert_eq!(again.revoked(), Some(Revoked::Session));
 }

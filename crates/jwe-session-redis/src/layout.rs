@@ -110,11 +110,16 @@ impl Keys {
         format!("{}all", self.base)
     }
 
+    pub(crate) fn refresh(&self, sub: &str) -> String {
+        format!("{}refresh:{sub}", self.base)
+    }
+
     /// The point key a revocation is merged into.
     pub(crate) fn point(&self, r: &Revocation) -> String {
         match r {
             Revocation::Session { sid, .. } => self.sid(sid),
             Revocation::Subject { sub, .. } => self.sub(sub),
+            Revocation::Refresh { sub, .. } => self.refresh(sub),
             _ => self.all(),
         }
     }
@@ -141,6 +146,12 @@ impl Keys {
                 at: UnixMicros::from_micros(value),
                 until,
             }
+        } else if let Some(sub) = name.strip_prefix("refresh:") {
+            Revocation::Refresh {
+                sub: sub.to_owned(),
+                at: UnixMicros::from_micros(value),
+                until,
+            }
         } else if name == "all" {
             Revocation::All {
                 at: UnixMicros::from_micros(value),
@@ -157,7 +168,9 @@ impl Keys {
 pub(crate) fn script_args(r: &Revocation, made: UnixTime) -> Option<[String; 4]> {
     let (kind, value) = match r {
         Revocation::Session { .. } => ("s", 1),
-        Revocation::Subject { at, .. } | Revocation::All { at, .. } => ("c", at.as_micros()),
+        Revocation::Subject { at, .. }
+        | Revocation::All { at, .. }
+        | Revocation::Refresh { at, .. } => ("c", at.as_micros()),
         _ => return None,
     };
     Some([
@@ -169,7 +182,7 @@ pub(crate) fn script_args(r: &Revocation, made: UnixTime) -> Option<[String; 4]>
 }
 
 /// A revocation in the log: `s <until> <made> <sid>`, `u <at µs> <until> <sub>`,
-/// `a <at µs> <until>`; ids go last because they may contain spaces. `made` is when the
+/// `a <at µs> <until>`, `f <at µs> <until> <sub>` (claims refresh); ids go last because they may contain spaces. `made` is when the
 /// writer made a session revocation, by its clock: readers keep it in memory only for
 /// their window after that.
 pub(crate) fn encode(r: &Revocation, made: UnixTime) -> String {
@@ -177,6 +190,9 @@ pub(crate) fn encode(r: &Revocation, made: UnixTime) -> String {
         Revocation::Session { sid, until } => format!("s {until} {made} {sid}"),
         Revocation::Subject { sub, at, until } => format!("u {} {until} {sub}", at.as_micros()),
         Revocation::All { at, until } => format!("a {} {until}", at.as_micros()),
+        Revocation::Refresh { sub, at, until } => {
+            format!("f {} {until} {sub}", at.as_micros())
+        }
         _ => String::new(),
     }
 }
@@ -197,13 +213,14 @@ pub(crate) fn decode(msg: &[u8]) -> Option<(Revocation, Option<UnixTime>)> {
             };
             (r, Some(secs(made)?))
         }
-        "u" => {
+        "u" | "f" => {
             let (at, rest) = rest.split_once(' ')?;
             let (until, sub) = rest.split_once(' ')?;
-            let r = Revocation::Subject {
-                sub: sub.to_owned(),
-                at: micros(at)?,
-                until: secs(until)?,
+            let (sub, at, until) = (sub.to_owned(), micros(at)?, secs(until)?);
+            let r = if kind == "u" {
+                Revocation::Subject { sub, at, until }
+            } else {
+                Revocation::Refresh { sub, at, until }
             };
             (r, None)
         }
@@ -292,6 +309,11 @@ mod tests {
                 until: t(9),
             },
             Revocation::All { at: m, until: t(9) },
+            Revocation::Refresh {
+                sub: "alice smith".into(),
+                at: m,
+                until: t(9),
+            },
         ] {
             let (back, made) = decode(encode(&r, t(5)).as_bytes()).unwrap();
             assert_eq!(back, r);
@@ -299,6 +321,7 @@ mod tests {
         }
         for bad in [
             "", "s", "s 1 2", "s x 2 y", "s 9 2 ", "u 1 2", "u 1 2 ", "a 1", "z 1 2", "a x 2",
+            "f 1 2", "f 1 2 ", "f x 2 u",
         ] {
             assert_eq!(decode(bad.as_bytes()), None, "{bad:?}");
         }
@@ -318,6 +341,20 @@ mod tests {
             })
         );
         let m = 1_800_000_000_123_456;
+        assert_eq!(k.refresh("u"), "{p:}refresh:u");
+        assert_eq!(
+            k.decode_point("{p:}refresh:u", Some(m), 9),
+            Some(Revocation::Refresh {
+                sub: "u".into(),
+                at: UnixMicros::from_micros(m),
+                until: t(9)
+            })
+        );
+        assert_eq!(
+            k.decode_point("{p:}refresh:", Some(m), 9),
+            None,
+            "empty sub"
+        );
         assert_eq!(
             k.decode_point("{p:}sub:u", Some(m), 9),
             Some(Revocation::Subject {

@@ -31,16 +31,28 @@
 //! | `{P}sid:<sid>` | string | `1` | `EXAT` the revocation's `until` |
 //! | `{P}sub:<sub>` | string | cut-off, µs since the epoch | `EXAT` `until` |
 //! | `{P}all` | string | cut-off, µs | `EXAT` `until` |
-//! | `{P}cutoffs` | sorted set | the names of the `sub:`/`all` keys, scored by `until` | pruned on every write |
+//! | `{P}refresh:<sub>` | string | claims refresh: tokens issued up to this µs renew | `EXAT` `until` |
+//! | `{P}cutoffs` | sorted set | the names of the `sub:`/`all`/`refresh:` keys, scored by `until` | pruned on every write |
 //! | `{P}log` | stream | one entry per write, one field `r` per revocation | trimmed by time (`MINID`) to the largest window plus a minute |
 //! | `{P}window` | string | the largest mirror window of any instance, ms | never |
 //! | `{P}epoch` | string | a random id, set once by the first instance | never |
 //!
-//! A log value is `s <until> <made> <sid>`, `u <at µs> <until> <sub>` or
-//! `a <at µs> <until>` (times in Unix seconds unless marked; ids last, as they may hold
+//! A log value is `s <until> <made> <sid>`, `u <at µs> <until> <sub>`,
+//! `a <at µs> <until>` or `f <at µs> <until> <sub>` (a claims refresh) (times in Unix seconds unless marked; ids last, as they may hold
 //! spaces). One Lua script merges a write into its point keys (the later cut-off and the
 //! later expiry win, as in every store) and appends to the log only what changed, so
 //! re-sending a revocation is harmless and cheap.
+//!
+//! A reader that does not know a log value's kind (an older version meeting `f`) skips
+//! it, so a mixed fleet keeps working; only the newer instances refresh claims early.
+//!
+//! # Watching sessions
+//!
+//! [`watch_at`](RevocationStore::watch_at) watches in the mirror, which every revocation
+//! reaches: made here, read from the log (within the `XREAD BLOCK` round trip, well under
+//! a second), learned at a renewal's authoritative check, or replayed after a reconnect.
+//! A WebSocket or gRPC stream held on any instance closes when its session is revoked on
+//! any other.
 //!
 //! # Bounded memory
 //!
@@ -113,8 +125,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use jwe_session_core::{
-    BoxFuture, Clock, MemoryStore, Revocation, RevocationStore, Revoked, SessionIds, StoreError,
-    SystemClock, UnixTime,
+    BoxFuture, Clock, MemoryStore, Revocation, RevocationStore, RevocationWatch, Revoked,
+    SessionIds, StoreError, SystemClock, UnixTime,
 };
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
@@ -775,6 +787,17 @@ impl RedisStore {
 impl RevocationStore for RedisStore {
     fn check_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<(), Revoked> {
         self.shared.mirror.check_at(ids, now)
+    }
+
+    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> bool {
+        self.shared.mirror.refresh_due_at(ids, now)
+    }
+
+    /// Watches from the mirror: a revocation made on any instance completes the watch
+    /// as soon as this instance reads it from the log (or learns it at a renewal, or
+    /// replays it after a reconnect).
+    fn watch_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<RevocationWatch, StoreError> {
+        self.shared.mirror.watch_at(ids, now)
     }
 
     fn memory_window(&self) -> Option<Duration> {

@@ -73,6 +73,7 @@ async fn main() {
                         sid: Some(&sid),
                         sub: None,
                         started: None,
+                        issued: None,
                     };
                     if store.check_at(ids, now).is_err() {
                         let t0 = started.lock().unwrap()[usize::try_from(next).unwrap()];

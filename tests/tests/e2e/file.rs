@@ -151,6 +151,7 @@ fn sigkill_at_random_moments_loses_no_acknowledged_revocation() {
                 sid: Some(sid),
                 sub: None,
                 started: Some(now.into()),
+                issued: None,
             };
             assert_eq!(
                 store.check_at(ids, now),

@@ -22,6 +22,7 @@ fn ids(sid: &str) -> SessionIds<'_> {
         sid: Some(sid),
         sub: Some("u"),
         started: Some(UnixTime::now().saturating_sub(secs(10)).into()),
+        issued: None,
     }
 }
 
@@ -522,6 +523,7 @@ async fn a_redis_that_lost_its_data_is_repaired() {
         sid: Some("m1"),
         sub: Some("mallory"),
         started: Some(now.into()),
+        issued: None,
     };
     assert!(matches!(
         late.check_at(mallory, now),
@@ -827,4 +829,74 @@ async fn a_logout_while_redis_is_down_reaches_the_other_instance() {
     server.restart();
     t.wait_refused_on_b(secs(10), "logged out on A while Redis was down")
         .await;
+}
+
+/// A session watched on instance B completes when A revokes it (logout, logout
+/// everywhere, emergency), through the log; a claims refresh made on A reaches B's hot
+/// path the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_and_refreshes_reach_another_instance() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let a = store(&server).await;
+    let b = store(&server).await;
+    let now = UnixTime::now();
+    let begun = now.saturating_sub(secs(10)).into();
+    let until = now.saturating_add(secs(900));
+    let ids_of = |sid, sub| SessionIds {
+        sid: Some(sid),
+        sub: Some(sub),
+        started: Some(begun),
+        issued: Some(begun),
+    };
+    let cases = [
+        (
+            "x1",
+            "xena",
+            Revocation::Session {
+                sid: "x1".into(),
+                until,
+            },
+        ),
+        (
+            "y1",
+            "yuri",
+            Revocation::Subject {
+                sub: "yuri".into(),
+                at: now.into(),
+                until,
+            },
+        ),
+        (
+            "z1",
+            "zoe",
+            Revocation::All {
+                at: now.into(),
+                until,
+            },
+        ),
+    ];
+    for (sid, sub, revocation) in cases {
+        let watch = b.watch_at(ids_of(sid, sub), now).unwrap();
+        let t0 = Instant::now();
+        a.revoke_at(revocation.clone(), now).await.unwrap();
+        let why = tokio::time::timeout(secs(1), watch)
+            .await
+            .unwrap_or_else(|_| panic!("B's watch did not complete within 1 s: {revocation:?}"));
+        assert_eq!(Some(why), revocation.revokes(ids_of(sid, sub), now));
+        println!("{revocation:?} reached B's watch in {:?}", t0.elapsed());
+    }
+    let refresh = Revocation::Refresh {
+        sub: "rosa".into(),
+        at: now.into(),
+        until,
+    };
+    a.revoke_at(refresh, now).await.unwrap();
+    let due = wait_for(&b, secs(2), || b.refresh_due_at(ids_of("r1", "rosa"), now)).await;
+    assert!(due, "the refresh did not reach B within 2 s");
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let ttl: i64 = conn.ttl("{jwe-session:}refresh:rosa").await.unwrap();
+    assert!(ttl > 890 && ttl <= 900, "refresh key TTL {ttl}");
 }

@@ -61,6 +61,7 @@ fn ids<'a>(sid: &'a str, sub: &'a str, started: impl Into<UnixMicros>) -> Sessio
         sid: Some(sid),
         sub: Some(sub),
         started: Some(started.into()),
+        issued: None,
     }
 }
 
@@ -205,6 +206,7 @@ pub(crate) async fn all_scope(s: &dyn RevocationStore) {
         sid: Some("z"),
         sub: None,
         started: None,
+        issued: None,
     };
     assert!(
         s.check_at(unknown, now).is_err(),
@@ -245,6 +247,7 @@ pub(crate) async fn bad_input_changes_nothing(s: &dyn RevocationStore) {
         sid: Some(""),
         sub: Some(""),
         started: Some(now.saturating_sub(secs(5)).into()),
+        issued: None,
     };
     assert_eq!(s.check_at(any, now), Ok(()));
     assert_eq!(s.check_authoritative_at(any, now).await.unwrap(), Ok(()));
@@ -274,6 +277,7 @@ pub(crate) async fn concurrent_revoke_and_check(s: Arc<dyn RevocationStore>) {
                     sid: Some(&sid),
                     sub: None,
                     started: Some(now.into()),
+                    issued: None,
                 };
                 assert_eq!(s.check_at(id, now), Ok(()));
                 s.revoke_at(
@@ -292,6 +296,113 @@ pub(crate) async fn concurrent_revoke_and_check(s: Arc<dyn RevocationStore>) {
     for t in tasks {
         t.await.unwrap();
     }
+}
+
+/// A claims refresh: tokens of the subject issued up to its moment renew early; none is
+/// refused, others are untouched, and the entry is kept like a cut-off.
+pub(crate) async fn refresh_scope(s: &dyn RevocationStore) {
+    let now = UnixTime::now();
+    let at = UnixMicros::from(now);
+    let token = |sub, issued| SessionIds {
+        issued: Some(issued),
+        ..ids("r1", sub, now.saturating_sub(secs(60)))
+    };
+    assert!(!s.refresh_due_at(token("rita", at), now));
+    s.revoke_at(
+        Revocation::Refresh {
+            sub: "rita".into(),
+            at,
+            until: now.saturating_add(secs(960)),
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    assert!(s.refresh_due_at(token("rita", at), now));
+    assert!(
+        !s.refresh_due_at(token("rita", at.next()), now),
+        "issued after"
+    );
+    assert!(
+        !s.refresh_due_at(token("other", at), now),
+        "another subject"
+    );
+    assert_eq!(s.check_at(token("rita", at), now), Ok(()), "never refused");
+    assert_eq!(
+        s.check_authoritative_at(token("rita", at), now)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    assert!(s
+        .revoke_at(
+            Revocation::Refresh {
+                sub: String::new(),
+                at,
+                until: now.saturating_add(secs(960)),
+            },
+            now,
+        )
+        .await
+        .is_err());
+}
+
+/// A watch completes when its session is revoked by sid, by subject, or globally, and at
+/// once when it is revoked already; a refresh ends none.
+pub(crate) async fn watches_complete(s: &dyn RevocationStore) {
+    let now = UnixTime::now();
+    let begun = now.saturating_sub(secs(60));
+    let within = Duration::from_secs(2);
+    let by_sid = s.watch_at(ids("w1", "wendy", begun), now).unwrap();
+    let by_sub = s.watch_at(ids("w2", "wendy", begun), now).unwrap();
+    let by_all = s.watch_at(ids("w3", "walt", begun), now).unwrap();
+    let later = s.watch_at(ids("w4", "walt", now.saturating_add(secs(1))), now);
+    let later = later.unwrap();
+    let until = now.saturating_add(secs(900));
+    let refresh = Revocation::Refresh {
+        sub: "wendy".into(),
+        at: now.into(),
+        until,
+    };
+    s.revoke_at(refresh, now).await.unwrap();
+    let logout = Revocation::Session {
+        sid: "w1".into(),
+        until,
+    };
+    s.revoke_at(logout, now).await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(within, by_sid).await.unwrap(),
+        Revoked::Session
+    );
+    assert_eq!(
+        by_sub.revoked(),
+        None,
+        "a refresh and another sid end nothing"
+    );
+    let everywhere = Revocation::Subject {
+        sub: "wendy".into(),
+        at: now.into(),
+        until,
+    };
+    s.revoke_at(everywhere, now).await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(within, by_sub).await.unwrap(),
+        Revoked::Subject { at: now.into() }
+    );
+    let all = Revocation::All {
+        at: now.into(),
+        until,
+    };
+    s.revoke_at(all, now).await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(within, by_all).await.unwrap(),
+        Revoked::All { at: now.into() }
+    );
+    assert_eq!(later.revoked(), None, "begun after the cut-off");
+    // Begun after the global cut-off, so only its own logout ends it.
+    let again = s.watch_at(ids("w1", "x", now.saturating_add(secs(1))), now);
+    let again = again.unwrap();
+    assert_eq!(again.revoked(), Some(Revoked::Session), "revoked already");
 }
 
 macro_rules! revocation_store_suite {
@@ -337,6 +448,22 @@ macro_rules! revocation_store_suite {
                     return;
                 };
                 super::concurrent_revoke_and_check(Arc::clone(&f.store)).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn refresh_scope() {
+                let Some(f) = super::$name().await else {
+                    return;
+                };
+                super::refresh_scope(&*f.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn watches_complete() {
+                let Some(f) = super::$name().await else {
+                    return;
+                };
+                super::watches_complete(&*f.store).await;
             }
         }
     };
