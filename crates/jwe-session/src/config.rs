@@ -10,12 +10,13 @@ use std::time::Duration;
 use cookie::SameSite;
 use http::HeaderName;
 use jwe_session_core::{
-    Audience, BoxFuture, Claim, Claims, Clock, KeyRingHandle, Lifetimes, MemoryStore,
-    RevocationStore, SessionLifetimes, SystemClock, TokenOptions, UnixMicros, UnixTime, Validation,
-    DEFAULT_MAX_TOKEN_LEN,
+    Audience, BoxFuture, Claim, Claims, Clock, KeyRingHandle, Lifetimes, MemoryStore, Revocation,
+    RevocationStore, SessionLifetimes, StoreError, SystemClock, TokenOptions, UnixMicros, UnixTime,
+    Validation, DEFAULT_MAX_TOKEN_LEN,
 };
 
 use crate::cookies::CookieSettings;
+use crate::handle::LEEWAY;
 use crate::origin::CrossOrigin;
 
 /// Where the layer looks for a token and where it writes one back.
@@ -211,6 +212,40 @@ impl Moments {
 }
 
 impl<T> Config<T> {
+    /// The moment of a session start, a token issue or a cut-off: the clock's
+    /// microseconds, strictly increasing across this layer.
+    pub(crate) fn moment(&self) -> UnixMicros {
+        self.moments.next(&*self.clock)
+    }
+
+    /// Records a revocation made through this layer, counted by scope.
+    pub(crate) async fn revoke(
+        &self,
+        revocation: Revocation,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        crate::metrics::revoked(&revocation);
+        let result = self.store.revoke_at(revocation, now).await;
+        if let Err(e) = &result {
+            crate::metrics::store_error("revoke", e);
+        }
+        result
+    }
+
+    /// Takes every token of `sub` issued up to now through renewal on its next request
+    /// (see [`SessionHandle::refresh_claims_of`](crate::SessionHandle::refresh_claims_of)).
+    pub(crate) async fn refresh_claims_of(&self, sub: String) -> Result<(), StoreError> {
+        let at = self.moment();
+        // Kept until every token issued by `at` is past its `exp` (which renews anyway).
+        let until = at
+            .secs()
+            .saturating_add(self.lifetimes.access())
+            .saturating_add(Duration::from_secs(1))
+            .saturating_add(LEEWAY);
+        self.revoke(Revocation::Refresh { sub, at, until }, at.secs())
+            .await
+    }
+
     /// The claims of a new session for `sub`, begun at `moment`: the configured issuer and
     /// audience, a new `sid`, and the lifetimes (the session's own, if it chose them:
     /// never longer than the layer's, whose revocations would not outlive them).
@@ -473,8 +508,10 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
         self
     }
 
-    /// Called when a session past `exp` is renewed, after the authoritative revocation
-    /// check: return [`Renew::Update`] to refresh claims or [`Renew::Refuse`] to end it.
+    /// Called when a session past `exp` is renewed, or earlier when a claims refresh
+    /// ([`SessionHandle::refresh_claims_of`](crate::SessionHandle::refresh_claims_of))
+    /// names its subject, after the authoritative revocation check: return
+    /// [`Renew::Update`] to refresh claims or [`Renew::Refuse`] to end it.
     pub fn on_renew<F, Fut>(mut self, hook: F) -> Self
     where
         F: Fn(Claims<T>) -> Fut + Send + Sync + 'static,

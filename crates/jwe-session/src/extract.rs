@@ -67,6 +67,33 @@ impl<T> Session<T> {
         &self.handle
     }
 
+    /// Watches this session: the future completes when it is revoked (logout, logout
+    /// everywhere, an emergency cut-off, here or on another instance through a shared
+    /// store), and at once if it is already. For long-lived connections: a WebSocket
+    /// handler selects on it and closes with its own code.
+    ///
+    /// ```
+    /// # async fn stream(session: jwe_session::Session<()>) -> Result<(), jwe_session::StoreError> {
+    /// let revoked = session.watch()?;
+    /// tokio::select! {
+    ///     why = revoked => { /* close the connection: `why` says which revocation */ }
+    ///     () = serve(&session) => {}
+    /// }
+    /// # Ok(()) }
+    /// # async fn serve(_: &jwe_session::Session<()>) {}
+    /// ```
+    ///
+    /// # Errors
+    /// [`StoreError::WatchUnsupported`](crate::StoreError::WatchUnsupported) from a store
+    /// that cannot watch (every store of this project can).
+    pub fn watch(&self) -> Result<crate::RevocationWatch, crate::StoreError> {
+        let config = &self.handle.config;
+        config.store.watch_at(
+            jwe_session_core::SessionIds::from(&self.claims),
+            config.clock.now(),
+        )
+    }
+
     /// The claims, owned.
     #[must_use]
     pub fn into_claims(self) -> Claims<T> {

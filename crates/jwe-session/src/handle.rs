@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use jwe_session_core::{
-    random_id, Claims, Lifetimes, Revocation, SealError, SessionLifetimes, StoreError, UnixMicros,
-    UnixTime,
+    random_id, Claims, Lifetimes, Revocation, RevocationWatch, SealError, SessionIds,
+    SessionLifetimes, StoreError, UnixMicros, UnixTime,
 };
 use serde::Serialize;
 
@@ -236,14 +236,14 @@ impl<T> SessionHandle<T> {
     where
         T: Serialize + Clone,
     {
-        let now = self.config.clock.now();
+        let moment = self.moment();
         let mut st = self.lock();
         if st.written {
             return Err(UpdateError::ResponseSent);
         }
         let mut claims = st.current.clone().ok_or(UpdateError::NoSession)?;
         f(&mut claims.app);
-        self.config.lifetimes.reissue(&mut claims, now);
+        self.config.lifetimes.reissue(&mut claims, moment);
         self.check_fits(&claims).map_err(|e| match e {
             SealError::TooLarge { len, max } => UpdateError::TooLarge { len, max },
             e => UpdateError::Claims(e),
@@ -286,7 +286,8 @@ impl<T> SessionHandle<T> {
     /// to its new `sid` anyway, and the old token stays valid until its `exp`
     /// ([`StoreError::Queued`]: revoked here, sent on by the store).
     pub async fn cycle(&self) -> Result<(), CycleError> {
-        let now = self.config.clock.now();
+        let moment = self.moment();
+        let now = moment.secs();
         let old = {
             let mut st = self.lock();
             if st.written {
@@ -296,7 +297,7 @@ impl<T> SessionHandle<T> {
                 return Err(CycleError::NoSession);
             };
             let old = (claims.sid.replace(random_id()), claims.auth_time);
-            self.config.lifetimes.reissue(claims, now);
+            self.config.lifetimes.reissue(claims, moment);
             st.pending = Pending::Write;
             old
         };
@@ -311,12 +312,7 @@ impl<T> SessionHandle<T> {
 
     /// Records a revocation made through this handle, counted by scope.
     async fn revoke(&self, revocation: Revocation, now: UnixTime) -> Result<(), StoreError> {
-        crate::metrics::revoked(&revocation);
-        let result = self.config.store.revoke_at(revocation, now).await;
-        if let Err(e) = &result {
-            crate::metrics::store_error("revoke", e);
-        }
-        result
+        self.config.revoke(revocation, now).await
     }
 
     /// The revocation that ends one session: its `sid`, kept until no token of it could
@@ -381,7 +377,6 @@ impl<T> SessionHandle<T> {
         let at = self.moment();
         // Strictly after the cut-off: this session is the one that survives it.
         let started = self.moment();
-        let now = started.secs();
         let (sub, this_too) = {
             let mut st = self.lock();
             let written = st.written;
@@ -400,7 +395,7 @@ impl<T> SessionHandle<T> {
             } else {
                 claims.sid = Some(random_id());
                 claims.started_us = Some(started);
-                self.config.lifetimes.reissue(claims, now);
+                self.config.lifetimes.reissue(claims, started);
                 st.pending = Pending::Write;
                 (sub, false)
             }
@@ -409,6 +404,56 @@ impl<T> SessionHandle<T> {
             tracing::warn!("end_others after the response was sent: this session ends too");
         }
         self.revoke_subject(sub, at).await
+    }
+
+    /// Refreshes the claims of every session of `sub` (a role granted or taken away): each
+    /// token of `sub` issued up to this moment is not refused but renewed on its next
+    /// request, on every instance that shares the store, before its `exp`: the store's
+    /// authoritative check, then the layer's [`on_renew`](crate::SessionLayerBuilder::on_renew)
+    /// hook, which returns the new claims (or refuses), then a new token in that response.
+    /// No lookup per request: the hot path checks an in-memory entry, kept for one access
+    /// lifetime.
+    ///
+    /// Any `sub` may be named, not only this session's: an admin's request refreshes
+    /// another user. This request's own token, if it is `sub`'s, renews on its next
+    /// request (use [`update`](Self::update) to change it in this response).
+    ///
+    /// ```
+    /// # use jwe_session::SessionHandle;
+    /// # #[derive(Clone)] struct Roles;
+    /// async fn grant(handle: SessionHandle<Roles>, user: String) -> Result<(), jwe_session::StoreError> {
+    ///     // ... write the new role to the app's database, which `on_renew` reads ...
+    ///     handle.refresh_claims_of(user).await
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// [`StoreError`] if the store could not record it ([`StoreError::Queued`]: in force
+    /// here, sent on by the store).
+    pub async fn refresh_claims_of(&self, sub: impl Into<String>) -> Result<(), StoreError> {
+        self.config.refresh_claims_of(sub.into()).await
+    }
+
+    /// Watches this request's session: the [`RevocationWatch`] completes when it is
+    /// revoked (logout, logout everywhere, an emergency cut-off, by this instance or,
+    /// through a shared store, any other), and at once if it is already. Hold it beside a
+    /// long-lived connection (a WebSocket, a gRPC stream) and close the connection when it
+    /// completes.
+    ///
+    /// The watch follows the session as it is now: after [`cycle`](Self::cycle) or
+    /// [`end_others`](Self::end_others), watch again for the new `sid`.
+    ///
+    /// # Errors
+    /// [`WatchError::NoSession`] without a session; [`WatchError::Store`] from a store
+    /// that cannot watch ([`StoreError::WatchUnsupported`]; every store of this project
+    /// can).
+    pub fn watch(&self) -> Result<RevocationWatch, WatchError> {
+        let st = self.lock();
+        let claims = st.current.as_ref().ok_or(WatchError::NoSession)?;
+        self.config
+            .store
+            .watch_at(SessionIds::from(claims), self.config.clock.now())
+            .map_err(WatchError::Store)
     }
 
     /// Revokes every session of `sub` begun at or before `at`.
@@ -425,7 +470,7 @@ impl<T> SessionHandle<T> {
     /// The moment of a session start or a cut-off: the clock's microseconds, strictly
     /// increasing across this layer.
     fn moment(&self) -> UnixMicros {
-        self.config.moments.next(&*self.config.clock)
+        self.config.moment()
     }
 }
 
@@ -438,7 +483,35 @@ impl<T: Clone> SessionHandle<T> {
 }
 
 /// Revocations are kept a little past the last moment they could matter.
-const LEEWAY: Duration = Duration::from_secs(60);
+pub(crate) const LEEWAY: Duration = Duration::from_secs(60);
+
+/// Why [`SessionHandle::watch`] could not watch.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum WatchError {
+    /// The request has no session.
+    NoSession,
+    /// The store cannot watch.
+    Store(StoreError),
+}
+
+impl fmt::Display for WatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoSession => f.write_str("no session to watch"),
+            Self::Store(e) => write!(f, "cannot watch the session: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for WatchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::NoSession => None,
+            Self::Store(e) => Some(e),
+        }
+    }
+}
 
 /// Why [`SessionHandle::start`] refused the claims; the session is unchanged.
 #[derive(Debug)]

@@ -7,9 +7,10 @@
 //! | `jwe_session_sessions_opened_total` | counter | | requests that carried a valid session |
 //! | `jwe_session_sessions_started_total` | counter | | sessions started (logins) |
 //! | `jwe_session_sessions_renewed_total` | counter | | sessions renewed past `exp` |
+//! | `jwe_session_sessions_refreshed_total` | counter | | sessions renewed before `exp` by a claims refresh |
 //! | `jwe_session_sessions_resealed_total` | counter | | tokens re-sealed under a newly active key |
 //! | `jwe_session_sessions_refused_total` | counter | `reason` | tokens refused, by reason (below) |
-//! | `jwe_session_revocations_total` | counter | `scope`: `session`, `subject`, `all` | revocations made through a [`SessionHandle`](crate::SessionHandle) |
+//! | `jwe_session_revocations_total` | counter | `scope`: `session`, `subject`, `all`, `refresh` | revocations made through a [`SessionHandle`](crate::SessionHandle) |
 //! | `jwe_session_cross_origin_refusals_total` | counter | | unsafe cross-origin requests refused with `403` |
 //! | `jwe_session_store_errors_total` | counter | `op`: `revoke`, `check` | revocation store failures |
 //! | `jwe_session_key_seals` | gauge | `kid` | tokens this process sealed under the key |
@@ -30,6 +31,8 @@ pub const SESSIONS_OPENED: &str = "jwe_session_sessions_opened_total";
 pub const SESSIONS_STARTED: &str = "jwe_session_sessions_started_total";
 /// Counter: sessions renewed past `exp`.
 pub const SESSIONS_RENEWED: &str = "jwe_session_sessions_renewed_total";
+/// Counter: sessions renewed before `exp` by a claims refresh.
+pub const SESSIONS_REFRESHED: &str = "jwe_session_sessions_refreshed_total";
 /// Counter: tokens re-sealed under a newly active key.
 pub const SESSIONS_RESEALED: &str = "jwe_session_sessions_resealed_total";
 /// Counter, label `reason`: tokens refused.
@@ -118,6 +121,10 @@ mod imp {
         metrics::counter!(super::SESSIONS_RENEWED).increment(1);
     }
 
+    pub(crate) fn refreshed() {
+        metrics::counter!(super::SESSIONS_REFRESHED).increment(1);
+    }
+
     pub(crate) fn resealed() {
         metrics::counter!(super::SESSIONS_RESEALED).increment(1);
     }
@@ -130,6 +137,7 @@ mod imp {
         let scope = match r {
             Revocation::Session { .. } => "session",
             Revocation::Subject { .. } => "subject",
+            Revocation::Refresh { .. } => "refresh",
             _ => "all",
         };
         metrics::counter!(super::REVOCATIONS, "scope" => scope).increment(1);
@@ -167,6 +175,7 @@ mod imp {
     pub(crate) fn opened() {}
     pub(crate) fn started() {}
     pub(crate) fn renewed() {}
+    pub(crate) fn refreshed() {}
     pub(crate) fn resealed() {}
     pub(crate) fn refused(_: Refusal) {}
     pub(crate) fn revoked(_: &Revocation) {}

@@ -90,6 +90,19 @@ impl<T> SessionLayer<T> {
         &self.config.store
     }
 
+    /// Refreshes the claims of every session of `sub`, from outside a request (a
+    /// background job, an admin tool): as
+    /// [`SessionHandle::refresh_claims_of`](crate::SessionHandle::refresh_claims_of).
+    ///
+    /// # Errors
+    /// [`StoreError`](crate::StoreError) if the store could not record it.
+    pub async fn refresh_claims_of(
+        &self,
+        sub: impl Into<String>,
+    ) -> Result<(), jwe_session_core::StoreError> {
+        self.config.refresh_claims_of(sub.into()).await
+    }
+
     /// The cookie name, prefix included.
     #[must_use]
     pub fn cookie_name(&self) -> &str {
@@ -351,19 +364,33 @@ where
     }
     let pending = match config.lifetimes.stage_at(&claims, now) {
         Stage::Fresh => {
-            if let Err(r) = config.store.check_at(SessionIds::from(&claims), now) {
+            let ids = SessionIds::from(&claims);
+            if let Err(r) = config.store.check_at(ids, now) {
                 tracing::debug!(reason = %r, "session revoked");
                 crate::metrics::refused(Refusal::Revoked);
                 return empty(Pending::Clear, incoming);
             }
-            if needs_reseal {
+            if config.store.refresh_due_at(ids, now) {
+                // A claims refresh: renewed now, as past `exp`, so the hook's claims apply.
+                match renew(config, claims, now, Early::Refresh).await {
+                    Ok(renewed) => {
+                        crate::metrics::refreshed();
+                        claims = renewed;
+                        Pending::Refresh
+                    }
+                    Err((pending, reason)) => {
+                        crate::metrics::refused(reason);
+                        return empty(pending, incoming);
+                    }
+                }
+            } else if needs_reseal {
                 crate::metrics::resealed();
                 Pending::Refresh
             } else {
                 Pending::Nothing
             }
         }
-        Stage::Renewable => match renew(config, claims, now).await {
+        Stage::Renewable => match renew(config, claims, now, Early::No).await {
             Ok(renewed) => {
                 crate::metrics::renewed();
                 claims = renewed;
@@ -387,12 +414,23 @@ where
     )
 }
 
-/// Renews a session past `exp`: the authoritative revocation check, then the hook.
-/// `Err` carries what to do with the cookie instead, and why.
+/// Why a session is renewed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Early {
+    /// Past `exp`: the usual renewal.
+    No,
+    /// Before `exp`, for a claims refresh.
+    Refresh,
+}
+
+/// Renews a session past `exp` (or before it, for a claims refresh): the authoritative
+/// revocation check, then the hook. `Err` carries what to do with the cookie instead, and
+/// why.
 async fn renew<T: Clone + Send + 'static>(
     config: &Config<T>,
     mut claims: Claims<T>,
     now: jwe_session_core::UnixTime,
+    early: Early,
 ) -> Result<Claims<T>, (Pending, Refusal)> {
     let began = Instant::now();
     let verdict = config
@@ -402,7 +440,9 @@ async fn renew<T: Clone + Send + 'static>(
     crate::metrics::authoritative_check(began.elapsed());
     let verdict = match verdict {
         Ok(v) => v,
-        Err(e) if config.fail_open => {
+        Err(e) if config.fail_open || early == Early::Refresh => {
+            // A token before its `exp` is trusted from the local view anyway: a refresh
+            // the store cannot check still applies the hook's claims, never logs out.
             crate::metrics::store_error("check", &e);
             tracing::warn!(error = %e, policy = "fail-open", "revocation store unavailable; renewing from the local view");
             config.store.check_at(SessionIds::from(&claims), now)
@@ -428,7 +468,9 @@ async fn renew<T: Clone + Send + 'static>(
             }
         }
     }
-    config.lifetimes.reissue(&mut claims, now);
+    // To the microsecond, from the layer's strictly increasing source: after any refresh
+    // this layer made, so the new token is not caught by it again.
+    config.lifetimes.reissue(&mut claims, config.moment());
     Ok(claims)
 }
 
