@@ -10,7 +10,7 @@
 //! jwe-session encrypt --keys FILE [--kid KID]              # stdin claims JSON -> compact JWE
 //! jwe-session decrypt --keys FILE [--validate] [--raw]     # stdin compact JWE -> claims JSON
 //! jwe-session inspect                                      # stdin compact JWE -> header and sizes
-//! jwe-session revoke --redis URL (--sid S | --sids-from FILE | --sub U | --all) [--before TIME]
+//! jwe-session revoke --redis URL (--sid S | --sids-from FILE | --sub U | --all | --refresh --sub U) [--before TIME]
 //! ```
 //!
 //! Every command reads at most one item from stdin (surrounding whitespace trimmed). On
@@ -235,6 +235,11 @@ struct RevokeArgs {
     /// Revoke every session begun at or before --before.
     #[arg(long)]
     all: bool,
+    /// With --sub: refresh that subject's claims instead of revoking. Its tokens issued at
+    /// or before --before are not refused but renewed on their next request (the
+    /// service's renew hook gives the new claims).
+    #[arg(long, requires = "sub", conflicts_with_all = ["sid", "sids_from", "all"])]
+    refresh: bool,
     /// Cut-off for --sub/--all, inclusive: `now` (default, to the microsecond), Unix
     /// seconds, or YYYY-MM-DDTHH:MM:SSZ.
     #[arg(long, conflicts_with_all = ["sid", "sids_from"])]
@@ -242,6 +247,10 @@ struct RevokeArgs {
     /// The service's absolute session lifetime in seconds: how long the revocation must be kept.
     #[arg(long, default_value_t = 7 * 24 * 3600)]
     lifetime: u64,
+    /// The service's access lifetime in seconds (its tokens' `exp`): how long a --refresh
+    /// must be kept; after it every token issued before renews anyway.
+    #[arg(long, default_value_t = 15 * 60, requires = "refresh")]
+    access_lifetime: u64,
     /// Key prefix of the service's store.
     #[arg(long, default_value = jwe_session_redis::DEFAULT_PREFIX)]
     prefix: String,
@@ -847,6 +856,14 @@ fn revoke(a: &RevokeArgs) -> Out {
                 until: session_until,
             })
             .collect(),
+        (None, None, Some(sub)) if a.refresh => vec![Revocation::Refresh {
+            sub: sub.clone(),
+            at,
+            // One second for the cut-off's own, and a minute of leeway, as the layer.
+            until: at
+                .secs()
+                .saturating_add(Duration::from_secs(a.access_lifetime.saturating_add(61))),
+        }],
         (None, None, Some(sub)) => vec![Revocation::Subject {
             sub: sub.clone(),
             at,
@@ -906,6 +923,10 @@ fn revoke(a: &RevokeArgs) -> Out {
         // `before` stays whole seconds as in 0.1; `before_us` is the exact cut-off.
         (None, Some(Revocation::Subject { sub, at, until })) => serde_json::json!({
             "revoked": "subject", "sub": sub, "before": at.secs(),
+            "before_us": at.as_micros(), "until": until,
+        }),
+        (None, Some(Revocation::Refresh { sub, at, until })) => serde_json::json!({
+            "revoked": "refresh", "sub": sub, "before": at.secs(),
             "before_us": at.as_micros(), "until": until,
         }),
         (None, Some(Revocation::All { at, until })) => serde_json::json!({

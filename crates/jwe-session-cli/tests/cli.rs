@@ -558,6 +558,85 @@ fn revoke_through_redis() {
     );
 }
 
+/// `revoke --refresh --sub U`: a claims refresh that a service's store sees on its hot
+/// path (renew early), refusing nothing; kept one access lifetime plus leeway.
+#[test]
+fn revoke_refresh_asks_services_to_renew_a_subjects_tokens() {
+    use jwe_session_core::{RevocationStore, SessionIds, UnixMicros, UnixTime};
+    let Some(server) = jwe_session_tests::RedisServer::start() else {
+        return;
+    };
+    let url = server.url();
+    let before = UnixMicros::from(UnixTime::now());
+    let out = ok(
+        &["revoke", "--redis", &url, "--refresh", "--sub", "alice"],
+        "",
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["revoked"], "refresh");
+    assert_eq!(v["sub"], "alice");
+    let at = v["before_us"].as_u64().unwrap();
+    assert!(
+        at >= before.as_micros(),
+        "the cut-off is now, to the microsecond"
+    );
+    assert_eq!(v["until"].as_u64().unwrap(), at / 1_000_000 + 900 + 61);
+    let out = ok(
+        &[
+            "revoke",
+            "--redis",
+            &url,
+            "--refresh",
+            "--sub",
+            "bob",
+            "--access-lifetime",
+            "60",
+        ],
+        "",
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["until"].as_u64().unwrap(),
+        v["before"].as_u64().unwrap() + 60 + 61
+    );
+    service_store(&url, |store| {
+        let now = UnixTime::now();
+        let token = |sub, issued| SessionIds {
+            sid: Some("s-1"),
+            sub: Some(sub),
+            started: Some(UnixMicros::from_micros(1)),
+            issued: Some(UnixMicros::from_micros(issued)),
+        };
+        assert!(store.refresh_due_at(token("alice", at), now));
+        assert!(!store.refresh_due_at(token("alice", at + 1), now));
+        assert!(!store.refresh_due_at(token("carol", 1), now));
+        assert_eq!(
+            store.check_at(token("alice", at), now),
+            Ok(()),
+            "not a revocation"
+        );
+    });
+    // --refresh needs --sub, and goes with no other scope.
+    for args in [
+        &["revoke", "--redis", &url, "--refresh"][..],
+        &["revoke", "--redis", &url, "--refresh", "--all"],
+        &["revoke", "--redis", &url, "--refresh", "--sid", "s"],
+        &[
+            "revoke",
+            "--redis",
+            &url,
+            "--sub",
+            "a",
+            "--access-lifetime",
+            "5",
+        ],
+    ] {
+        let out = run(args, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
 /// `revoke --sids-from`: the incident-response path. A file of sids and stdin (`-`), blank
 /// lines and CRLF endings tolerated; every instance refuses them all.
 #[test]
