@@ -11,6 +11,14 @@
 //! - `POST /logout-everywhere`: revokes every session of this user, `303` to `/`;
 //! - `POST /logout-others`: revokes every other session of this user and keeps this one
 //!   (under a new `sid`), `303` to `/`;
+//! - `POST /roles` (form `username`, `roles`: comma-separated): any logged-in user sets
+//!   that user's roles in the role table and refreshes their claims, so the user's next
+//!   request (on any instance sharing the store) is renewed with the new roles; `303` to
+//!   `/`, `400` for a bad form, `401` without a session;
+//! - `GET /ws`: a WebSocket, only with a session (`401` before the upgrade otherwise). It
+//!   sends the user's `sub` and stays open; when the session is revoked (logout here or on
+//!   another instance, logout everywhere, `jwe-session revoke`) the server closes it with
+//!   code `4401`, reason `session revoked`;
 //! - `GET /metrics`: the layer's metrics (`jwe_session_*`, see `jwe_session::metrics`) in
 //!   Prometheus text format; `404` when the demo runs without a recorder.
 //!
@@ -21,9 +29,12 @@
 //! State-changing requests from other sites (`Sec-Fetch-Site`, or `Origin` against
 //! `Host`) are refused with `403` by the session layer's cross-origin protection.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use axum::extract::Form;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Form, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -60,6 +71,8 @@ pub struct DemoOptions {
     pub insecure_cookie: bool,
     /// The installed Prometheus recorder, rendered at `GET /metrics`.
     pub metrics: Option<PrometheusHandle>,
+    /// The role table, which `POST /roles` writes and every renewal reads.
+    pub roles: RoleTable,
 }
 
 impl DemoOptions {
@@ -72,17 +85,131 @@ impl DemoOptions {
             lifetimes: Lifetimes::default(),
             insecure_cookie: false,
             metrics: None,
+            roles: RoleTable::memory(),
         }
     }
 }
 
-/// Roles as the "database" knows them, looked up again on every renewal.
-fn roles_for(user: &str) -> Vec<String> {
+/// Roles a user has until `POST /roles` says otherwise.
+fn default_roles(user: &str) -> Vec<String> {
     let mut roles = vec!["user".to_owned()];
     if user == "admin" {
         roles.push("admin".to_owned());
     }
     roles
+}
+
+/// The demo's "database" of roles: read at login and at every renewal (past `exp`, or
+/// early after a claims refresh), written by `POST /roles`. In this process's memory; in
+/// Redis when the demo runs on Redis, so every instance reads the same roles.
+#[derive(Clone)]
+pub enum RoleTable {
+    /// This process's memory (shared by every clone).
+    Memory(Arc<Mutex<HashMap<String, Vec<String>>>>),
+    /// A Redis hash, field = user name, value = roles joined by commas.
+    Redis {
+        /// The connection (reconnects by itself).
+        conn: redis::aio::ConnectionManager,
+        /// The hash's key.
+        key: String,
+    },
+}
+
+impl std::fmt::Debug for RoleTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Memory(_) => "RoleTable::Memory",
+            Self::Redis { .. } => "RoleTable::Redis",
+        })
+    }
+}
+
+impl RoleTable {
+    /// An empty table in memory.
+    #[must_use]
+    pub fn memory() -> Self {
+        Self::Memory(Arc::default())
+    }
+
+    /// A table in Redis at `url`, under the key `jwe-session-demo:roles`.
+    ///
+    /// # Errors
+    /// A Redis error if it cannot connect.
+    pub async fn redis(url: &str) -> Result<Self, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let conn = redis::aio::ConnectionManager::new(client).await?;
+        Ok(Self::Redis {
+            conn,
+            key: "jwe-session-demo:roles".to_owned(),
+        })
+    }
+
+    /// A user's roles: the table's, else the defaults.
+    ///
+    /// # Errors
+    /// A Redis error if the table is in Redis and it does not answer.
+    pub async fn get(&self, user: &str) -> Result<Vec<String>, redis::RedisError> {
+        let stored = match self {
+            Self::Memory(m) => m
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(user)
+                .cloned(),
+            Self::Redis { conn, key } => {
+                let v: Option<String> = redis::cmd("HGET")
+                    .arg(key)
+                    .arg(user)
+                    .query_async(&mut conn.clone())
+                    .await?;
+                v.map(|v| split_roles(&v))
+            }
+        };
+        Ok(stored.unwrap_or_else(|| default_roles(user)))
+    }
+
+    /// Sets a user's roles.
+    ///
+    /// # Errors
+    /// A Redis error if the table is in Redis and it does not answer.
+    pub async fn set(&self, user: &str, roles: &[String]) -> Result<(), redis::RedisError> {
+        match self {
+            Self::Memory(m) => {
+                m.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(user.to_owned(), roles.to_vec());
+                Ok(())
+            }
+            Self::Redis { conn, key } => {
+                redis::cmd("HSET")
+                    .arg(key)
+                    .arg(user)
+                    .arg(roles.join(","))
+                    .query_async::<()>(&mut conn.clone())
+                    .await
+            }
+        }
+    }
+}
+
+fn split_roles(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The roles of a `POST /roles` form: comma-separated names of letters, digits, `-`,
+/// `_`, `.` or `:`, at most 32 of at most 64 bytes each (they travel in the cookie).
+fn parse_roles(s: &str) -> Option<Vec<String>> {
+    let roles = split_roles(s);
+    let ok = roles.len() <= 32
+        && roles.iter().all(|r| {
+            r.len() <= 64
+                && r.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        });
+    ok.then_some(roles)
 }
 
 /// The session layer the demo uses.
@@ -95,20 +222,31 @@ pub fn layer(opts: DemoOptions) -> Result<SessionLayer<DemoClaims>, ConfigError>
 
 /// The demo's layer configuration, before `build`, for tests that change one setting.
 pub fn layer_builder(opts: DemoOptions) -> SessionLayerBuilder<DemoClaims> {
+    let table = opts.roles;
     let mut b = SessionLayer::<DemoClaims>::builder(opts.ring)
         .clock(opts.clock)
         .lifetimes(opts.lifetimes)
         .issuer("jwe-session-demo")
-        .on_renew(|claims: Claims<DemoClaims>| async move {
-            // A real app would ask its database whether the account still exists.
-            let user = claims.sub.unwrap_or_default();
-            if user == "banned" {
-                return jwe_session::Renew::Refuse;
+        .on_renew(move |claims: Claims<DemoClaims>| {
+            let table = table.clone();
+            async move {
+                // A real app would ask its database whether the account still exists.
+                let user = claims.sub.unwrap_or_default();
+                if user == "banned" {
+                    return jwe_session::Renew::Refuse;
+                }
+                match table.get(&user).await {
+                    Ok(roles) if roles.iter().any(|r| r == "banned") => jwe_session::Renew::Refuse,
+                    Ok(roles) => jwe_session::Renew::Update(DemoClaims {
+                        roles,
+                        ..claims.app
+                    }),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "role table unavailable; keeping the roles");
+                        jwe_session::Renew::Keep
+                    }
+                }
             }
-            jwe_session::Renew::Update(DemoClaims {
-                roles: roles_for(&user),
-                ..claims.app
-            })
         });
     if let Some(store) = opts.store {
         b = b.revocation_store(store);
@@ -125,7 +263,8 @@ pub fn layer_builder(opts: DemoOptions) -> SessionLayerBuilder<DemoClaims> {
 /// As [`layer`].
 pub fn app(mut opts: DemoOptions) -> Result<Router, ConfigError> {
     let metrics = opts.metrics.take();
-    let router = router(layer(opts)?);
+    let roles = opts.roles.clone();
+    let router = router_with(layer(opts)?, roles);
     Ok(match metrics {
         Some(handle) => router.route(
             "/metrics",
@@ -170,8 +309,13 @@ pub fn install_metrics() -> Result<PrometheusHandle, metrics_exporter_prometheus
     Ok(handle)
 }
 
-/// The demo's routes behind a given layer.
+/// The demo's routes behind a given layer, with a role table of their own.
 pub fn router(layer: SessionLayer<DemoClaims>) -> Router {
+    router_with(layer, RoleTable::memory())
+}
+
+/// The demo's routes behind a given layer; `roles` must be the table its renew hook reads.
+pub fn router_with(layer: SessionLayer<DemoClaims>, roles: RoleTable) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/login", post(login))
@@ -179,7 +323,10 @@ pub fn router(layer: SessionLayer<DemoClaims>) -> Router {
         .route("/logout", post(logout))
         .route("/logout-everywhere", post(logout_everywhere))
         .route("/logout-others", post(logout_others))
+        .route("/roles", post(set_roles))
+        .route("/ws", get(ws))
         .layer(layer)
+        .with_state(roles)
 }
 
 #[derive(Deserialize)]
@@ -190,7 +337,11 @@ struct LoginForm {
     notes: String,
 }
 
-async fn login(handle: SessionHandle<DemoClaims>, Form(f): Form<LoginForm>) -> Response {
+async fn login(
+    State(table): State<RoleTable>,
+    handle: SessionHandle<DemoClaims>,
+    Form(f): Form<LoginForm>,
+) -> Response {
     let username = f.username.trim();
     if username.is_empty() || f.password != "demo" {
         return (
@@ -200,13 +351,14 @@ async fn login(handle: SessionHandle<DemoClaims>, Form(f): Form<LoginForm>) -> R
             .into_response();
     }
     let notes = (!f.notes.is_empty()).then_some(f.notes);
-    let started = handle.start(
-        username,
-        DemoClaims {
-            roles: roles_for(username),
-            notes,
-        },
-    );
+    let roles = match table.get(username).await {
+        Ok(roles) => roles,
+        Err(e) => {
+            tracing::error!(error = %e, "role table unavailable");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+        }
+    };
+    let started = handle.start(username, DemoClaims { roles, notes });
     match started {
         Ok(()) => Redirect::to("/").into_response(),
         // Nothing changed: a session the request had stays.
@@ -244,6 +396,89 @@ async fn logout_others(handle: SessionHandle<DemoClaims>) -> Response {
     after_logout(handle.end_others().await)
 }
 
+#[derive(Deserialize)]
+struct RolesForm {
+    username: String,
+    roles: String,
+}
+
+/// Sets a user's roles and refreshes their claims: their next request, on any instance,
+/// is renewed through the renew hook, which reads the new roles. (Any logged-in user may
+/// do it here; a real app would check that the caller is an admin.)
+async fn set_roles(
+    State(table): State<RoleTable>,
+    session: Session<DemoClaims>,
+    Form(f): Form<RolesForm>,
+) -> Response {
+    let user = f.username.trim();
+    let Some(roles) = parse_roles(&f.roles) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "roles: comma-separated names of letters, digits, - _ . : (at most 32 of 64 bytes)",
+        )
+            .into_response();
+    };
+    if user.is_empty() || user.len() > 256 {
+        return (StatusCode::BAD_REQUEST, "username: 1 to 256 bytes").into_response();
+    }
+    if let Err(e) = table.set(user, &roles).await {
+        tracing::error!(error = %e, "role table unavailable");
+        return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+    }
+    tracing::info!(by = %session.sub, user, ?roles, "roles changed; claims refreshed");
+    after_logout(session.handle().refresh_claims_of(user).await)
+}
+
+/// The WebSocket: `Session` is extracted first, so without one the answer is `401` and
+/// nothing is upgraded.
+async fn ws(session: Session<DemoClaims>, upgrade: WebSocketUpgrade) -> Response {
+    let watch = match session.watch() {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch the session");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let sub = session.sub.clone();
+    upgrade.on_upgrade(move |socket| serve_ws(socket, sub, watch))
+}
+
+/// The close code for a revoked session: 4000-4999 is for applications (RFC 6455
+/// §7.4.2); 4401 reads as "401 on a WebSocket".
+pub const WS_REVOKED: u16 = 4401;
+
+async fn serve_ws(mut socket: WebSocket, sub: String, watch: jwe_session::RevocationWatch) {
+    if socket.send(Message::Text(sub.into())).await.is_err() {
+        return;
+    }
+    tokio::pin!(watch);
+    loop {
+        tokio::select! {
+            why = &mut watch => {
+                tracing::info!(reason = %why, "closing a WebSocket: session revoked");
+                let frame = CloseFrame { code: WS_REVOKED, reason: "session revoked".into() };
+                if socket.send(Message::Close(Some(frame))).await.is_ok() {
+                    // The closing handshake: wait (bounded) for the client's answer.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                        while let Some(Ok(m)) = socket.recv().await {
+                            if matches!(m, Message::Close(_)) {
+                                break;
+                            }
+                        }
+                    })
+                    .await;
+                }
+                return;
+            }
+            msg = socket.recv() => match msg {
+                // The demo has nothing to say to messages; pings are answered by axum.
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
 fn after_logout(result: Result<(), jwe_session::StoreError>) -> Response {
     match result {
         Ok(()) => Redirect::to("/").into_response(),
@@ -276,7 +511,14 @@ fn page(claims: Option<&Claims<DemoClaims>>, error: Option<&str>) -> String {
 <pre id="claims">{claims}</pre>
 <form method="post" action="/logout"><button id="logout" type="submit">Log out</button></form>
 <form method="post" action="/logout-everywhere"><button id="logout-everywhere" type="submit">Log out everywhere</button></form>
-<form method="post" action="/logout-others"><button id="logout-others" type="submit">Log out my other devices</button></form>"#,
+<form method="post" action="/logout-others"><button id="logout-others" type="submit">Log out my other devices</button></form>
+<h2>Roles</h2>
+<p>Set a user's roles: their next request, on any instance, renews with them.</p>
+<form id="roles" method="post" action="/roles">
+<label>User name <input name="username" id="roles-username"></label>
+<label>Roles (comma-separated) <input name="roles" id="roles-roles"></label>
+<button id="roles-submit" type="submit">Set roles</button>
+</form>"#,
                 user = escape(c.sub.as_deref().unwrap_or("")),
                 claims = escape(&json),
             )

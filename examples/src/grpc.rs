@@ -10,6 +10,10 @@
 //! `authorization: Bearer <token>` and keeps each new token from the responses, shared by
 //! every clone of the client.
 //!
+//! `Watch` is a server-streaming call: it sends one event with whose session it is, stays
+//! open, and ends with `UNAUTHENTICATED` ("session revoked") as soon as the session is
+//! revoked, on this instance or, through a shared store, any other (`Session::watch`).
+//!
 //! Streaming responses: the token travels in the response headers, which leave before a
 //! streamed body. A session change a streaming handler makes after that
 //! (`start`/`update`/`cycle`) returns a `ResponseSent` error instead of being lost.
@@ -28,7 +32,7 @@ pub mod pb {
     tonic::include_proto!("demo");
 }
 
-pub use pb::{LoginReply, LoginRequest, WhoAmIReply, WhoAmIRequest};
+pub use pb::{LoginReply, LoginRequest, WatchEvent, WatchRequest, WhoAmIReply, WhoAmIRequest};
 
 /// The service's own claims.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -64,6 +68,42 @@ pub struct Greeter;
 
 #[tonic::async_trait]
 impl pb::greeter_server::Greeter for Greeter {
+    type WatchStream = tokio_stream::wrappers::ReceiverStream<Result<WatchEvent, Status>>;
+
+    async fn watch(
+        &self,
+        req: Request<WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let handle = session(&req)?;
+        let claims = handle
+            .claims()
+            .ok_or_else(|| Status::unauthenticated("no valid session: call Login first"))?;
+        let revoked = handle
+            .watch()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let first = WatchEvent {
+            sub: claims.sub.unwrap_or_default(),
+            sid: claims.sid.unwrap_or_default(),
+        };
+        tokio::spawn(async move {
+            if tx.send(Ok(first)).await.is_err() {
+                return;
+            }
+            tokio::select! {
+                why = revoked => {
+                    tracing::info!(reason = %why, "ending a gRPC stream: session revoked");
+                    let _ = tx.send(Err(Status::unauthenticated("session revoked"))).await;
+                }
+                // The client went away: nothing to end.
+                () = tx.closed() => {}
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
+    }
+
     async fn login(&self, req: Request<LoginRequest>) -> Result<Response<LoginReply>, Status> {
         let handle = session(&req)?;
         let msg = req.into_inner();

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use cookie::Cookie;
@@ -626,5 +627,108 @@ impl Jose {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+/// A WebSocket to the demo's `GET /ws`, opened with a cookie jar's cookies.
+pub struct WsClient {
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+/// How a WebSocket ended, as the client saw it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WsEnd {
+    /// A close frame with this code and reason.
+    Closed(u16, String),
+    /// The connection ended without a close frame.
+    Dropped,
+    /// Still open after the time allowed.
+    StillOpen,
+}
+
+impl WsClient {
+    /// Opens `ws://…/ws` on `base` (`http://host:port`) with `jar`'s cookies.
+    ///
+    /// # Errors
+    /// The HTTP status when the server refused the upgrade.
+    ///
+    /// # Panics
+    /// If the connection fails for another reason than an HTTP refusal.
+    pub async fn connect(base: &str, jar: &BTreeMap<String, String>) -> Result<Self, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
+        let mut req = url.into_client_request().unwrap();
+        let cookies = jar
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        if !cookies.is_empty() {
+            req.headers_mut().insert("cookie", cookies.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((stream, _)) => Ok(Self { stream }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => Err(res.status().as_u16()),
+            Err(e) => panic!("WebSocket connect failed: {e}"),
+        }
+    }
+
+    /// The next text message, waiting at most `within`.
+    pub async fn text(&mut self, within: Duration) -> Option<String> {
+        use tokio_tungstenite::tungstenite::Message;
+        let read = async {
+            while let Some(Ok(m)) = self.stream.next_message().await {
+                if let Message::Text(t) = m {
+                    return Some(t.to_string());
+                }
+            }
+            None
+        };
+        tokio::time::timeout(within, read).await.ok().flatten()
+    }
+
+    /// Waits at most `within` for the server to end the connection.
+    pub async fn end(&mut self, within: Duration) -> WsEnd {
+        use tokio_tungstenite::tungstenite::Message;
+        let read = async {
+            loop {
+                match self.stream.next_message().await {
+                    Some(Ok(Message::Close(Some(f)))) => {
+                        return WsEnd::Closed(f.code.into(), f.reason.to_string())
+                    }
+                    Some(Ok(Message::Close(None)) | Err(_)) | None => return WsEnd::Dropped,
+                    Some(Ok(_)) => {}
+                }
+            }
+        };
+        tokio::time::timeout(within, read)
+            .await
+            .unwrap_or(WsEnd::StillOpen)
+    }
+}
+
+/// Reading a WebSocket stream one message at a time without a `futures` dependency.
+trait NextMessage {
+    async fn next_message(
+        &mut self,
+    ) -> Option<
+        Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
+    >;
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> NextMessage
+    for tokio_tungstenite::WebSocketStream<S>
+{
+    async fn next_message(
+        &mut self,
+    ) -> Option<
+        Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
+    > {
+        std::future::poll_fn(|cx| {
+            futures_core::Stream::poll_next(std::pin::Pin::new(&mut *self), cx)
+        })
+        .await
     }
 }

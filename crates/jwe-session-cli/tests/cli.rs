@@ -607,9 +607,9 @@ fn revoke_refresh_asks_services_to_renew_a_subjects_tokens() {
             started: Some(UnixMicros::from_micros(1)),
             issued: Some(UnixMicros::from_micros(issued)),
         };
-        assert!(store.refresh_due_at(token("alice", at), now));
-        assert!(!store.refresh_due_at(token("alice", at + 1), now));
-        assert!(!store.refresh_due_at(token("carol", 1), now));
+        assert!(store.refresh_due_at(token("alice", at), now).is_some());
+        assert!(store.refresh_due_at(token("alice", at + 1), now).is_none());
+        assert!(store.refresh_due_at(token("carol", 1), now).is_none());
         assert_eq!(
             store.check_at(token("alice", at), now),
             Ok(()),

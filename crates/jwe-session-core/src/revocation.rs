@@ -277,12 +277,13 @@ pub trait RevocationStore: Send + Sync + 'static {
     fn check_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<(), Revoked>;
 
     /// Whether a claims refresh ([`Revocation::Refresh`]) takes this token through
-    /// renewal before its `exp`, from memory, like [`check_at`](Self::check_at). A store
-    /// that does not keep refreshes answers `false` (the default): its tokens then renew
-    /// at `exp` only.
-    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> bool {
+    /// renewal before its `exp`, from memory, like [`check_at`](Self::check_at): the
+    /// refresh's moment if so (the renewed token must be issued after it). A store that
+    /// does not keep refreshes answers `None` (the default): its tokens then renew at
+    /// `exp` only.
+    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<UnixMicros> {
         let _ = (ids, now);
-        false
+        None
     }
 
     /// Watches a session: the returned [`RevocationWatch`] completes when a revocation
@@ -566,14 +567,10 @@ impl RevocationStore for MemoryStore {
         Ok(())
     }
 
-    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> bool {
-        let Some(sub) = ids.sub else {
-            return false;
-        };
+    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<UnixMicros> {
         let st = self.state.read().unwrap_or_else(PoisonError::into_inner);
-        st.refreshes
-            .get(sub)
-            .is_some_and(|c| cut(c, ids.issued, now))
+        let c = st.refreshes.get(ids.sub?)?;
+        cut(c, ids.issued, now).then_some(c.at)
     }
 
     fn watch_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<RevocationWatch, StoreError> {
@@ -938,14 +935,26 @@ mod tests {
         s.revoke_at(r.clone(), t(100)).await.unwrap();
         let before = token("x", "alice", Some(m));
         let after = token("x", "alice", Some(m.next()));
-        assert!(s.refresh_due_at(before, t(100)), "issued at the moment");
-        assert!(!s.refresh_due_at(after, t(100)), "renewed after it");
         assert!(
-            s.refresh_due_at(token("x", "alice", None), t(100)),
+            s.refresh_due_at(before, t(100)).is_some(),
+            "issued at the moment"
+        );
+        assert!(
+            s.refresh_due_at(after, t(100)).is_none(),
+            "renewed after it"
+        );
+        assert!(
+            s.refresh_due_at(token("x", "alice", None), t(100))
+                .is_some(),
             "unknown issue"
         );
-        assert!(!s.refresh_due_at(token("x", "bob", Some(us(1))), t(100)));
-        assert!(!s.refresh_due_at(before, t(1_000)), "forgotten at until");
+        assert!(s
+            .refresh_due_at(token("x", "bob", Some(us(1))), t(100))
+            .is_none());
+        assert!(
+            s.refresh_due_at(before, t(1_000)).is_none(),
+            "forgotten at until"
+        );
         // Never a refusal, and never a watch's end.
         assert_eq!(s.check_at(before, t(100)), Ok(()));
         assert_eq!(r.revokes(before, t(100)), None);
@@ -1004,12 +1013,12 @@ mod tests {
             t(5),
         )
         .unwrap();
-        assert!(s.refresh_due_at(SessionIds::from(&c), t(5)));
+        assert!(s.refresh_due_at(SessionIds::from(&c), t(5)).is_some());
         life.reissue(&mut c, m.next());
-        assert!(!s.refresh_due_at(SessionIds::from(&c), t(5)));
+        assert!(s.refresh_due_at(SessionIds::from(&c), t(5)).is_none());
         // A token sealed without `issued_us` counts from the start of its `iat` second.
         c.issued_us = None;
-        assert!(s.refresh_due_at(SessionIds::from(&c), t(5)));
+        assert!(s.refresh_due_at(SessionIds::from(&c), t(5)).is_some());
     }
 
     fn poll_once(w: &mut RevocationWatch) -> std::task::Poll<Revoked> {

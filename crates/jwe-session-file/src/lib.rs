@@ -413,7 +413,7 @@ impl RevocationStore for FileStore {
         self.inner.memory.check_at(ids, now)
     }
 
-    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> bool {
+    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<UnixMicros> {
         self.inner.memory.refresh_due_at(ids, now)
     }
 

@@ -439,14 +439,14 @@ async fn refreshes_survive_reopening_and_watches_complete() {
         let s = FileStore::open_at(&path, t(NOW)).unwrap();
         let watch = s.watch_at(ids("s1", "alice", us(1)), t(NOW)).unwrap();
         s.revoke_at(refresh.clone(), t(NOW)).await.unwrap();
-        assert!(s.refresh_due_at(token(m), t(NOW)));
+        assert!(s.refresh_due_at(token(m), t(NOW)).is_some());
         assert_eq!(watch.revoked(), None, "a refresh ends no session");
         s.revoke_at(session("s1", NOW + 900), t(NOW)).await.unwrap();
         assert_eq!(watch.await, Revoked::Session);
     }
     let s = FileStore::open_at(&path, t(NOW + 1)).unwrap();
-    assert!(s.refresh_due_at(token(m), t(NOW + 1)));
-    assert!(!s.refresh_due_at(token(m.next()), t(NOW + 1)));
+    assert!(s.refresh_due_at(token(m), t(NOW + 1)).is_some());
+    assert!(s.refresh_due_at(token(m.next()), t(NOW + 1)).is_none());
     assert!(s.snapshot_at(t(NOW + 1)).contains(&refresh));
     // Still revoked after the restart: a new watch completes at once.
     let again = s.watch_at(ids("s1", "alice", us(1)), t(NOW + 1)).unwrap();

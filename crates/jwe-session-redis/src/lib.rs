@@ -126,7 +126,7 @@ use std::time::Duration;
 
 use jwe_session_core::{
     BoxFuture, Clock, MemoryStore, Revocation, RevocationStore, RevocationWatch, Revoked,
-    SessionIds, StoreError, SystemClock, UnixTime,
+    SessionIds, StoreError, SystemClock, UnixMicros, UnixTime,
 };
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
@@ -789,7 +789,7 @@ impl RevocationStore for RedisStore {
         self.shared.mirror.check_at(ids, now)
     }
 
-    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> bool {
+    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<UnixMicros> {
         self.shared.mirror.refresh_due_at(ids, now)
     }
 

@@ -199,7 +199,16 @@ pub(crate) struct Moments(AtomicU64);
 
 impl Moments {
     pub(crate) fn next(&self, clock: &dyn Clock) -> UnixMicros {
-        let now = clock.now_micros().as_micros();
+        self.next_after(clock, UnixMicros::from_micros(0))
+    }
+
+    /// The next moment, and strictly after `floor` (a cut-off made by another instance,
+    /// whose clock may be ahead of ours).
+    pub(crate) fn next_after(&self, clock: &dyn Clock, floor: UnixMicros) -> UnixMicros {
+        let now = clock
+            .now_micros()
+            .as_micros()
+            .max(floor.as_micros().saturating_add(1));
         let prev = self
             .0
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {

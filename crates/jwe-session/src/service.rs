@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use http::header::{AUTHORIZATION, CACHE_CONTROL};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use jwe_session_core::{
-    BoxFuture, Claims, KeyRingHandle, OpenError, RevocationStore, SessionIds, Stage,
+    BoxFuture, Claims, KeyRingHandle, OpenError, RevocationStore, SessionIds, Stage, UnixMicros,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -370,9 +370,9 @@ where
                 crate::metrics::refused(Refusal::Revoked);
                 return empty(Pending::Clear, incoming);
             }
-            if config.store.refresh_due_at(ids, now) {
+            if let Some(at) = config.store.refresh_due_at(ids, now) {
                 // A claims refresh: renewed now, as past `exp`, so the hook's claims apply.
-                match renew(config, claims, now, Early::Refresh).await {
+                match renew(config, claims, now, Early::Refresh(at)).await {
                     Ok(renewed) => {
                         crate::metrics::refreshed();
                         claims = renewed;
@@ -419,8 +419,8 @@ where
 enum Early {
     /// Past `exp`: the usual renewal.
     No,
-    /// Before `exp`, for a claims refresh.
-    Refresh,
+    /// Before `exp`, for the claims refresh made at this moment.
+    Refresh(UnixMicros),
 }
 
 /// Renews a session past `exp` (or before it, for a claims refresh): the authoritative
@@ -440,7 +440,7 @@ async fn renew<T: Clone + Send + 'static>(
     crate::metrics::authoritative_check(began.elapsed());
     let verdict = match verdict {
         Ok(v) => v,
-        Err(e) if config.fail_open || early == Early::Refresh => {
+        Err(e) if config.fail_open || matches!(early, Early::Refresh(_)) => {
             // A token before its `exp` is trusted from the local view anyway: a refresh
             // the store cannot check still applies the hook's claims, never logs out.
             crate::metrics::store_error("check", &e);
@@ -468,9 +468,14 @@ async fn renew<T: Clone + Send + 'static>(
             }
         }
     }
-    // To the microsecond, from the layer's strictly increasing source: after any refresh
-    // this layer made, so the new token is not caught by it again.
-    config.lifetimes.reissue(&mut claims, config.moment());
+    // To the microsecond, from the layer's strictly increasing source, and after the
+    // refresh being answered even if it came from an instance whose clock is ahead: the
+    // new token is never caught by it again.
+    let issued = match early {
+        Early::No => config.moment(),
+        Early::Refresh(at) => config.moments.next_after(&*config.clock, at),
+    };
+    config.lifetimes.reissue(&mut claims, issued);
     Ok(claims)
 }
 

@@ -17,7 +17,7 @@ use jwe_session::testing::{request_with_session, TestSession};
 use jwe_session::{
     BoxFuture, Clock, KeyRing, KeyRingHandle, ManualClock, MemoryStore, Renew, Revocation,
     RevocationStore, Revoked, Session, SessionHandle, SessionIds, SessionLayer, StoreError,
-    UnixTime, WatchError,
+    UnixMicros, UnixTime, WatchError,
 };
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
@@ -166,15 +166,18 @@ async fn a_claims_refresh_renews_that_subjects_tokens_on_their_next_request() {
 
     // One access lifetime (plus leeway) later the entry is gone: tokens renew at `exp`.
     clock.advance(Duration::from_secs(15 * 60 + 62));
-    assert!(!layer.revocation_store().refresh_due_at(
-        SessionIds {
-            sid: Some("x"),
-            sub: Some("alice"),
-            started: None,
-            issued: None,
-        },
-        clock.now()
-    ));
+    assert!(layer
+        .revocation_store()
+        .refresh_due_at(
+            SessionIds {
+                sid: Some("x"),
+                sub: Some("alice"),
+                started: None,
+                issued: None,
+            },
+            clock.now()
+        )
+        .is_none());
 }
 
 /// A store whose authoritative check fails (Redis down, say), over a memory store.
@@ -185,7 +188,7 @@ impl RevocationStore for Unreachable {
         self.0.check_at(ids, now)
     }
 
-    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> bool {
+    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<UnixMicros> {
         self.0.refresh_due_at(ids, now)
     }
 
@@ -284,4 +287,33 @@ async fn a_watch_from_the_extractor_or_the_handle_completes_on_logout() {
         .unwrap();
     assert_eq!((a, b), (Revoked::Session, Revoked::Session));
     assert_eq!(store.watches(), 0);
+}
+
+/// A refresh made by an instance whose clock is ahead of this one's: the renewal it
+/// causes is stamped after it, so it happens once, not on every request until this
+/// clock catches up.
+#[tokio::test]
+async fn a_refresh_from_a_clock_ahead_renews_once() {
+    let clock = Arc::new(ManualClock::new(UnixTime::from_secs(T0)));
+    let store = Arc::new(MemoryStore::new());
+    let table: Roles = Arc::default();
+    let layer = layer(&clock, store.clone(), &table);
+    let app = app(&layer);
+    let alice = layer.test_session("alice", user(&["user"])).unwrap();
+    let ahead = UnixMicros::from(UnixTime::from_secs(T0 + 5));
+    let refresh = Revocation::Refresh {
+        sub: "alice".into(),
+        at: ahead,
+        until: UnixTime::from_secs(T0 + 1_000),
+    };
+    store.apply_at(&refresh, clock.now()).unwrap();
+    table
+        .lock()
+        .unwrap()
+        .insert("alice".into(), vec!["admin".into()]);
+    let (_, cookie, body) = send(&app, get_with("/me", &alice)).await;
+    assert_eq!(body, r#"alice ["admin"]"#);
+    let renewed = cookie.expect("renewed");
+    let (_, cookie, _) = send(&app, get_with_cookie("/me", &renewed)).await;
+    assert_eq!(cookie, None, "renewed once only");
 }

@@ -16,7 +16,10 @@
 //!   other instances (`rediss://` for TLS). The revocation file above is then this
 //!   instance's durable queue: a logout made while Redis is down is kept there and sent
 //!   when Redis answers, even across a restart;
+//!   The role table of `POST /roles` is then a Redis hash (`jwe-session-demo:roles`),
+//!   so a role change reaches every instance;
 //! - `REDIS_CLUSTER=1`: `REDIS_URL` names nodes of a Redis Cluster (comma-separated);
+//!   the role table stays in each instance's memory then;
 //! - `REDIS_CA_FILE`: a PEM file of CA certificates to trust for `rediss://` instead of
 //!   the system's;
 //! - `DEMO_INSECURE_COOKIE=1`: drop `Secure` from the cookie. Chromium and Firefox accept
@@ -30,7 +33,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use jwe_session::{KeyError, KeyRing, KeyRingHandle, RevocationStore};
-use jwe_session_examples::demo::{app, DemoOptions};
+use jwe_session_examples::demo::{app, DemoOptions, RoleTable};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -88,6 +91,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut opts = DemoOptions::new(ring);
     opts.store = Some(revocation_store(port).await?);
+    opts.roles = role_table().await?;
     opts.insecure_cookie = std::env::var("DEMO_INSECURE_COOKIE").is_ok_and(|v| v == "1");
     opts.metrics = Some(jwe_session_examples::demo::install_metrics()?);
     let router = app(opts)?;
@@ -105,6 +109,20 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
     Ok(())
+}
+
+/// The role table (`POST /roles`): in Redis with a single-node `REDIS_URL`, so every
+/// instance reads the same roles; in memory otherwise (and on a Redis Cluster, where it is
+/// per instance).
+async fn role_table() -> Result<RoleTable, String> {
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !std::env::var("REDIS_CLUSTER").is_ok_and(|v| v == "1") => {
+            RoleTable::redis(url.trim())
+                .await
+                .map_err(|e| format!("REDIS_URL (role table): {e}"))
+        }
+        _ => Ok(RoleTable::memory()),
+    }
 }
 
 /// Redis when `REDIS_URL` is set; otherwise the revocation file.

@@ -4,12 +4,27 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jwe_session_core::{Key, KeyRing, ManualClock, UnixTime};
-use jwe_session_examples::grpc::{connect, layer, server, LoginRequest, WhoAmIRequest};
+use jwe_session_core::{Key, KeyRing, ManualClock, Revocation, RevocationStore, UnixTime};
+use jwe_session_examples::grpc::{
+    connect, layer, server, LoginRequest, WatchRequest, WhoAmIRequest,
+};
 use tokio::net::TcpListener;
 use tonic::Code;
 
 async fn serve(clock: ManualClock) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let (url, stop, _) = serve_with_store(clock).await;
+    (url, stop)
+}
+
+/// The service, and its revocation store (to revoke from outside, as another instance or
+/// the CLI would through a shared store).
+async fn serve_with_store(
+    clock: ManualClock,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    Arc<dyn RevocationStore>,
+) {
     let key = Key::from_bytes("g1", &[0x9c; 32]).unwrap();
     let ring = KeyRing::new(vec![key], None).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -17,6 +32,7 @@ async fn serve(clock: ManualClock) -> (String, tokio::sync::oneshot::Sender<()>)
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let layer = layer(ring, Arc::new(clock)).unwrap();
+    let store = Arc::clone(layer.revocation_store());
     tokio::spawn(async move {
         tonic::transport::Server::builder()
             .layer(layer)
@@ -27,7 +43,7 @@ async fn serve(clock: ManualClock) -> (String, tokio::sync::oneshot::Sender<()>)
             .await
             .unwrap();
     });
-    (url, stop)
+    (url, stop, store)
 }
 
 fn login(user: &str, password: &str) -> LoginRequest {
@@ -92,4 +108,50 @@ async fn grpc_login_call_renew_and_refuse() {
         other.who_am_i(WhoAmIRequest {}).await.unwrap_err().code(),
         Code::Unauthenticated
     );
+}
+
+/// `Watch`, a server-streaming call: whose session it is, then nothing until the session
+/// is revoked mid-stream, when the stream ends with `UNAUTHENTICATED`. Without a session
+/// the call is refused at once.
+#[tokio::test]
+async fn a_stream_ends_unauthenticated_when_its_session_is_revoked() {
+    let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
+    let (url, _stop, store) = serve_with_store(clock.clone()).await;
+    let (mut client, _token) = connect(url).await.unwrap();
+    let err = client.watch(WatchRequest {}).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+
+    let sid = client
+        .login(login("alice", "demo"))
+        .await
+        .unwrap()
+        .into_inner()
+        .sid;
+    let mut stream = client.watch(WatchRequest {}).await.unwrap().into_inner();
+    let first = stream.message().await.unwrap().unwrap();
+    assert_eq!(
+        (first.sub.as_str(), first.sid.as_str()),
+        ("alice", sid.as_str())
+    );
+    // Open and quiet while the session stands.
+    let quiet = tokio::time::timeout(Duration::from_millis(200), stream.message()).await;
+    assert!(quiet.is_err(), "the stream ended early: {quiet:?}");
+    // Another party revokes the session (a logout elsewhere, the CLI): the stream ends.
+    let logout = Revocation::Session {
+        sid,
+        until: UnixTime::from_secs(1_800_100_000),
+    };
+    store
+        .revoke_at(logout, UnixTime::from_secs(1_800_000_000))
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(1), stream.message())
+        .await
+        .expect("the stream did not end within 1 s");
+    let status = ended.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(status.message(), "session revoked");
+    // And a new call with the revoked token is refused.
+    let err = client.watch(WatchRequest {}).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
 }

@@ -307,7 +307,7 @@ pub(crate) async fn refresh_scope(s: &dyn RevocationStore) {
         issued: Some(issued),
         ..ids("r1", sub, now.saturating_sub(secs(60)))
     };
-    assert!(!s.refresh_due_at(token("rita", at), now));
+    assert!(s.refresh_due_at(token("rita", at), now).is_none());
     s.revoke_at(
         Revocation::Refresh {
             sub: "rita".into(),
@@ -318,13 +318,13 @@ pub(crate) async fn refresh_scope(s: &dyn RevocationStore) {
     )
     .await
     .unwrap();
-    assert!(s.refresh_due_at(token("rita", at), now));
+    assert!(s.refresh_due_at(token("rita", at), now).is_some());
     assert!(
-        !s.refresh_due_at(token("rita", at.next()), now),
+        s.refresh_due_at(token("rita", at.next()), now).is_none(),
         "issued after"
     );
     assert!(
-        !s.refresh_due_at(token("other", at), now),
+        s.refresh_due_at(token("other", at), now).is_none(),
         "another subject"
     );
     assert_eq!(s.check_at(token("rita", at), now), Ok(()), "never refused");
