@@ -215,15 +215,15 @@ fn jsonwebtoken_hs256(large: bool) -> Parts {
 
 /// AES-256-GCM with a prepared cipher on the raw JSON bytes: no base64, no JSON, no header.
 fn aes_gcm_floor(large: bool) -> Parts {
-    use aes_gcm::aead::{AeadInPlace, KeyInit};
+    use aes_gcm::aead::{AeadInOut, KeyInit};
     use aes_gcm::{Aes256Gcm, Nonce};
     let cipher = Aes256Gcm::new_from_slice(&KEY).unwrap();
     let cipher2 = cipher.clone();
-    let nonce = *Nonce::from_slice(&[7u8; 12]);
+    let nonce = Nonce::from([7u8; 12]);
     let plain = serde_json::to_vec(&full(large)).unwrap();
     let mut sealed = plain.clone();
     let tag = cipher
-        .encrypt_in_place_detached(&nonce, b"", &mut sealed)
+        .encrypt_inout_detached(&nonce, b"", sealed.as_mut_slice().into())
         .unwrap();
     let (mut buf, mut buf2) = (plain.clone(), plain.clone());
     (
@@ -231,14 +231,14 @@ fn aes_gcm_floor(large: bool) -> Parts {
         Box::new(move || {
             buf.copy_from_slice(&plain);
             cipher
-                .encrypt_in_place_detached(&nonce, b"", black_box(&mut buf))
+                .encrypt_inout_detached(&nonce, b"", black_box(buf.as_mut_slice()).into())
                 .unwrap();
             buf.len()
         }),
         Box::new(move || {
             buf2.copy_from_slice(&sealed);
             cipher2
-                .decrypt_in_place_detached(&nonce, b"", black_box(&mut buf2), &tag)
+                .decrypt_inout_detached(&nonce, b"", black_box(buf2.as_mut_slice()).into(), &tag)
                 .unwrap();
             NOW
         }),

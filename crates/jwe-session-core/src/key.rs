@@ -6,10 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use aes_gcm::aead::consts::U12;
-use aes_gcm::aead::generic_array::GenericArray;
-use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::aes::Aes192;
-use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm};
+use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm, Nonce, Tag};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use serde::Deserialize;
@@ -438,11 +437,12 @@ impl Key {
         aad: &[u8],
         buf: &mut [u8],
     ) -> Result<[u8; 16], aes_gcm::Error> {
-        let nonce = GenericArray::from_slice(iv);
+        let nonce = &Nonce::<U12>::from(*iv);
+        let buf = buf.into();
         let tag = match &self.cipher {
-            Cipher::A128(c) => c.encrypt_in_place_detached(nonce, aad, buf)?,
-            Cipher::A192(c) => c.encrypt_in_place_detached(nonce, aad, buf)?,
-            Cipher::A256(c) => c.encrypt_in_place_detached(nonce, aad, buf)?,
+            Cipher::A128(c) => c.encrypt_inout_detached(nonce, aad, buf)?,
+            Cipher::A192(c) => c.encrypt_inout_detached(nonce, aad, buf)?,
+            Cipher::A256(c) => c.encrypt_inout_detached(nonce, aad, buf)?,
         };
         Ok(tag.into())
     }
@@ -454,12 +454,13 @@ impl Key {
         buf: &mut [u8],
         tag: &[u8; 16],
     ) -> Result<(), aes_gcm::Error> {
-        let nonce = GenericArray::from_slice(iv);
-        let tag = GenericArray::from_slice(tag);
+        let nonce = &Nonce::<U12>::from(*iv);
+        let tag = &Tag::from(*tag);
+        let buf = buf.into();
         match &self.cipher {
-            Cipher::A128(c) => c.decrypt_in_place_detached(nonce, aad, buf, tag),
-            Cipher::A192(c) => c.decrypt_in_place_detached(nonce, aad, buf, tag),
-            Cipher::A256(c) => c.decrypt_in_place_detached(nonce, aad, buf, tag),
+            Cipher::A128(c) => c.decrypt_inout_detached(nonce, aad, buf, tag),
+            Cipher::A192(c) => c.decrypt_inout_detached(nonce, aad, buf, tag),
+            Cipher::A256(c) => c.decrypt_inout_detached(nonce, aad, buf, tag),
         }
     }
 }
