@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use rand::rngs::OsRng;
@@ -556,15 +558,69 @@ pub fn inspect(token: &str, opts: &TokenOptions) -> Result<TokenInfo, OpenError>
     })
 }
 
+/// The capacity the last claims needed, so that the next serialization (usually of claims
+/// of about the same size) starts with room enough and never has to grow. Only a hint.
+static CLAIMS_CAPACITY: AtomicUsize = AtomicUsize::new(256);
+
 pub(crate) fn serialize_claims<T: Serialize + ?Sized>(
     claims: &T,
 ) -> Result<Zeroizing<Vec<u8>>, SealError> {
-    let mut buf = Zeroizing::new(Vec::with_capacity(256));
-    serde_json::to_writer(&mut *buf, claims).map_err(|e| SealError::Claims(ClaimsTypeError(e)))?;
+    let hint = CLAIMS_CAPACITY.load(Ordering::Relaxed);
+    let mut buf = SecretBuf(Zeroizing::new(Vec::with_capacity(hint)));
+    serde_json::to_writer(&mut buf, claims).map_err(|e| SealError::Claims(ClaimsTypeError(e)))?;
+    let SecretBuf(buf) = buf;
     if buf.first() != Some(&b'{') {
         return Err(SealError::ClaimsNotObject);
     }
+    // Room for a little more than this time; capped so one huge claim set (refused later
+    // by the size limit) does not make every later buffer huge.
+    let next = (buf.len() + buf.len() / 8 + 64).min(MAX_CLAIMS_CAPACITY);
+    if next != hint {
+        CLAIMS_CAPACITY.store(next, Ordering::Relaxed);
+    }
     Ok(buf)
+}
+
+/// The largest capacity [`CLAIMS_CAPACITY`] suggests (claims this long are past any
+/// cookie's limit).
+const MAX_CLAIMS_CAPACITY: usize = 64 * 1024;
+
+/// Plaintext being written: when it must grow, the bigger buffer is allocated here and the
+/// old one zeroized, where `Vec`'s own growth would free the old buffer with the claims
+/// still in it.
+struct SecretBuf(Zeroizing<Vec<u8>>);
+
+impl SecretBuf {
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, need: usize) {
+        let mut bigger = Zeroizing::new(Vec::with_capacity(need.max(2 * self.0.capacity())));
+        bigger.extend_from_slice(&self.0);
+        // The old buffer is dropped here, zeroized.
+        self.0 = bigger;
+    }
+}
+
+impl io::Write for SecretBuf {
+    #[inline]
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.write_all(data)?;
+        Ok(data.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        let need = self.0.len() + data.len();
+        if need > self.0.capacity() {
+            self.grow(need);
+        }
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Whether JSON text starts with an object (after whitespace). serde's derived visitors
@@ -681,6 +737,9 @@ pub(crate) fn seal_raw(
     let tag = key
         .encrypt_in_place(iv, header_b64.as_bytes(), &mut buf)
         .map_err(|_| SealError::Encrypt)?;
+    // Ciphertext now, which the token shows anyway: out of `Zeroizing`, it is freed
+    // without being wiped (the spare capacity never held plaintext: nothing wrote there).
+    let buf = std::mem::take(&mut *buf);
     let mut out = Vec::with_capacity(sealed_len(header_b64.len(), buf.len()));
     out.extend_from_slice(header_b64.as_bytes());
     out.extend_from_slice(b"..");
@@ -978,6 +1037,37 @@ mod tests {
         let odd = TokenOptions::new().with_purpose("a\",\"kid\":\"x");
         let t = ring.seal_bytes(b"{}", &odd).unwrap();
         assert!(ring.open_bytes(t.as_str(), &odd).is_ok());
+    }
+
+    #[test]
+    fn plaintext_grows_only_through_buffers_that_are_wiped() {
+        use std::io::Write as _;
+        let mut buf = SecretBuf(Zeroizing::new(Vec::with_capacity(4)));
+        let mut expected = Vec::new();
+        let mut grew = 0;
+        for piece in [&b"{"[..], b"\"sub\":", &[b'x'; 37], b"", b"}", &[b'y'; 300]] {
+            let (cap, ptr) = (buf.0.capacity(), buf.0.as_ptr());
+            buf.write_all(piece).unwrap();
+            expected.extend_from_slice(piece);
+            assert_eq!(buf.0.as_slice(), expected.as_slice());
+            if buf.0.capacity() == cap {
+                // No growth of its own: `Vec` never moved the bytes (and left a copy).
+                assert_eq!(buf.0.as_ptr(), ptr);
+            } else {
+                grew += 1;
+                assert!(buf.0.capacity() >= 2 * cap);
+            }
+        }
+        assert_eq!(grew, 4);
+        // Serialized claims come out whole whatever the hint says.
+        let big = serde_json::json!({"notes": "z".repeat(5000)});
+        let small = serde_json::json!({"sub": "alice"});
+        for claims in [&big, &small, &big] {
+            assert_eq!(
+                *serialize_claims(claims).unwrap(),
+                serde_json::to_vec(claims).unwrap()
+            );
+        }
     }
 
     #[test]
