@@ -362,7 +362,9 @@ where
         crate::metrics::refused(Refusal::of_validation(&e));
         return empty(Pending::Clear, incoming);
     }
-    let pending = match config.lifetimes.stage_at(&claims, now) {
+    // Renewed in this request: past `exp`, or, still fresh, for a claims refresh (as if
+    // past `exp`, so the hook's claims apply). Each counted under its own metric.
+    let renewal: Option<(Early, fn())> = match config.lifetimes.stage_at(&claims, now) {
         Stage::Fresh => {
             let ids = SessionIds::from(&claims);
             if let Err(r) = config.store.check_at(ids, now) {
@@ -370,29 +372,22 @@ where
                 crate::metrics::refused(Refusal::Revoked);
                 return empty(Pending::Clear, incoming);
             }
-            if let Some(at) = config.store.refresh_due_at(ids, now) {
-                // A claims refresh: renewed now, as past `exp`, so the hook's claims apply.
-                match renew(config, claims, now, Early::Refresh(at)).await {
-                    Ok(renewed) => {
-                        crate::metrics::refreshed();
-                        claims = renewed;
-                        Pending::Refresh
-                    }
-                    Err((pending, reason)) => {
-                        crate::metrics::refused(reason);
-                        return empty(pending, incoming);
-                    }
-                }
-            } else if needs_reseal {
-                crate::metrics::resealed();
-                Pending::Refresh
-            } else {
-                Pending::Nothing
-            }
+            config
+                .store
+                .refresh_due_at(ids, now)
+                .map(|at| (Early::Refresh(at), crate::metrics::refreshed as fn()))
         }
-        Stage::Renewable => match renew(config, claims, now, Early::No).await {
+        Stage::Renewable => Some((Early::No, crate::metrics::renewed as fn())),
+        stage => {
+            tracing::debug!(reason = ?stage, "session expired");
+            crate::metrics::refused(Refusal::Expired);
+            return empty(Pending::Clear, incoming);
+        }
+    };
+    let pending = match renewal {
+        Some((early, counted)) => match renew(config, claims, now, early).await {
             Ok(renewed) => {
-                crate::metrics::renewed();
+                counted();
                 claims = renewed;
                 Pending::Refresh
             }
@@ -401,11 +396,11 @@ where
                 return empty(pending, incoming);
             }
         },
-        stage => {
-            tracing::debug!(reason = ?stage, "session expired");
-            crate::metrics::refused(Refusal::Expired);
-            return empty(Pending::Clear, incoming);
+        None if needs_reseal => {
+            crate::metrics::resealed();
+            Pending::Refresh
         }
+        None => Pending::Nothing,
     };
     crate::metrics::opened();
     (
