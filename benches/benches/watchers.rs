@@ -88,7 +88,9 @@ fn watchers(c: &mut Criterion) {
                 sid: format!("not-watched-{n}"),
                 until: UnixTime::from_secs(NOW + 3_600),
             };
-            store.apply_at(&r, UnixTime::from_secs(NOW)).expect("applied")
+            store
+                .apply_at(&r, UnixTime::from_secs(NOW))
+                .expect("applied")
         });
         drop(held);
     });
@@ -99,9 +101,7 @@ fn watchers(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let store = Arc::new(MemoryStore::new());
-                let tasks: Vec<_> = (0..WATCHERS)
-                    .map(|i| rt.spawn(watch(&store, i)))
-                    .collect();
+                let tasks: Vec<_> = (0..WATCHERS).map(|i| rt.spawn(watch(&store, i))).collect();
                 // Let every task poll its watch once (registering its waker).
                 rt.block_on(async { tokio::time::sleep(Duration::from_millis(20)).await });
                 let start = Instant::now();
@@ -109,7 +109,9 @@ fn watchers(c: &mut Criterion) {
                     at: UnixMicros::from(UnixTime::from_secs(NOW)),
                     until: UnixTime::from_secs(NOW + 3_600),
                 };
-                store.apply_at(&all, UnixTime::from_secs(NOW)).expect("applied");
+                store
+                    .apply_at(&all, UnixTime::from_secs(NOW))
+                    .expect("applied");
                 rt.block_on(async {
                     for t in tasks {
                         t.await.expect("the task ends");
