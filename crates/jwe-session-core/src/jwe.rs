@@ -10,7 +10,7 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Deserializer, Serialize};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::b64;
 
@@ -244,14 +244,20 @@ impl KeyRing {
         claims: &T,
         opts: &TokenOptions,
     ) -> Result<usize, SealError> {
-        let payload = serialize_claims(claims)?;
+        // Only the length counts: measured as serialized, without a copy of the claims.
+        let mut measure = Measure::default();
+        serde_json::to_writer(&mut measure, claims)
+            .map_err(|e| SealError::Claims(ClaimsTypeError(e)))?;
+        if measure.first != Some(b'{') {
+            return Err(SealError::ClaimsNotObject);
+        }
         let header = self
             .keys()
             .iter()
             .map(|k| k.header_for(opts.purpose.as_ref()).b64.len())
             .max()
             .unwrap_or(0);
-        let len = sealed_len(header, payload.len());
+        let len = sealed_len(header, measure.len);
         if len > opts.max_len {
             return Err(SealError::TooLarge {
                 len,
@@ -272,8 +278,10 @@ impl KeyRing {
         opts: &TokenOptions,
     ) -> Result<Opened<T>, OpenError> {
         let opened = self.open_bytes(token, opts)?;
-        let claims = parse_claims(opened.payload())?;
-        Ok(opened.map(|_| claims))
+        let claims = parse_claims(opened.payload());
+        let opened = opened.map(wipe);
+        let claims = claims?;
+        Ok(opened.map(|()| claims))
     }
 
     /// Seals arbitrary bytes with the active key (the payload need not be JSON).
@@ -585,6 +593,28 @@ pub(crate) fn serialize_claims<T: Serialize + ?Sized>(
 /// cookie's limit).
 const MAX_CLAIMS_CAPACITY: usize = 64 * 1024;
 
+/// The length of what is written, and its first byte; nothing is kept.
+#[derive(Default)]
+struct Measure {
+    len: usize,
+    first: Option<u8>,
+}
+
+impl io::Write for Measure {
+    #[inline]
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.len == 0 {
+            self.first = data.first().copied();
+        }
+        self.len += data.len();
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Plaintext being written: when it must grow, the bigger buffer is allocated here and the
 /// old one zeroized, where `Vec`'s own growth would free the old buffer with the claims
 /// still in it.
@@ -627,6 +657,14 @@ impl io::Write for SecretBuf {
 /// also accept an array, fields by position; headers, claims and key sets must be objects.
 pub(crate) fn starts_json_object(json: &[u8]) -> bool {
     json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// Wipes decrypted bytes in one pass. `Zeroizing<Vec<u8>>` on its own wipes a `Vec` one
+/// volatile byte at a time; its slice and spare capacity are each wiped in bulk.
+fn wipe(mut payload: Zeroizing<Vec<u8>>) {
+    let mut bytes = std::mem::take(&mut *payload);
+    bytes.as_mut_slice().zeroize();
+    bytes.spare_capacity_mut().zeroize();
 }
 
 /// Parses a decrypted payload as claims, as [`KeyRing::open`] does: for callers that opened
@@ -1037,6 +1075,26 @@ mod tests {
         let odd = TokenOptions::new().with_purpose("a\",\"kid\":\"x");
         let t = ring.seal_bytes(b"{}", &odd).unwrap();
         assert!(ring.open_bytes(t.as_str(), &odd).is_ok());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// `check_fits` measures without keeping a copy: its length is the sealed token's,
+        /// byte for byte, whatever needs escaping, and one byte less of room refuses it.
+        #[test]
+        fn check_fits_measures_what_seal_writes(note in any::<String>(), n in 0u64..u64::MAX) {
+            let ring = ring_of(&[("k", 1, Enc::A256Gcm)]);
+            let claims = serde_json::json!({"sub": note, "n": n, "roles": [note.clone()]});
+            let len = ring.check_fits(&claims, &opts()).unwrap();
+            prop_assert_eq!(len, ring.seal(&claims, &opts()).unwrap().len());
+            let tight = opts().with_max_len(len - 1);
+            prop_assert!(
+                matches!(ring.check_fits(&claims, &tight), Err(SealError::TooLarge { len: l, .. }) if l == len),
+                "one byte short was not refused"
+            );
+            prop_assert!(matches!(ring.check_fits(&note, &opts()), Err(SealError::ClaimsNotObject)));
+        }
     }
 
     #[test]
