@@ -133,7 +133,7 @@ impl AsRef<str> for SessionToken {
 }
 
 /// What opening a token yields: the payload, and which key opened it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Opened<P> {
     payload: P,
     kid: Arc<str>,

@@ -17,6 +17,7 @@ use jwe_session_core::{
 
 use crate::cookies::CookieSettings;
 use crate::handle::LEEWAY;
+use crate::opened::OpenedCache;
 use crate::origin::CrossOrigin;
 
 /// Where the layer looks for a token and where it writes one back.
@@ -64,6 +65,10 @@ pub const DEFAULT_TOKEN_HEADER: &str = "x-session-token";
 
 /// The default cookie name.
 pub const DEFAULT_COOKIE_NAME: &str = "session";
+
+/// How many recently opened tokens a layer keeps by default
+/// ([`SessionLayerBuilder::token_cache`]).
+pub const DEFAULT_TOKEN_CACHE: usize = 1024;
 
 /// What a renew hook decides for a session being renewed after `exp`.
 #[derive(Debug)]
@@ -188,6 +193,8 @@ pub(crate) struct Config<T> {
     /// How the extractor answers a request without a session.
     #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) rejection: RejectionFormat,
+    /// Tokens opened recently, for the next request that carries one again.
+    pub(crate) opened: OpenedCache<T>,
 }
 
 /// Moments for session starts and revocation cut-offs: the clock's microseconds, but
@@ -328,6 +335,7 @@ pub struct SessionLayerBuilder<T> {
     issuer_grace: Option<UnixTime>,
     rejection: RejectionFormat,
     local_development: bool,
+    token_cache: usize,
     _claims: PhantomData<fn() -> T>,
 }
 
@@ -370,6 +378,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             issuer_grace: None,
             rejection: RejectionFormat::PlainText,
             local_development: false,
+            token_cache: DEFAULT_TOKEN_CACHE,
             _claims: PhantomData,
         }
     }
@@ -507,6 +516,22 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
     /// several, `jwe_session_redis::RedisStore`.
     pub fn revocation_store(mut self, store: Arc<dyn RevocationStore>) -> Self {
         self.store = store;
+        self
+    }
+
+    /// How many recently opened tokens the layer keeps (default
+    /// [`DEFAULT_TOKEN_CACHE`]; 0 keeps none). A browser sends the same token on every
+    /// request until it is renewed: a request whose token is kept skips decrypting and
+    /// parsing it, and still runs every check after that (claims validation, lifetimes,
+    /// the revocation check), so it is refused exactly when it would be otherwise.
+    ///
+    /// Each kept token costs its length plus its claims in memory, about 1–2 KB for
+    /// typical sessions, and the claims stay in memory until another token takes the
+    /// slot. Tokens are matched on their exact bytes, in constant time, and only under
+    /// the key ring that opened them: a rotation that replaces the ring empties the cache
+    /// in effect.
+    pub fn token_cache(mut self, capacity: usize) -> Self {
+        self.token_cache = capacity;
         self
     }
 
@@ -687,6 +712,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             moments: Moments::default(),
             issuer_grace: self.issuer_grace,
             rejection: self.rejection,
+            opened: OpenedCache::new(self.token_cache),
         };
         Ok(crate::SessionLayer::from_config(Arc::new(config)))
     }

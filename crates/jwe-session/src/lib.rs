@@ -129,6 +129,7 @@ mod cookies;
 mod extract;
 mod handle;
 pub mod metrics;
+mod opened;
 mod origin;
 mod service;
 #[cfg(feature = "testing")]
@@ -137,7 +138,7 @@ pub mod testing;
 
 pub use config::{
     ConfigError, DangerousOptions, RejectionFormat, Renew, SessionLayerBuilder, Transport,
-    DEFAULT_COOKIE_NAME, DEFAULT_TOKEN_HEADER,
+    DEFAULT_COOKIE_NAME, DEFAULT_TOKEN_CACHE, DEFAULT_TOKEN_HEADER,
 };
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

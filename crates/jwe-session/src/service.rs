@@ -317,17 +317,24 @@ where
     let now = config.clock.now();
     let ring = config.ring.load();
     let mut legacy = false;
-    let opened = match (
-        ring.open::<Claims<T>>(&token, &config.opts),
-        &config.legacy_opts,
-    ) {
-        (Err(OpenError::PurposeMismatch { .. }), Some(legacy_opts)) => {
-            // A 0.1.0 token of this app, sealed before the issuer joined the default
-            // purpose: the issuer check below keeps other apps' tokens out.
-            legacy = true;
-            ring.open::<Claims<T>>(&token, legacy_opts)
-        }
-        (other, _) => other,
+    // A token this instance opened before is served from the cache: only the opening is
+    // skipped; every check below still runs.
+    let cached = config.opened.get(&ring, &token);
+    let fresh = cached.is_none();
+    let opened = match cached {
+        Some(o) => Ok(o),
+        None => match (
+            ring.open::<Claims<T>>(&token, &config.opts),
+            &config.legacy_opts,
+        ) {
+            (Err(OpenError::PurposeMismatch { .. }), Some(legacy_opts)) => {
+                // A 0.1.0 token of this app, sealed before the issuer joined the default
+                // purpose: the issuer check below keeps other apps' tokens out.
+                legacy = true;
+                ring.open::<Claims<T>>(&token, legacy_opts)
+            }
+            (other, _) => other,
+        },
     };
     let opened = match opened {
         Ok(o) => o,
@@ -346,6 +353,10 @@ where
             return empty(Pending::Clear, incoming);
         }
     };
+    if fresh && !legacy {
+        // Legacy tokens are re-sealed in this response: not worth keeping.
+        config.opened.put(&ring, &token, &opened);
+    }
     let mut needs_reseal = opened.needs_reseal_at(now) || legacy;
     let mut claims = opened.into_payload();
     if claims.iss.is_none()
