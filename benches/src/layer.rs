@@ -16,7 +16,13 @@ use tower::{service_fn, Layer, Service};
 use crate::{App, KEY, NOW};
 
 /// The requests measured, in the order of the table.
-pub const REQUESTS: [&str; 4] = ["bare service", "no cookie", "valid cookie", "login"];
+pub const REQUESTS: [&str; 5] = [
+    "bare service",
+    "no cookie",
+    "valid cookie",
+    "valid cookie, uncached",
+    "login",
+];
 
 /// Every future here completes without I/O: poll it to the end on this thread.
 fn run<F: Future>(f: F) -> F::Output {
@@ -44,13 +50,22 @@ async fn handler(req: Request<()>) -> Result<Response<bool>, Infallible> {
 }
 
 /// One request kind, ready to be sent again and again: `bare service` (no layer),
-/// `no cookie`, `valid cookie` (the steady path: open, validate, memory revocation check,
-/// nothing written back) or `login` (seal and `Set-Cookie`).
+/// `no cookie`, `valid cookie` (the steady path: the token seen before, served from the
+/// layer's token cache, then validated and checked against the memory revocation store,
+/// nothing written back), `valid cookie, uncached` (the same with the cache off: every
+/// request opens the token, as the first request with a token does) or `login` (seal and
+/// `Set-Cookie`).
 pub fn request(kind: &str) -> Option<Box<dyn FnMut() -> Response<bool>>> {
     let ring = KeyRing::new(vec![Key::from_bytes("2026-11", &KEY).unwrap()], None).unwrap();
     let clock = ManualClock::new(UnixTime::from_secs(NOW));
+    let cache = if kind == "valid cookie, uncached" {
+        0
+    } else {
+        1024
+    };
     let layer = SessionLayer::<App>::builder(ring)
         .clock(Arc::new(clock))
+        .token_cache(cache)
         .build()
         .unwrap();
     let mut bare = service_fn(handler);
@@ -70,7 +85,7 @@ pub fn request(kind: &str) -> Option<Box<dyn FnMut() -> Response<bool>>> {
             Box::new(move || run(bare.call(black_box(get("/me", Some(&cookie))))).unwrap())
         }
         "no cookie" => Box::new(move || run(layered.call(black_box(get("/me", None)))).unwrap()),
-        "valid cookie" => Box::new(move || {
+        "valid cookie" | "valid cookie, uncached" => Box::new(move || {
             let res = run(layered.call(black_box(get("/me", Some(&cookie))))).unwrap();
             debug_assert!(*res.body() && res.headers().get("set-cookie").is_none());
             res
