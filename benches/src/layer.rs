@@ -20,7 +20,7 @@ pub const REQUESTS: [&str; 5] = [
     "bare service",
     "no cookie",
     "valid cookie",
-    "valid cookie, uncached",
+    "valid cookie (cache off)",
     "login",
 ];
 
@@ -52,13 +52,13 @@ async fn handler(req: Request<()>) -> Result<Response<bool>, Infallible> {
 /// One request kind, ready to be sent again and again: `bare service` (no layer),
 /// `no cookie`, `valid cookie` (the steady path: the token seen before, served from the
 /// layer's token cache, then validated and checked against the memory revocation store,
-/// nothing written back), `valid cookie, uncached` (the same with the cache off: every
+/// nothing written back), `valid cookie (cache off)` (the same with the cache off: every
 /// request opens the token, as the first request with a token does) or `login` (seal and
 /// `Set-Cookie`).
 pub fn request(kind: &str) -> Option<Box<dyn FnMut() -> Response<bool>>> {
     let ring = KeyRing::new(vec![Key::from_bytes("2026-11", &KEY).unwrap()], None).unwrap();
     let clock = ManualClock::new(UnixTime::from_secs(NOW));
-    let cache = if kind == "valid cookie, uncached" {
+    let cache = if kind == "valid cookie (cache off)" {
         0
     } else {
         1024
@@ -85,7 +85,7 @@ pub fn request(kind: &str) -> Option<Box<dyn FnMut() -> Response<bool>>> {
             Box::new(move || run(bare.call(black_box(get("/me", Some(&cookie))))).unwrap())
         }
         "no cookie" => Box::new(move || run(layered.call(black_box(get("/me", None)))).unwrap()),
-        "valid cookie" | "valid cookie, uncached" => Box::new(move || {
+        "valid cookie" | "valid cookie (cache off)" => Box::new(move || {
             let res = run(layered.call(black_box(get("/me", Some(&cookie))))).unwrap();
             debug_assert!(*res.body() && res.headers().get("set-cookie").is_none());
             res
