@@ -906,7 +906,7 @@ fn revoke(a: &RevokeArgs) -> Out {
             .connect_writer()
             .await
             .map_err(|e| fail(code::FAILURE, format!("{e}; nothing was revoked")))?;
-        writer.revoke_all(&revocations, now).await.map_err(|e| {
+        writer.revoke_all(&revocations).await.map_err(|e| {
             fail(
                 code::FAILURE,
                 format!("{e}; it may be recorded in part: running the command again is safe"),

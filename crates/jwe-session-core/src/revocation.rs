@@ -91,6 +91,10 @@ pub enum RevocationKey<'a> {
 }
 
 impl Revocation {
+    /// The latest `until` or `at` a revocation may carry: the last second of the year 9999
+    /// (what every store, Redis's `EXAT` included, can represent).
+    pub const LATEST: UnixTime = UnixTime::from_secs(253_402_300_799);
+
     /// When the store may forget this revocation.
     #[must_use]
     pub fn until(&self) -> UnixTime {
@@ -182,11 +186,27 @@ impl Revocation {
         }
     }
 
-    /// Checks that ids are non-empty.
+    /// Checks that ids are non-empty and that `until` and `at` are real moments (no later
+    /// than [`Revocation::LATEST`]): a value near `u64::MAX` read from a shared backend is
+    /// refused here instead of failing every later write that carries it.
     ///
     /// # Errors
     /// [`StoreError::InvalidRevocation`].
     pub fn check(&self) -> Result<(), StoreError> {
+        if self.until() > Self::LATEST {
+            return Err(StoreError::InvalidRevocation {
+                reason: "until is later than the year 9999",
+            });
+        }
+        let at = match self {
+            Self::Subject { at, .. } | Self::All { at, .. } | Self::Refresh { at, .. } => Some(*at),
+            Self::Session { .. } => None,
+        };
+        if at.is_some_and(|at| at.secs() > Self::LATEST) {
+            return Err(StoreError::InvalidRevocation {
+                reason: "at is later than the year 9999",
+            });
+        }
         match self {
             Self::Session { sid, .. } if sid.is_empty() => Err(StoreError::InvalidRevocation {
                 reason: "empty sid",
@@ -360,11 +380,25 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct State {
-    sessions: HashMap<String, UnixTime>,
+    sessions: HashMap<String, Kept>,
     subjects: HashMap<String, Cutoff>,
     all: Option<Cutoff>,
     refreshes: HashMap<String, Cutoff>,
     next_prune: UnixTime,
+}
+
+/// A session revocation as memory holds it: its true `until` (what a write-back restores)
+/// and when memory lets go of it (`forget`, at most `until`: a bounded mirror's window).
+#[derive(Clone, Copy, Debug)]
+struct Kept {
+    until: UnixTime,
+    forget: UnixTime,
+}
+
+impl Kept {
+    fn in_force(self, now: UnixTime) -> bool {
+        self.forget > now
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -403,7 +437,25 @@ impl MemoryStore {
     /// # Errors
     /// [`StoreError::InvalidRevocation`] for an empty id; nothing changes then.
     pub fn apply_at(&self, revocation: &Revocation, now: UnixTime) -> Result<bool, StoreError> {
-        let in_force = self.record(revocation, now)?;
+        self.remember_at(revocation, UnixTime::from_secs(u64::MAX), now)
+    }
+
+    /// As [`apply_at`](Self::apply_at), but a session revocation is held (and refuses its
+    /// session) only until `forget` if that comes before its `until`: what a shared store's
+    /// bounded mirror keeps for the request path. Its `until` stays whole, so
+    /// [`snapshot_at`](Self::snapshot_at) writes it back with its real expiry. Subject,
+    /// global and refresh entries are always kept whole. Returns whether it is held.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidRevocation`] for an empty id or an out-of-range moment; nothing
+    /// changes then.
+    pub fn remember_at(
+        &self,
+        revocation: &Revocation,
+        forget: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let in_force = self.record(revocation, forget, now)?;
         if in_force {
             // After the state changed: a watch registered since is checked against it.
             self.watches.notify(revocation, now);
@@ -411,15 +463,28 @@ impl MemoryStore {
         Ok(in_force)
     }
 
-    fn record(&self, revocation: &Revocation, now: UnixTime) -> Result<bool, StoreError> {
+    fn record(
+        &self,
+        revocation: &Revocation,
+        forget: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
         revocation.check()?;
         let mut st = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        let in_force = revocation.until() > now;
+        let mut in_force = revocation.until() > now;
         if in_force {
             match revocation {
                 Revocation::Session { sid, until } => {
-                    let kept = st.sessions.entry(sid.clone()).or_insert(*until);
-                    *kept = (*kept).max(*until);
+                    let new = Kept {
+                        until: *until,
+                        forget: forget.min(*until),
+                    };
+                    in_force = new.in_force(now);
+                    if in_force {
+                        let kept = st.sessions.entry(sid.clone()).or_insert(new);
+                        kept.until = kept.until.max(new.until);
+                        kept.forget = kept.forget.max(new.forget);
+                    }
                 }
                 Revocation::Subject { sub, at, until } => {
                     let cut = Cutoff::new(*at, *until);
@@ -456,7 +521,8 @@ impl MemoryStore {
     }
 
     /// Every entry in force at `now`, as revocations (what a shared store writes back to a
-    /// backend that lost its data).
+    /// backend that lost its data), each with its whole `until`, also those held only for a
+    /// window ([`remember_at`](Self::remember_at)).
     #[must_use]
     pub fn snapshot_at(&self, now: UnixTime) -> Vec<Revocation> {
         let st = self.state.read().unwrap_or_else(PoisonError::into_inner);
@@ -489,10 +555,10 @@ impl MemoryStore {
         out.extend(
             st.sessions
                 .iter()
-                .filter(|(_, u)| **u > now)
-                .map(|(sid, until)| Revocation::Session {
+                .filter(|(_, k)| k.in_force(now))
+                .map(|(sid, k)| Revocation::Session {
                     sid: sid.clone(),
-                    until: *until,
+                    until: k.until,
                 }),
         );
         out
@@ -528,7 +594,7 @@ impl MemoryStore {
 
 impl State {
     fn prune(&mut self, now: UnixTime) {
-        self.sessions.retain(|_, until| *until > now);
+        self.sessions.retain(|_, k| k.in_force(now));
         self.subjects.retain(|_, c| c.until > now);
         self.refreshes.retain(|_, c| c.until > now);
         if self.all.is_some_and(|c| c.until <= now) {
@@ -553,7 +619,7 @@ impl RevocationStore for MemoryStore {
             }
         }
         if let Some(sid) = ids.sid {
-            if st.sessions.get(sid).is_some_and(|until| *until > now) {
+            if st.sessions.get(sid).is_some_and(|k| k.in_force(now)) {
                 return Err(Revoked::Session);
             }
         }
@@ -727,6 +793,110 @@ mod tests {
                     revoked,
                     "{scope}: began {started}, cut-off {m}"
                 );
+            }
+        }
+    }
+
+    /// Issue 25, item 2: a mirror holds a session revocation for its window, but keeps its
+    /// whole `until` for the write-back.
+    #[test]
+    fn a_windowed_entry_keeps_its_real_until_for_a_snapshot() {
+        let s = MemoryStore::new();
+        let week = t(1000 + 7 * 86_400);
+        let r = Revocation::Session {
+            sid: "s1".into(),
+            until: week,
+        };
+        assert!(s.remember_at(&r, t(1960), t(1000)).unwrap());
+        assert_eq!(
+            s.check_at(ids("s1", "u", 0), t(1959)),
+            Err(Revoked::Session)
+        );
+        assert_eq!(s.snapshot_at(t(1500)), vec![r.clone()], "the whole until");
+        assert_eq!(
+            s.check_at(ids("s1", "u", 0), t(1960)),
+            Ok(()),
+            "window over"
+        );
+        assert!(s.snapshot_at(t(1960)).is_empty(), "no longer held");
+        // Merging: the later forget and the later until win.
+        assert!(s.remember_at(&r, t(3000), t(1000)).unwrap());
+        assert_eq!(
+            s.check_at(ids("s1", "u", 0), t(2999)),
+            Err(Revoked::Session)
+        );
+        s.prune_at(t(3000));
+        assert!(s.is_empty());
+        // A window already over holds nothing.
+        assert!(!s.remember_at(&r, t(900), t(1000)).unwrap());
+        assert!(s.is_empty());
+        // Cut-offs are never windowed.
+        let cut = Revocation::Subject {
+            sub: "u".into(),
+            at: us(5),
+            until: week,
+        };
+        assert!(s.remember_at(&cut, t(1001), t(1000)).unwrap());
+        assert!(s.check_at(ids("x", "u", 0), t(5000)).is_err());
+    }
+
+    /// Issue 25, item 7: moments out of range are refused, so they never reach a store
+    /// whose backend cannot represent them.
+    #[test]
+    fn moments_past_the_year_9999_are_refused() {
+        let late = Revocation::LATEST;
+        let after = late.saturating_add(std::time::Duration::from_secs(1));
+        for (r, ok) in [
+            (
+                Revocation::Session {
+                    sid: "s".into(),
+                    until: late,
+                },
+                true,
+            ),
+            (
+                Revocation::Session {
+                    sid: "s".into(),
+                    until: after,
+                },
+                false,
+            ),
+            (
+                Revocation::All {
+                    at: late.into(),
+                    until: late,
+                },
+                true,
+            ),
+            (
+                Revocation::All {
+                    at: after.into(),
+                    until: late,
+                },
+                false,
+            ),
+            (
+                Revocation::Subject {
+                    sub: "u".into(),
+                    at: us(u64::MAX),
+                    until: t(9),
+                },
+                false,
+            ),
+            (
+                Revocation::Refresh {
+                    sub: "u".into(),
+                    at: us(1),
+                    until: t(u64::MAX),
+                },
+                false,
+            ),
+        ] {
+            assert_eq!(r.check().is_ok(), ok, "{r:?}");
+            let s = MemoryStore::new();
+            assert_eq!(s.apply_at(&r, t(1)).is_ok(), ok, "{r:?}");
+            if !ok {
+                assert!(s.is_empty(), "refused changes nothing");
             }
         }
     }
@@ -1044,7 +1214,7 @@ mod tests {
         s.apply_at(
             &Revocation::Refresh {
                 sub: "alice".into(),
-                at: us(u64::MAX / 2),
+                at: us(999_000_000),
                 until: t(1_000),
             },
             now,

@@ -97,6 +97,19 @@ pub(crate) fn stale(e: &StoreError) -> bool {
     }
 }
 
+/// Whether Redis itself refused a call (an error reply, such as a script's), which no
+/// retry will change, as opposed to an outage.
+pub(crate) fn refused(e: &StoreError) -> bool {
+    match e {
+        StoreError::Unavailable { source } => {
+            source.downcast_ref::<redis::RedisError>().is_some_and(|e| {
+                e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError)
+            })
+        }
+        _ => false,
+    }
+}
+
 impl Target {
     fn certs(&self) -> TlsCertificates {
         TlsCertificates {

@@ -10,8 +10,10 @@ use redis::Value;
 ///
 /// KEYS: log, cut-offs index, window, then one point key per revocation.
 /// ARGV: this writer's window in ms, then per revocation: kind (`s` session, `c` cut-off),
-/// value (`1`, or the cut-off in µs), expiry (Unix s), log encoding.
-/// Returns how many point keys changed.
+/// value (`1`, or the cut-off in µs), expiry (Unix s), log encoding (for a session, its
+/// sid: the script writes `s <until> <made> <sid>` with `made` from Redis's own clock, so a
+/// writer whose clock is behind cannot shorten the window readers keep it for).
+/// Returns how many point keys changed and the id of the log entry it added (`""` if none).
 pub(crate) const REVOKE_LUA: &str = r"
 local now = redis.call('TIME')
 local now_s = tonumber(now[1])
@@ -37,6 +39,7 @@ for i = 1, n do
     if (not c) or new_v ~= c or new_exat ~= cur_exat then
       redis.call('SET', key, string.format('%d', new_v), 'EXAT', new_exat)
       if kind == 'c' then redis.call('ZADD', KEYS[2], new_exat, key) end
+      if kind == 's' then enc = string.format('s %d %d %s', exat, now_s, enc) end
       changed[#changed + 1] = 'r'
       changed[#changed + 1] = enc
     end
@@ -48,10 +51,44 @@ if #changed > 0 then
   if mine > window then window = mine end
   local minid = now_ms - window - 60000
   if minid < 0 then minid = 0 end
-  redis.call('XADD', KEYS[1], 'MINID', '~', minid, '*', unpack(changed))
+  local id = redis.call('XADD', KEYS[1], 'MINID', '~', minid, '*', unpack(changed))
+  return {#changed / 2, id}
 end
-return #changed / 2
+return {0, ''}
 ";
+
+/// The id of the last entry ever added to the log (`0-0` if there is no log): Redis keeps
+/// it through trimming, so it only moves forward, unless Redis went back in time. KEYS: log.
+pub(crate) const LAST_ID_LUA: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return '0-0' end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then return info[i + 1] end
+end
+return '0-0'
+";
+
+/// A log entry id, `<ms>-<seq>`, ordered as Redis orders them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct StreamId(u64, u64);
+
+impl StreamId {
+    pub(crate) fn parse(id: &str) -> Option<Self> {
+        let (ms, seq) = id.split_once('-')?;
+        Some(Self(ms.parse().ok()?, seq.parse().ok()?))
+    }
+
+    /// When Redis added the entry, by Redis's clock (the id's first part, in ms).
+    pub(crate) fn time(self) -> UnixTime {
+        UnixTime::from_secs(self.0 / 1000)
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.0, self.1)
+    }
+}
 
 /// Raises the stored window (ms) to this instance's, never lowers it. KEYS: window.
 pub(crate) const WINDOW_LUA: &str = r"
@@ -164,27 +201,30 @@ impl Keys {
     }
 }
 
-/// One revocation's arguments to [`REVOKE_LUA`]: kind, value, expiry, log encoding.
-pub(crate) fn script_args(r: &Revocation, made: UnixTime) -> Option<[String; 4]> {
-    let (kind, value) = match r {
-        Revocation::Session { .. } => ("s", 1),
+/// One revocation's arguments to [`REVOKE_LUA`]: kind, value, expiry, log encoding (for
+/// a session its sid: the script stamps it).
+pub(crate) fn script_args(r: &Revocation) -> Option<[String; 4]> {
+    let (kind, value, enc) = match r {
+        Revocation::Session { sid, .. } => ("s", 1, sid.clone()),
         Revocation::Subject { at, .. }
         | Revocation::All { at, .. }
-        | Revocation::Refresh { at, .. } => ("c", at.as_micros()),
+        | Revocation::Refresh { at, .. } => ("c", at.as_micros(), encode(r, UnixTime::EPOCH)),
         _ => return None,
     };
     Some([
         kind.to_owned(),
         value.to_string(),
         r.until().as_secs().to_string(),
-        encode(r, made),
+        enc,
     ])
 }
 
 /// A revocation in the log: `s <until> <made> <sid>`, `u <at µs> <until> <sub>`,
-/// `a <at µs> <until>`, `f <at µs> <until> <sub>` (claims refresh); ids go last because they may contain spaces. `made` is when the
-/// writer made a session revocation, by its clock: readers keep it in memory only for
-/// their window after that.
+/// `a <at µs> <until>`, `f <at µs> <until> <sub>` (claims refresh); ids go last because
+/// they may contain spaces. `made` is when Redis took a session revocation, by Redis's
+/// clock (the write script stamps it). Readers go by the entry's id instead, which Redis
+/// always stamps itself (so no writer's clock, of this version or an older one, can
+/// shorten how long they keep it); `made` stays for readers of earlier versions.
 pub(crate) fn encode(r: &Revocation, made: UnixTime) -> String {
     match r {
         Revocation::Session { sid, until } => format!("s {until} {made} {sid}"),
@@ -326,6 +366,18 @@ mod tests {
             assert_eq!(decode(bad.as_bytes()), None, "{bad:?}");
         }
         assert_eq!(decode(b"s 9 2 \xff"), None, "not UTF-8");
+        // Out of range (issue 25, item 7): refused on reading, never kept to fail a write.
+        let max = u64::MAX;
+        for bad in [
+            format!("a 1 {max}"),
+            format!("s {max} 2 x"),
+            format!("u {max} 9 x"),
+            format!("f 1 {} x", Revocation::LATEST.as_secs() + 1),
+        ] {
+            assert_eq!(decode(bad.as_bytes()), None, "{bad:?}");
+        }
+        let last = format!("a 1 {}", Revocation::LATEST.as_secs());
+        assert!(decode(last.as_bytes()).is_some(), "the year 9999 is fine");
     }
 
     #[test]
@@ -372,6 +424,32 @@ mod tests {
         assert_eq!(k.decode_point("{q:}all", Some(3), 9), None);
         assert_eq!(k.decode_point("{p:}other", Some(3), 9), None);
         assert_eq!(k.decode_point("{p:}sid:", Some(1), 9), None, "empty id");
+        assert_eq!(
+            k.decode_point("{p:}sid:x", Some(1), i64::MAX),
+            None,
+            "expiry out of range"
+        );
+        assert_eq!(
+            k.decode_point("{p:}all", Some(u64::MAX), 9),
+            None,
+            "cut-off out of range"
+        );
+    }
+
+    #[test]
+    fn stream_ids_order_as_redis_does() {
+        let id = |s| StreamId::parse(s).unwrap();
+        assert!(id("10-0") < id("10-1"));
+        assert!(id("9-99") < id("10-0"));
+        assert!(id("0-0") < id("1-0"));
+        assert_eq!(id("1796194180028-3").to_string(), "1796194180028-3");
+        assert_eq!(
+            id("1796194180028-3").time(),
+            UnixTime::from_secs(1_796_194_180)
+        );
+        for bad in ["", "1", "1-", "-1", "a-1", "1-b", "1-2-3"] {
+            assert_eq!(StreamId::parse(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -85,12 +85,24 @@
 //!   [timeout](RedisStoreBuilder::timeout) (twice, when a dropped connection is retried).
 //! - **A dropped connection** (Redis restarted, a failover) is retried once on a fresh
 //!   connection before a call fails, so a restart costs no user a refused renewal.
-//! - **Redis lost its data** (restarted without persistence, flushed, failed over to a
-//!   stale replica). The `{P}epoch` marker is gone or changed; each instance that sees it
-//!   writes back what it knows (its mirror, its queue, and with a durable queue every
-//!   revocation it made), so an instance started afterwards refuses the revoked cookie.
-//!   Revocations older than the window that only Redis knew are lost with its data: run
-//!   Redis with AOF persistence (see the README, "Running Redis for jwe-session").
+//! - **Redis lost its data** (restarted without persistence, flushed, replaced). The
+//!   `{P}epoch` marker is gone or changed; each instance that sees it writes back what it
+//!   knows (its mirror, each entry with its whole `until` though the mirror holds session
+//!   revocations only for its window; its queue; and with a durable queue every revocation
+//!   it made), so an instance started afterwards refuses the revoked cookie.
+//! - **Redis came back older** (an earlier RDB snapshot, an AOF `everysec` power cut, a
+//!   failover to a lagging replica). The epoch survives, but the log's last id (which
+//!   only moves forward) is older than an entry this instance wrote or read: checked at
+//!   every (re)connect and every second, and the same write-back follows.
+//!   What no instance holds is lost with Redis's data: a session revocation older than
+//!   the window, or a write no instance read before Redis lost it. Run Redis with AOF
+//!   persistence (see the README, "Running Redis for jwe-session").
+//! - **Clocks.** A reader keeps a session revocation for its window from when Redis took
+//!   it (the log entry's id, Redis's clock) or when the reader learned it, whichever is
+//!   later: a writer whose clock is behind cannot shorten it.
+//! - **Bad entries.** A log entry or point key out of range (a moment past
+//!   [`Revocation::LATEST`]) is refused when read; a revocation Redis refuses is set aside
+//!   with a warning, and the rest of its batch goes on.
 //! - **Eviction.** A `maxmemory-policy` other than `noeviction` silently forgets
 //!   revocations (every key here has an expiry, so even `volatile-*` policies may take
 //!   them). The store reads the policy at connect and logs a warning; see
@@ -132,7 +144,7 @@ use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
 use conn::{bounded, stale, Clients, Conn, Target};
-use layout::Keys;
+use layout::{Keys, StreamId};
 
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "jwe-session:";
@@ -245,6 +257,7 @@ impl RedisStoreBuilder {
             revoke: redis::Script::new(layout::REVOKE_LUA),
             timeout: self.timeout,
             window: self.window,
+            seen: Mutex::new(StreamId::default()),
         }
     }
 
@@ -301,8 +314,7 @@ impl RedisStoreBuilder {
         });
         // What the durable queue holds from earlier runs goes out again: writes that
         // change nothing in Redis cost one lookup each and add nothing to the log.
-        let now = shared.clock.now();
-        shared.enqueue(shared.journal_snapshot(now).into_iter().map(|r| (r, now)));
+        shared.enqueue(shared.journal_snapshot(shared.clock.now()));
         let (first_tx, first_rx) = oneshot::channel();
         let follower = tokio::spawn(follow_loop(clients, Arc::clone(&shared), first_tx));
         let follower = AbortOnDrop(follower);
@@ -337,6 +349,9 @@ struct Writer {
     timeout: Duration,
     /// This instance's mirror window.
     window: Duration,
+    /// The newest log entry this instance has seen (written or read): Redis's log never
+    /// ends before it unless Redis went back in time.
+    seen: Mutex<StreamId>,
 }
 
 impl Writer {
@@ -359,11 +374,44 @@ impl Writer {
         }
     }
 
+    /// Remembers that the log reached `id`.
+    fn saw(&self, id: &str) {
+        if let Some(id) = StreamId::parse(id) {
+            let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+            *seen = (*seen).max(id);
+        }
+    }
+
+    fn seen(&self) -> StreamId {
+        *self.seen.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether Redis went back in time: its log ends before an entry this instance saw
+    /// (a restart from an older snapshot, an AOF that lost its last second, a failover to
+    /// a lagging replica). Then forgets the newer entries, so it answers `true` once.
+    async fn went_back(&self, conn: &mut Conn) -> Result<bool, StoreError> {
+        // What was seen before asking was in Redis before it answered: a write that lands
+        // meanwhile cannot look like a loss.
+        let seen = self.seen();
+        let script = redis::Script::new(layout::LAST_ID_LUA);
+        let mut inv = script.prepare_invoke();
+        inv.key(self.keys.log());
+        let id: String = bounded(self.timeout, inv.invoke_async(conn)).await?;
+        let last = StreamId::parse(&id).unwrap_or_default();
+        if last >= seen {
+            return Ok(false);
+        }
+        let mut kept = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if *kept == seen {
+            *kept = last;
+        }
+        Ok(true)
+    }
+
     /// Records revocations (any number; one script call per [`layout::BATCH`], several in
-    /// flight); returns how many changed what Redis held.
-    /// Each revocation goes with when it was made (readers window session revocations
-    /// from then).
-    async fn send(&self, revs: &[(Revocation, UnixTime)]) -> Result<usize, StoreError> {
+    /// flight); returns how many changed what Redis held. Redis stamps when it took each
+    /// (readers window session revocations from then).
+    async fn send(&self, revs: &[Revocation]) -> Result<usize, StoreError> {
         let mut changed = 0;
         for group in revs.chunks(layout::BATCH * 8) {
             let batches = group.chunks(layout::BATCH).map(|c| self.send_batch(c));
@@ -375,11 +423,15 @@ impl Writer {
         Ok(changed)
     }
 
-    async fn send_batch(&self, revs: &[(Revocation, UnixTime)]) -> Result<usize, StoreError> {
+    async fn send_batch(&self, revs: &[Revocation]) -> Result<usize, StoreError> {
         let mut keys = vec![self.keys.log(), self.keys.cutoffs(), self.keys.window()];
         let mut args = vec![self.window_ms().to_string()];
-        for (r, made) in revs {
-            let Some(a) = layout::script_args(r, *made) else {
+        for r in revs {
+            if let Err(e) = r.check() {
+                tracing::warn!(error = %e, "not sending a malformed revocation to Redis");
+                continue;
+            }
+            let Some(a) = layout::script_args(r) else {
                 continue;
             };
             keys.push(self.keys.point(r));
@@ -396,9 +448,13 @@ impl Writer {
             for a in &args {
                 inv.arg(a);
             }
-            async move { inv.invoke_async::<usize>(&mut c).await }
+            async move { inv.invoke_async::<(usize, String)>(&mut c).await }
         })
         .await
+        .map(|(changed, id)| {
+            self.saw(&id);
+            changed
+        })
     }
 
     /// What Redis holds for a session's point keys.
@@ -490,24 +546,20 @@ impl fmt::Debug for RedisWriter {
 }
 
 impl RedisWriter {
-    /// Records revocations, `now` being when they are made, pipelined in batches; returns
-    /// how many changed what Redis held (a repeat changes nothing). Every instance's
-    /// mirror picks them up from the log.
+    /// Records revocations, pipelined in batches; returns how many changed what Redis held
+    /// (a repeat changes nothing). Every instance's mirror picks them up from the log.
+    /// Redis stamps when it took them, by its own clock, so this machine's clock cannot
+    /// shorten how long the instances keep them.
     ///
     /// # Errors
     /// [`StoreError::InvalidRevocation`] (and nothing is sent) if one is malformed;
     /// [`StoreError::Unavailable`] or [`StoreError::Timeout`] if Redis did not take them:
     /// batches already sent stay, and sending all again is safe.
-    pub async fn revoke_all(
-        &self,
-        revs: &[Revocation],
-        now: UnixTime,
-    ) -> Result<usize, StoreError> {
+    pub async fn revoke_all(&self, revs: &[Revocation]) -> Result<usize, StoreError> {
         for r in revs {
             r.check()?;
         }
-        let revs: Vec<_> = revs.iter().map(|r| (r.clone(), now)).collect();
-        self.writer.send(&revs).await
+        self.writer.send(revs).await
     }
 }
 
@@ -519,7 +571,7 @@ struct Shared {
     clock: Arc<dyn Clock>,
     max_backoff: Duration,
     /// Revocations Redis has not taken yet, by point key.
-    pending: Mutex<HashMap<String, (Revocation, UnixTime)>>,
+    pending: Mutex<HashMap<String, Revocation>>,
     pending_changed: Notify,
     repairs: AtomicU64,
     #[cfg(feature = "file")]
@@ -531,31 +583,26 @@ impl Shared {
         self.updates.send_modify(|n| *n += 1);
     }
 
-    /// The revocation as the mirror keeps it: a session one for the window after `made`.
-    fn windowed(&self, r: &Revocation, made: UnixTime) -> Revocation {
-        match r {
-            Revocation::Session { sid, until } => Revocation::Session {
-                sid: sid.clone(),
-                until: (*until).min(made.saturating_add(self.writer.window)),
-            },
-            other => other.clone(),
-        }
+    /// Puts a revocation into the mirror as the request path needs it: a session one held
+    /// for the window after `made`, but with its whole `until`, so a write-back restores
+    /// its real expiry. Whether it is held.
+    fn remember(&self, r: &Revocation, made: UnixTime, now: UnixTime) -> Result<bool, StoreError> {
+        self.mirror
+            .remember_at(r, made.saturating_add(self.writer.window), now)
     }
 
-    /// Queues revocations for Redis, each with when it was made; merges with what is
-    /// queued for the same key.
-    fn enqueue(&self, revs: impl IntoIterator<Item = (Revocation, UnixTime)>) {
+    /// Queues revocations for Redis; merges with what is queued for the same key.
+    fn enqueue(&self, revs: impl IntoIterator<Item = Revocation>) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         let mut added = false;
-        for (r, made) in revs {
+        for r in revs {
             let key = self.writer.keys.point(&r);
             match pending.get_mut(&key) {
-                Some((kept, kept_made)) => {
+                Some(kept) => {
                     kept.absorb(&r);
-                    *kept_made = (*kept_made).max(made);
                 }
                 None => {
-                    pending.insert(key, (r, made));
+                    pending.insert(key, r);
                 }
             }
             added = true;
@@ -568,7 +615,7 @@ impl Shared {
 
     fn pending_revokes(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<Revoked> {
         let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        pending.values().find_map(|(r, _)| r.revokes(ids, now))
+        pending.values().find_map(|r| r.revokes(ids, now))
     }
 
     #[cfg(feature = "file")]
@@ -618,15 +665,20 @@ impl Shared {
     fn apply_entries(&self, entries: &[(String, Vec<Vec<u8>>)]) -> usize {
         let now = self.clock.now();
         let mut n = 0;
-        for (_, values) in entries {
+        for (id, values) in entries {
+            self.writer.saw(id);
+            // The window starts when Redis took the entry (its id, by Redis's clock) or when
+            // this instance learned it, whichever is later: no writer's clock (the `made`
+            // it put in the entry) can shorten it, and a reader behind Redis holds it longer.
+            let taken = StreamId::parse(id).map_or(now, StreamId::time).max(now);
             for v in values {
                 match layout::decode(v) {
                     Some((r, made)) => {
-                        let r = match made {
-                            Some(made) => self.windowed(&r, made),
-                            None => r,
+                        let held = match made {
+                            Some(_) => self.remember(&r, taken, now),
+                            None => self.mirror.apply_at(&r, now),
                         };
-                        if matches!(self.mirror.apply_at(&r, now), Ok(true)) {
+                        if matches!(held, Ok(true)) {
                             n += 1;
                         }
                     }
@@ -723,8 +775,8 @@ impl RedisStore {
             .len()
     }
 
-    /// How many times this store found that Redis had lost its data and wrote back what
-    /// it knew.
+    /// How many times this store found that Redis had lost its data (or came back older)
+    /// and wrote back what it knew.
     #[must_use]
     pub fn repairs(&self) -> u64 {
         self.shared.repairs.load(Ordering::SeqCst)
@@ -775,10 +827,7 @@ impl RedisStore {
                 verdict = Err(why);
             }
             // Teach the mirror what it missed, for its window from now.
-            let _ = self
-                .shared
-                .mirror
-                .apply_at(&self.shared.windowed(&r, learned), learned);
+            let _ = self.shared.remember(&r, learned, learned);
         }
         Ok(verdict)
     }
@@ -820,20 +869,22 @@ impl RevocationStore for RedisStore {
         Box::pin(async move {
             // This instance honours it at once, whatever Redis says (a malformed one is
             // refused here, changing nothing).
-            let in_force = self
-                .shared
-                .mirror
-                .apply_at(&self.shared.windowed(&revocation, now), now)?;
+            let in_force = self.shared.remember(&revocation, now, now)?;
             self.shared.bump();
             if !in_force {
                 return Ok(());
             }
             let durable = self.shared.journal_write(&revocation, now).await;
-            match self.shared.writer.send(&[(revocation.clone(), now)]).await {
+            match self
+                .shared
+                .writer
+                .send(std::slice::from_ref(&revocation))
+                .await
+            {
                 Ok(_) => Ok(()),
                 Err(e) => {
                     tracing::warn!(error = %e, durable, "Redis did not take a revocation; queued");
-                    self.shared.enqueue([(revocation, now)]);
+                    self.shared.enqueue([revocation]);
                     Err(StoreError::Queued {
                         durable,
                         source: Box::new(e),
@@ -844,11 +895,14 @@ impl RevocationStore for RedisStore {
     }
 }
 
-/// Sends queued revocations whenever there are some, backing off while Redis refuses.
+/// Sends queued revocations whenever there are some, backing off while Redis is
+/// unreachable. A batch that Redis refuses (a script error, not an outage) is sent again
+/// one revocation at a time, so one entry Redis will never take is set aside, logged once,
+/// and holds back nothing else.
 async fn flush_loop(shared: Arc<Shared>) {
     let mut backoff = Duration::from_millis(50);
     loop {
-        let batch: Vec<(String, (Revocation, UnixTime))> = {
+        let batch: Vec<(String, Revocation)> = {
             let pending = shared
                 .pending
                 .lock()
@@ -863,8 +917,12 @@ async fn flush_loop(shared: Arc<Shared>) {
             shared.pending_changed.notified().await;
             continue;
         }
-        let revs: Vec<(Revocation, UnixTime)> = batch.iter().map(|(_, r)| r.clone()).collect();
-        match shared.writer.send(&revs).await {
+        let revs: Vec<Revocation> = batch.iter().map(|(_, r)| r.clone()).collect();
+        let outcome = match shared.writer.send(&revs).await {
+            Err(e) if conn::refused(&e) => isolate(&shared, &batch).await,
+            other => other,
+        };
+        match outcome {
             Ok(changed) => {
                 let mut pending = shared
                     .pending
@@ -880,7 +938,7 @@ async fn flush_loop(shared: Arc<Shared>) {
                 drop(pending);
                 shared.bump();
                 tracing::info!(
-                    sent = revs.len(),
+                    sent = batch.len(),
                     changed,
                     left,
                     "queued revocations sent to Redis"
@@ -898,6 +956,34 @@ async fn flush_loop(shared: Arc<Shared>) {
             }
         }
     }
+}
+
+/// Sends a refused batch one revocation at a time: each one Redis takes leaves the queue,
+/// each one it refuses is dropped with a warning; an outage stops it (what is left goes
+/// in the next round). How many changed what Redis held.
+async fn isolate(shared: &Shared, batch: &[(String, Revocation)]) -> Result<usize, StoreError> {
+    let mut changed = 0;
+    for (key, r) in batch {
+        match shared.writer.send(std::slice::from_ref(r)).await {
+            Ok(n) => changed += n,
+            Err(e) if conn::refused(&e) => {
+                tracing::warn!(
+                    error = %e,
+                    key = key.as_str(),
+                    "Redis refuses one revocation; dropped from the queue (the others go on)"
+                );
+            }
+            Err(e) => return Err(e),
+        }
+        let mut pending = shared
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if pending.get(key) == Some(r) {
+            pending.remove(key);
+        }
+    }
+    Ok(changed)
 }
 
 /// Where the follower is in the log of which Redis dataset.
@@ -947,7 +1033,7 @@ async fn follow(
 ) -> Result<Never, StoreError> {
     let t = shared.writer.timeout;
     let mut conn = clients.blocking(t, BLOCK).await?;
-    let loaded = sync(&mut conn, shared, pos).await?;
+    let loaded = sync(&mut conn, shared, pos, false).await?;
     shared.connected.store(true, Ordering::SeqCst);
     shared.bump();
     // Whatever waited for Redis goes now.
@@ -980,8 +1066,10 @@ async fn follow(
             epoch_checked = tokio::time::Instant::now();
             let epoch: Option<String> =
                 bounded(t, redis::cmd("GET").arg(&epoch_key).query_async(&mut conn)).await?;
-            if epoch != pos.epoch {
-                sync(&mut conn, shared, pos).await?;
+            // A failover behind a proxy may keep the connection: look at the log too.
+            let went_back = shared.writer.went_back(&mut conn).await?;
+            if epoch != pos.epoch || went_back {
+                sync(&mut conn, shared, pos, went_back).await?;
             }
         }
         if pruned.elapsed() >= PRUNE_EVERY {
@@ -991,10 +1079,16 @@ async fn follow(
     }
 }
 
-/// Brings the mirror in step with Redis: checks the epoch (repairing a Redis that lost its
-/// data), loads the cut-offs, and reads the log's window unless we know where we were.
+/// Brings the mirror in step with Redis: checks the epoch and the log's end (repairing a
+/// Redis that lost some or all of its data), loads the cut-offs, and reads the log's window unless we know where we were.
 /// Returns how many revocations it applied.
-async fn sync(conn: &mut Conn, shared: &Shared, pos: &mut Position) -> Result<usize, StoreError> {
+/// `went_back`: the caller found already that Redis went back in time.
+async fn sync(
+    conn: &mut Conn,
+    shared: &Shared,
+    pos: &mut Position,
+    went_back: bool,
+) -> Result<usize, StoreError> {
     let t = shared.writer.timeout;
     let keys = &shared.writer.keys;
     let (epoch, (secs, micros)): (Option<String>, (u64, u64)) = bounded(
@@ -1023,20 +1117,15 @@ async fn sync(conn: &mut Conn, shared: &Shared, pos: &mut Position) -> Result<us
             set.unwrap_or(fresh)
         }
     };
-    if pos.epoch.as_ref() != Some(&epoch) {
+    let went_back = went_back || shared.writer.went_back(conn).await?;
+    if pos.epoch.as_ref() != Some(&epoch) || went_back {
         if pos.epoch.is_some() {
-            // Redis lost what it held (or was replaced): write back what we know.
-            let now = shared.clock.now();
-            let mut known = shared.mirror.snapshot_at(now);
-            known.extend(shared.journal_snapshot(now));
-            let known: Vec<_> = known.into_iter().map(|r| (r, now)).collect();
-            tracing::warn!(
-                revocations = known.len(),
-                "Redis lost its revocation data (epoch marker changed); writing back what this instance knows"
-            );
-            shared.repairs.fetch_add(1, Ordering::SeqCst);
-            shared.writer.raise_window().await?;
-            shared.enqueue(known);
+            let why = if went_back && pos.epoch.as_ref() == Some(&epoch) {
+                "Redis came back with older data (its log ends before entries this instance saw)"
+            } else {
+                "Redis lost its revocation data (epoch marker changed)"
+            };
+            repair(shared, why).await?;
         }
         pos.epoch = Some(epoch);
         pos.last_id = None;
@@ -1051,6 +1140,23 @@ async fn sync(conn: &mut Conn, shared: &Shared, pos: &mut Position) -> Result<us
         pos.last_id = Some(last.unwrap_or(start));
     }
     Ok(applied)
+}
+
+/// Writes back what this instance knows (its mirror, with each entry's whole `until`, and
+/// its durable queue) to a Redis that lost some or all of it. Idempotent: what Redis still
+/// holds changes nothing and adds nothing to the log.
+async fn repair(shared: &Shared, why: &'static str) -> Result<(), StoreError> {
+    let now = shared.clock.now();
+    let mut known = shared.mirror.snapshot_at(now);
+    known.extend(shared.journal_snapshot(now));
+    tracing::warn!(
+        revocations = known.len(),
+        "{why}; writing back what this instance knows"
+    );
+    shared.repairs.fetch_add(1, Ordering::SeqCst);
+    shared.writer.raise_window().await?;
+    shared.enqueue(known);
+    Ok(())
 }
 
 /// Loads the subject and global cut-offs still in force, through their index.

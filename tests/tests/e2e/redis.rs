@@ -27,9 +27,20 @@ fn ids(sid: &str) -> SessionIds<'_> {
 }
 
 async fn store(server: &RedisServer) -> RedisStore {
+    builder(server).connect().await.unwrap()
+}
+
+fn builder(server: &RedisServer) -> jwe_session_redis::RedisStoreBuilder {
     RedisStore::builder(server.url())
         .timeout(Duration::from_millis(300))
         .max_backoff(Duration::from_millis(200))
+}
+
+/// A store on the same (test) clock as the layer it serves: its mirror judges windows by
+/// the clock the layer checks with.
+async fn store_on(server: &RedisServer, clock: &ManualClock) -> RedisStore {
+    builder(server)
+        .clock(Arc::new(clock.clone()))
         .connect()
         .await
         .unwrap()
@@ -312,8 +323,8 @@ struct TwoDemos {
 async fn two_demos(server: &RedisServer) -> TwoDemos {
     let ring = KeyRingHandle::new(KeyRing::generate());
     let clock = ManualClock::new(UnixTime::from_secs(T0));
-    let store_b = store(server).await;
-    let a = demo_on(store(server).await, &ring, &clock, false).await;
+    let store_b = store_on(server, &clock).await;
+    let a = demo_on(store_on(server, &clock).await, &ring, &clock, false).await;
     let b = demo_on(store_b.clone(), &ring, &clock, false).await;
     let mut on_a = Client::new(a.url());
     on_a.login("alice").await;
@@ -374,7 +385,7 @@ async fn renewal_during_an_outage_follows_the_policy() {
     };
     let ring = KeyRingHandle::new(KeyRing::generate());
     let clock = ManualClock::new(UnixTime::from_secs(T0));
-    let closed = demo_on(store(&server).await, &ring, &clock, false).await;
+    let closed = demo_on(store_on(&server, &clock).await, &ring, &clock, false).await;
     // Fail-open renews from the mirror, so the mirror keeps every logout as long as a
     // token issued before it can be renewed (the layer refuses a shorter window).
     let renewable = jwe_session_core::Lifetimes::default();
@@ -382,6 +393,7 @@ async fn renewal_during_an_outage_follows_the_policy() {
         .timeout(Duration::from_millis(300))
         .max_backoff(Duration::from_millis(200))
         .mirror_window(renewable.access() + renewable.idle())
+        .clock(Arc::new(clock.clone()))
         .connect()
         .await
         .unwrap();
@@ -537,6 +549,185 @@ async fn a_redis_that_lost_its_data_is_repaired() {
     );
 }
 
+/// Issue 25, item 1: Redis comes back with older data (restarted from a snapshot taken
+/// before a logout, as after an AOF `everysec` power cut or a failover to a lagging
+/// replica). The epoch marker survives, so only the log's position tells: the instance
+/// that saw newer entries writes back what it knows, and an instance started afterwards
+/// refuses the logged-out session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restored_from_an_older_snapshot_is_repaired() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let a = store(&server).await;
+    let mut conn = redis_conn(&server.url()).await;
+    let _: () = redis::cmd("SAVE").query_async(&mut conn).await.unwrap();
+    let now = UnixTime::now();
+    a.revoke_at(
+        session("after-snapshot", now.saturating_add(secs(600))),
+        now,
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    server.kill(); // SHUTDOWN NOSAVE: the logout is lost, the snapshot stays
+    server.restart();
+    let mut conn = redis_conn(&server.url()).await;
+    let epoch: Option<String> = conn.get("{jwe-session:}epoch").await.unwrap();
+    assert!(epoch.is_some(), "the snapshot holds the epoch marker");
+    assert!(
+        wait_for(&a, secs(10), || a.repairs() == 1
+            && a.queued() == 0
+            && a.is_connected())
+        .await,
+        "A did not notice that Redis went back in time: repairs {}, queued {}",
+        a.repairs(),
+        a.queued()
+    );
+    let b = store(&server).await;
+    assert_eq!(
+        b.check_at(ids("after-snapshot"), now),
+        Err(Revoked::Session)
+    );
+    assert_eq!(
+        b.check_authoritative_at(ids("after-snapshot"), now)
+            .await
+            .unwrap(),
+        Err(Revoked::Session)
+    );
+}
+
+/// Issue 25, item 2: the write-back after Redis lost everything keeps each revocation's
+/// real expiry. The incident tool (a writer without a mirror) revokes a session for a
+/// week; the instance that learned it from the log holds it for its window only, yet
+/// writes it back for the week.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_back_keeps_the_real_expiry() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let a = store(&server).await;
+    let writer = RedisStore::builder(server.url())
+        .connect_writer()
+        .await
+        .unwrap();
+    let now = UnixTime::now();
+    let week = now.saturating_add(secs(7 * 86_400));
+    let r = session("leaked", week);
+    writer.revoke_all(std::slice::from_ref(&r)).await.unwrap();
+    assert!(wait_for(&a, secs(5), || a.check_at(ids("leaked"), now).is_err()).await);
+    let mut conn = redis_conn(&server.url()).await;
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+    assert!(
+        wait_for(&a, secs(10), || a.repairs() == 1 && a.queued() == 0).await,
+        "A did not repair Redis"
+    );
+    let exat: i64 = redis::cmd("EXPIRETIME")
+        .arg(a.key_for(&r))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        exat,
+        i64::try_from(week.as_secs()).unwrap(),
+        "written back with its real expiry, not the mirror's window"
+    );
+}
+
+/// Issue 25, item 6: a writer whose clock is behind cannot shorten a revocation. Readers
+/// keep a session revocation for their window from when Redis took it (the log entry's
+/// id, stamped by Redis), whatever `made` the writer put in the entry; and this version's
+/// writer puts Redis's own time there, for readers of earlier versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skewed_writer_cannot_shorten_a_revocation() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let before = store(&server).await;
+    let mut conn = redis_conn(&server.url()).await;
+    let now = UnixTime::now();
+    let until = now.saturating_add(secs(3600));
+    // The entry a writer 1000 s behind (of this version or an earlier one) leaves.
+    let r = session("skewed", until);
+    let _: () = redis::cmd("SET")
+        .arg(before.key_for(&r))
+        .arg(1)
+        .arg("EXAT")
+        .arg(until.as_secs())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let skewed = format!("s {until} {} skewed", now.saturating_sub(secs(1000)));
+    let _: String = conn
+        .xadd("{jwe-session:}log", "*", &[("r", skewed.as_str())])
+        .await
+        .unwrap();
+    assert!(
+        wait_for(&before, secs(5), || before
+            .check_at(ids("skewed"), now)
+            .is_err())
+        .await,
+        "an instance following the log dropped a revocation stamped by a slow clock"
+    );
+    let after = store(&server).await;
+    assert_eq!(
+        after.check_at(ids("skewed"), now),
+        Err(Revoked::Session),
+        "an instance started afterwards dropped it"
+    );
+    let writer = RedisStore::builder(server.url())
+        .connect_writer()
+        .await
+        .unwrap();
+    writer
+        .revoke_all(&[session("stamped", until)])
+        .await
+        .unwrap();
+    let last: redis::streams::StreamRangeReply = conn
+        .xrevrange_count("{jwe-session:}log", "+", "-", 1)
+        .await
+        .unwrap();
+    let entry = &last.ids[0];
+    let value: String = entry.get("r").unwrap();
+    let made: u64 = value.split(' ').nth(2).unwrap().parse().unwrap();
+    let (redis_now, _): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
+    assert!(
+        redis_now.abs_diff(made) <= 5,
+        "made {made} is not Redis's time {redis_now}: {value}"
+    );
+}
+
+/// Issue 25, item 7: one entry out of range (written by anyone with write access to
+/// Redis) is refused on reading, and never holds back the real revocations written back
+/// with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_out_of_range_entry_never_stalls_the_write_back() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let a = store(&server).await;
+    let mut conn = redis_conn(&server.url()).await;
+    let forever = format!("a 1 {}", u64::MAX - 1);
+    let _: String = conn
+        .xadd("{jwe-session:}log", "*", &[("r", forever.as_str())])
+        .await
+        .unwrap();
+    let now = UnixTime::now();
+    a.revoke_at(session("real", now.saturating_add(secs(600))), now)
+        .await
+        .unwrap();
+    assert!(wait_for(&a, secs(5), || a.check_at(ids("real"), now).is_err()).await);
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+    assert!(
+        wait_for(&a, secs(10), || a.repairs() == 1 && a.queued() == 0).await,
+        "the write-back stalled: repairs {}, queued {}",
+        a.repairs(),
+        a.queued()
+    );
+    let late = store(&server).await;
+    assert_eq!(late.check_at(ids("real"), now), Err(Revoked::Session));
+}
+
 /// After a Redis restart, the first authoritative check must not fail on the connection
 /// the restart broke: a fail-closed 401 for a valid user otherwise.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -627,26 +818,44 @@ async fn start_up_loads_only_what_the_hot_path_needs() {
     let now = UnixTime::now();
     let old = now.saturating_sub(secs(30 * 60));
     let until = now.saturating_add(secs(86_400));
+    // What writers left 30 minutes ago: point keys, and log entries whose ids (Redis's
+    // clock) say when.
+    for batch in 0..4u64 {
+        let mut pipe = redis::pipe();
+        let mut fields = Vec::new();
+        for i in batch * 500..(batch + 1) * 500 {
+            pipe.cmd("SET")
+                .arg(format!("{{jwe-session:}}sid:old{i}"))
+                .arg(1)
+                .arg("EXAT")
+                .arg(until.as_secs())
+                .ignore();
+            fields.push(("r".to_owned(), format!("s {until} {old} old{i}")));
+        }
+        pipe.xadd(
+            "{jwe-session:}log",
+            format!("{}-{batch}", old.as_secs() * 1000),
+            &fields,
+        )
+        .ignore();
+        let _: () = pipe.query_async(&mut conn).await.unwrap();
+    }
     let writer = RedisStore::builder(server.url())
         .connect_writer()
         .await
         .unwrap();
-    let stale: Vec<Revocation> = (0..2000)
-        .map(|i| session(&format!("old{i}"), until))
-        .collect();
-    assert_eq!(writer.revoke_all(&stale, old).await.unwrap(), 2000);
     let cut = Revocation::Subject {
         sub: "u".into(),
         at: old.saturating_sub(secs(3600)).into(),
         until,
     };
-    writer.revoke_all(&[cut], old).await.unwrap();
+    writer.revoke_all(&[cut]).await.unwrap();
     let fresh: Vec<Revocation> = (0..10)
         .map(|i| session(&format!("new{i}"), until))
         .collect();
-    writer.revoke_all(&fresh, now).await.unwrap();
+    writer.revoke_all(&fresh).await.unwrap();
     // A repeat changes nothing and writes nothing new to the log.
-    assert_eq!(writer.revoke_all(&fresh, now).await.unwrap(), 0);
+    assert_eq!(writer.revoke_all(&fresh).await.unwrap(), 0);
 
     let late = store(&server).await;
     assert_eq!(
@@ -667,8 +876,8 @@ async fn start_up_loads_only_what_the_hot_path_needs() {
     );
     let len: usize = conn.xlen("{jwe-session:}log").await.unwrap();
     assert_eq!(
-        len, 6,
-        "one log entry per batch that changed something: {len}"
+        len, 2,
+        "the entries older than the window are trimmed; one per batch that changed something"
     );
 }
 
@@ -681,8 +890,8 @@ async fn a_least_privilege_acl_user_is_enough() {
     };
     let mut conn = redis_conn(&server.url()).await;
     let rule = "on >s3cret resetkeys ~{jwe-session:}* resetchannels -@all +get +set +eval +evalsha \
-                +expiretime +xadd +xrange +xread +zrangebyscore +zadd +zremrangebyscore +time +ping \
-                +hello +script|load +config|get";
+                +expiretime +exists +xadd +xrange +xread +xinfo|stream +zrangebyscore +zadd +zremrangebyscore \
+                +time +ping +hello +script|load +config|get";
     let mut cmd = redis::cmd("ACL");
     cmd.arg("SETUSER").arg("jwe");
     for part in rule.split_whitespace() {
@@ -734,7 +943,7 @@ async fn a_reconnect_replays_what_it_missed() {
     let revs: Vec<Revocation> = (0..50)
         .map(|i| session(&format!("m{i}"), now.saturating_add(secs(600))))
         .collect();
-    writer.revoke_all(&revs, now).await.unwrap();
+    writer.revoke_all(&revs).await.unwrap();
     assert!(
         wait_for(&a, secs(5), || (0..50)
             .all(|i| a.check_at(ids(&format!("m{i}")), now).is_err()))
@@ -807,7 +1016,7 @@ async fn cluster_works() {
     let revs: Vec<Revocation> = (0..1200)
         .map(|i| session(&format!("bulk{i}"), until))
         .collect();
-    assert_eq!(writer.revoke_all(&revs, now).await.unwrap(), 1200);
+    assert_eq!(writer.revoke_all(&revs).await.unwrap(), 1200);
     assert!(wait_for(&b, secs(2), || b.check_at(ids("bulk1199"), now).is_err()).await);
 }
 
@@ -911,9 +1120,9 @@ async fn two_live_demos(server: &RedisServer) -> (Server, Server, RedisStore, Ma
     let ring = KeyRingHandle::new(KeyRing::generate());
     let clock = ManualClock::new(UnixTime::from_secs(T0));
     let roles = RoleTable::redis(&server.url()).await.unwrap();
-    let store_b = store(server).await;
+    let store_b = store_on(server, &clock).await;
     let mut servers = Vec::new();
-    for s in [store(server).await, store_b.clone()] {
+    for s in [store_on(server, &clock).await, store_b.clone()] {
         let mut opts = DemoOptions::new(ring.clone());
         opts.clock = Arc::new(clock.clone());
         opts.store = Some(Arc::new(s));
