@@ -97,13 +97,16 @@ pub(crate) fn stale(e: &StoreError) -> bool {
     }
 }
 
-/// Whether Redis itself refused a call (an error reply, such as a script's), which no
-/// retry will change, as opposed to an outage.
+/// Whether Redis refused a call for what it carries (a script's `ERR`, a key of another
+/// type), which no retry will change. An outage, a failover (`READONLY`, `LOADING`), memory
+/// pressure (`OOM`) or a missing permission (`NOPERM`, which an operator fixes) is not:
+/// what such a call carried must be kept and re-sent.
 pub(crate) fn refused(e: &StoreError) -> bool {
     match e {
         StoreError::Unavailable { source } => {
             source.downcast_ref::<redis::RedisError>().is_some_and(|e| {
                 e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError)
+                    || e.code() == Some("WRONGTYPE")
             })
         }
         _ => false,
