@@ -657,6 +657,22 @@ impl WsClient {
     /// # Panics
     /// If the connection fails for another reason than an HTTP refusal.
     pub async fn connect(base: &str, jar: &BTreeMap<String, String>) -> Result<Self, u16> {
+        Self::connect_from(base, jar, None).await
+    }
+
+    /// As [`connect`](Self::connect), with the `Origin` a browser would send from a page
+    /// at `origin` (`None`: no `Origin`, as a non-browser client).
+    ///
+    /// # Errors
+    /// The HTTP status when the server refused the upgrade.
+    ///
+    /// # Panics
+    /// If the connection fails for another reason than an HTTP refusal.
+    pub async fn connect_from(
+        base: &str,
+        jar: &BTreeMap<String, String>,
+        origin: Option<&str>,
+    ) -> Result<Self, u16> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
         let mut req = url.into_client_request().unwrap();
@@ -667,6 +683,9 @@ impl WsClient {
             .join("; ");
         if !cookies.is_empty() {
             req.headers_mut().insert("cookie", cookies.parse().unwrap());
+        }
+        if let Some(o) = origin {
+            req.headers_mut().insert("origin", o.parse().unwrap());
         }
         match tokio_tungstenite::connect_async(req).await {
             Ok((stream, _)) => Ok(Self { stream }),

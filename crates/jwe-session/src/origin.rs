@@ -9,10 +9,11 @@
 
 use std::fmt;
 
-use http::header::{HOST, ORIGIN};
+use http::header::{HOST, ORIGIN, UPGRADE};
 use http::{HeaderName, Method, Request};
 
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
 
 /// The protection's settings: origins trusted to make cross-origin requests, and paths
 /// that take them from anyone.
@@ -31,6 +32,8 @@ pub(crate) enum Refusal {
     SecFetchSite,
     /// No `Sec-Fetch-Site`, and `Origin` names another host than `Host`.
     Origin,
+    /// A WebSocket handshake whose `Origin` is neither the request's own nor trusted.
+    WebSocket,
 }
 
 impl fmt::Display for Refusal {
@@ -38,6 +41,7 @@ impl fmt::Display for Refusal {
         f.write_str(match self {
             Self::SecFetchSite => "cross-origin request (Sec-Fetch-Site)",
             Self::Origin => "cross-origin request (Origin does not match Host)",
+            Self::WebSocket => "cross-origin WebSocket handshake (Origin does not match Host)",
         })
     }
 }
@@ -65,6 +69,9 @@ impl CrossOrigin {
 
     /// Whether the request may go on to the handler.
     pub(crate) fn check<B>(&self, req: &Request<B>) -> Result<(), Refusal> {
+        if is_websocket_handshake(req) {
+            return self.check_handshake(req);
+        }
         if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
             return Ok(());
         }
@@ -80,15 +87,25 @@ impl CrossOrigin {
             // Neither header: not a browser (curl, another server), no ambient credential.
             return Ok(());
         };
-        let host = req
-            .uri()
-            .authority()
-            .map(|a| a.as_str().as_bytes())
-            .or_else(|| headers.get(HOST).map(|h| h.as_bytes()));
-        if host.is_some_and(|h| same_host(origin.as_bytes(), h)) || self.is_exempt(req) {
+        if same_origin(req, origin.as_bytes()) || self.is_exempt(req) {
             return Ok(());
         }
         Err(Refusal::Origin)
+    }
+
+    /// A WebSocket handshake is a `GET` that opens an authenticated two-way channel, and
+    /// browsers send `SameSite=Lax` cookies on it from any same-site page (another port,
+    /// a sibling subdomain): it passes only with its own origin, a trusted one, or no
+    /// `Origin` at all (browsers always send one on a handshake; other clients need not).
+    /// `Sec-Fetch-Site` is not enough here: `same-site` is exactly the hijacking case.
+    fn check_handshake<B>(&self, req: &Request<B>) -> Result<(), Refusal> {
+        let Some(origin) = req.headers().get(ORIGIN) else {
+            return Ok(());
+        };
+        if same_origin(req, origin.as_bytes()) || self.is_exempt(req) {
+            return Ok(());
+        }
+        Err(Refusal::WebSocket)
     }
 
     fn is_exempt<B>(&self, req: &Request<B>) -> bool {
@@ -107,6 +124,33 @@ impl CrossOrigin {
                     .any(|t| t.as_bytes().eq_ignore_ascii_case(o.as_bytes()))
             })
     }
+}
+
+/// Whether `origin` names the host and port the request was sent to.
+fn same_origin<B>(req: &Request<B>, origin: &[u8]) -> bool {
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().as_bytes())
+        .or_else(|| req.headers().get(HOST).map(|h| h.as_bytes()));
+    host.is_some_and(|h| same_host(origin, h))
+}
+
+/// A WebSocket opening handshake: `Upgrade` lists `websocket` (RFC 6455 §4.1; the list is
+/// comma-separated and case-insensitive), or the browser says so in `Sec-Fetch-Mode`.
+/// (Over HTTP/2, RFC 8441's extended `CONNECT` is not a safe method, so it is checked as
+/// any other unsafe request.)
+pub(crate) fn is_websocket_handshake<B>(req: &Request<B>) -> bool {
+    let headers = req.headers();
+    let upgrade = headers.get_all(UPGRADE).iter().any(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"websocket"))
+    });
+    upgrade
+        || headers
+            .get(SEC_FETCH_MODE)
+            .is_some_and(|m| m.as_bytes().eq_ignore_ascii_case(b"websocket"))
 }
 
 /// `scheme://rest` with scheme `http` or `https`, and no path, query or user info.

@@ -39,7 +39,9 @@ use crate::metrics::Refusal;
 ///   marks as cross-origin are refused with `403` before the handler runs (see
 ///   [`SessionLayerBuilder::trusted_origin`]). The check compares `Origin` with `Host`
 ///   when `Sec-Fetch-Site` is absent: behind a proxy that rewrites `Host`, trust the public
-///   origin. Safe methods are not checked, so `GET` handlers must not change state.
+///   origin. Safe methods are not checked, so `GET` handlers must not change state. A
+///   WebSocket handshake (`Upgrade: websocket`) is a `GET` but is checked: it passes only
+///   with the request's own `Origin`, a trusted one, or none (a non-browser client).
 /// - Apps that share a key ring need distinct purposes (a distinct issuer is enough: it is
 ///   part of the default purpose), or each accepts the other's tokens.
 /// - Several instances need one key ring and a shared revocation store
@@ -1239,6 +1241,100 @@ mod tests {
             assert_eq!(res.status(), StatusCode::OK, "{method} {headers:?}");
             assert_eq!(res.body(), "started", "{method} {headers:?}");
         }
+    }
+
+    /// Issue 25, item 3: a WebSocket handshake is a `GET` that opens an authenticated
+    /// channel, so the cross-origin check treats it as state-changing: refused unless its
+    /// `Origin` is the request's own (or trusted); without `Origin` (not a browser) it
+    /// passes.
+    #[tokio::test]
+    async fn cross_origin_websocket_handshakes_are_refused_before_the_handler() {
+        let layer = layer();
+        let session = cookie_pair(&call(&layer, "/login", None).await);
+        let upgrade = [("upgrade", "websocket"), ("connection", "Upgrade")];
+        let mode = [("sec-fetch-mode", "websocket")];
+        let list = [("upgrade", "h2c, WebSocket"), ("connection", "upgrade")];
+        let refused: &[(&[(&str, &str)], &[(&str, &str)])] = &[
+            (
+                &upgrade,
+                &[("origin", "https://evil.example"), ("host", "app.example")],
+            ),
+            (
+                &upgrade,
+                &[
+                    ("origin", "http://app.example:8120"),
+                    ("host", "app.example"),
+                ],
+            ),
+            (&upgrade, &[("origin", "null"), ("host", "app.example")]),
+            (
+                &mode,
+                &[
+                    ("origin", "http://sub.app.example"),
+                    ("host", "app.example"),
+                ],
+            ),
+            (
+                &list,
+                &[
+                    ("origin", "https://evil.example"),
+                    ("host", "app.example"),
+                    ("sec-fetch-site", "same-origin"),
+                ],
+            ),
+        ];
+        let handshake = |kind: &[(&str, &str)], headers: &[(&str, &str)]| {
+            let mut b = Request::builder().method("GET").uri("/");
+            for (k, v) in kind.iter().chain(headers) {
+                b = b.header(*k, *v);
+            }
+            b.header("cookie", session.as_str())
+                .body(String::new())
+                .unwrap()
+        };
+        for (kind, headers) in refused {
+            let res = layer
+                .layer(service_fn(handler))
+                .oneshot(handshake(kind, headers))
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::FORBIDDEN, "{kind:?} {headers:?}");
+            assert!(res.body().is_empty(), "the handler ran: {headers:?}");
+        }
+        let passing: &[&[(&str, &str)]] = &[
+            &[("origin", "http://app.example"), ("host", "app.example")],
+            &[
+                ("origin", "https://App.Example:8443"),
+                ("host", "app.example:8443"),
+            ],
+            &[("host", "app.example")],
+        ];
+        for headers in passing {
+            let res = layer
+                .layer(service_fn(handler))
+                .oneshot(handshake(&upgrade, headers))
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{headers:?}");
+            assert_eq!(res.body(), "alice", "{headers:?}");
+        }
+        // A trusted origin may open one.
+        let trusting = SessionLayer::builder(ring())
+            .trusted_origin("https://admin.example")
+            .build()
+            .unwrap();
+        let session = cookie_pair(&call(&trusting, "/login", None).await);
+        let mut req = handshake(
+            &upgrade,
+            &[("origin", "https://admin.example"), ("host", "app.example")],
+        );
+        req.headers_mut().insert("cookie", session.parse().unwrap());
+        let res = trusting
+            .layer(service_fn(handler))
+            .oneshot(req)
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
     }
 
     /// Item 2: whatever writes a session is not for shared caches.

@@ -473,6 +473,47 @@ async fn the_demo_refuses_cross_site_posts_before_the_handler() {
     }
 }
 
+/// Issue 25, item 3: cross-site WebSocket hijacking. A handshake is a `GET`, but it opens
+/// an authenticated two-way channel: a page on another origin (here another port of the
+/// same host, which `SameSite=Lax` counts as the same site) must not open the demo's `/ws`
+/// with the victim's cookie. A real socket, as a browser would open it.
+#[tokio::test]
+async fn a_cross_origin_websocket_handshake_is_refused() {
+    use jwe_session_tests::WsClient;
+    let d = demo().await;
+    let mut victim = Client::new(d.server.url());
+    victim.login("alice").await;
+    let base = d.server.url();
+    for evil in [
+        "http://127.0.0.1:8120",
+        "http://evil.example",
+        "null",
+        "https://127.0.0.1",
+    ] {
+        assert_eq!(
+            WsClient::connect_from(&base, &victim.jar, Some(evil))
+                .await
+                .err(),
+            Some(403),
+            "a page on {evil} opened /ws with the victim's cookie"
+        );
+    }
+    // The demo's own page, and a client that is not a browser (no Origin), connect.
+    let own = format!("http://{}", d.server.addr);
+    let mut ws = WsClient::connect_from(&base, &victim.jar, Some(&own))
+        .await
+        .expect("same-origin handshake");
+    assert!(ws
+        .text(Duration::from_secs(2))
+        .await
+        .unwrap()
+        .contains("alice"));
+    assert!(WsClient::connect_from(&base, &victim.jar, None)
+        .await
+        .is_ok());
+    assert_eq!(victim.get("/me").await.json()["sub"], "alice");
+}
+
 #[tokio::test]
 async fn notes_too_large_for_cookies_are_413_and_the_session_stays() {
     let d = demo().await;
