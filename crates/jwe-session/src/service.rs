@@ -1254,7 +1254,8 @@ mod tests {
         let upgrade = [("upgrade", "websocket"), ("connection", "Upgrade")];
         let mode = [("sec-fetch-mode", "websocket")];
         let list = [("upgrade", "h2c, WebSocket"), ("connection", "upgrade")];
-        let refused: &[(&[(&str, &str)], &[(&str, &str)])] = &[
+        type Headers<'a> = &'a [(&'a str, &'a str)];
+        let refused: &[(Headers, Headers)] = &[
             (
                 &upgrade,
                 &[("origin", "https://evil.example"), ("host", "app.example")],
