@@ -18,7 +18,10 @@
 //! - `GET /ws`: a WebSocket, only with a session (`401` before the upgrade otherwise). It
 //!   sends the user's `sub` and stays open; when the session is revoked (logout here or on
 //!   another instance, logout everywhere, `jwe-session revoke`) the server closes it with
-//!   code `4401`, reason `session revoked`;
+//!   code `4401`, reason `session revoked`. After a claims refresh of the user (`POST
+//!   /roles`) it runs the renew hook again: `4401` `session refused` if the hook refuses
+//!   (a ban), on with the new roles otherwise; `4401` `session expired` at the session's
+//!   absolute lifetime; `1013` when the session cannot be checked (role table down);
 //! - `GET /metrics`: the layer's metrics (`jwe_session_*`, see `jwe_session::metrics`) in
 //!   Prometheus text format; `404` when the demo runs without a recorder.
 //!
@@ -241,9 +244,12 @@ pub fn layer_builder(opts: DemoOptions) -> SessionLayerBuilder<DemoClaims> {
                         roles,
                         ..claims.app
                     }),
+                    // Fail closed: keeping the old roles would let a user banned during
+                    // the outage renew. No session for now; the cookie stays, and the
+                    // next request asks again once the table answers.
                     Err(e) => {
-                        tracing::warn!(error = %e, "role table unavailable; keeping the roles");
-                        jwe_session::Renew::Keep
+                        tracing::warn!(error = %e, "role table unavailable; not renewing");
+                        jwe_session::Renew::Unavailable
                     }
                 }
             }
@@ -430,7 +436,7 @@ async fn set_roles(
 }
 
 /// The WebSocket: `Session` is extracted first, so without one the answer is `401` and
-/// nothing is upgraded.
+/// nothing is upgraded (and a handshake from another origin is refused by the layer).
 async fn ws(session: Session<DemoClaims>, upgrade: WebSocketUpgrade) -> Response {
     let watch = match session.watch() {
         Ok(w) => w,
@@ -439,43 +445,93 @@ async fn ws(session: Session<DemoClaims>, upgrade: WebSocketUpgrade) -> Response
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
+    let handle = session.handle().clone();
     let sub = session.sub.clone();
-    upgrade.on_upgrade(move |socket| serve_ws(socket, sub, watch))
+    upgrade.on_upgrade(move |socket| serve_ws(socket, sub, handle, watch))
 }
 
-/// The close code for a revoked session: 4000-4999 is for applications (RFC 6455
-/// §7.4.2); 4401 reads as "401 on a WebSocket".
+/// The close code for a session that ended (revoked, refused by the renew hook, or past
+/// its absolute lifetime): 4000-4999 is for applications (RFC 6455 §7.4.2); 4401 reads as
+/// "401 on a WebSocket".
 pub const WS_REVOKED: u16 = 4401;
 
-async fn serve_ws(mut socket: WebSocket, sub: String, watch: jwe_session::RevocationWatch) {
+/// Why the demo closes a socket.
+enum Closing {
+    /// 4401 with this reason.
+    Ended(&'static str),
+    /// 1013 "try again later": the session could not be checked (the role table or the
+    /// revocation store is down); the client reconnects later.
+    Unavailable,
+}
+
+async fn serve_ws(
+    mut socket: WebSocket,
+    sub: String,
+    handle: SessionHandle<DemoClaims>,
+    watch: jwe_session::RevocationWatch,
+) {
     if socket.send(Message::Text(sub.into())).await.is_err() {
         return;
     }
-    tokio::pin!(watch);
-    loop {
+    let mut watch = watch;
+    let clock = handle.clock();
+    // The socket never outlives the session's absolute lifetime.
+    let until_absolute = handle
+        .claims()
+        .and_then(|c| handle.lifetimes().absolute_end(&c))
+        .map_or(Duration::ZERO, |end| end.saturating_since(clock.now()));
+    let expired = tokio::time::sleep(until_absolute);
+    tokio::pin!(expired);
+    let closing = loop {
         tokio::select! {
-            why = &mut watch => {
-                tracing::info!(reason = %why, "closing a WebSocket: session revoked");
-                let frame = CloseFrame { code: WS_REVOKED, reason: "session revoked".into() };
-                if socket.send(Message::Close(Some(frame))).await.is_ok() {
-                    // The closing handshake: wait (bounded) for the client's answer.
-                    let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                        while let Some(Ok(m)) = socket.recv().await {
-                            if matches!(m, Message::Close(_)) {
-                                break;
-                            }
-                        }
-                    })
-                    .await;
-                }
-                return;
-            }
+            end = &mut watch => match end {
+                jwe_session::WatchEnd::Refreshed { .. } => match handle.recheck().await {
+                    // The renew hook accepted (new roles, say): go on, watching the new claims.
+                    Ok(_) => match handle.watch() {
+                        Ok(w) => watch = w,
+                        Err(_) => break Closing::Unavailable,
+                    },
+                    Err(jwe_session::RecheckError::Unavailable) => break Closing::Unavailable,
+                    Err(jwe_session::RecheckError::Expired) => break Closing::Ended("session expired"),
+                    Err(jwe_session::RecheckError::Revoked) => break Closing::Ended("session revoked"),
+                    Err(_) => break Closing::Ended("session refused"),
+                },
+                _ => break Closing::Ended("session revoked"),
+            },
+            () = &mut expired => break Closing::Ended("session expired"),
             msg = socket.recv() => match msg {
                 // The demo has nothing to say to messages; pings are answered by axum.
                 Some(Ok(Message::Close(_)) | Err(_)) | None => return,
                 Some(Ok(_)) => {}
             },
         }
+    };
+    let frame = match closing {
+        Closing::Ended(reason) => {
+            tracing::info!(reason, "closing a WebSocket: the session ended");
+            CloseFrame {
+                code: WS_REVOKED,
+                reason: reason.into(),
+            }
+        }
+        Closing::Unavailable => {
+            tracing::warn!("closing a WebSocket: the session could not be checked");
+            CloseFrame {
+                code: 1013,
+                reason: "try again later".into(),
+            }
+        }
+    };
+    if socket.send(Message::Close(Some(frame))).await.is_ok() {
+        // The closing handshake: wait (bounded) for the client's answer.
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Some(Ok(m)) = socket.recv().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 }
 

@@ -78,7 +78,7 @@ impl pb::greeter_server::Greeter for Greeter {
         let claims = handle
             .claims()
             .ok_or_else(|| Status::unauthenticated("no valid session: call Login first"))?;
-        let revoked = handle
+        let mut watch = handle
             .watch()
             .map_err(|e| Status::internal(e.to_string()))?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
@@ -90,13 +90,24 @@ impl pb::greeter_server::Greeter for Greeter {
             if tx.send(Ok(first)).await.is_err() {
                 return;
             }
-            tokio::select! {
-                why = revoked => {
-                    tracing::info!(reason = %why, "ending a gRPC stream: session revoked");
-                    let _ = tx.send(Err(Status::unauthenticated("session revoked"))).await;
+            loop {
+                tokio::select! {
+                    end = &mut watch => {
+                        // A claims refresh: the renew hook runs again; the stream goes on
+                        // (watching the new claims) only if it passes.
+                        if matches!(end, jwe_session::WatchEnd::Refreshed { .. }) {
+                            if let (Ok(_), Ok(w)) = (handle.recheck().await, handle.watch()) {
+                                watch = w;
+                                continue;
+                            }
+                        }
+                        tracing::info!(reason = %end, "ending a gRPC stream: session ended");
+                        let _ = tx.send(Err(Status::unauthenticated("session revoked"))).await;
+                        return;
+                    }
+                    // The client went away: nothing to end.
+                    () = tx.closed() => return,
                 }
-                // The client went away: nothing to end.
-                () = tx.closed() => {}
             }
         });
         Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(

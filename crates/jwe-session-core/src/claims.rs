@@ -798,6 +798,14 @@ impl Lifetimes {
         }
     }
 
+    /// When the session of `claims` reaches its absolute lifetime (`auth_time` plus the
+    /// absolute lifetime, narrowed by the session's own), if it has an `auth_time`: the
+    /// latest a long-lived connection of that session should stay open.
+    pub fn absolute_end<T>(&self, claims: &Claims<T>) -> Option<UnixTime> {
+        let auth = claims.auth_time?;
+        Some(auth.saturating_add(self.for_claims(claims).absolute))
+    }
+
     /// The lifetimes that apply to one session: these, each narrowed by the session's own
     /// [`SessionLifetimes`] when it has them. A session never outlives the configured
     /// lifetimes, even if they were shortened after it began.

@@ -99,7 +99,7 @@ pub use jwe::{
     inspect, parse_claims, Opened, SessionToken, TokenInfo, TokenOptions, DEFAULT_MAX_TOKEN_LEN,
 };
 pub use key::{Enc, Key, SEAL_LIMIT, SEAL_WARN_AT};
-pub use live::RevocationWatch;
+pub use live::{RevocationWatch, WatchEnd};
 pub use revocation::{
     BoxFuture, MemoryStore, Revocation, RevocationKey, RevocationStore, Revoked, SessionIds,
 };

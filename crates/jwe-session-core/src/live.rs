@@ -1,4 +1,5 @@
-//! Watching sessions: a future per session that completes when the session is revoked.
+//! Watching sessions: a future per session that completes when the session is revoked,
+//! or when a claims refresh asks a long-lived connection to check it again.
 //!
 //! Watchers are indexed by `sid` and by subject, so a logout touches only the watchers of
 //! that session and a logout-everywhere only that subject's; a global revocation visits
@@ -15,28 +16,32 @@ use std::task::{Context, Poll, Waker};
 use crate::revocation::{Revocation, Revoked, SessionIds};
 use crate::time::{UnixMicros, UnixTime};
 
-/// Completes, with why, when the session it watches is revoked (logout, logout
+/// Completes, with a [`WatchEnd`], when the session it watches is revoked (logout, logout
 /// everywhere, an emergency cut-off) on this instance or, through a shared store, on any
-/// other. Get one from [`RevocationStore::watch_at`](crate::RevocationStore::watch_at)
-/// (or from the session layer's `Session::watch`).
+/// other, or when a claims refresh of its subject covers the watched token. Get one from
+/// [`RevocationStore::watch_at`](crate::RevocationStore::watch_at) (or from the session
+/// layer's `Session::watch`).
 ///
 /// It is cheap to hold many: an idle watch is a small allocation in the store's index and
 /// no task, timer or connection of its own. Dropping it removes it from the index.
 ///
-/// A claims refresh does not complete it (the session goes on with new claims), and
-/// neither does the session's own expiry: a connection meant to end with the session's
-/// lifetime keeps a timer for that too.
+/// On [`WatchEnd::Refreshed`] the session is not over: a long-lived connection runs the
+/// renewal checks again (the session layer's `SessionHandle::recheck`, which runs the
+/// app's renew hook), then closes if they refuse or watches again with the new claims.
+/// A ban through the renew hook reaches open connections this way. The session's own
+/// expiry does not complete a watch: a connection meant to end with the session's
+/// absolute lifetime keeps a timer for that too.
 ///
 /// ```
-/// use jwe_session_core::{MemoryStore, Revocation, RevocationStore, Revoked, SessionIds, UnixTime};
+/// use jwe_session_core::{MemoryStore, Revocation, RevocationStore, Revoked, SessionIds, UnixTime, WatchEnd};
 /// # tokio_test_block_on(async {
 /// let store = MemoryStore::new();
 /// let now = UnixTime::from_secs(1_000);
 /// let ids = SessionIds { sid: Some("s1"), sub: Some("alice"), started: Some(now.into()), issued: None };
 /// let watch = store.watch_at(ids, now)?;
-/// assert_eq!(watch.revoked(), None);
+/// assert_eq!(watch.ended(), None);
 /// store.revoke_at(Revocation::Session { sid: "s1".into(), until: UnixTime::from_secs(2_000) }, now).await?;
-/// assert_eq!(watch.await, Revoked::Session);
+/// assert_eq!(watch.await, WatchEnd::Revoked(Revoked::Session));
 /// # Ok::<(), jwe_session_core::StoreError>(())
 /// # }).unwrap();
 /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -50,26 +55,70 @@ pub struct RevocationWatch {
     registry: Arc<Registry>,
 }
 
+/// How a [`RevocationWatch`] completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WatchEnd {
+    /// The session was revoked: close the connection.
+    Revoked(Revoked),
+    /// A claims refresh of the session's subject, made at `at`, covers the watched token
+    /// (issued at or before `at`): the session goes on only if the renewal checks (the
+    /// authoritative revocation check and the app's renew hook) pass again.
+    Refreshed {
+        /// The refresh's moment.
+        at: UnixMicros,
+    },
+}
+
+impl WatchEnd {
+    /// Why the session was revoked, if this is a revocation.
+    #[must_use]
+    pub fn revoked(self) -> Option<Revoked> {
+        match self {
+            Self::Revoked(r) => Some(r),
+            Self::Refreshed { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for WatchEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Revoked(r) => r.fmt(f),
+            Self::Refreshed { at } => {
+                write!(f, "claims refreshed at {at}: check the session again")
+            }
+        }
+    }
+}
+
 impl fmt::Debug for RevocationWatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RevocationWatch")
-            .field("revoked", &self.revoked())
+            .field("ended", &self.ended())
             .finish_non_exhaustive()
     }
 }
 
 impl RevocationWatch {
-    /// Why the session was revoked, if it has been by now; never waits.
+    /// How the watch completed, if it has by now; never waits.
+    #[must_use]
+    pub fn ended(&self) -> Option<WatchEnd> {
+        self.slot.lock().fired
+    }
+
+    /// Why the session was revoked, if it has been by now (`None` too after a claims
+    /// refresh); never waits.
     #[must_use]
     pub fn revoked(&self) -> Option<Revoked> {
-        self.slot.lock().fired
+        self.ended().and_then(WatchEnd::revoked)
     }
 }
 
 impl Future for RevocationWatch {
-    type Output = Revoked;
+    type Output = WatchEnd;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Revoked> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<WatchEnd> {
         let mut st = self.slot.lock();
         if let Some(r) = st.fired {
             return Poll::Ready(r);
@@ -93,12 +142,13 @@ struct Slot {
     sid: Option<Box<str>>,
     sub: Option<Box<str>>,
     started: Option<UnixMicros>,
+    issued: Option<UnixMicros>,
     state: Mutex<SlotState>,
 }
 
 #[derive(Default)]
 struct SlotState {
-    fired: Option<Revoked>,
+    fired: Option<WatchEnd>,
     waker: Option<Waker>,
 }
 
@@ -112,12 +162,12 @@ impl Slot {
             sid: self.sid.as_deref(),
             sub: self.sub.as_deref(),
             started: self.started,
-            issued: None,
+            issued: self.issued,
         }
     }
 
     /// Completes the watch (once); wakes its task outside the lock.
-    fn fire(&self, why: Revoked) {
+    fn fire(&self, why: WatchEnd) {
         let waker = {
             let mut st = self.lock();
             if st.fired.is_some() {
@@ -184,6 +234,7 @@ impl Registry {
             sid: ids.sid.map(Box::from),
             sub: ids.sub.map(Box::from),
             started: ids.started,
+            issued: ids.issued,
             state: Mutex::default(),
         });
         let mut ix = self.lock();
@@ -205,7 +256,7 @@ impl Registry {
     }
 
     /// Fires `watch` with `why` and drops it from the index.
-    pub(crate) fn fire_now(&self, watch: &RevocationWatch, why: Revoked) {
+    pub(crate) fn fire_now(&self, watch: &RevocationWatch, why: WatchEnd) {
         self.lock().unlink(watch.id, &watch.slot);
         watch.slot.fire(why);
     }
@@ -214,30 +265,34 @@ impl Registry {
         self.lock().unlink(id, slot);
     }
 
-    /// Completes every watch that `revocation` ends at `now`, after the store has applied
-    /// it. Returns how many it completed.
+    /// Completes every watch that `revocation` ends (or, for a claims refresh, covers) at
+    /// `now`, after the store has applied it. Returns how many it completed.
     pub(crate) fn notify(&self, revocation: &Revocation, now: UnixTime) -> usize {
-        let ended: Vec<(Arc<Slot>, Revoked)> = {
+        let ended: Vec<(Arc<Slot>, WatchEnd)> = {
             let mut ix = self.lock();
             let candidates: Vec<u64> = match revocation {
                 Revocation::Session { sid, .. } => {
                     ix.by_sid.get(sid.as_str()).cloned().unwrap_or_default()
                 }
-                Revocation::Subject { sub, .. } => {
+                Revocation::Subject { sub, .. } | Revocation::Refresh { sub, .. } => {
                     ix.by_sub.get(sub.as_str()).cloned().unwrap_or_default()
                 }
                 Revocation::All { .. } => ix.all.keys().copied().collect(),
-                // A refresh ends nothing.
-                _ => Vec::new(),
             };
             let mut ended = Vec::new();
             for id in candidates {
                 let Some(slot) = ix.all.get(&id).cloned() else {
                     continue;
                 };
-                if let Some(why) = revocation.revokes(slot.ids(), now) {
+                let end = match revocation {
+                    Revocation::Refresh { at, .. } => revocation
+                        .refreshes(slot.ids(), now)
+                        .then_some(WatchEnd::Refreshed { at: *at }),
+                    _ => revocation.revokes(slot.ids(), now).map(WatchEnd::Revoked),
+                };
+                if let Some(end) = end {
                     ix.unlink(id, &slot);
-                    ended.push((slot, why));
+                    ended.push((slot, end));
                 }
             }
             ended

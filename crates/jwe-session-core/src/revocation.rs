@@ -23,7 +23,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::claims::Claims;
 use crate::error::StoreError;
-use crate::live::{Registry, RevocationWatch};
+use crate::live::{Registry, RevocationWatch, WatchEnd};
 use crate::time::{UnixMicros, UnixTime};
 
 /// A boxed, `Send` future, as the object-safe [`RevocationStore`] methods return.
@@ -308,8 +308,9 @@ pub trait RevocationStore: Send + Sync + 'static {
 
     /// Watches a session: the returned [`RevocationWatch`] completes when a revocation
     /// that ends it reaches this store's memory (from this instance, or through a shared
-    /// backend from any other), and at once if it is revoked already. No polling: the
-    /// store wakes exactly the watches a revocation ends.
+    /// backend from any other), or a claims refresh that covers its token does
+    /// ([`WatchEnd::Refreshed`]), and at once if either is in force already. No polling:
+    /// the store wakes exactly the watches a revocation ends.
     ///
     /// # Errors
     /// [`StoreError::WatchUnsupported`] from a store that cannot watch (the default; every
@@ -643,7 +644,9 @@ impl RevocationStore for MemoryStore {
         let watch = self.watches.add(ids);
         // Registered first, checked second: see `Registry::add`.
         if let Err(why) = self.check_at(ids, now) {
-            self.watches.fire_now(&watch, why);
+            self.watches.fire_now(&watch, WatchEnd::Revoked(why));
+        } else if let Some(at) = self.refresh_due_at(ids, now) {
+            self.watches.fire_now(&watch, WatchEnd::Refreshed { at });
         }
         Ok(watch)
     }
@@ -1191,7 +1194,7 @@ mod tests {
         assert!(s.refresh_due_at(SessionIds::from(&c), t(5)).is_some());
     }
 
-    fn poll_once(w: &mut RevocationWatch) -> std::task::Poll<Revoked> {
+    fn poll_once(w: &mut RevocationWatch) -> std::task::Poll<WatchEnd> {
         use std::future::Future;
         let waker = std::task::Waker::noop();
         std::pin::Pin::new(w).poll(&mut std::task::Context::from_waker(waker))
@@ -1210,10 +1213,10 @@ mod tests {
         for w in [&mut a1, &mut a2, &mut b1, &mut late] {
             assert_eq!(poll_once(w), Poll::Pending);
         }
-        // Neither a refresh nor another session's logout ends a watch.
+        // Neither another subject's refresh nor another session's logout ends a watch.
         s.apply_at(
             &Revocation::Refresh {
-                sub: "alice".into(),
+                sub: "dave".into(),
                 at: us(999_000_000),
                 until: t(1_000),
             },
@@ -1232,7 +1235,10 @@ mod tests {
             until: t(1_000),
         };
         s.revoke_at(logout, now).await.unwrap();
-        assert_eq!(poll_once(&mut a1), Poll::Ready(Revoked::Session));
+        assert_eq!(
+            poll_once(&mut a1),
+            Poll::Ready(WatchEnd::Revoked(Revoked::Session))
+        );
         assert_eq!(a2.revoked(), None);
         // Logout everywhere at 30 s: alice's sessions begun by then, not a2 (begun at 50).
         let cut = us(30_000_000);
@@ -1249,7 +1255,10 @@ mod tests {
             until: t(1_000),
         };
         s.revoke_at(everywhere, now).await.unwrap();
-        assert_eq!(a2.await, Revoked::Subject { at: us(60_000_000) });
+        assert_eq!(
+            a2.await,
+            WatchEnd::Revoked(Revoked::Subject { at: us(60_000_000) })
+        );
         assert_eq!(b1.revoked(), None);
         // Emergency at 90 s: bob's, not carol's (begun at 99).
         let all = Revocation::All {
@@ -1257,7 +1266,10 @@ mod tests {
             until: t(1_000),
         };
         s.revoke_at(all, now).await.unwrap();
-        assert_eq!(b1.await, Revoked::All { at: us(90_000_000) });
+        assert_eq!(
+            b1.await,
+            WatchEnd::Revoked(Revoked::All { at: us(90_000_000) })
+        );
         assert_eq!(late.revoked(), None);
         // An expired revocation ends nothing.
         let stale = Revocation::Session {
@@ -1282,7 +1294,43 @@ mod tests {
         let w = s.watch_at(ids("s1", "alice", 10), t(100)).unwrap();
         assert_eq!(w.revoked(), Some(Revoked::Session));
         assert_eq!(s.watches(), 0);
-        assert_eq!(w.await, Revoked::Session);
+        assert_eq!(w.await, WatchEnd::Revoked(Revoked::Session));
+    }
+
+    /// Issue 25, item 4: a claims refresh of the subject completes the watches of the
+    /// tokens it covers, with an outcome of its own, so a long-lived connection runs the
+    /// renewal checks again (and a ban in the renew hook closes it).
+    #[tokio::test]
+    async fn a_claims_refresh_completes_the_watches_it_covers() {
+        let s = MemoryStore::new();
+        let now = t(100);
+        let issued = |sid, sub, issued_s: u64| SessionIds {
+            issued: Some(t(issued_s).into()),
+            ..ids(sid, sub, 10)
+        };
+        let old = s.watch_at(issued("a1", "alice", 20), now).unwrap();
+        let new = s.watch_at(issued("a2", "alice", 80), now).unwrap();
+        let bob = s.watch_at(issued("b1", "bob", 20), now).unwrap();
+        let at = us(50_000_000);
+        let refresh = Revocation::Refresh {
+            sub: "alice".into(),
+            at,
+            until: t(1_000),
+        };
+        s.revoke_at(refresh, now).await.unwrap();
+        assert_eq!(old.ended(), Some(WatchEnd::Refreshed { at }));
+        assert_eq!(old.revoked(), None, "a refresh is no revocation");
+        assert_eq!(new.ended(), None, "issued after the refresh");
+        assert_eq!(bob.ended(), None, "another subject");
+        assert_eq!(s.watches(), 2);
+        assert_eq!(old.await, WatchEnd::Refreshed { at });
+        // Watching a token the refresh covers completes at once; one issued after it
+        // (what the renewal issues) does not.
+        let again = s.watch_at(issued("a1", "alice", 20), now).unwrap();
+        assert_eq!(again.ended(), Some(WatchEnd::Refreshed { at }));
+        let renewed = s.watch_at(issued("a1", "alice", 51), now).unwrap();
+        assert_eq!(renewed.ended(), None);
+        assert!(WatchEnd::Refreshed { at }.to_string().contains("refreshed"));
     }
 
     /// Watches registered from many threads while a global revocation lands: each one
@@ -1315,7 +1363,7 @@ mod tests {
                         .await
                         .expect("a watch was never woken")
                         .unwrap();
-                    assert_eq!(why, Revoked::All { at: us(5_000_000) });
+                    assert_eq!(why, WatchEnd::Revoked(Revoked::All { at: us(5_000_000) }));
                 }
             }
             assert_eq!(store.watches(), 0);

@@ -1,6 +1,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
+use jwe_session_core::WatchEnd;
 
 fn t(s: u64) -> UnixTime {
     UnixTime::from_secs(s)
@@ -437,12 +438,15 @@ async fn refreshes_survive_reopening_and_watches_complete() {
     };
     {
         let s = FileStore::open_at(&path, t(NOW)).unwrap();
-        let watch = s.watch_at(ids("s1", "alice", us(1)), t(NOW)).unwrap();
+        let covered = s.watch_at(token(m), t(NOW)).unwrap();
+        let watch = s.watch_at(token(m.next()), t(NOW)).unwrap();
         s.revoke_at(refresh.clone(), t(NOW)).await.unwrap();
         assert!(s.refresh_due_at(token(m), t(NOW)).is_some());
-        assert_eq!(watch.revoked(), None, "a refresh ends no session");
+        assert_eq!(covered.ended(), Some(WatchEnd::Refreshed { at: m }));
+        assert_eq!(covered.revoked(), None, "a refresh ends no session");
+        assert_eq!(watch.ended(), None, "issued after the refresh");
         s.revoke_at(session("s1", NOW + 900), t(NOW)).await.unwrap();
-        assert_eq!(watch.await, Revoked::Session);
+        assert_eq!(watch.await, WatchEnd::Revoked(Revoked::Session));
     }
     let s = FileStore::open_at(&path, t(NOW + 1)).unwrap();
     assert!(s.refresh_due_at(token(m), t(NOW + 1)).is_some());

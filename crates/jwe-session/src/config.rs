@@ -70,7 +70,9 @@ pub const DEFAULT_COOKIE_NAME: &str = "session";
 /// ([`SessionLayerBuilder::token_cache`]).
 pub const DEFAULT_TOKEN_CACHE: usize = 1024;
 
-/// What a renew hook decides for a session being renewed after `exp`.
+/// What a renew hook decides for a session being renewed after `exp` (or early, for a
+/// claims refresh, or for a long-lived connection's
+/// [`recheck`](crate::SessionHandle::recheck)).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Renew<T> {
@@ -80,6 +82,12 @@ pub enum Renew<T> {
     Update(T),
     /// End the session (the account was banned, say): no session, cookie cleared.
     Refuse,
+    /// The hook cannot decide now (its database does not answer): no renewal and no
+    /// session for this request, but the cookie is kept, and the next request asks again.
+    /// The fail-closed answer for the hook's own data, as the layer's for the revocation
+    /// store: answering [`Keep`](Self::Keep) instead would let a user banned during the
+    /// outage renew with their old claims.
+    Unavailable,
 }
 
 pub(crate) type RenewHook<T> = Arc<dyn Fn(Claims<T>) -> BoxFuture<'static, Renew<T>> + Send + Sync>;

@@ -69,17 +69,29 @@ impl<T> Session<T> {
 
     /// Watches this session: the future completes when it is revoked (logout, logout
     /// everywhere, an emergency cut-off, here or on another instance through a shared
-    /// store), and at once if it is already. For long-lived connections: a WebSocket
-    /// handler selects on it and closes with its own code.
+    /// store), or when a claims refresh of its subject covers it
+    /// ([`WatchEnd::Refreshed`](crate::WatchEnd::Refreshed): run
+    /// [`SessionHandle::recheck`] and watch again, or close), and at once if either is
+    /// in force already. For long-lived connections: a WebSocket handler selects on it and
+    /// closes with its own code.
     ///
     /// ```
     /// # async fn stream(session: jwe_session::Session<()>) -> Result<(), jwe_session::StoreError> {
-    /// let revoked = session.watch()?;
-    /// tokio::select! {
-    ///     why = revoked => { /* close the connection: `why` says which revocation */ }
-    ///     () = serve(&session) => {}
+    /// use jwe_session::WatchEnd;
+    /// let mut watch = session.watch()?;
+    /// loop {
+    ///     tokio::select! {
+    ///         end = &mut watch => match end {
+    ///             // The renew hook runs again; a ban closes the connection.
+    ///             WatchEnd::Refreshed { .. } if session.handle().recheck().await.is_ok() => {
+    ///                 watch = session.handle().watch().map_err(|_| jwe_session::StoreError::WatchUnsupported)?;
+    ///             }
+    ///             _ => return Ok(()), // close the connection
+    ///         },
+    ///         () = serve(&session) => return Ok(()),
+    ///     }
     /// }
-    /// # Ok(()) }
+    /// # }
     /// # async fn serve(_: &jwe_session::Session<()>) {}
     /// ```
     ///

@@ -217,6 +217,14 @@ impl<T> SessionHandle<T> {
         self.config.lifetimes
     }
 
+    /// The layer's clock (the one it judges lifetimes by): for a long-lived connection's
+    /// own timers, such as closing at the session's
+    /// [absolute end](Lifetimes::absolute_end).
+    #[must_use]
+    pub fn clock(&self) -> Arc<dyn jwe_session_core::Clock> {
+        Arc::clone(&self.config.clock)
+    }
+
     /// Changes the application's claims of the current session; it is re-sealed in this
     /// response (same `sid`, new `jti` and `exp`).
     ///
@@ -436,9 +444,10 @@ impl<T> SessionHandle<T> {
 
     /// Watches this request's session: the [`RevocationWatch`] completes when it is
     /// revoked (logout, logout everywhere, an emergency cut-off, by this instance or,
-    /// through a shared store, any other), and at once if it is already. Hold it beside a
-    /// long-lived connection (a WebSocket, a gRPC stream) and close the connection when it
-    /// completes.
+    /// through a shared store, any other), or when a claims refresh covers it (then run
+    /// [`recheck`](Self::recheck) and watch again), and at once if either is in force
+    /// already. Hold it beside a long-lived connection (a WebSocket, a gRPC stream) and
+    /// close the connection when the session ends.
     ///
     /// The watch follows the session as it is now: after [`cycle`](Self::cycle) or
     /// [`end_others`](Self::end_others), watch again for the new `sid`.
@@ -481,6 +490,113 @@ impl<T: Clone> SessionHandle<T> {
         self.lock().current.clone()
     }
 }
+
+impl<T: Clone + Send + 'static> SessionHandle<T> {
+    /// Checks the session again as a renewal would, for a long-lived connection (a
+    /// WebSocket, a gRPC stream) whose request was answered long ago: the absolute
+    /// lifetime, the store's authoritative revocation check, and the app's renew hook
+    /// (`on_renew`), which may change the claims or refuse (a ban). Run it when a
+    /// [`watch`](Self::watch) completes with
+    /// [`WatchEnd::Refreshed`](jwe_session_core::WatchEnd::Refreshed), then watch again:
+    /// the new claims are issued after the refresh, which no longer covers them.
+    ///
+    /// The handle then holds the new claims (if the response has not been written yet,
+    /// it carries them as a renewed token), or no session after a refusal.
+    ///
+    /// ```
+    /// # async fn on_refresh(handle: jwe_session::SessionHandle<()>) {
+    /// match handle.recheck().await {
+    ///     Ok(claims) => { /* go on with `claims`; watch again */ }
+    ///     Err(e) => { /* close the connection: `e` says why */ }
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`RecheckError::NoSession`] without a session; [`RecheckError::Expired`] past the
+    /// absolute lifetime; [`RecheckError::Revoked`]; [`RecheckError::Refused`] when the
+    /// renew hook refuses; [`RecheckError::Unavailable`] when the store (fail-closed) or
+    /// the hook ([`Renew::Unavailable`](crate::Renew::Unavailable)) cannot answer: the
+    /// session is not ended, but not vouched for either.
+    pub async fn recheck(&self) -> Result<Claims<T>, RecheckError> {
+        use crate::metrics::Refusal;
+        use crate::service::{renew, Early};
+        let claims = self.claims().ok_or(RecheckError::NoSession)?;
+        let now = self.config.clock.now();
+        let early = match self.config.lifetimes.stage_at(&claims, now) {
+            jwe_session_core::Stage::AbsoluteExpired | jwe_session_core::Stage::Incomplete => {
+                self.end_here();
+                return Err(RecheckError::Expired);
+            }
+            _ => self
+                .config
+                .store
+                .refresh_due_at(SessionIds::from(&claims), now)
+                .map_or(Early::No, Early::Refresh),
+        };
+        match renew(&self.config, claims, now, early).await {
+            Ok(renewed) => {
+                let mut st = self.lock();
+                st.current = Some(renewed.clone());
+                if !st.written && st.pending == Pending::Nothing {
+                    st.pending = Pending::Refresh;
+                }
+                Ok(renewed)
+            }
+            Err((_, Refusal::Revoked)) => {
+                self.end_here();
+                Err(RecheckError::Revoked)
+            }
+            Err((_, Refusal::RenewRefused)) => {
+                self.end_here();
+                Err(RecheckError::Refused)
+            }
+            Err(_) => Err(RecheckError::Unavailable),
+        }
+    }
+
+    /// No session from here on; the cookie is cleared if the response is still to come.
+    fn end_here(&self) {
+        let mut st = self.lock();
+        st.current = None;
+        if !st.written {
+            st.pending = Pending::Clear;
+        }
+    }
+}
+
+/// Why [`SessionHandle::recheck`] did not vouch for the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecheckError {
+    /// The handle has no session.
+    NoSession,
+    /// The session is past its absolute lifetime: the user must log in again.
+    Expired,
+    /// The session is revoked.
+    Revoked,
+    /// The renew hook refused it (a ban, say).
+    Refused,
+    /// The revocation store (fail-closed) or the renew hook's data did not answer: the
+    /// session may be fine, but nothing vouches for it now.
+    Unavailable,
+}
+
+impl fmt::Display for RecheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NoSession => "no session to check",
+            Self::Expired => "session is past its absolute lifetime",
+            Self::Revoked => "session was revoked",
+            Self::Refused => "the renew hook refused the session",
+            Self::Unavailable => {
+                "the session could not be checked now (store or renew hook unavailable)"
+            }
+        })
+    }
+}
+
+impl std::error::Error for RecheckError {}
 
 /// Revocations are kept a little past the last moment they could matter.
 pub(crate) const LEEWAY: Duration = Duration::from_secs(60);

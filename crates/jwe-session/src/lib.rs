@@ -143,14 +143,16 @@ pub use config::{
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{RejectionReason, Session, SessionRejection};
-pub use handle::{CycleError, NoSession, SessionHandle, StartError, UpdateError, WatchError};
+pub use handle::{
+    CycleError, NoSession, RecheckError, SessionHandle, StartError, UpdateError, WatchError,
+};
 // What an app touches from the core crate, so `jwe-session` is its one dependency.
 pub use jwe_session_core::{
     Audience, BoxFuture, Claim, Claims, ClaimsTypeError, Clock, Enc, Key, KeyError, KeyRing,
     KeyRingHandle, Lifetimes, ManualClock, MemoryStore, OpenError, Revocation, RevocationKey,
     RevocationStore, RevocationWatch, Revoked, SealError, SessionIds, SessionLifetimes,
     SessionToken, Stage, StoreError, SystemClock, TokenOptions, UnixMicros, UnixTime, Validation,
-    ValidationError, DEFAULT_KEYS_ENV, SEAL_LIMIT,
+    ValidationError, WatchEnd, DEFAULT_KEYS_ENV, SEAL_LIMIT,
 };
 #[cfg(feature = "watch")]
 #[cfg_attr(docsrs, doc(cfg(feature = "watch")))]

@@ -22,8 +22,10 @@
 //! key this instance lacks; the cookie is kept), `purpose` (sealed for another purpose),
 //! `decrypt` (tampered, or another key with the same kid), `claims` (claims that do not
 //! fit the type or fail validation), `expired` (idle or absolute lifetime over),
-//! `revoked`, `renew_refused` (the `on_renew` hook said no) and `store_unavailable` (a
-//! renewal the store could not check, fail-closed).
+//! `revoked`, `renew_refused` (the `on_renew` hook said no), `renew_unavailable` (the hook
+//! could not decide: its data was unreachable; the cookie is kept) and `store_unavailable`
+//! (a renewal the store could not check, fail-closed). `unknown_kid` is also what forged
+//! headers count under: alert on its rate outside a rotation.
 
 /// Counter: requests that carried a valid session.
 pub const SESSIONS_OPENED: &str = "jwe_session_sessions_opened_total";
@@ -61,6 +63,7 @@ pub(crate) enum Refusal {
     Expired,
     Revoked,
     RenewRefused,
+    RenewUnavailable,
     StoreUnavailable,
 }
 
@@ -76,6 +79,7 @@ impl Refusal {
             Self::Expired => "expired",
             Self::Revoked => "revoked",
             Self::RenewRefused => "renew_refused",
+            Self::RenewUnavailable => "renew_unavailable",
             Self::StoreUnavailable => "store_unavailable",
         }
     }

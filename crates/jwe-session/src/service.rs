@@ -424,7 +424,7 @@ where
 
 /// Why a session is renewed.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Early {
+pub(crate) enum Early {
     /// Past `exp`: the usual renewal.
     No,
     /// Before `exp`, for the claims refresh made at this moment.
@@ -434,7 +434,7 @@ enum Early {
 /// Renews a session past `exp` (or before it, for a claims refresh): the authoritative
 /// revocation check, then the hook. `Err` carries what to do with the cookie instead, and
 /// why.
-async fn renew<T: Clone + Send + 'static>(
+pub(crate) async fn renew<T: Clone + Send + 'static>(
     config: &Config<T>,
     mut claims: Claims<T>,
     now: jwe_session_core::UnixTime,
@@ -473,6 +473,11 @@ async fn renew<T: Clone + Send + 'static>(
             Renew::Refuse => {
                 tracing::debug!(reason = "renew hook refused", "session ended");
                 return Err((Pending::Clear, Refusal::RenewRefused));
+            }
+            Renew::Unavailable => {
+                // Keep the cookie: the hook decides once its data answers again.
+                tracing::debug!(reason = "renew hook unavailable", "session not renewed");
+                return Err((Pending::Nothing, Refusal::RenewUnavailable));
             }
         }
     }

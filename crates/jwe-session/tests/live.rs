@@ -285,7 +285,10 @@ async fn a_watch_from_the_extractor_or_the_handle_completes_on_logout() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((a, b), (Revoked::Session, Revoked::Session));
+    assert_eq!(
+        (a.revoked(), b.revoked()),
+        (Some(Revoked::Session), Some(Revoked::Session))
+    );
     assert_eq!(store.watches(), 0);
 }
 
@@ -316,4 +319,174 @@ async fn a_refresh_from_a_clock_ahead_renews_once() {
     let renewed = cookie.expect("renewed");
     let (_, cookie, _) = send(&app, get_with_cookie("/me", &renewed)).await;
     assert_eq!(cookie, None, "renewed once only");
+}
+
+/// Issue 25, item 4: a claims refresh completes the watch of an open connection with
+/// `WatchEnd::Refreshed`, and `recheck` runs the renew hook again: the connection goes on
+/// with the new claims (watching again; the same refresh no longer covers them), and a ban
+/// ends it.
+#[tokio::test]
+async fn an_open_connection_rechecks_on_a_refresh_and_a_ban_ends_it() {
+    use jwe_session::{RecheckError, WatchEnd};
+    let clock = Arc::new(ManualClock::new(UnixTime::from_secs(T0)));
+    let store = Arc::new(MemoryStore::new());
+    let table: Roles = Arc::default();
+    let layer = layer(&clock, store.clone(), &table);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let connect = Router::new()
+        .route(
+            "/connect",
+            get(move |handle: SessionHandle<User>| {
+                let tx = tx.clone();
+                async move {
+                    let mut watch = handle.watch().unwrap();
+                    // The "connection": outlives the request, as a WebSocket does.
+                    tokio::spawn(async move {
+                        loop {
+                            let end = watch.await;
+                            let checked = handle.recheck().await.map(|c| c.app.roles);
+                            let stop = checked.is_err();
+                            tx.send((end, checked)).unwrap();
+                            if stop {
+                                return;
+                            }
+                            watch = handle.watch().unwrap();
+                        }
+                    });
+                    "connected"
+                }
+            }),
+        )
+        .layer(layer.clone());
+    let alice = layer.test_session("alice", user(&["user"])).unwrap();
+    assert_eq!(
+        send(&connect, get_with("/connect", &alice)).await.2,
+        "connected"
+    );
+    let next = |rx: &mut tokio::sync::mpsc::UnboundedReceiver<_>| {
+        let got = rx.try_recv();
+        got.map_err(|e| format!("{e:?}"))
+    };
+    table
+        .lock()
+        .unwrap()
+        .insert("alice".into(), vec!["admin".into()]);
+    layer.refresh_claims_of("alice").await.unwrap();
+    let (end, checked) = tokio::time::timeout(Duration::from_secs(1), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(end, WatchEnd::Refreshed { .. }), "{end:?}");
+    assert_eq!(end.revoked(), None);
+    assert_eq!(checked, Ok(vec!["admin".to_owned()]));
+    tokio::task::yield_now().await;
+    assert_eq!(store.watches(), 1, "watching the new claims");
+    assert!(next(&mut rx).is_err(), "the new watch is not covered");
+    // The ban: the hook refuses, the connection ends.
+    table
+        .lock()
+        .unwrap()
+        .insert("alice".into(), vec!["banned".into()]);
+    layer.refresh_claims_of("alice").await.unwrap();
+    let (end, checked) = tokio::time::timeout(Duration::from_secs(1), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(end, WatchEnd::Refreshed { .. }));
+    assert_eq!(checked, Err(RecheckError::Refused));
+    tokio::task::yield_now().await;
+    assert_eq!(store.watches(), 0);
+}
+
+/// `recheck` says why it does not vouch for a session: none, revoked, past the absolute
+/// lifetime.
+#[tokio::test]
+async fn recheck_refuses_what_a_renewal_would() {
+    use jwe_session::RecheckError;
+    let clock = Arc::new(ManualClock::new(UnixTime::from_secs(T0)));
+    let store = Arc::new(MemoryStore::new());
+    let layer = layer(&clock, store.clone(), &Roles::default());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = Router::new()
+        .route(
+            "/hold",
+            get(move |handle: SessionHandle<User>| {
+                let tx = tx.clone();
+                async move {
+                    tx.send(handle).unwrap();
+                    "held"
+                }
+            }),
+        )
+        .layer(layer.clone());
+    let held = |session: Option<&TestSession>| {
+        let req = match session {
+            Some(s) => get_with("/hold", s),
+            None => Request::get("/hold").body(Body::empty()).unwrap(),
+        };
+        let app = app.clone();
+        async move { send(&app, req).await }
+    };
+    held(None).await;
+    let anonymous = rx.recv().await.unwrap();
+    assert_eq!(
+        anonymous.recheck().await.unwrap_err(),
+        RecheckError::NoSession
+    );
+    let alice = layer.test_session("alice", user(&[])).unwrap();
+    held(Some(&alice)).await;
+    let handle = rx.recv().await.unwrap();
+    assert!(handle.recheck().await.is_ok(), "a fresh session passes");
+    let sid = handle.claims().unwrap().sid.unwrap();
+    let logout = Revocation::Session {
+        sid,
+        until: UnixTime::from_secs(T0 + 3600),
+    };
+    store.revoke_at(logout, clock.now()).await.unwrap();
+    assert_eq!(handle.recheck().await.unwrap_err(), RecheckError::Revoked);
+    assert!(handle.claims().is_none(), "no session after a refusal");
+    let bob = layer.test_session("bob", user(&[])).unwrap();
+    held(Some(&bob)).await;
+    let handle = rx.recv().await.unwrap();
+    clock.advance(jwe_session::Lifetimes::default().absolute());
+    assert_eq!(handle.recheck().await.unwrap_err(), RecheckError::Expired);
+    assert!(!RecheckError::Expired.to_string().is_empty());
+}
+
+/// Issue 25, item 4: a renew hook whose data is unreachable answers `Renew::Unavailable`:
+/// no renewal and no session now, but the cookie stays, and the session renews once the
+/// data answers. (Keeping the old claims instead would let a user banned during the outage
+/// renew.)
+#[tokio::test]
+async fn a_hook_that_cannot_decide_keeps_the_cookie_and_renews_nothing() {
+    let clock = Arc::new(ManualClock::new(UnixTime::from_secs(T0)));
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let hook_down = Arc::clone(&down);
+    let layer = SessionLayer::<User>::builder(KeyRingHandle::new(KeyRing::generate()))
+        .clock(clock.clone())
+        .on_renew(move |_| {
+            let down = hook_down.load(std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if down {
+                    Renew::Unavailable
+                } else {
+                    Renew::Keep
+                }
+            }
+        })
+        .build()
+        .unwrap();
+    let app = app(&layer);
+    let alice = layer.test_session("alice", user(&["user"])).unwrap();
+    clock.advance(Duration::from_secs(16 * 60));
+    let (status, cookie, _) = send(&app, get_with("/me", &alice)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(cookie, None, "the cookie is kept for later");
+    down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (status, cookie, body) = send(&app, get_with("/me", &alice)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"alice ["user"]"#)
+    );
+    assert!(cookie.is_some(), "renewed");
 }

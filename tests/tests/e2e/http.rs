@@ -514,6 +514,90 @@ async fn a_cross_origin_websocket_handshake_is_refused() {
     assert_eq!(victim.get("/me").await.json()["sub"], "alice");
 }
 
+/// Issue 25, item 4: a ban through the renew hook (the demo's role table) reaches an open
+/// WebSocket. The admin's `POST /roles` refreshes the user's claims; the socket's watch
+/// completes, the demo runs the renew hook again, and the hook's refusal closes it with
+/// 4401. A role change that the hook accepts leaves the socket open. Real sockets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_closes_the_users_open_websocket() {
+    use jwe_session_tests::{WsClient, WsEnd};
+    let d = demo().await;
+    let base = d.server.url();
+    let mut admin = Client::new(base.clone());
+    admin.login("admin").await;
+    let mut mallory = Client::new(base.clone());
+    mallory.login("mallory").await;
+    let mut bob = Client::new(base.clone());
+    bob.login("bob").await;
+    let mut mallorys = WsClient::connect(&base, &mallory.jar).await.unwrap();
+    let mut bobs = WsClient::connect(&base, &bob.jar).await.unwrap();
+    assert_eq!(
+        mallorys.text(Duration::from_secs(2)).await.as_deref(),
+        Some("mallory")
+    );
+    assert_eq!(
+        bobs.text(Duration::from_secs(2)).await.as_deref(),
+        Some("bob")
+    );
+    let r = admin
+        .post_form("/roles", &[("username", "mallory"), ("roles", "banned")])
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        mallorys.end(Duration::from_secs(3)).await,
+        WsEnd::Closed(4401, "session refused".into()),
+        "the banned user's socket stayed open"
+    );
+    let r = admin
+        .post_form("/roles", &[("username", "bob"), ("roles", "user,editor")])
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        bobs.end(Duration::from_millis(500)).await,
+        WsEnd::StillOpen,
+        "a role change the hook accepts keeps the socket"
+    );
+    // Bob's socket went on with the new claims: banning him now still closes it.
+    let r = admin
+        .post_form("/roles", &[("username", "bob"), ("roles", "banned")])
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        bobs.end(Duration::from_secs(3)).await,
+        WsEnd::Closed(4401, "session refused".into())
+    );
+    assert_eq!(mallory.get("/me").await.status, 401);
+}
+
+/// Issue 25, item 4: the demo's `/ws` ends at the session's absolute lifetime, however
+/// long the socket has been open (the clock is the test's; one second is left).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_ends_at_the_absolute_lifetime() {
+    use jwe_session_tests::{WsClient, WsEnd};
+    let d = demo().await;
+    let mut alice = Client::new(d.server.url());
+    alice.login("alice").await;
+    // Active every 12 hours (each request renews) until one second is left.
+    let mut left = Lifetimes::default().absolute() - Duration::from_secs(1);
+    while !left.is_zero() {
+        let step = left.min(Duration::from_secs(12 * 3600));
+        d.clock.advance(step);
+        left -= step;
+        assert_eq!(alice.get("/me").await.status, 200);
+    }
+    let mut ws = WsClient::connect(&d.server.url(), &alice.jar)
+        .await
+        .unwrap();
+    assert_eq!(
+        ws.text(Duration::from_secs(2)).await.as_deref(),
+        Some("alice")
+    );
+    assert_eq!(
+        ws.end(Duration::from_secs(4)).await,
+        WsEnd::Closed(4401, "session expired".into())
+    );
+}
+
 #[tokio::test]
 async fn notes_too_large_for_cookies_are_413_and_the_session_stays() {
     let d = demo().await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use jwe_session_core::{
     Clock, MemoryStore, Revocation, RevocationStore, Revoked, SessionIds, StoreError, SystemClock,
-    UnixMicros, UnixTime,
+    UnixMicros, UnixTime, WatchEnd,
 };
 use jwe_session_file::FileStore;
 use jwe_session_redis::RedisStore;
@@ -348,13 +348,20 @@ pub(crate) async fn refresh_scope(s: &dyn RevocationStore) {
 }
 
 /// A watch completes when its session is revoked by sid, by subject, or globally, and at
-/// once when it is revoked already; a refresh ends none.
+/// once when it is revoked already; a claims refresh completes, as a refresh, only the
+/// watches of the tokens it covers (issued at or before it).
 pub(crate) async fn watches_complete(s: &dyn RevocationStore) {
     let now = UnixTime::now();
     let begun = now.saturating_sub(secs(60));
     let within = Duration::from_secs(2);
-    let by_sid = s.watch_at(ids("w1", "wendy", begun), now).unwrap();
-    let by_sub = s.watch_at(ids("w2", "wendy", begun), now).unwrap();
+    // Tokens issued after the refresh below: it does not cover them.
+    let renewed = |sid, sub| SessionIds {
+        issued: Some(now.saturating_add(secs(1)).into()),
+        ..ids(sid, sub, begun)
+    };
+    let by_sid = s.watch_at(renewed("w1", "wendy"), now).unwrap();
+    let by_sub = s.watch_at(renewed("w2", "wendy"), now).unwrap();
+    let by_refresh = s.watch_at(ids("w5", "wendy", begun), now).unwrap();
     let by_all = s.watch_at(ids("w3", "walt", begun), now).unwrap();
     let later = s.watch_at(ids("w4", "walt", now.saturating_add(secs(1))), now);
     let later = later.unwrap();
@@ -365,6 +372,10 @@ pub(crate) async fn watches_complete(s: &dyn RevocationStore) {
         until,
     };
     s.revoke_at(refresh, now).await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(within, by_refresh).await.unwrap(),
+        WatchEnd::Refreshed { at: now.into() }
+    );
     let logout = Revocation::Session {
         sid: "w1".into(),
         until,
@@ -372,12 +383,12 @@ pub(crate) async fn watches_complete(s: &dyn RevocationStore) {
     s.revoke_at(logout, now).await.unwrap();
     assert_eq!(
         tokio::time::timeout(within, by_sid).await.unwrap(),
-        Revoked::Session
+        WatchEnd::Revoked(Revoked::Session)
     );
     assert_eq!(
         by_sub.revoked(),
         None,
-        "a refresh and another sid end nothing"
+        "a refresh of later tokens and another sid end nothing"
     );
     let everywhere = Revocation::Subject {
         sub: "wendy".into(),
@@ -387,7 +398,7 @@ pub(crate) async fn watches_complete(s: &dyn RevocationStore) {
     s.revoke_at(everywhere, now).await.unwrap();
     assert_eq!(
         tokio::time::timeout(within, by_sub).await.unwrap(),
-        Revoked::Subject { at: now.into() }
+        WatchEnd::Revoked(Revoked::Subject { at: now.into() })
     );
     let all = Revocation::All {
         at: now.into(),
@@ -396,7 +407,7 @@ pub(crate) async fn watches_complete(s: &dyn RevocationStore) {
     s.revoke_at(all, now).await.unwrap();
     assert_eq!(
         tokio::time::timeout(within, by_all).await.unwrap(),
-        Revoked::All { at: now.into() }
+        WatchEnd::Revoked(Revoked::All { at: now.into() })
     );
     assert_eq!(later.revoked(), None, "begun after the cut-off");
     // Begun after the global cut-off, so only its own logout ends it.
