@@ -6,7 +6,9 @@ use redis::Value;
 
 /// Records a batch of revocations: merges each into its point key (the later cut-off and
 /// the later expiry win), indexes subject and global cut-offs, and appends what changed to
-/// the log in one entry, trimming the log by time. Atomic; all keys share one hash slot.
+/// the log in one entry, trimming the log by time. Atomic: all keys share one hash slot,
+/// and a batch it refuses (a point key of another type, a moment out of range) is refused
+/// before anything is written.
 ///
 /// KEYS: log, cut-offs index, window, then one point key per revocation.
 /// ARGV: this writer's window in ms, then per revocation: kind (`s` session, `c` cut-off),
@@ -18,9 +20,22 @@ pub(crate) const REVOKE_LUA: &str = r"
 local now = redis.call('TIME')
 local now_s = tonumber(now[1])
 local now_ms = now_s * 1000 + math.floor(tonumber(now[2]) / 1000)
+local n = (#ARGV - 1) / 4
+-- Everything is checked before anything is written: Redis does not roll a script back,
+-- so an error half-way would leave point keys set without their log entry.
+for i = 1, n do
+  local key = KEYS[3 + i]
+  local t = redis.call('TYPE', key)['ok']
+  if t ~= 'none' and t ~= 'string' then
+    return redis.error_reply('ERR jwe-session: ' .. key .. ' holds a ' .. t .. ', not a revocation')
+  end
+  local exat = tonumber(ARGV[4 * i])
+  if (not exat) or exat > 253402300799 or (not tonumber(ARGV[4 * i - 1])) then
+    return redis.error_reply('ERR jwe-session: revocation for ' .. key .. ' is out of range')
+  end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_s)
 local changed = {}
-local n = (#ARGV - 1) / 4
 for i = 1, n do
   local key = KEYS[3 + i]
   local kind = ARGV[4 * i - 2]

@@ -1153,9 +1153,11 @@ async fn repair(shared: &Shared, why: &'static str) -> Result<(), StoreError> {
         revocations = known.len(),
         "{why}; writing back what this instance knows"
     );
-    shared.repairs.fetch_add(1, Ordering::SeqCst);
     shared.writer.raise_window().await?;
     shared.enqueue(known);
+    // Counted once queued: whoever sees the count sees the queue it made.
+    shared.repairs.fetch_add(1, Ordering::SeqCst);
+    shared.bump();
     Ok(())
 }
 

@@ -328,7 +328,7 @@ async fn two_demos(server: &RedisServer) -> TwoDemos {
     let b = demo_on(store_b.clone(), &ring, &clock, false).await;
     let mut on_a = Client::new(a.url());
     on_a.login("alice").await;
-    let cookie = on_a.jar["session"].clone();
+    let cookie = on_a.jar["__Host-session"].clone();
     TwoDemos {
         a,
         b,
@@ -344,7 +344,9 @@ impl TwoDemos {
         let deadline = Instant::now() + within;
         loop {
             let mut thief = Client::new(self.b.url());
-            thief.jar.insert("session".into(), self.cookie.clone());
+            thief
+                .jar
+                .insert("__Host-session".into(), self.cookie.clone());
             if thief.get("/me").await.status == 401 {
                 return;
             }
@@ -365,7 +367,7 @@ async fn logout_on_one_instance_is_refused_on_another() {
     };
     let mut t = two_demos(&server).await;
     let mut on_b = Client::new(t.b.url());
-    on_b.jar.insert("session".into(), t.cookie.clone());
+    on_b.jar.insert("__Host-session".into(), t.cookie.clone());
     assert_eq!(
         on_b.get("/me").await.status,
         200,
@@ -420,7 +422,7 @@ async fn renewal_during_an_outage_follows_the_policy() {
     // Fail open: renewed from the mirror.
     let r = c_open.get("/me").await;
     assert_eq!(r.status, 200);
-    assert!(r.set_cookie("session").is_some());
+    assert!(r.set_cookie("__Host-session").is_some());
 
     // Redis back: the fail-closed instance renews again.
     server.restart();
@@ -428,7 +430,7 @@ async fn renewal_during_an_outage_follows_the_policy() {
     loop {
         let r = c_closed.get("/me").await;
         if r.status == 200 {
-            assert!(r.set_cookie("session").is_some());
+            assert!(r.set_cookie("__Host-session").is_some());
             break;
         }
         assert!(
@@ -897,9 +899,10 @@ async fn a_least_privilege_acl_user_is_enough() {
         return;
     };
     let mut conn = redis_conn(&server.url()).await;
-    let rule = "on >s3cret resetkeys ~{jwe-session:}* resetchannels -@all +get +set +eval +evalsha \
-                +expiretime +exists +xadd +xrange +xread +xinfo|stream +zrangebyscore +zadd +zremrangebyscore \
-                +time +ping +hello +script|load +config|get";
+    let rule =
+        "on >s3cret resetkeys ~{jwe-session:}* resetchannels -@all +get +set +eval +evalsha \
+                +expiretime +exists +type +xadd +xrange +xread +xinfo|stream +zrangebyscore +zadd \
+                +zremrangebyscore +time +ping +hello +script|load +config|get";
     let mut cmd = redis::cmd("ACL");
     cmd.arg("SETUSER").arg("jwe");
     for part in rule.split_whitespace() {
@@ -1157,7 +1160,7 @@ async fn a_websocket_closes_when_its_session_is_revoked_on_either_instance() {
     let nobody = std::collections::BTreeMap::new();
     assert_eq!(WsClient::connect(&b.url(), &nobody).await.err(), Some(401));
     let mut garbage = nobody.clone();
-    garbage.insert("session".into(), "not-a-token".into());
+    garbage.insert("__Host-session".into(), "not-a-token".into());
     assert_eq!(WsClient::connect(&a.url(), &garbage).await.err(), Some(401));
 
     // Logout on A: the sockets on A and on B close.
