@@ -576,7 +576,7 @@ async fn the_demo_serves_its_metrics_in_prometheus_format() {
     assert_eq!(stolen.get("/me").await.status, StatusCode::UNAUTHORIZED);
     let mut forger = browser(
         &demo.url(),
-        &BTreeMap::from([("session".to_owned(), "not-a-token".to_owned())]),
+        &BTreeMap::from([("__Host-session".to_owned(), "not-a-token".to_owned())]),
     );
     assert_eq!(forger.get("/me").await.status, StatusCode::UNAUTHORIZED);
 

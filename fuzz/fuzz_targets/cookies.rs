@@ -69,15 +69,17 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .enumerate()
         .map(|(i, p)| match (i, n) {
-            (0, 1) => format!("session={p}"),
-            (0, _) => format!("session=~{n}~{id}~{p}"),
-            _ => format!("session.{i}={id}~{p}"),
+            (0, 1) => format!("__Host-session={p}"),
+            (0, _) => format!("__Host-session=~{n}~{id}~{p}"),
+            _ => format!("__Host-session.{i}={id}~{p}"),
         })
         .collect();
     cookies.push("other=1".into());
-    cookies.push("sessionx=2".into());
-    cookies.push("session.+1=3".into());
-    cookies.push(format!("session.{}=stale~x", n.max(1) + 1));
+    // What a sibling subdomain could plant without the `__Host-` prefix: never read.
+    cookies.push("session=planted".into());
+    cookies.push("__Host-sessionx=2".into());
+    cookies.push("__Host-session.+1=3".into());
+    cookies.push(format!("__Host-session.{}=stale~x", n.max(1) + 1));
     if let Some(r) = data.get(7) {
         let n = cookies.len();
         cookies.rotate_left(usize::from(*r) % n);

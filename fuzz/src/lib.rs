@@ -4,7 +4,7 @@
 use jwe_session_core::{Claims, Key, KeyRing, TokenOptions, UnixTime};
 
 /// The purpose the fuzzed tokens are bound to.
-pub const PURPOSE: &str = "jwe-session/cookie/session";
+pub const PURPOSE: &str = "jwe-session/cookie/__Host-session";
 
 /// A ring with one active and one old key.
 pub fn ring() -> KeyRing {

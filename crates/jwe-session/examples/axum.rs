@@ -91,8 +91,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(KeyError::EnvMissing { .. }) if development => KeyRing::generate(),
         Err(e) => return Err(e.into()),
     };
+    // The defaults: `__Host-session` (Secure, no subdomain can set it), HttpOnly, Lax.
     let layer = SessionLayer::<User>::builder(ring)
-        .host_prefix() // __Host-session: Secure, no subdomain can set it
         .dangerous()
         .local_development(development) // plain http://localhost: no Secure, no prefix
         .done()
@@ -160,7 +160,7 @@ mod tests {
         let res = app(layer(&clock)?).oneshot(req).await?;
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
         let cookie = res.headers()[header::SET_COOKIE].to_str()?;
-        assert!(cookie.starts_with("session=") && cookie.contains("HttpOnly"));
+        assert!(cookie.starts_with("__Host-session=") && cookie.contains("HttpOnly"));
         Ok(())
     }
 

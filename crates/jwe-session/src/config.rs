@@ -63,7 +63,8 @@ pub enum RejectionFormat {
 /// to bearer clients.
 pub const DEFAULT_TOKEN_HEADER: &str = "x-session-token";
 
-/// The default cookie name.
+/// The default cookie name, before the `__Host-` prefix the layer adds by default: the
+/// browser sees `__Host-session`.
 pub const DEFAULT_COOKIE_NAME: &str = "session";
 
 /// How many recently opened tokens a layer keeps by default
@@ -101,8 +102,15 @@ pub enum ConfigError {
         /// The name given.
         name: String,
     },
-    /// `__Host-` cookies may not have a `Domain` (RFC 6265bis §4.1.3.2).
+    /// `__Host-` cookies may not have a `Domain` (RFC 6265bis §4.1.3.2). The prefix is the
+    /// default: a cookie shared with subdomains needs `.dangerous().no_host_prefix()`.
     HostPrefixWithDomain,
+    /// `__Host-` cookies must have `Path=/`. The prefix is the default: a cookie scoped
+    /// to a path needs `.dangerous().no_host_prefix()`.
+    HostPrefixWithPath {
+        /// The path given.
+        path: String,
+    },
     /// `__Host-` cookies must be `Secure`.
     HostPrefixInsecure,
     /// The token header name is not a valid HTTP header name.
@@ -152,9 +160,15 @@ impl fmt::Display for ConfigError {
                 f,
                 "cookie name {name:?} is not allowed: use 1 to 64 of A-Z a-z 0-9 - _"
             ),
-            Self::HostPrefixWithDomain => {
-                f.write_str("a __Host- cookie cannot have a Domain; drop one of them")
-            }
+            Self::HostPrefixWithDomain => f.write_str(
+                "a __Host- cookie (the default) cannot have a Domain: drop cookie_domain, or \
+                 share the cookie with subdomains through .dangerous().no_host_prefix()",
+            ),
+            Self::HostPrefixWithPath { path } => write!(
+                f,
+                "a __Host- cookie (the default) must have Path=/, not {path:?}: drop \
+                 cookie_path, or scope the cookie through .dangerous().no_host_prefix()"
+            ),
             Self::HostPrefixInsecure => f.write_str("a __Host- cookie must be Secure"),
             Self::InvalidHeaderName { name } => write!(f, "{name:?} is not a valid header name"),
             Self::InvalidMaxChunks { max_chunks } => {
@@ -319,7 +333,8 @@ impl<T> fmt::Debug for Config<T> {
 pub struct SessionLayerBuilder<T> {
     ring: KeyRingHandle,
     cookie_name: String,
-    host_prefix: bool,
+    /// `None`: the default (on, unless the cookie is not `Secure`); `Some` when chosen.
+    host_prefix: Option<bool>,
     domain: Option<String>,
     path: String,
     same_site: SameSite,
@@ -362,7 +377,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
         Self {
             ring,
             cookie_name: DEFAULT_COOKIE_NAME.to_owned(),
-            host_prefix: false,
+            host_prefix: None,
             domain: None,
             path: "/".to_owned(),
             same_site: SameSite::Lax,
@@ -391,27 +406,43 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
         }
     }
 
-    /// The cookie name (default `session`); chunks are `NAME.1`, `NAME.2`, ...
+    /// The cookie name (default `session`, sent as `__Host-session`: see
+    /// [`host_prefix`](Self::host_prefix)); chunks are `NAME.1`, `NAME.2`, ...
     pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
         self.cookie_name = name.into();
         self
     }
 
-    /// Prefixes the cookie name with `__Host-`: the browser then insists on `Secure`,
-    /// `Path=/` and no `Domain`, so no subdomain can plant or overwrite the cookie.
+    /// Prefixes the cookie name with `__Host-` (the default): the browser then insists on
+    /// `Secure`, `Path=/` and no `Domain`, so no subdomain can plant or overwrite the
+    /// cookie. The default gives way only to an insecure cookie
+    /// ([`allow_insecure_cookie`](DangerousOptions::allow_insecure_cookie),
+    /// [`local_development`](DangerousOptions::local_development)), which cannot carry it;
+    /// calling this makes it a requirement ([`ConfigError::HostPrefixInsecure`] then).
+    ///
+    /// # Security
+    /// A cookie without the prefix can be planted by any sibling subdomain, with a
+    /// `Domain` and a longer `Path` that browsers send first: a login CSRF that no
+    /// cross-origin check sees, and chunk debris that breaks chunked sessions. Turn it
+    /// off only with [`no_host_prefix`](DangerousOptions::no_host_prefix).
     pub fn host_prefix(mut self) -> Self {
-        self.host_prefix = true;
+        self.host_prefix = Some(true);
         self.path = "/".to_owned();
         self
     }
 
-    /// Sets the cookie's `Domain`, sharing it with subdomains (default: host only).
+    /// Sets the cookie's `Domain`, sharing it with subdomains (default: host only). A
+    /// `__Host-` cookie (the default) cannot have one: this needs
+    /// [`no_host_prefix`](DangerousOptions::no_host_prefix)
+    /// ([`ConfigError::HostPrefixWithDomain`] otherwise).
     pub fn cookie_domain(mut self, domain: impl Into<String>) -> Self {
         self.domain = Some(domain.into());
         self
     }
 
-    /// Sets the cookie's `Path` (default `/`).
+    /// Sets the cookie's `Path` (default `/`). A `__Host-` cookie (the default) must have
+    /// `Path=/`: another path needs [`no_host_prefix`](DangerousOptions::no_host_prefix)
+    /// ([`ConfigError::HostPrefixWithPath`] otherwise).
     pub fn cookie_path(mut self, path: impl Into<String>) -> Self {
         self.path = path.into();
         self
@@ -605,8 +636,10 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
                 "local development mode: the session cookie is not Secure and has no __Host- prefix; never use this in production"
             );
             self.secure = false;
-            self.host_prefix = false;
+            self.host_prefix = Some(false);
         }
+        // The default: `__Host-` whenever the cookie is `Secure` (it cannot be otherwise).
+        let host_prefix = self.host_prefix.unwrap_or(self.secure);
         let name_ok = (1..=64).contains(&self.cookie_name.len())
             && self
                 .cookie_name
@@ -617,10 +650,13 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
                 name: self.cookie_name,
             });
         }
-        if self.host_prefix && self.domain.is_some() {
+        if host_prefix && self.domain.is_some() {
             return Err(ConfigError::HostPrefixWithDomain);
         }
-        if self.host_prefix && !self.secure {
+        if host_prefix && self.path != "/" {
+            return Err(ConfigError::HostPrefixWithPath { path: self.path });
+        }
+        if host_prefix && !self.secure {
             return Err(ConfigError::HostPrefixInsecure);
         }
         if !(1..=crate::cookies::MAX_CHUNKS).contains(&self.max_chunks) {
@@ -633,7 +669,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
                 name: self.token_header.clone(),
             }
         })?;
-        let full_name = if self.host_prefix {
+        let full_name = if host_prefix {
             format!("__Host-{}", self.cookie_name)
         } else {
             self.cookie_name.clone()
@@ -737,13 +773,29 @@ impl<T> fmt::Debug for DangerousOptions<T> {
 }
 
 impl<T: Send + 'static> DangerousOptions<T> {
-    /// Drops `Secure`, so the cookie also travels over plain HTTP.
+    /// Drops `Secure`, so the cookie also travels over plain HTTP; the default `__Host-`
+    /// prefix goes with it (it requires `Secure`).
     ///
     /// # Security
-    /// Anyone on the network path can then copy the session. Only for local development
-    /// with clients that refuse `Secure` cookies over `http://`.
+    /// Anyone on the network path can then copy the session, and sibling subdomains can
+    /// plant one. Only for local development with clients that refuse `Secure` cookies
+    /// over `http://`.
     pub fn allow_insecure_cookie(mut self) -> Self {
         self.0.secure = false;
+        self
+    }
+
+    /// Drops the default `__Host-` prefix: the cookie is named exactly
+    /// [`cookie_name`](SessionLayerBuilder::cookie_name), and may have a `Domain` or a
+    /// `Path`. For apps that share the cookie with subdomains, or that must keep an
+    /// existing cookie name.
+    ///
+    /// # Security
+    /// Any sibling subdomain can then plant a cookie of that name, with a `Domain` and a
+    /// longer `Path` that browsers send first: a login CSRF that no cross-origin check
+    /// sees, and chunk debris that breaks chunked sessions until it expires.
+    pub fn no_host_prefix(mut self) -> Self {
+        self.0.host_prefix = Some(false);
         self
     }
 

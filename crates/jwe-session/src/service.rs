@@ -33,8 +33,10 @@ use crate::metrics::Refusal;
 ///   Firefox also accept it from `http://localhost`; Safari (WebKit) does not. Behind a
 ///   TLS-terminating proxy that is what you want; for plain-HTTP development use
 ///   `.dangerous().allow_insecure_cookie()`.
-/// - Prefer `.host_prefix()` (`__Host-session`) when the app owns its host name: no
-///   subdomain can then set or shadow the cookie. It rules out `Domain`.
+/// - The cookie is `__Host-session` by default: no subdomain can set or shadow it. That
+///   rules out `Domain` and a `Path` other than `/`; a cookie shared with subdomains needs
+///   `.dangerous().no_host_prefix()`. The name (and the purpose bound into tokens, which
+///   derives from it) changed from `session`: after upgrading, users log in once.
 /// - With the cookie transport, unsafe requests (`POST`, `PUT`, `DELETE`, …) that a browser
 ///   marks as cross-origin are refused with `403` before the handler runs (see
 ///   [`SessionLayerBuilder::trusted_origin`]). The check compares `Origin` with `Host`
@@ -768,7 +770,7 @@ mod tests {
         let res = call(&layer, "/login", None).await;
         assert!(res.headers()[SET_COOKIE].is_sensitive());
         let pair = cookie_pair(&res);
-        assert!(pair.starts_with("session=eyJ"));
+        assert!(pair.starts_with("__Host-session=eyJ"));
 
         let res = call(&layer, "/", Some(&pair)).await;
         assert_eq!(res.body(), "alice");
@@ -776,7 +778,7 @@ mod tests {
 
         let res = call(&layer, "/logout", Some(&pair)).await;
         assert_eq!(res.body(), "ended");
-        assert_eq!(cookie_pair(&res), "session=");
+        assert_eq!(cookie_pair(&res), "__Host-session=");
         assert_eq!(call(&layer, "/", Some(&pair)).await.body(), "anonymous");
     }
 
@@ -835,7 +837,10 @@ mod tests {
                 .config
                 .ring
                 .load()
-                .open::<Claims<()>>(first.trim_start_matches("session="), &layer.config.opts)
+                .open::<Claims<()>>(
+                    first.trim_start_matches("__Host-session="),
+                    &layer.config.opts,
+                )
                 .unwrap()
                 .into_payload()
                 .sid;
@@ -886,8 +891,8 @@ mod tests {
         assert!(res.headers().get(SET_COOKIE).is_none(), "{res:?}");
         assert_eq!(call(&b, "/", Some(&cookie)).await.body(), "alice");
 
-        let res = call(&a, "/", Some(&format!("{cookie}; session.3=stale"))).await;
-        assert_eq!(cleared(&res), ["session.3"], "only the debris goes");
+        let res = call(&a, "/", Some(&format!("{cookie}; __Host-session.3=stale"))).await;
+        assert_eq!(cleared(&res), ["__Host-session.3"], "only the debris goes");
 
         let mut forged = cookie.into_bytes();
         let last = forged.len() - 1;
@@ -976,11 +981,14 @@ mod tests {
         let res = call(
             &layer,
             "/",
-            Some("session=bad; session.1=worse; session.3=stale"),
+            Some("__Host-session=bad; __Host-session.1=worse; __Host-session.3=stale"),
         )
         .await;
         assert_eq!(res.body(), "anonymous");
-        assert_eq!(cleared(&res), ["session", "session.1", "session.3"]);
+        assert_eq!(
+            cleared(&res),
+            ["__Host-session", "__Host-session.1", "__Host-session.3"]
+        );
     }
 
     #[test]
@@ -1343,6 +1351,31 @@ mod tests {
         assert_eq!(res.status(), StatusCode::OK);
     }
 
+    /// Issue 25, item 5: the default cookie is `__Host-session`. A sibling subdomain can
+    /// plant `session` (with `Domain=.example.com; Path=/app`, sent first by the browser),
+    /// but never a `__Host-` cookie: the planted one is not even read, and the real
+    /// session wins. The defaults are Secure, Path=/, no Domain, as `__Host-` requires.
+    #[tokio::test]
+    async fn the_default_cookie_is_host_prefixed_so_a_planted_one_never_wins() {
+        let layer = layer();
+        assert_eq!(layer.cookie_name(), "__Host-session");
+        let login = call(&layer, "/login", None).await;
+        let set = login.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+        assert!(set.starts_with("__Host-session="), "{set}");
+        assert!(set.contains("Secure") && set.contains("Path=/"), "{set}");
+        assert!(!set.contains("Domain"), "{set}");
+        let victim = cookie_pair(&login);
+        let mallory = call(&layer, "/login", None).await;
+        let planted = cookie_pair(&mallory).replacen("__Host-session", "session", 1);
+        let both = format!("{planted}; session.1=debris; {victim}");
+        assert_eq!(call(&layer, "/", Some(&both)).await.body(), "alice");
+        // The planted cookies alone give no session, and nothing clears them for the
+        // attacker to probe: they are not ours.
+        let res = call(&layer, "/", Some(&planted)).await;
+        assert_eq!(res.body(), "anonymous");
+        assert!(res.headers().get(SET_COOKIE).is_none());
+    }
+
     /// Item 2: whatever writes a session is not for shared caches.
     #[tokio::test]
     async fn responses_that_write_a_session_are_no_store() {
@@ -1352,7 +1385,7 @@ mod tests {
         let pair = cookie_pair(&login);
         let logout = call(&layer, "/logout", Some(&pair)).await;
         assert_eq!(logout.headers()[http::header::CACHE_CONTROL], "no-store");
-        let cleared = call(&layer, "/", Some("session=garbage")).await;
+        let cleared = call(&layer, "/", Some("__Host-session=garbage")).await;
         assert!(cleared.headers().get(SET_COOKIE).is_some());
         assert_eq!(cleared.headers()[http::header::CACHE_CONTROL], "no-store");
         // Nothing written, nothing added.
@@ -1371,7 +1404,7 @@ mod tests {
         ] {
             let req = Request::builder()
                 .uri("/")
-                .header(COOKIE, "session=garbage")
+                .header(COOKIE, "__Host-session=garbage")
                 .header("x-test-cache-control", set)
                 .body(String::new())
                 .unwrap();
@@ -1403,11 +1436,11 @@ mod tests {
         // Our own cookie with non-ASCII bytes is refused and cleared like any garbage.
         let res = send_req(
             &layer,
-            request_with_cookie_bytes("session=\u{e7}".as_bytes()),
+            request_with_cookie_bytes("__Host-session=\u{e7}".as_bytes()),
         )
         .await;
         assert_eq!(res.body(), "anonymous");
-        assert_eq!(set_cookie_names(&res), ["session"]);
+        assert_eq!(set_cookie_names(&res), ["__Host-session"]);
     }
 
     /// Item 4: `session.+1` is not a chunk.
@@ -1417,10 +1450,10 @@ mod tests {
         let pair = cookie_pair(&call(&layer, "/login", None).await);
         for planted in [
             "session.+1=zz",
-            "session.01=zz",
-            "session.1 =zz",
+            "__Host-session.01=zz",
+            "__Host-session.1 =zz",
             "session.-1=zz",
-            "session.1a=zz",
+            "__Host-session.1a=zz",
         ] {
             let res = call(&layer, "/", Some(&format!("{pair}; {planted}"))).await;
             assert_eq!(res.body(), "alice", "{planted}");
@@ -1435,11 +1468,16 @@ mod tests {
         let res = call(
             &layer,
             "/",
-            Some(&format!("{pair}; session.1=stale; session.2=stale")),
+            Some(&format!(
+                "{pair}; __Host-session.1=stale; __Host-session.2=stale"
+            )),
         )
         .await;
         assert_eq!(res.body(), "alice");
-        assert_eq!(set_cookie_names(&res), ["session.1", "session.2"]);
+        assert_eq!(
+            set_cookie_names(&res),
+            ["__Host-session.1", "__Host-session.2"]
+        );
         for c in res.headers().get_all(SET_COOKIE) {
             assert!(c.to_str().unwrap().contains("Max-Age=0"));
         }
@@ -1579,7 +1617,7 @@ mod tests {
                     .unwrap(),
             )
         };
-        let len = cookie_pair(&login(&probe).await.unwrap()).len() - "session=".len();
+        let len = cookie_pair(&login(&probe).await.unwrap()).len() - "__Host-session=".len();
         let hook_clock = clock.clone();
         let layer = SessionLayer::<Notes>::builder(handle.clone())
             .clock(Arc::new(clock.clone()))
@@ -1621,9 +1659,11 @@ mod tests {
         assert_eq!(res.body(), "alice");
         assert!(res.headers().get(SET_COOKIE).is_none());
         // Leftover chunks are still cleared; the main cookie is left as it is.
-        let res = get(&format!("{pair}; session.1=stale")).await.unwrap();
+        let res = get(&format!("{pair}; __Host-session.1=stale"))
+            .await
+            .unwrap();
         assert_eq!(res.body(), "alice");
-        assert_eq!(set_cookie_names(&res), ["session.1"]);
+        assert_eq!(set_cookie_names(&res), ["__Host-session.1"]);
         // Back to the short kid; past exp the hook grows the claims beyond the limit.
         handle.replace(ring());
         clock.advance(Duration::from_secs(2 * 3_600));
@@ -1668,16 +1708,16 @@ mod tests {
         let _guard = tracing::subscriber::set_default(events.clone());
         let layer = layer();
         let pair = cookie_pair(&call(&layer, "/login", None).await);
-        let token = pair.trim_start_matches("session=");
+        let token = pair.trim_start_matches("__Host-session=");
         let mut tampered = token.as_bytes().to_vec();
         let i = tampered.len() - 30;
         tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(tampered).unwrap();
         for cookie in [
-            "session=garbage".to_owned(),
-            format!("session={tampered}"),
-            format!("session={token}; session.1=x"),
-            format!("session={}", "a".repeat(20_000)),
+            "__Host-session=garbage".to_owned(),
+            format!("__Host-session={tampered}"),
+            format!("__Host-session={token}; __Host-session.1=x"),
+            format!("__Host-session={}", "a".repeat(20_000)),
         ] {
             let _ = call(&layer, "/", Some(&cookie)).await;
         }
@@ -1735,18 +1775,22 @@ mod tests {
             .issuer("https://a.example")
             .build()
             .unwrap();
-        let old = jwe_session_core::TokenOptions::new().with_purpose("jwe-session/cookie/session");
+        let old =
+            jwe_session_core::TokenOptions::new().with_purpose("jwe-session/cookie/__Host-session");
         let token = |iss: Option<&str>| {
             let mut c = Claims::new(());
             jwe_session_core::Lifetimes::default().start(&mut c, "alice", now);
             c.iss = iss.map(str::to_owned);
-            format!("session={}", ring().seal(&c, &old).unwrap().as_str())
+            format!("__Host-session={}", ring().seal(&c, &old).unwrap().as_str())
         };
         let res = call(&layer, "/", Some(&token(Some("https://a.example")))).await;
         assert_eq!(res.body(), "alice");
         let resealed = cookie_pair(&res);
         let opened = ring()
-            .open::<Claims<()>>(resealed.trim_start_matches("session="), &layer.config.opts)
+            .open::<Claims<()>>(
+                resealed.trim_start_matches("__Host-session="),
+                &layer.config.opts,
+            )
             .unwrap();
         assert_eq!(opened.payload().iss.as_deref(), Some("https://a.example"));
         let res = call(&layer, "/", Some(&resealed)).await;
@@ -1755,7 +1799,11 @@ mod tests {
         for other in [None, Some("https://b.example")] {
             let res = call(&layer, "/", Some(&token(other))).await;
             assert_eq!(res.body(), "anonymous", "{other:?}");
-            assert_eq!(set_cookie_names(&res), ["session"], "cleared: {other:?}");
+            assert_eq!(
+                set_cookie_names(&res),
+                ["__Host-session"],
+                "cleared: {other:?}"
+            );
         }
         // An explicit purpose has no such fallback.
         let explicit = SessionLayer::<()>::builder(ring())

@@ -161,7 +161,7 @@ async fn a_test_session_opens_as_a_login_would_by_cookie_and_by_bearer() {
     };
     let big = layer.test_session("bob", many).unwrap();
     let cookie = big.cookie_header().unwrap();
-    assert!(cookie.contains("session.1="), "{cookie}");
+    assert!(cookie.contains("__Host-session.1="), "{cookie}");
     let (res, body) = send(&app, request_with_session(get_req("/me"), &big)).await;
     assert_eq!(res.status(), StatusCode::OK, "{body}");
     assert!(body.starts_with("bob "));
@@ -490,7 +490,10 @@ async fn an_issuer_added_later_keeps_sessions_until_the_grace_date() {
     let (res, body) = send(&lenient, request_with_session(get_req("/iss"), &before)).await;
     assert_eq!(body, "shop", "taken as this issuer's");
     let resealed = cookie_from(&res);
-    assert!(resealed.starts_with("session=eyJ"), "re-sealed with iss");
+    assert!(
+        resealed.starts_with("__Host-session=eyJ"),
+        "re-sealed with iss"
+    );
     let (res, body) = send(&strict, with_cookie(get_req("/iss"), &resealed)).await;
     assert_eq!(body, "shop", "the re-sealed token passes the strict layer");
     assert!(set_cookies(&res).is_empty());
@@ -709,7 +712,7 @@ mod metrics_recorded {
                 let (res, _) = send(&app, post_req("/login")).await;
                 let cookie = cookie_from(&res);
                 send(&app, with_cookie(get_req("/me"), &cookie)).await;
-                send(&app, with_cookie(get_req("/me"), "session=garbage")).await;
+                send(&app, with_cookie(get_req("/me"), "__Host-session=garbage")).await;
                 // A cross-site form post is refused before the handler.
                 let mut req = with_cookie(post_req("/logout"), &cookie);
                 req.headers_mut()

@@ -43,7 +43,7 @@ async fn main() {
     }
     let mut login = Client::new(servers[0].url());
     assert_eq!(login.login("load").await.status, 303);
-    let cookie = login.jar["session"].clone();
+    let cookie = login.jar["__Host-session"].clone();
     let urls: Vec<String> = servers.iter().map(Server::url).collect();
 
     let idle = load(&urls, &cookie, Duration::from_secs(3)).await;
@@ -153,7 +153,7 @@ async fn load(urls: &[String], cookie: &str, how_long: Duration) -> f64 {
                 .iter()
                 .map(|u| {
                     let mut c = Client::new(u.clone());
-                    c.jar.insert("session".into(), cookie.to_owned());
+                    c.jar.insert("__Host-session".into(), cookie.to_owned());
                     c
                 })
                 .collect();

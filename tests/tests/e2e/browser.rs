@@ -163,7 +163,7 @@ async fn session_cookies(b: &Browser) -> Vec<(String, String, Option<bool>)> {
         .await
         .unwrap()
         .into_iter()
-        .filter(|c| c.name().starts_with("session"))
+        .filter(|c| c.name().starts_with("__Host-session"))
         .map(|c| (c.name().to_owned(), c.value().to_owned(), c.http_only()))
         .collect();
     v.sort();
@@ -212,7 +212,7 @@ async fn browser_login_shows_claims_and_the_cookie_is_http_only() {
         .await
         .unwrap();
     assert!(
-        !visible.as_str().unwrap().contains("session"),
+        !visible.as_str().unwrap().contains("__Host-session"),
         "document.cookie = {visible}"
     );
     // ... and it still sends it.
@@ -249,7 +249,7 @@ async fn browser_logout_button_ends_the_session_and_the_old_cookie_is_refused() 
 
     // The cookie as it was before logout, replayed from outside the browser: refused.
     let mut replay = Client::new(format!("http://127.0.0.1:{}", demo.server.addr.port()));
-    replay.jar.insert("session".into(), old);
+    replay.jar.insert("__Host-session".into(), old);
     assert_eq!(replay.get("/me").await.status, 401);
     b.close().await;
 }
@@ -314,7 +314,15 @@ async fn browser_stores_and_returns_every_chunk_of_a_large_session() {
         .collect();
     login(&b, &demo.url(), "bigsession", Some(&notes)).await;
     let names: Vec<String> = session_cookies(&b).await.into_iter().map(|c| c.0).collect();
-    assert_eq!(names, ["session", "session.1", "session.2", "session.3"]);
+    assert_eq!(
+        names,
+        [
+            "__Host-session",
+            "__Host-session.1",
+            "__Host-session.2",
+            "__Host-session.3"
+        ]
+    );
     let (status, me) = fetch_me(&b).await;
     assert_eq!(status, 200);
     assert_eq!(me["notes"], notes, "every chunk came back whole");
@@ -325,7 +333,7 @@ async fn browser_stores_and_returns_every_chunk_of_a_large_session() {
     logout(&b).await;
     login(&b, &demo.url(), "bigsession", None).await;
     let names: Vec<String> = session_cookies(&b).await.into_iter().map(|c| c.0).collect();
-    assert_eq!(names, ["session"]);
+    assert_eq!(names, ["__Host-session"]);
     b.close().await;
 }
 

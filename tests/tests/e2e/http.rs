@@ -70,7 +70,9 @@ async fn login_me_renew_logout_and_replay() {
     let r = c.login("alice").await;
     assert_eq!(r.status, 303);
     assert_eq!(r.headers["location"], "/");
-    let set = r.set_cookie("session").expect("login sets the cookie");
+    let set = r
+        .set_cookie("__Host-session")
+        .expect("login sets the cookie");
     assert_eq!(set.http_only(), Some(true));
     assert_eq!(set.secure(), Some(true));
     assert_eq!(set.same_site(), Some(cookie::SameSite::Lax));
@@ -96,11 +98,11 @@ async fn login_me_renew_logout_and_replay() {
 
     // Past exp, within the idle window: renewed, same sid and auth_time, new jti/iat/exp.
     d.clock.advance(16 * MIN);
-    let old_cookie = c.jar["session"].clone();
+    let old_cookie = c.jar["__Host-session"].clone();
     let r = c.get("/me").await;
     assert_eq!(r.status, 200);
     assert!(
-        r.set_cookie("session").is_some(),
+        r.set_cookie("__Host-session").is_some(),
         "renewal writes the cookie"
     );
     let renewed = r.json();
@@ -109,23 +111,23 @@ async fn login_me_renew_logout_and_replay() {
     assert_ne!(renewed["jti"], first["jti"]);
     assert_eq!(renewed["iat"], T0 + 16 * 60);
     assert_eq!(renewed["exp"], T0 + 31 * 60);
-    assert_ne!(c.jar["session"], old_cookie);
+    assert_ne!(c.jar["__Host-session"], old_cookie);
 
     // Logout clears the cookie and revokes the sid ...
-    let current = c.jar["session"].clone();
+    let current = c.jar["__Host-session"].clone();
     let r = c.post_form("/logout", &[]).await;
     assert_eq!(r.status, 303);
-    assert_cleared(&r, "session");
+    assert_cleared(&r, "__Host-session");
     assert_eq!(c.get("/me").await.status, 401);
 
     // ... so copies of the token are refused (and cleared): the current one, which has not
     // expired, and the first one, which is past exp and would otherwise be renewed.
     for replayed in [current, old_cookie] {
         let mut replay = Client::new(d.server.url());
-        replay.jar.insert("session".into(), replayed);
+        replay.jar.insert("__Host-session".into(), replayed);
         let r = replay.get("/me").await;
         assert_eq!(r.status, 401);
-        assert_cleared(&r, "session");
+        assert_cleared(&r, "__Host-session");
     }
 }
 
@@ -134,13 +136,13 @@ async fn revoked_token_is_refused_before_exp_too() {
     let d = demo().await;
     let mut c = Client::new(d.server.url());
     c.login("alice").await;
-    let token = c.jar["session"].clone();
+    let token = c.jar["__Host-session"].clone();
     c.post_form("/logout", &[]).await;
     let mut replay = Client::new(d.server.url());
-    replay.jar.insert("session".into(), token);
+    replay.jar.insert("__Host-session".into(), token);
     let r = replay.get("/me").await;
     assert_eq!(r.status, 401);
-    assert_cleared(&r, "session");
+    assert_cleared(&r, "__Host-session");
     // The page still renders (no 500) and offers the login form.
     let mut replay2 = replay.clone();
     let r = replay2.get("/").await;
@@ -153,7 +155,7 @@ async fn logging_in_again_revokes_the_session_it_replaces() {
     let d = demo().await;
     let mut c = Client::new(d.server.url());
     c.login("alice").await;
-    let first = c.jar["session"].clone();
+    let first = c.jar["__Host-session"].clone();
     let first_sid = c.get("/me").await.json()["sid"].clone();
 
     // Another login from the same browser: the request carries the first session.
@@ -165,10 +167,10 @@ async fn logging_in_again_revokes_the_session_it_replaces() {
 
     // A copy of the replaced token is refused now, not at its exp.
     let mut replay = Client::new(d.server.url());
-    replay.jar.insert("session".into(), first);
+    replay.jar.insert("__Host-session".into(), first);
     let r = replay.get("/me").await;
     assert_eq!(r.status, 401);
-    assert_cleared(&r, "session");
+    assert_cleared(&r, "__Host-session");
 }
 
 #[tokio::test]
@@ -187,7 +189,7 @@ async fn logout_everywhere_ends_one_users_sessions_only() {
 
     let r = laptop.post_form("/logout-everywhere", &[]).await;
     assert_eq!(r.status, 303);
-    assert_cleared(&r, "session");
+    assert_cleared(&r, "__Host-session");
     assert_eq!(laptop.get("/me").await.status, 401);
     assert_eq!(
         phone.get("/me").await.status,
@@ -207,7 +209,7 @@ async fn tampered_or_garbage_cookies_never_500_and_are_cleared() {
     let d = demo().await;
     let mut c = Client::new(d.server.url());
     c.login("alice").await;
-    let token = c.jar["session"].clone();
+    let token = c.jar["__Host-session"].clone();
     let cases = [
         {
             let mut b = token.clone().into_bytes();
@@ -222,11 +224,11 @@ async fn tampered_or_garbage_cookies_never_500_and_are_cleared() {
     ];
     for bad in cases {
         let mut evil = Client::new(d.server.url());
-        evil.jar.insert("session".into(), bad.clone());
+        evil.jar.insert("__Host-session".into(), bad.clone());
         let r = evil.get("/me").await;
         assert_eq!(r.status, 401, "{bad:.40}");
         if !bad.is_empty() {
-            assert_cleared(&r, "session");
+            assert_cleared(&r, "__Host-session");
         }
         let r = evil.get("/").await;
         assert_eq!(r.status, 200);
@@ -238,17 +240,17 @@ async fn rotation_reseals_old_key_tokens_under_the_new_key() {
     let d = demo().await;
     let mut c = Client::new(d.server.url());
     c.login("alice").await;
-    assert_eq!(kid_of(&c.jar["session"]), "k1");
+    assert_eq!(kid_of(&c.jar["__Host-session"]), "k1");
     let sid = c.get("/me").await.json()["sid"].clone();
 
     d.ring.replace(ring(&[("k2", 2), ("k1", 1)]));
     let r = c.get("/me").await;
     assert_eq!(r.status, 200);
     assert!(
-        r.set_cookie("session").is_some(),
+        r.set_cookie("__Host-session").is_some(),
         "re-sealed in the same response"
     );
-    assert_eq!(kid_of(&c.jar["session"]), "k2");
+    assert_eq!(kid_of(&c.jar["__Host-session"]), "k2");
     assert_eq!(r.json()["sid"], sid);
     // Once re-sealed, nothing more is written.
     assert!(c.get("/me").await.set_cookies.is_empty());
@@ -271,7 +273,7 @@ async fn renew_hook_refusing_ends_the_session_and_updates_apply() {
     d.clock.advance(16 * MIN);
     let r = banned.get("/me").await;
     assert_eq!(r.status, 401);
-    assert_cleared(&r, "session");
+    assert_cleared(&r, "__Host-session");
 
     // The demo's hook re-reads roles: "admin" gains its role at renewal.
     let mut admin = Client::new(d.server.url());
@@ -290,7 +292,7 @@ async fn idle_and_absolute_limits_end_sessions() {
     d.clock.advance(15 * MIN + Duration::from_secs(24 * 3600));
     let r = idle.get("/me").await;
     assert_eq!(r.status, 401, "past exp + idle");
-    assert_cleared(&r, "session");
+    assert_cleared(&r, "__Host-session");
 
     let mut busy = Client::new(d.server.url());
     busy.login("busy").await;
@@ -319,7 +321,15 @@ async fn large_sessions_are_chunked_and_shrinking_clears_stale_chunks() {
         .await;
     assert_eq!(r.status, 303);
     let names: Vec<&str> = r.set_cookies.iter().map(|c| c.name()).collect();
-    assert_eq!(names, ["session", "session.1", "session.2", "session.3"]);
+    assert_eq!(
+        names,
+        [
+            "__Host-session",
+            "__Host-session.1",
+            "__Host-session.2",
+            "__Host-session.3"
+        ]
+    );
     for sc in &r.set_cookies {
         assert!(
             sc.to_string().len() <= 4000,
@@ -335,17 +345,17 @@ async fn large_sessions_are_chunked_and_shrinking_clears_stale_chunks() {
     // Log in again with a small session: one cookie, stale chunks cleared.
     let r = c.login("big").await;
     assert_eq!(
-        r.set_cookie("session")
+        r.set_cookie("__Host-session")
             .unwrap()
             .max_age()
             .unwrap()
             .whole_seconds(),
         15 * 60 + 24 * 3600
     );
-    for stale in ["session.1", "session.2", "session.3"] {
+    for stale in ["__Host-session.1", "__Host-session.2", "__Host-session.3"] {
         assert_cleared(&r, stale);
     }
-    assert_eq!(c.jar.keys().collect::<Vec<_>>(), ["session"]);
+    assert_eq!(c.jar.keys().collect::<Vec<_>>(), ["__Host-session"]);
     let me = c.get("/me").await;
     assert_eq!(me.status, 200);
     assert!(me.json().get("notes").is_none());
@@ -365,15 +375,16 @@ async fn a_token_for_another_purpose_is_refused() {
     let other = TokenOptions::new().with_purpose("jwe-session/cookie/other-app");
     let forged = ring.seal(&claims, &other).unwrap();
     let mut c = Client::new(d.server.url());
-    c.jar.insert("session".into(), forged.into_string());
+    c.jar.insert("__Host-session".into(), forged.into_string());
     let r = c.get("/me").await;
     assert_eq!(r.status, 401);
-    assert_cleared(&r, "session");
+    assert_cleared(&r, "__Host-session");
     // The same claims sealed for the demo's purpose open: only the purpose differed.
     // (The demo sets an issuer, which the default purpose includes.)
-    let right = TokenOptions::new().with_purpose("jwe-session/cookie/session;iss=jwe-session-demo");
+    let right =
+        TokenOptions::new().with_purpose("jwe-session/cookie/__Host-session;iss=jwe-session-demo");
     c.jar.insert(
-        "session".into(),
+        "__Host-session".into(),
         ring.seal(&claims, &right).unwrap().into_string(),
     );
     assert_eq!(c.get("/me").await.status, 200);
@@ -395,7 +406,7 @@ async fn concurrent_requests_with_one_expiring_token_all_succeed() {
         let r = t.await.unwrap();
         assert_eq!(r.status, 200);
         assert_eq!(r.json()["sid"], sid);
-        assert!(r.set_cookie("session").is_some());
+        assert!(r.set_cookie("__Host-session").is_some());
     }
 }
 
@@ -598,6 +609,25 @@ async fn a_websocket_ends_at_the_absolute_lifetime() {
     );
 }
 
+/// Issue 25, item 5: the demo's cookie is `__Host-session` (Secure, Path=/, no Domain),
+/// which no sibling subdomain can plant or shadow.
+#[tokio::test]
+async fn the_demo_cookie_is_host_prefixed() {
+    let d = demo().await;
+    let mut c = Client::new(d.server.url());
+    let r = c.login("alice").await;
+    let set = r
+        .set_cookie("__Host-session")
+        .unwrap_or_else(|| panic!("no __Host-session cookie: {r:?}"));
+    assert_eq!(set.secure(), Some(true));
+    assert_eq!(set.path(), Some("/"));
+    assert_eq!(set.domain(), None);
+    assert!(r.set_cookie("session").is_none());
+    let mut planted = c.clone();
+    planted.jar.insert("session".into(), "planted".into());
+    assert_eq!(planted.get("/me").await.json()["sub"], "alice");
+}
+
 #[tokio::test]
 async fn notes_too_large_for_cookies_are_413_and_the_session_stays() {
     let d = demo().await;
@@ -634,7 +664,7 @@ async fn responses_that_set_the_session_are_not_cacheable() {
     assert_eq!(r.headers["cache-control"], "no-store");
     d.clock.advance(16 * MIN);
     let r = c.get("/me").await;
-    assert!(r.set_cookie("session").is_some(), "renewed");
+    assert!(r.set_cookie("__Host-session").is_some(), "renewed");
     assert_eq!(r.headers["cache-control"], "no-store");
     let r = c.get("/me").await;
     assert!(r.set_cookies.is_empty());
