@@ -347,7 +347,9 @@ where
             // Mid-rotation another instance may hold this key (a rolling deploy, a staged
             // key not yet loaded here): no session for this request, and the cookie stays
             // for the instance that can open it.
-            tracing::info!(kid = ?kid, "session token sealed with a key this ring does not have; cookie left in place");
+            // Anyone can forge such a header without a key: debug per request; the
+            // `unknown_kid` counter is what an operator alerts on during a rotation.
+            tracing::debug!(kid = ?kid, "session token sealed with a key this ring does not have; cookie left in place");
             return empty(Pending::Nothing, incoming);
         }
         Err(e) => {
@@ -1713,7 +1715,16 @@ mod tests {
         let i = tampered.len() - 30;
         tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(tampered).unwrap();
+        // Issue 25, item 8: a kid this ring does not have is a header anyone can forge
+        // without a key: debug too (and the `unknown_kid` counter), never info.
+        let forger =
+            KeyRing::new(vec![Key::from_bytes("forged-kid", &[7; 32]).unwrap()], None).unwrap();
+        let opts = jwe_session_core::TokenOptions::new().with_purpose(layer.purpose());
+        let mut claims = Claims::new(());
+        claims.sub = Some("mallory".into());
+        let forged = forger.seal(&claims, &opts).unwrap();
         for cookie in [
+            format!("__Host-session={}", forged.as_str()),
             "__Host-session=garbage".to_owned(),
             format!("__Host-session={tampered}"),
             format!("__Host-session={token}; __Host-session.1=x"),
