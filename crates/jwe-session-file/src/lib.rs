@@ -491,8 +491,13 @@ fn open_db(path: &Path) -> Result<redb::Database, FileStoreError> {
                 path: path.to_path_buf(),
             }
         }
+        // A file that exists but reads short or wrong is damaged, like any other damage;
+        // only what keeps us from reading at all (permissions, say) is an I/O error.
         redb::DatabaseError::Storage(redb::StorageError::Io(source))
-            if source.kind() != std::io::ErrorKind::InvalidData =>
+            if !matches!(
+                source.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+            ) =>
         {
             FileStoreError::Io {
                 path: path.to_path_buf(),

@@ -390,6 +390,45 @@ async fn damaged_files_are_refused_or_complete_never_partial() {
     );
 }
 
+/// Issue 25, item 9: a file cut short (below one page, or anywhere) gets the same
+/// variant and message as every other damage, never a bare I/O error ("failed to fill
+/// whole buffer"), and never opens with entries missing.
+#[tokio::test]
+async fn a_truncated_file_is_damaged_like_any_other() {
+    let dir = Dir::new("truncated");
+    let path = dir.file("r.redb");
+    {
+        let s = FileStore::open_at(&path, t(NOW)).unwrap();
+        for i in 0..50 {
+            s.revoke_at(session(&format!("s{i}"), NOW + 1_000), t(NOW))
+                .await
+                .unwrap();
+        }
+    }
+    let good = std::fs::read(&path).unwrap();
+    let copy = dir.file("cut.redb");
+    let below_a_page = [1, 7, 64, 100, 511, 512, 1_000, 2_048, 4_095];
+    let anywhere = (4_096..good.len()).step_by(1_021);
+    for len in below_a_page.into_iter().chain(anywhere) {
+        std::fs::write(&copy, &good[..len]).unwrap();
+        match FileStore::open_at(&copy, t(NOW)) {
+            Ok(s) => {
+                assert!(len >= 4_096, "{len} bytes opened");
+                assert_eq!(s.len(), 50, "{len} bytes: opened with entries missing");
+            }
+            Err(e) => {
+                assert!(
+                    matches!(e, FileStoreError::Corrupt { .. }),
+                    "{len} bytes: {e:?}"
+                );
+                let text = e.to_string();
+                assert!(text.contains("is damaged"), "{len} bytes: {text}");
+                assert!(text.contains(copy.to_str().unwrap()), "{text}");
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_revocations_share_commits_and_all_land() {
     let dir = Dir::new("concurrent");
