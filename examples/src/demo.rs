@@ -11,10 +11,12 @@
 //! - `POST /logout-everywhere`: revokes every session of this user, `303` to `/`;
 //! - `POST /logout-others`: revokes every other session of this user and keeps this one
 //!   (under a new `sid`), `303` to `/`;
-//! - `POST /roles` (form `username`, `roles`: comma-separated): any logged-in user sets
-//!   that user's roles in the role table and refreshes their claims, so the user's next
-//!   request (on any instance sharing the store) is renewed with the new roles; `303` to
-//!   `/`, `400` for a bad form, `401` without a session;
+//! - `POST /roles` (form `username`, `roles`: comma-separated): a session holding the role
+//!   `admin` (the user named `admin` gets it at login) sets that user's roles in the role
+//!   table and refreshes their claims, so the user's next request (on any instance sharing
+//!   the store) is renewed with the new roles; `303` to `/`, `400` for a bad form, `401`
+//!   without a session, `403` without the `admin` role, `404` for a user who never logged
+//!   in (the table holds only users who did, at most 10,000);
 //! - `GET /ws`: a WebSocket, only with a session (`401` before the upgrade otherwise). It
 //!   sends the user's `sub` and stays open; when the session is revoked (logout here or on
 //!   another instance, logout everywhere, `jwe-session revoke`) the server closes it with
@@ -102,20 +104,35 @@ fn default_roles(user: &str) -> Vec<String> {
     roles
 }
 
+/// How many users a role table holds by default: users who logged in, never names a
+/// form made up.
+pub const DEFAULT_ROLE_TABLE_CAP: usize = 10_000;
+
 /// The demo's "database" of roles: read at login and at every renewal (past `exp`, or
-/// early after a claims refresh), written by `POST /roles`. In this process's memory; in
-/// Redis when the demo runs on Redis, so every instance reads the same roles.
+/// early after a claims refresh), written by `POST /roles`. It holds only users who
+/// logged in, at most its cap of them. In this process's memory; in Redis when the demo
+/// runs on Redis, so every instance reads the same roles.
 #[derive(Clone)]
 pub enum RoleTable {
     /// This process's memory (shared by every clone).
-    Memory(Arc<Mutex<HashMap<String, Vec<String>>>>),
+    Memory(Arc<Mutex<MemoryRoles>>),
     /// A Redis hash, field = user name, value = roles joined by commas.
     Redis {
         /// The connection (reconnects by itself).
         conn: redis::aio::ConnectionManager,
         /// The hash's key.
         key: String,
+        /// The most users it records.
+        cap: usize,
     },
+}
+
+/// The in-memory table: users who logged in, with the roles `POST /roles` gave them
+/// (`None`: the defaults).
+#[derive(Debug, Default)]
+pub struct MemoryRoles {
+    users: HashMap<String, Option<Vec<String>>>,
+    cap: usize,
 }
 
 impl std::fmt::Debug for RoleTable {
@@ -128,13 +145,26 @@ impl std::fmt::Debug for RoleTable {
 }
 
 impl RoleTable {
-    /// An empty table in memory.
+    /// An empty table in memory, holding at most [`DEFAULT_ROLE_TABLE_CAP`] users.
     #[must_use]
     pub fn memory() -> Self {
-        Self::Memory(Arc::default())
+        Self::memory_with_cap(DEFAULT_ROLE_TABLE_CAP)
     }
 
-    /// A table in Redis at `url`, under the key `jwe-session-demo:roles`.
+    /// An empty table in memory, holding at most `cap` users. When full, a new login
+    /// takes the place of a user who still has the default roles; users whose roles were
+    /// set (a ban) are never dropped, and once only they are left a new user is not
+    /// recorded (their roles cannot be changed until there is room).
+    #[must_use]
+    pub fn memory_with_cap(cap: usize) -> Self {
+        Self::Memory(Arc::new(Mutex::new(MemoryRoles {
+            users: HashMap::new(),
+            cap,
+        })))
+    }
+
+    /// A table in Redis at `url`, under the key `jwe-session-demo:roles`, holding at most
+    /// [`DEFAULT_ROLE_TABLE_CAP`] users.
     ///
     /// # Errors
     /// A Redis error if it cannot connect.
@@ -144,6 +174,7 @@ impl RoleTable {
         Ok(Self::Redis {
             conn,
             key: "jwe-session-demo:roles".to_owned(),
+            cap: DEFAULT_ROLE_TABLE_CAP,
         })
     }
 
@@ -156,38 +187,122 @@ impl RoleTable {
             Self::Memory(m) => m
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
+                .users
                 .get(user)
-                .cloned(),
-            Self::Redis { conn, key } => {
+                .cloned()
+                .flatten(),
+            Self::Redis { conn, key, .. } => {
                 let v: Option<String> = redis::cmd("HGET")
                     .arg(key)
                     .arg(user)
                     .query_async(&mut conn.clone())
                     .await?;
-                v.map(|v| split_roles(&v))
+                v.filter(|v| !v.is_empty()).map(|v| split_roles(&v))
             }
         };
         Ok(stored.unwrap_or_else(|| default_roles(user)))
     }
 
-    /// Sets a user's roles.
+    /// Records that `user` logged in (so `POST /roles` may change their roles), within
+    /// the cap.
     ///
     /// # Errors
     /// A Redis error if the table is in Redis and it does not answer.
-    pub async fn set(&self, user: &str, roles: &[String]) -> Result<(), redis::RedisError> {
+    pub async fn record_login(&self, user: &str) -> Result<(), redis::RedisError> {
         match self {
             Self::Memory(m) => {
-                m.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(user.to_owned(), roles.to_vec());
+                let mut t = m.lock().unwrap_or_else(PoisonError::into_inner);
+                if t.users.contains_key(user) {
+                    return Ok(());
+                }
+                if t.users.len() >= t.cap {
+                    let spare = t
+                        .users
+                        .iter()
+                        .find(|(_, roles)| roles.is_none())
+                        .map(|(u, _)| u.clone());
+                    match spare {
+                        Some(u) => {
+                            t.users.remove(&u);
+                        }
+                        None => {
+                            tracing::warn!(
+                                cap = t.cap,
+                                "role table full of users with roles set; not recording a login"
+                            );
+                            return Ok(());
+                        }
+                    }
+                }
+                t.users.insert(user.to_owned(), None);
                 Ok(())
             }
-            Self::Redis { conn, key } => {
-                redis::cmd("HSET")
+            Self::Redis { conn, key, cap } => {
+                let mut c = conn.clone();
+                let len: usize = redis::cmd("HLEN").arg(key).query_async(&mut c).await?;
+                if len >= *cap {
+                    tracing::warn!(cap, "role table full; not recording a login");
+                    return Ok(());
+                }
+                // An empty value: the defaults.
+                redis::cmd("HSETNX")
                     .arg(key)
                     .arg(user)
-                    .arg(roles.join(","))
-                    .query_async::<()>(&mut conn.clone())
+                    .arg("")
+                    .query_async::<()>(&mut c)
+                    .await
+            }
+        }
+    }
+
+    /// Sets a user's roles; `false` (changing nothing) for a user the table does not hold
+    /// (who never logged in).
+    ///
+    /// # Errors
+    /// A Redis error if the table is in Redis and it does not answer.
+    pub async fn set(&self, user: &str, roles: &[String]) -> Result<bool, redis::RedisError> {
+        match self {
+            Self::Memory(m) => {
+                let mut t = m.lock().unwrap_or_else(PoisonError::into_inner);
+                Ok(match t.users.get_mut(user) {
+                    Some(kept) => {
+                        *kept = Some(roles.to_vec());
+                        true
+                    }
+                    None => false,
+                })
+            }
+            Self::Redis { conn, key, .. } => {
+                let mut c = conn.clone();
+                let known: bool = redis::cmd("HEXISTS")
+                    .arg(key)
+                    .arg(user)
+                    .query_async(&mut c)
+                    .await?;
+                if known {
+                    redis::cmd("HSET")
+                        .arg(key)
+                        .arg(user)
+                        .arg(roles.join(","))
+                        .query_async::<()>(&mut c)
+                        .await?;
+                }
+                Ok(known)
+            }
+        }
+    }
+
+    /// How many users the table holds.
+    ///
+    /// # Errors
+    /// A Redis error if the table is in Redis and it does not answer.
+    pub async fn users(&self) -> Result<usize, redis::RedisError> {
+        match self {
+            Self::Memory(m) => Ok(m.lock().unwrap_or_else(PoisonError::into_inner).users.len()),
+            Self::Redis { conn, key, .. } => {
+                redis::cmd("HLEN")
+                    .arg(key)
+                    .query_async(&mut conn.clone())
                     .await
             }
         }
@@ -357,7 +472,11 @@ async fn login(
             .into_response();
     }
     let notes = (!f.notes.is_empty()).then_some(f.notes);
-    let roles = match table.get(username).await {
+    let looked_up = match table.record_login(username).await {
+        Ok(()) => table.get(username).await,
+        Err(e) => Err(e),
+    };
+    let roles = match looked_up {
         Ok(roles) => roles,
         Err(e) => {
             tracing::error!(error = %e, "role table unavailable");
@@ -409,13 +528,18 @@ struct RolesForm {
 }
 
 /// Sets a user's roles and refreshes their claims: their next request, on any instance,
-/// is renewed through the renew hook, which reads the new roles. (Any logged-in user may
-/// do it here; a real app would check that the caller is an admin.)
+/// is renewed through the renew hook, which reads the new roles (and their open
+/// WebSockets check again). Only a session holding the role `admin` may (`403`
+/// otherwise; the user named `admin` gets that role at login), and only for a user who
+/// logged in (`404` otherwise).
 async fn set_roles(
     State(table): State<RoleTable>,
     session: Session<DemoClaims>,
     Form(f): Form<RolesForm>,
 ) -> Response {
+    if !session.app.roles.iter().any(|r| r == "admin") {
+        return (StatusCode::FORBIDDEN, "only an admin may change roles").into_response();
+    }
     let user = f.username.trim();
     let Some(roles) = parse_roles(&f.roles) else {
         return (
@@ -427,9 +551,19 @@ async fn set_roles(
     if user.is_empty() || user.len() > 256 {
         return (StatusCode::BAD_REQUEST, "username: 1 to 256 bytes").into_response();
     }
-    if let Err(e) = table.set(user, &roles).await {
-        tracing::error!(error = %e, "role table unavailable");
-        return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+    match table.set(user, &roles).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return (
+                StatusCode::NOT_FOUND,
+                "no such user: roles are kept for users who logged in",
+            )
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "role table unavailable");
+            return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+        }
     }
     tracing::info!(by = %session.sub, user, ?roles, "roles changed; claims refreshed");
     after_logout(session.handle().refresh_claims_of(user).await)

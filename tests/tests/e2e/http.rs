@@ -609,6 +609,58 @@ async fn a_websocket_ends_at_the_absolute_lifetime() {
     );
 }
 
+/// Issue 25, item 10: only a session holding the role `admin` changes another user's
+/// roles (403 otherwise), only for users who logged in (404 otherwise), and the role
+/// table holds at most its cap of users, however many names log in.
+#[tokio::test]
+async fn only_an_admin_changes_roles_and_the_table_stays_bounded() {
+    use jwe_session_examples::demo::RoleTable;
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    let mut opts = DemoOptions::new(KeyRingHandle::new(ring(&[("k1", 1)])));
+    opts.clock = Arc::new(clock);
+    let table = RoleTable::memory_with_cap(4);
+    opts.roles = table.clone();
+    let server = Server::start(app(opts).unwrap()).await;
+    let mut alice = Client::new(server.url());
+    alice.login("alice").await;
+    let mut bob = Client::new(server.url());
+    bob.login("bob").await;
+    let ban = [("username", "alice"), ("roles", "banned")];
+    assert_eq!(
+        bob.post_form("/roles", &ban).await.status,
+        403,
+        "bob is no admin"
+    );
+    assert_eq!(
+        alice.get("/me").await.json()["roles"],
+        serde_json::json!(["user"])
+    );
+    let mut admin = Client::new(server.url());
+    admin.login("admin").await;
+    assert_eq!(
+        admin.get("/me").await.json()["roles"],
+        serde_json::json!(["user", "admin"])
+    );
+    let stranger = [("username", "never-logged-in"), ("roles", "user")];
+    assert_eq!(admin.post_form("/roles", &stranger).await.status, 404);
+    assert_eq!(admin.post_form("/roles", &ban).await.status, 303);
+    assert_eq!(alice.get("/me").await.status, 401, "banned");
+    // Many names log in; the table keeps at most its cap, and never drops the ban.
+    for i in 0..20 {
+        Client::new(server.url()).login(&format!("user{i}")).await;
+    }
+    assert!(
+        table.users().await.unwrap() <= 4,
+        "{}",
+        table.users().await.unwrap()
+    );
+    assert_eq!(
+        table.get("alice").await.unwrap(),
+        ["banned"],
+        "a user whose roles were set is never the one evicted"
+    );
+}
+
 /// Issue 25, item 5: the demo's cookie is `__Host-session` (Secure, Path=/, no Domain),
 /// which no sibling subdomain can plant or shadow.
 #[tokio::test]

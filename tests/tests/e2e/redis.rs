@@ -1208,7 +1208,7 @@ async fn a_websocket_closes_when_its_session_is_revoked_on_either_instance() {
     assert_eq!(bobs.end(Duration::from_millis(300)).await, WsEnd::StillOpen);
 }
 
-/// `POST /roles` on A (any logged-in user, in the demo): alice's next request on B is
+/// `POST /roles` on A (by the admin): alice's next request on B is
 /// renewed before its `exp` with the new roles, and the one after that is not renewed
 /// again. Bad forms get 400 and change nothing; without a session, 401.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1229,13 +1229,20 @@ async fn a_role_change_reaches_the_users_next_request_on_another_instance() {
     let form = [("username", "alice"), ("roles", "editor, reviewer")];
     assert_eq!(bob.post_form("/roles", &form).await.status, 401);
     bob.login("bob").await;
+    assert_eq!(
+        bob.post_form("/roles", &form).await.status,
+        403,
+        "not an admin"
+    );
+    let mut admin = Client::new(a.url());
+    admin.login("admin").await;
     for bad in [
         [("username", "alice"), ("roles", "<script>")],
         [("username", " "), ("roles", "editor")],
     ] {
-        assert_eq!(bob.post_form("/roles", &bad).await.status, 400, "{bad:?}");
+        assert_eq!(admin.post_form("/roles", &bad).await.status, 400, "{bad:?}");
     }
-    assert_eq!(bob.post_form("/roles", &form).await.status, 303);
+    assert_eq!(admin.post_form("/roles", &form).await.status, 303);
 
     // B learns of the refresh through Redis (within the propagation bound).
     let deadline = Instant::now() + secs(2);
