@@ -389,9 +389,11 @@ async fn an_unknown_kid_leaves_the_cookie_for_the_instance_that_has_the_key() {
     );
     assert_eq!(on_a.jar, jar);
     let log = a.log_text();
+    // Anyone can forge a header with an unknown kid: refused at debug, like any refusal,
+    // so the info log does not grow with such traffic (issue 25, item 8).
     assert!(
-        log.contains("INFO") && log.contains("k2"),
-        "A logs the unknown kid at info: {log}"
+        !log.contains("k2"),
+        "A logs the unknown kid above debug: {log}"
     );
 
     let mut back_on_b = browser(&b.url(), &on_a.jar);
