@@ -10,6 +10,7 @@ use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ValidationError;
+use crate::names::Claim;
 use crate::time::{Clock, SystemClock, UnixMicros, UnixTime};
 
 /// The claims a session token carries: the registered JWT claims, `sid`, `auth_time` and
@@ -420,56 +421,7 @@ impl<'de> Deserialize<'de> for Audience {
     }
 }
 
-/// A claim name, for [`Validation::require`] and [`ValidationError::MissingClaim`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Claim {
-    /// `iss`
-    Iss,
-    /// `sub`
-    Sub,
-    /// `aud`
-    Aud,
-    /// `exp`
-    Exp,
-    /// `nbf`
-    Nbf,
-    /// `iat`
-    Iat,
-    /// `jti`
-    Jti,
-    /// `sid`
-    Sid,
-    /// `auth_time`
-    AuthTime,
-    /// `started_us` (private: when the session began, in microseconds)
-    StartedUs,
-    /// `issued_us` (private: when this token was issued, in microseconds)
-    IssuedUs,
-    /// `slt` (private: this session's own lifetimes, see [`SessionLifetimes`])
-    SessionLifetimes,
-}
-
 impl Claim {
-    /// The claim's JSON name.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Iss => "iss",
-            Self::Sub => "sub",
-            Self::Aud => "aud",
-            Self::Exp => "exp",
-            Self::Nbf => "nbf",
-            Self::Iat => "iat",
-            Self::Jti => "jti",
-            Self::Sid => "sid",
-            Self::AuthTime => "auth_time",
-            Self::StartedUs => "started_us",
-            Self::IssuedUs => "issued_us",
-            Self::SessionLifetimes => "slt",
-        }
-    }
-
     fn is_present<T>(self, c: &Claims<T>) -> bool {
         match self {
             Self::Iss => c.iss.is_some(),

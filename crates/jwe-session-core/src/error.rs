@@ -5,8 +5,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-use crate::claims::Claim;
-use crate::key::Enc;
+use crate::names::{Claim, Enc};
 use crate::time::UnixTime;
 
 const MAKE_A_KEY: &str = "make one with `jwe-session keygen`, or 32 bytes from a CSPRNG";
@@ -156,6 +155,12 @@ pub enum KeyError {
     },
 }
 
+/// Whether JSON text starts with an object (after whitespace). serde's derived visitors
+/// also accept an array, fields by position; headers, claims and key sets must be objects.
+pub(crate) fn starts_json_object(json: &[u8]) -> bool {
+    json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
 impl KeyError {
     pub(crate) fn from_json(e: serde_json::Error) -> Self {
         Self::Json {
@@ -166,7 +171,7 @@ impl KeyError {
 
     /// Parses a JSON object; serde's derived visitors would also take an array.
     pub(crate) fn parse_object<'a, T: serde::Deserialize<'a>>(json: &'a str) -> Result<T, Self> {
-        if !crate::jwe::starts_json_object(json.as_bytes()) {
+        if !starts_json_object(json.as_bytes()) {
             return Err(Self::Json { line: 1, column: 1 });
         }
         serde_json::from_str(json).map_err(Self::from_json)

@@ -14,7 +14,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::b64;
 
-use crate::error::{ClaimsTypeError, OpenError, SealError, Segment};
+use crate::error::{starts_json_object, ClaimsTypeError, OpenError, SealError, Segment};
 use crate::key::{truncate, Key};
 use crate::ring::KeyRing;
 
@@ -653,12 +653,6 @@ impl io::Write for SecretBuf {
     }
 }
 
-/// Whether JSON text starts with an object (after whitespace). serde's derived visitors
-/// also accept an array, fields by position; headers, claims and key sets must be objects.
-pub(crate) fn starts_json_object(json: &[u8]) -> bool {
-    json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
-}
-
 /// Wipes decrypted bytes in one pass. `Zeroizing<Vec<u8>>` on its own wipes a `Vec` one
 /// volatile byte at a time; its slice and spare capacity are each wiped in bulk.
 fn wipe(mut payload: Zeroizing<Vec<u8>>) {
@@ -710,24 +704,6 @@ struct HeaderRepr<'a> {
 
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     IgnoredAny::deserialize(d).map(|_| true)
-}
-
-/// The protected header a key writes for a purpose, base64url-encoded.
-pub(crate) fn header_b64(key: &Key, purpose: Option<&str>) -> String {
-    let mut json = String::with_capacity(96);
-    json.push_str("{\"alg\":\"dir\",\"enc\":\"");
-    json.push_str(key.enc().as_str());
-    // Kids are printable ASCII without quotes or backslashes (checked at load), so they
-    // need no escaping; purposes may be anything and go through the JSON encoder.
-    json.push_str("\",\"kid\":\"");
-    json.push_str(key.kid());
-    json.push('"');
-    if let Some(p) = purpose {
-        json.push_str(",\"typ\":");
-        json.push_str(&serde_json::Value::from(p).to_string());
-    }
-    json.push('}');
-    b64::encode(json.as_bytes())
 }
 
 fn seal_with(
@@ -804,7 +780,8 @@ mod tests {
 
     use super::*;
     use crate::claims::Claims;
-    use crate::key::{Enc, Key};
+    use crate::key::Key;
+    use crate::names::Enc;
     use crate::time::UnixTime;
 
     /// RFC 7520 §5.6 (dir + A128GCM), as published in the IETF JOSE cookbook.

@@ -14,7 +14,9 @@ use rand::RngCore;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use crate::b64;
 use crate::error::KeyError;
+use crate::names::Enc;
 use crate::time::UnixTime;
 
 /// The most tokens one key may seal with random 96-bit IVs: 2^32
@@ -27,67 +29,6 @@ pub const SEAL_LIMIT: u64 = 1 << 32;
 pub const SEAL_WARN_AT: u64 = 1 << 30;
 
 const SEAL_WARN_EVERY: u64 = 1 << 28;
-
-/// The JWE content-encryption algorithm, fixed by the key's length.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Enc {
-    /// AES-GCM with a 128-bit key.
-    A128Gcm,
-    /// AES-GCM with a 192-bit key.
-    A192Gcm,
-    /// AES-GCM with a 256-bit key: the default and the recommendation.
-    #[default]
-    A256Gcm,
-}
-
-impl Enc {
-    /// The name used in JOSE headers: `"A256GCM"` and so on.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::A128Gcm => "A128GCM",
-            Self::A192Gcm => "A192GCM",
-            Self::A256Gcm => "A256GCM",
-        }
-    }
-
-    /// The key length in bytes.
-    #[must_use]
-    pub const fn key_len(self) -> usize {
-        match self {
-            Self::A128Gcm => 16,
-            Self::A192Gcm => 24,
-            Self::A256Gcm => 32,
-        }
-    }
-
-    /// Parses a JOSE `enc` name; exact match only.
-    #[must_use]
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "A128GCM" => Some(Self::A128Gcm),
-            "A192GCM" => Some(Self::A192Gcm),
-            "A256GCM" => Some(Self::A256Gcm),
-            _ => None,
-        }
-    }
-
-    fn from_key_len(len: usize) -> Option<Self> {
-        match len {
-            16 => Some(Self::A128Gcm),
-            24 => Some(Self::A192Gcm),
-            32 => Some(Self::A256Gcm),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Enc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The expanded AES key schedule and GHASH key, built once per key. The `aes` and
 /// `polyval` crates zeroize both on drop (their `zeroize` features are enabled).
@@ -345,7 +286,7 @@ impl Key {
         }
         let fresh = Arc::new(HeaderCache {
             purpose: purpose.cloned(),
-            b64: crate::jwe::header_b64(self, purpose.map(|p| &**p)).into_boxed_str(),
+            b64: header_b64(self, purpose.map(|p| &**p)).into_boxed_str(),
         });
         self.headers.rcu(|cached| {
             let keep = cached.len().saturating_sub(HEADER_PURPOSES - 1);
@@ -598,6 +539,24 @@ pub(crate) fn truncate(s: &str) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
+}
+
+/// The protected header a key writes for a purpose, base64url-encoded.
+pub(crate) fn header_b64(key: &Key, purpose: Option<&str>) -> String {
+    let mut json = String::with_capacity(96);
+    json.push_str("{\"alg\":\"dir\",\"enc\":\"");
+    json.push_str(key.enc().as_str());
+    // Kids are printable ASCII without quotes or backslashes (checked at load), so they
+    // need no escaping; purposes may be anything and go through the JSON encoder.
+    json.push_str("\",\"kid\":\"");
+    json.push_str(key.kid());
+    json.push('"');
+    if let Some(p) = purpose {
+        json.push_str(",\"typ\":");
+        json.push_str(&serde_json::Value::from(p).to_string());
+    }
+    json.push('}');
+    b64::encode(json.as_bytes())
 }
 
 #[cfg(test)]

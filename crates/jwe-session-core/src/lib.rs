@@ -83,27 +83,27 @@ mod error;
 mod jwe;
 mod key;
 mod live;
+mod names;
 mod revocation;
 mod ring;
+mod scope;
 mod time;
 #[cfg(feature = "watch")]
 mod watch;
 
-pub use claims::{
-    random_id, Audience, Claim, Claims, Lifetimes, SessionLifetimes, Stage, Validation,
-};
+pub use claims::{random_id, Audience, Claims, Lifetimes, SessionLifetimes, Stage, Validation};
 pub use error::{
     ClaimsTypeError, KeyError, OpenError, SealError, Segment, StoreError, ValidationError,
 };
 pub use jwe::{
     inspect, parse_claims, Opened, SessionToken, TokenInfo, TokenOptions, DEFAULT_MAX_TOKEN_LEN,
 };
-pub use key::{Enc, Key, SEAL_LIMIT, SEAL_WARN_AT};
+pub use key::{Key, SEAL_LIMIT, SEAL_WARN_AT};
 pub use live::{RevocationWatch, WatchEnd};
-pub use revocation::{
-    BoxFuture, MemoryStore, Revocation, RevocationKey, RevocationStore, Revoked, SessionIds,
-};
+pub use names::{Claim, Enc};
+pub use revocation::{BoxFuture, MemoryStore, RevocationStore};
 pub use ring::{KeyRing, KeyRingHandle, DEFAULT_KEYS_ENV};
+pub use scope::{Revocation, RevocationKey, Revoked, SessionIds};
 pub use time::{Clock, ManualClock, SystemClock, UnixMicros, UnixTime};
 #[cfg(feature = "watch")]
 pub use watch::{KeyFileWatcher, WatchMode, WatchOptions, DEFAULT_POLL};

@@ -13,7 +13,8 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::error::KeyError;
-use crate::key::{check_kid, Enc, JwkRepr, Key};
+use crate::key::{check_kid, JwkRepr, Key};
+use crate::names::Enc;
 use crate::time::UnixTime;
 
 /// The environment variable [`KeyRing::from_env`] reads.

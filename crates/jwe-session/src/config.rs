@@ -16,7 +16,6 @@ use jwe_session_core::{
 };
 
 use crate::cookies::CookieSettings;
-use crate::handle::LEEWAY;
 use crate::opened::OpenedCache;
 use crate::origin::CrossOrigin;
 
@@ -62,6 +61,9 @@ pub enum RejectionFormat {
 /// The default response header (and gRPC metadata key) that carries a new or renewed token
 /// to bearer clients.
 pub const DEFAULT_TOKEN_HEADER: &str = "x-session-token";
+
+/// Revocations are kept a little past the last moment they could matter.
+pub(crate) const LEEWAY: Duration = Duration::from_secs(60);
 
 /// The default cookie name, before the `__Host-` prefix the layer adds by default: the
 /// browser sees `__Host-session`.

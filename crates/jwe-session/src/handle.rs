@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use jwe_session_core::{
     random_id, Claims, Lifetimes, Revocation, RevocationWatch, SealError, SessionIds,
@@ -10,7 +9,7 @@ use jwe_session_core::{
 };
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, LEEWAY};
 
 /// What the response must do about the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -491,80 +490,6 @@ impl<T: Clone> SessionHandle<T> {
     }
 }
 
-impl<T: Clone + Send + 'static> SessionHandle<T> {
-    /// Checks the session again as a renewal would, for a long-lived connection (a
-    /// WebSocket, a gRPC stream) whose request was answered long ago: the absolute
-    /// lifetime, the store's authoritative revocation check, and the app's renew hook
-    /// (`on_renew`), which may change the claims or refuse (a ban). Run it when a
-    /// [`watch`](Self::watch) completes with
-    /// [`WatchEnd::Refreshed`](jwe_session_core::WatchEnd::Refreshed), then watch again:
-    /// the new claims are issued after the refresh, which no longer covers them.
-    ///
-    /// The handle then holds the new claims (if the response has not been written yet,
-    /// it carries them as a renewed token), or no session after a refusal.
-    ///
-    /// ```
-    /// # async fn on_refresh(handle: jwe_session::SessionHandle<()>) {
-    /// match handle.recheck().await {
-    ///     Ok(claims) => { /* go on with `claims`; watch again */ }
-    ///     Err(e) => { /* close the connection: `e` says why */ }
-    /// }
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    /// [`RecheckError::NoSession`] without a session; [`RecheckError::Expired`] past the
-    /// absolute lifetime; [`RecheckError::Revoked`]; [`RecheckError::Refused`] when the
-    /// renew hook refuses; [`RecheckError::Unavailable`] when the store (fail-closed) or
-    /// the hook ([`Renew::Unavailable`](crate::Renew::Unavailable)) cannot answer: the
-    /// session is not ended, but not vouched for either.
-    pub async fn recheck(&self) -> Result<Claims<T>, RecheckError> {
-        use crate::metrics::Refusal;
-        use crate::service::{renew, Early};
-        let claims = self.claims().ok_or(RecheckError::NoSession)?;
-        let now = self.config.clock.now();
-        let early = match self.config.lifetimes.stage_at(&claims, now) {
-            jwe_session_core::Stage::AbsoluteExpired | jwe_session_core::Stage::Incomplete => {
-                self.end_here();
-                return Err(RecheckError::Expired);
-            }
-            _ => self
-                .config
-                .store
-                .refresh_due_at(SessionIds::from(&claims), now)
-                .map_or(Early::No, Early::Refresh),
-        };
-        match renew(&self.config, claims, now, early).await {
-            Ok(renewed) => {
-                let mut st = self.lock();
-                st.current = Some(renewed.clone());
-                if !st.written && st.pending == Pending::Nothing {
-                    st.pending = Pending::Refresh;
-                }
-                Ok(renewed)
-            }
-            Err((_, Refusal::Revoked)) => {
-                self.end_here();
-                Err(RecheckError::Revoked)
-            }
-            Err((_, Refusal::RenewRefused)) => {
-                self.end_here();
-                Err(RecheckError::Refused)
-            }
-            Err(_) => Err(RecheckError::Unavailable),
-        }
-    }
-
-    /// No session from here on; the cookie is cleared if the response is still to come.
-    fn end_here(&self) {
-        let mut st = self.lock();
-        st.current = None;
-        if !st.written {
-            st.pending = Pending::Clear;
-        }
-    }
-}
-
 /// Why [`SessionHandle::recheck`] did not vouch for the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -597,9 +522,6 @@ impl fmt::Display for RecheckError {
 }
 
 impl std::error::Error for RecheckError {}
-
-/// Revocations are kept a little past the last moment they could matter.
-pub(crate) const LEEWAY: Duration = Duration::from_secs(60);
 
 /// Why [`SessionHandle::watch`] could not watch.
 #[derive(Debug)]

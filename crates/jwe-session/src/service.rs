@@ -496,6 +496,80 @@ pub(crate) async fn renew<T: Clone + Send + 'static>(
     Ok(claims)
 }
 
+// `recheck` lives here, beside the renewal it reruns: the handle module does not import
+// the service.
+impl<T: Clone + Send + 'static> SessionHandle<T> {
+    /// Checks the session again as a renewal would, for a long-lived connection (a
+    /// WebSocket, a gRPC stream) whose request was answered long ago: the absolute
+    /// lifetime, the store's authoritative revocation check, and the app's renew hook
+    /// (`on_renew`), which may change the claims or refuse (a ban). Run it when a
+    /// [`watch`](Self::watch) completes with
+    /// [`WatchEnd::Refreshed`](jwe_session_core::WatchEnd::Refreshed), then watch again:
+    /// the new claims are issued after the refresh, which no longer covers them.
+    ///
+    /// The handle then holds the new claims (if the response has not been written yet,
+    /// it carries them as a renewed token), or no session after a refusal.
+    ///
+    /// ```
+    /// # async fn on_refresh(handle: jwe_session::SessionHandle<()>) {
+    /// match handle.recheck().await {
+    ///     Ok(claims) => { /* go on with `claims`; watch again */ }
+    ///     Err(e) => { /* close the connection: `e` says why */ }
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`crate::RecheckError::NoSession`] without a session; [`crate::RecheckError::Expired`] past the
+    /// absolute lifetime; [`crate::RecheckError::Revoked`]; [`crate::RecheckError::Refused`] when the
+    /// renew hook refuses; [`crate::RecheckError::Unavailable`] when the store (fail-closed) or
+    /// the hook ([`Renew::Unavailable`](crate::Renew::Unavailable)) cannot answer: the
+    /// session is not ended, but not vouched for either.
+    pub async fn recheck(&self) -> Result<Claims<T>, crate::RecheckError> {
+        let claims = self.claims().ok_or(crate::RecheckError::NoSession)?;
+        let now = self.config.clock.now();
+        let early = match self.config.lifetimes.stage_at(&claims, now) {
+            jwe_session_core::Stage::AbsoluteExpired | jwe_session_core::Stage::Incomplete => {
+                self.end_here();
+                return Err(crate::RecheckError::Expired);
+            }
+            _ => self
+                .config
+                .store
+                .refresh_due_at(SessionIds::from(&claims), now)
+                .map_or(Early::No, Early::Refresh),
+        };
+        match renew(&self.config, claims, now, early).await {
+            Ok(renewed) => {
+                let mut st = self.lock();
+                st.current = Some(renewed.clone());
+                if !st.written && st.pending == Pending::Nothing {
+                    st.pending = Pending::Refresh;
+                }
+                Ok(renewed)
+            }
+            Err((_, Refusal::Revoked)) => {
+                self.end_here();
+                Err(crate::RecheckError::Revoked)
+            }
+            Err((_, Refusal::RenewRefused)) => {
+                self.end_here();
+                Err(crate::RecheckError::Refused)
+            }
+            Err(_) => Err(crate::RecheckError::Unavailable),
+        }
+    }
+
+    /// No session from here on; the cookie is cleared if the response is still to come.
+    fn end_here(&self) {
+        let mut st = self.lock();
+        st.current = None;
+        if !st.written {
+            st.pending = Pending::Clear;
+        }
+    }
+}
+
 /// Revokes the session a login replaced (see [`SessionHandle::start`]).
 async fn revoke_replaced<T>(config: &Config<T>, handle: &SessionHandle<T>) {
     let Some(revocation) = handle.lock().replaced.take() else {

@@ -8,3 +8,4 @@ mod http;
 mod interop;
 mod redis;
 mod store_suite;
+mod structure;
