@@ -342,12 +342,8 @@ fn files_that_are_not_ours_are_refused_unchanged() {
     assert!(err.to_string().contains("no/such/dir"), "{err}");
 }
 
-/// Damage anywhere in a real file: the open either refuses it (naming the file) or, when
-/// the byte was in space redb does not use, opens with every revocation. Never a panic and
-/// never a silently shorter list.
-#[tokio::test]
-async fn damaged_files_are_refused_or_complete_never_partial() {
-    let dir = Dir::new("flip");
+/// The bytes of a closed revocation file holding 50 session revocations.
+async fn fifty_revocations(dir: &Dir) -> Vec<u8> {
     let path = dir.file("r.redb");
     {
         let s = FileStore::open_at(&path, t(NOW)).unwrap();
@@ -357,7 +353,16 @@ async fn damaged_files_are_refused_or_complete_never_partial() {
                 .unwrap();
         }
     }
-    let good = std::fs::read(&path).unwrap();
+    std::fs::read(&path).unwrap()
+}
+
+/// Damage anywhere in a real file: the open either refuses it (naming the file) or, when
+/// the byte was in space redb does not use, opens with every revocation. Never a panic and
+/// never a silently shorter list.
+#[tokio::test]
+async fn damaged_files_are_refused_or_complete_never_partial() {
+    let dir = Dir::new("flip");
+    let good = fifty_revocations(&dir).await;
     let copy = dir.file("copy.redb");
     let (mut refused, mut opened) = (0, 0);
     // The first page (header, commit slots) densely, the rest sampled.
@@ -396,16 +401,7 @@ async fn damaged_files_are_refused_or_complete_never_partial() {
 #[tokio::test]
 async fn a_truncated_file_is_damaged_like_any_other() {
     let dir = Dir::new("truncated");
-    let path = dir.file("r.redb");
-    {
-        let s = FileStore::open_at(&path, t(NOW)).unwrap();
-        for i in 0..50 {
-            s.revoke_at(session(&format!("s{i}"), NOW + 1_000), t(NOW))
-                .await
-                .unwrap();
-        }
-    }
-    let good = std::fs::read(&path).unwrap();
+    let good = fifty_revocations(&dir).await;
     let copy = dir.file("cut.redb");
     let below_a_page = [1, 7, 64, 100, 511, 512, 1_000, 2_048, 4_095];
     let anywhere = (4_096..good.len()).step_by(1_021);
