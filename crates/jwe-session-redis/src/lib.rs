@@ -255,6 +255,7 @@ impl RedisStoreBuilder {
             conn,
             keys: Keys::new(&self.prefix),
             revoke: redis::Script::new(layout::REVOKE_LUA),
+            last_id: redis::Script::new(layout::LAST_ID_LUA),
             timeout: self.timeout,
             window: self.window,
             seen: Mutex::new(StreamId::default()),
@@ -346,6 +347,8 @@ struct Writer {
     conn: Conn,
     keys: Keys,
     revoke: redis::Script,
+    /// Reads the log's last id (every second, from the follower): hashed once, here.
+    last_id: redis::Script,
     timeout: Duration,
     /// This instance's mirror window.
     window: Duration,
@@ -393,8 +396,7 @@ impl Writer {
         // What was seen before asking was in Redis before it answered: a write that lands
         // meanwhile cannot look like a loss.
         let seen = self.seen();
-        let script = redis::Script::new(layout::LAST_ID_LUA);
-        let mut inv = script.prepare_invoke();
+        let mut inv = self.last_id.prepare_invoke();
         inv.key(self.keys.log());
         let id: String = bounded(self.timeout, inv.invoke_async(conn)).await?;
         let last = StreamId::parse(&id).unwrap_or_default();
@@ -673,12 +675,10 @@ impl Shared {
             let taken = StreamId::parse(id).map_or(now, StreamId::time).max(now);
             for v in values {
                 match layout::decode(v) {
-                    Some((r, made)) => {
-                        let held = match made {
-                            Some(_) => self.remember(&r, taken, now),
-                            None => self.mirror.apply_at(&r, now),
-                        };
-                        if matches!(held, Ok(true)) {
+                    // The entry's `made` is for readers of earlier versions; this one goes
+                    // by `taken` (and windows session revocations only).
+                    Some((r, _made)) => {
+                        if matches!(self.remember(&r, taken, now), Ok(true)) {
                             n += 1;
                         }
                     }
