@@ -1,5 +1,5 @@
 //! `jwe-session`: make and rotate key rings, encrypt, decrypt and inspect session tokens,
-//! and revoke sessions through Redis.
+//! and revoke sessions through Redis or the service's revocation file.
 //!
 //! ```text
 //! jwe-session keygen [--kid KID] [--enc A256GCM] [--set]   # one oct JWK (or a one-key JWK Set)
@@ -10,7 +10,7 @@
 //! jwe-session encrypt --keys FILE [--kid KID]              # stdin claims JSON -> compact JWE
 //! jwe-session decrypt --keys FILE [--validate] [--raw]     # stdin compact JWE -> claims JSON
 //! jwe-session inspect                                      # stdin compact JWE -> header and sizes
-//! jwe-session revoke --redis URL (--sid S | --sids-from FILE | --sub U | --all | --refresh --sub U) [--before TIME]
+//! jwe-session revoke (--redis URL [--prefix P] | --file PATH) (--sid S | --sids-from FILE | --sub U | --all | --refresh --sub U) [--before TIME] [--force]
 //! ```
 //!
 //! Every command reads at most one item from stdin (surrounding whitespace trimmed). On
@@ -69,7 +69,7 @@ enum Cmd {
     Decrypt(DecryptArgs),
     /// Read one compact JWE from stdin; print its header and sizes (no key needed).
     Inspect,
-    /// Revoke sessions through the Redis revocation store.
+    /// Revoke sessions: through Redis, or in the service's revocation file (running or not).
     Revoke(RevokeArgs),
 }
 
@@ -211,16 +211,30 @@ struct DecryptArgs {
 
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("scope").required(true).args(["sid", "sids_from", "sub", "all"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["redis", "file"])))]
 struct RevokeArgs {
     /// Redis URL, e.g. redis://127.0.0.1:6379/ (rediss:// for TLS); with --cluster, one or
     /// more cluster nodes, comma-separated.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// The service's revocation file (its FileStore, e.g. the demo's
+    /// JWE_SESSION_REVOCATIONS): written directly when no process has it open, else handed
+    /// to the running service through the spool folder beside it.
+    #[arg(long, value_name = "PATH")]
+    file: Option<PathBuf>,
+    /// With --file: how long to wait for the running service to make it durable, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, requires = "file")]
+    wait: u64,
+    /// Write even where no service reads yet: a --prefix no service has connected with, or
+    /// a --file that does not exist (created). Without it, such a revocation is refused,
+    /// since it would protect nothing.
     #[arg(long)]
-    redis: String,
+    force: bool,
     /// The URL names nodes of a Redis Cluster.
-    #[arg(long)]
+    #[arg(long, requires = "redis", conflicts_with = "file")]
     cluster: bool,
     /// PEM file of CA certificates to trust for rediss:// instead of the system's.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "redis", conflicts_with = "file")]
     ca_file: Option<PathBuf>,
     /// Revoke one session (logout).
     #[arg(long)]
@@ -251,9 +265,10 @@ struct RevokeArgs {
     /// must be kept; after it every token issued before renews anyway.
     #[arg(long, default_value_t = 15 * 60, requires = "refresh")]
     access_lifetime: u64,
-    /// Key prefix of the service's store.
-    #[arg(long, default_value = jwe_session_redis::DEFAULT_PREFIX)]
-    prefix: String,
+    /// Key prefix of the service's store: what the app passes to `.prefix(..)`
+    /// [default: jwe-session:].
+    #[arg(long, requires = "redis", conflicts_with = "file")]
+    prefix: Option<String>,
 }
 
 /// A failure: one line for stderr and an exit code.
@@ -871,48 +886,11 @@ fn revoke(a: &RevokeArgs) -> Out {
         }],
         (None, None, None) => vec![Revocation::All { at, until }],
     };
-    let ca = match &a.ca_file {
-        Some(path) => Some(std::fs::read(path).map_err(|e| {
-            fail(
-                code::FAILURE,
-                format!("--ca-file {}: {e}; nothing was revoked", path.display()),
-            )
-        })?),
-        None => None,
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            fail(
-                code::FAILURE,
-                format!("could not start the async runtime: {e}"),
-            )
-        })?;
-    runtime.block_on(async {
-        let builder = if a.cluster {
-            jwe_session_redis::RedisStore::cluster_builder(a.redis.split(',').map(str::trim))
-        } else {
-            jwe_session_redis::RedisStore::builder(a.redis.clone())
-        };
-        let builder = match ca {
-            Some(pem) => builder.tls_root_certificates(pem),
-            None => builder,
-        };
-        // A writer: no mirror to load, so the command starts at once whatever is stored.
-        let writer = builder
-            .prefix(a.prefix.clone())
-            .timeout(Duration::from_secs(2))
-            .connect_writer()
-            .await
-            .map_err(|e| fail(code::FAILURE, format!("{e}; nothing was revoked")))?;
-        writer.revoke_all(&revocations).await.map_err(|e| {
-            fail(
-                code::FAILURE,
-                format!("{e}; it may be recorded in part: running the command again is safe"),
-            )
-        })
-    })?;
+    match (&a.redis, &a.file) {
+        (_, Some(path)) => revoke_in_file(a, path, &revocations)?,
+        (Some(url), None) => revoke_in_redis(a, url, &revocations)?,
+        (None, None) => return Err(fail(code::USAGE, "give --redis URL or --file PATH")),
+    }
     let summary = match (&a.sids_from, revocations.first()) {
         (Some(_), _) => serde_json::json!({
             "revoked": "sessions", "count": revocations.len(), "until": session_until,
@@ -935,6 +913,82 @@ fn revoke(a: &RevokeArgs) -> Out {
         _ => serde_json::json!({}),
     };
     Ok(format!("{summary}\n"))
+}
+
+/// Records `revocations` in the service's revocation file, refusing a path no service uses
+/// unless `--force`.
+fn revoke_in_file(a: &RevokeArgs, path: &Path, revocations: &[Revocation]) -> Result<(), Fail> {
+    let wait = Duration::from_secs(a.wait);
+    jwe_session_file::deliver(path, revocations, wait, a.force)
+        .map(|_| ())
+        .map_err(|e| fail(code::FAILURE, e.to_string()))
+}
+
+/// Records `revocations` through Redis, refusing a prefix no service has connected with
+/// unless `--force`.
+fn revoke_in_redis(a: &RevokeArgs, url: &str, revocations: &[Revocation]) -> Result<(), Fail> {
+    let ca = match &a.ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            fail(
+                code::FAILURE,
+                format!("--ca-file {}: {e}; nothing was revoked", path.display()),
+            )
+        })?),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            fail(
+                code::FAILURE,
+                format!("could not start the async runtime: {e}"),
+            )
+        })?;
+    runtime.block_on(async {
+        let builder = if a.cluster {
+            jwe_session_redis::RedisStore::cluster_builder(url.split(',').map(str::trim))
+        } else {
+            jwe_session_redis::RedisStore::builder(url.to_owned())
+        };
+        let builder = match ca {
+            Some(pem) => builder.tls_root_certificates(pem),
+            None => builder,
+        };
+        let prefix = a
+            .prefix
+            .as_deref()
+            .unwrap_or(jwe_session_redis::DEFAULT_PREFIX);
+        // A writer: no mirror to load, so the command starts at once whatever is stored.
+        let writer = builder
+            .prefix(prefix)
+            .timeout(Duration::from_secs(2))
+            .connect_writer()
+            .await
+            .map_err(|e| fail(code::FAILURE, format!("{e}; nothing was revoked")))?;
+        let serving = writer
+            .serving()
+            .await
+            .map_err(|e| fail(code::FAILURE, format!("{e}; nothing was revoked")))?;
+        if !serving && !a.force {
+            return Err(fail(
+                code::FAILURE,
+                format!(
+                    "no service uses prefix {:?} on this Redis (its key {{{}}}epoch does not \
+                     exist), so nothing was revoked: pass the app's .prefix(..) as --prefix, \
+                     or --force to write under a prefix no service has used yet",
+                    prefix, prefix
+                ),
+            ));
+        }
+        writer.revoke_all(revocations).await.map_err(|e| {
+            fail(
+                code::FAILURE,
+                format!("{e}; it may be recorded in part: running the command again is safe"),
+            )
+        })
+    })?;
+    Ok(())
 }
 
 /// The sids of `--sids-from`: one a line, surrounding whitespace trimmed, blank lines

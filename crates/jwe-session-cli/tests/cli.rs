@@ -513,6 +513,7 @@ fn revoke_through_redis() {
         return;
     };
     let url = server.url();
+    served(&url);
     let out = ok(&["revoke", "--redis", &url, "--sid", "s-123"], "");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["revoked"], "session");
@@ -551,11 +552,86 @@ fn revoke_through_redis() {
         ));
         assert_eq!(store.check_at(ids("s-9", "bob"), now), Ok(()));
     });
-    // Another app's prefix is a separate store.
+    // Another app's prefix is a separate store, refused until forced.
     ok(
-        &["revoke", "--redis", &url, "--all", "--prefix", "other:"],
+        &[
+            "revoke", "--redis", &url, "--all", "--prefix", "other:", "--force",
+        ],
         "",
     );
+}
+
+/// A service connects once under its prefix (leaving its epoch marker), as a running app.
+fn served(url: &str) {
+    service_store(url, |_| {});
+}
+
+/// The README's trap: the app sets `.prefix("myapp:")`, the operator forgets `--prefix`.
+/// The revocation would go where no service reads: refused, nothing written, and the
+/// message names the prefix looked at and the way out.
+#[test]
+fn revoke_refuses_a_prefix_no_service_reads() {
+    let Some(server) = jwe_session_tests::RedisServer::start() else {
+        return;
+    };
+    let url = server.url();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = rt
+        .block_on(
+            jwe_session_redis::RedisStore::builder(url.clone())
+                .prefix("myapp:")
+                .connect(),
+        )
+        .unwrap();
+    let out = run(&["revoke", "--redis", &url, "--sid", "stolen"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(r#""jwe-session:""#), "{err}");
+    assert!(err.contains("--prefix") && err.contains("--force"), "{err}");
+    assert!(err.contains("nothing was revoked"), "{err}");
+    // Nothing at all was written under the wrong prefix (not even the window).
+    let keys = std::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &server.port().to_string(),
+            "--raw",
+            "KEYS",
+            "{jwe-session:}*",
+        ])
+        .output()
+        .unwrap();
+    assert!(keys.status.success());
+    let keys = String::from_utf8(keys.stdout).unwrap();
+    assert!(keys.trim().is_empty(), "{keys:?}");
+    // With the app's prefix it lands, and the app's store refuses the session.
+    let out = ok(
+        &[
+            "revoke", "--redis", &url, "--prefix", "myapp:", "--sid", "stolen",
+        ],
+        "",
+    );
+    assert_eq!(json(&out)["revoked"], "session");
+    let now = jwe_session_core::UnixTime::now();
+    let ids = jwe_session_core::SessionIds {
+        sid: Some("stolen"),
+        sub: Some("u"),
+        started: Some(now.into()),
+        issued: None,
+    };
+    rt.block_on(async {
+        let mut updates = store.updates();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while jwe_session_core::RevocationStore::check_at(&store, ids, now).is_ok() {
+                let _ = updates.changed().await;
+            }
+        })
+        .await;
+    });
+    assert!(jwe_session_core::RevocationStore::check_at(&store, ids, now).is_err());
 }
 
 /// `revoke --refresh --sub U`: a claims refresh that a service's store sees on its hot
@@ -567,6 +643,7 @@ fn revoke_refresh_asks_services_to_renew_a_subjects_tokens() {
         return;
     };
     let url = server.url();
+    served(&url);
     let before = UnixMicros::from(UnixTime::now());
     let out = ok(
         &["revoke", "--redis", &url, "--refresh", "--sub", "alice"],
@@ -646,6 +723,7 @@ fn revoke_many_sids_from_a_file_and_stdin() {
         return;
     };
     let url = server.url();
+    served(&url);
     let dir = std::env::temp_dir().join(format!("jwe-cli-sids-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("sids.txt");
@@ -750,4 +828,136 @@ fn revoke_now_and_the_layer_agree_on_the_boundary() {
             store.mirror().clear();
         }
     });
+}
+
+/// `revoke --file`: the incident tool of a single-instance app. With the demo running on
+/// its file store (holding the file's lock), the revocation goes through the spool and the
+/// stolen cookie is refused at once; with the demo stopped, the command writes the file
+/// itself and the restarted demo refuses the cookie.
+#[test]
+fn revoke_in_the_file_of_a_running_and_a_stopped_demo() {
+    use jwe_session_core::KeyRing;
+    use jwe_session_examples::demo::{app, DemoOptions};
+    use jwe_session_tests::{Client, Server};
+    let dir = scratch("revoke-file");
+    let file = dir.join("revocations.redb");
+    let path = s(&file).to_owned();
+    // The same key each run, so the restarted demo opens the cookies of the first.
+    let keys =
+        r#"{"keys":[{"kty":"oct","kid":"k1","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr0"}]}"#;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let start = || {
+        let ring = KeyRing::from_jwks(keys).unwrap();
+        let store = jwe_session_file::FileStore::open(&file).unwrap();
+        let mut opts = DemoOptions::new(ring);
+        opts.store = Some(std::sync::Arc::new(store));
+        rt.block_on(async { Server::start(app(opts).unwrap()).await })
+    };
+    let revoke = |args: &[&str]| {
+        let mut all = vec!["revoke", "--file", path.as_str()];
+        all.extend_from_slice(args);
+        // The demo serves on the runtime's workers meanwhile.
+        json(&ok(&all, ""))
+    };
+
+    // Running: the demo holds the file.
+    let demo = start();
+    let (mut alice, mut bob) = (Client::new(demo.url()), Client::new(demo.url()));
+    let sid = rt.block_on(async {
+        alice.login("alice").await;
+        bob.login("bob").await;
+        alice.get("/me").await.json()["sid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    });
+    let v = revoke(&["--sid", &sid]);
+    assert_eq!(v["revoked"], "session");
+    assert_eq!(v["sid"], sid.as_str());
+    rt.block_on(async {
+        assert_eq!(
+            alice.get("/me").await.status.as_u16(),
+            401,
+            "refused at once"
+        );
+        assert_eq!(bob.get("/me").await.status.as_u16(), 200);
+    });
+    let (alice_jar, stolen) = (alice.jar.clone(), bob.jar.clone());
+    drop((alice, bob));
+    rt.block_on(demo.stop());
+    // Stopped means the file is free again (the last handle closes it).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while jwe_session_file::FileStore::open(&file).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stopped demo holds the file"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    // Stopped: the command writes the file itself.
+    let v = revoke(&["--sub", "bob"]);
+    assert_eq!(v["revoked"], "subject");
+    let demo = start();
+    rt.block_on(async {
+        let mut thief = Client::new(demo.url());
+        thief.jar = stolen;
+        assert_eq!(
+            thief.get("/me").await.status.as_u16(),
+            401,
+            "after a restart"
+        );
+        let mut alice_again = Client::new(demo.url());
+        alice_again.jar = alice_jar;
+        assert_eq!(alice_again.get("/me").await.status.as_u16(), 401);
+        let mut carol = Client::new(demo.url());
+        carol.login("carol").await;
+        assert_eq!(carol.get("/me").await.status.as_u16(), 200);
+    });
+    rt.block_on(demo.stop());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A path no service uses: refused, no file made, unless `--force`.
+#[test]
+fn revoke_refuses_a_revocation_file_that_does_not_exist() {
+    let dir = scratch("revoke-no-file");
+    let file = dir.join("typo.redb");
+    let out = run(&["revoke", "--file", s(&file), "--sid", "s1"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("typo.redb") && err.contains("nothing was revoked"),
+        "{err}"
+    );
+    assert!(!file.exists());
+    let v = json(&ok(
+        &["revoke", "--file", s(&file), "--sid", "s1", "--force"],
+        "",
+    ));
+    assert_eq!(v["revoked"], "session");
+    assert!(file.exists());
+    // Redis-only flags need --redis; one target only.
+    for args in [
+        &["revoke", "--file", s(&file), "--sid", "s", "--prefix", "p:"][..],
+        &[
+            "revoke",
+            "--file",
+            s(&file),
+            "--redis",
+            "redis://x/",
+            "--sid",
+            "s",
+        ],
+        &["revoke", "--sid", "s"],
+    ] {
+        let out = run(args, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -68,6 +68,44 @@ impl ConnectionLike for Conn {
     }
 }
 
+/// What the store was doing when Redis failed: the message an operator reads first
+/// (never the URL itself, which may carry a password), with Redis's error as the cause.
+#[derive(Debug)]
+struct Context {
+    what: String,
+    source: redis::RedisError,
+}
+
+impl std::fmt::Display for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+impl std::error::Error for Context {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// `StoreError::Unavailable` saying what failed; `Timeout`s stay as they are.
+fn context(e: StoreError, what: impl FnOnce() -> String) -> StoreError {
+    match e {
+        StoreError::Unavailable { source } => match source.downcast::<redis::RedisError>() {
+            Ok(source) => StoreError::Unavailable {
+                source: Box::new(Context {
+                    what: what(),
+                    source: *source,
+                }),
+            },
+            Err(source) => StoreError::Unavailable { source },
+        },
+        other => other,
+    }
+}
+
+const URL_SHAPE: &str = "use redis://[user:password@]host[:port][/db], or rediss:// for TLS";
+
 pub(crate) fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable {
         source: Box::new(e),
@@ -141,7 +179,11 @@ impl Target {
                 if self.root_ca.is_some() {
                     b = b.certs(self.certs());
                 }
-                b.build().map_err(unavailable)
+                b.build().map_err(unavailable).map_err(|e| {
+                    context(e, || {
+                        format!("a Redis Cluster node URL did not parse: {URL_SHAPE}")
+                    })
+                })
             };
             return Ok(Clients::Cluster(Box::new(ClusterClients {
                 commands: build(timeout)?,
@@ -157,9 +199,19 @@ impl Target {
             Some(_) => redis::Client::build_with_tls(url.as_str(), self.certs()),
             None => redis::Client::open(url.as_str()),
         }
-        .map_err(unavailable)?;
+        .map_err(unavailable)
+        .map_err(|e| context(e, || format!("the Redis URL did not parse: {URL_SHAPE}")))?;
         Ok(Clients::Single(Box::new(client)))
     }
+}
+
+/// "could not connect to Redis at host:port" (the address only, never credentials).
+fn connecting(client: &redis::Client) -> String {
+    format!(
+        "could not connect to Redis at {} (is it running there, and does it take this \
+         user and password?)",
+        client.get_connection_info().addr()
+    )
 }
 
 impl Clients {
@@ -176,12 +228,15 @@ impl Clients {
                     .set_response_timeout(Some(timeout))
                     .set_number_of_retries(1)
                     .set_max_delay(max_backoff);
-                let conn =
-                    bounded(timeout, client.get_connection_manager_with_config(config)).await?;
+                let conn = bounded(timeout, client.get_connection_manager_with_config(config))
+                    .await
+                    .map_err(|e| context(e, || connecting(client)))?;
                 Ok(Conn::Manager(conn))
             }
             Self::Cluster(c) => {
-                let conn = bounded(timeout * 2, c.commands.get_async_connection()).await?;
+                let conn = bounded(timeout * 2, c.commands.get_async_connection())
+                    .await
+                    .map_err(|e| context(e, || "could not connect to the Redis Cluster".into()))?;
                 Ok(Conn::Cluster(conn))
             }
         }

@@ -246,6 +246,12 @@ impl RedisStoreBuilder {
     /// give each instance its path.
     #[cfg(feature = "file")]
     pub fn queue_in(mut self, file: jwe_session_file::FileStore) -> Self {
+        // A revocation spooled into the queue would hold here only: not what an operator
+        // revoking from the command line means.
+        file.refuse_spooled(
+            "this file is a Redis store's local queue, not what the service's instances read: \
+             revoke through Redis (jwe-session revoke --redis URL --prefix P ...)",
+        );
         self.journal = Some(file);
         self
     }
@@ -263,16 +269,21 @@ impl RedisStoreBuilder {
     }
 
     /// Connects a writer only: no mirror, no follower. For tools that revoke (the CLI);
-    /// its start-up does not depend on how many revocations are stored.
+    /// its start-up does not depend on how many revocations are stored. Connecting writes
+    /// nothing: ask [`RedisWriter::serving`] whether a service reads this prefix before
+    /// revoking through it.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] or [`StoreError::Timeout`] if Redis cannot be reached.
     pub async fn connect_writer(self) -> Result<RedisWriter, StoreError> {
         let clients = self.target.clients(self.timeout, BLOCK)?;
         let conn = clients.commands(self.timeout, self.max_backoff).await?;
-        let writer = self.writer(conn);
-        writer.raise_window().await?;
-        Ok(RedisWriter { writer })
+        let writer = RedisWriter {
+            writer: self.writer(conn),
+        };
+        // A first round trip, so an unreachable Redis is an error here, not at the write.
+        writer.serving().await?;
+        Ok(writer)
     }
 
     /// Connects, loads the mirror (the cut-offs and the log's last window), and starts
@@ -370,7 +381,7 @@ impl Writer {
     {
         match bounded(self.timeout, f(self.conn.clone())).await {
             Err(e) if stale(&e) => {
-                tracing::debug!(error = %e, "Redis connection dropped; retrying once");
+                tracing::debug!(error = ?e, "Redis connection dropped; retrying once");
                 bounded(self.timeout, f(self.conn.clone())).await
             }
             other => other,
@@ -430,7 +441,7 @@ impl Writer {
         let mut args = vec![self.window_ms().to_string()];
         for r in revs {
             if let Err(e) = r.check() {
-                tracing::warn!(error = %e, "not sending a malformed revocation to Redis");
+                tracing::warn!(error = ?e, "not sending a malformed revocation to Redis");
                 continue;
             }
             let Some(a) = layout::script_args(r) else {
@@ -563,6 +574,40 @@ impl RedisWriter {
         }
         self.writer.send(revs).await
     }
+
+    /// Whether a service's store has connected under this prefix on this Redis: its epoch
+    /// marker (`{P}epoch`, set by the first [`RedisStore`] to connect and kept for good)
+    /// exists. Revocations written under a prefix no service reads protect nothing, so a
+    /// tool should refuse to write when this is `false` (the CLI does, unless `--force`).
+    /// Needs only `EXISTS` on the prefix's keys (the README's ACL).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] or [`StoreError::Timeout`] if Redis did not answer.
+    pub async fn serving(&self) -> Result<bool, StoreError> {
+        let key = self.writer.keys.epoch();
+        self.writer
+            .call(|mut c| {
+                let key = key.clone();
+                async move {
+                    redis::cmd("EXISTS")
+                        .arg(&key)
+                        .query_async::<u64>(&mut c)
+                        .await
+                }
+            })
+            .await
+            .map(|n| n > 0)
+    }
+
+    /// The prefix this writer writes under, as given to
+    /// [`prefix`](RedisStoreBuilder::prefix).
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        let base = self.writer.keys.base();
+        base.strip_prefix('{')
+            .and_then(|b| b.strip_suffix('}'))
+            .unwrap_or(base)
+    }
 }
 
 struct Shared {
@@ -652,7 +697,7 @@ impl Shared {
         match j.revoke_at(r.clone(), now).await {
             Ok(()) => true,
             Err(e) => {
-                tracing::error!(error = %e, "could not record a revocation in the durable queue");
+                tracing::error!(error = ?e, "could not record a revocation in the durable queue");
                 false
             }
         }
@@ -883,7 +928,7 @@ impl RevocationStore for RedisStore {
             {
                 Ok(_) => Ok(()),
                 Err(e) => {
-                    tracing::warn!(error = %e, durable, "Redis did not take a revocation; queued");
+                    tracing::warn!(error = ?e, durable, "Redis did not take a revocation; queued");
                     self.shared.enqueue([revocation]);
                     Err(StoreError::Queued {
                         durable,
@@ -947,9 +992,9 @@ async fn flush_loop(shared: Arc<Shared>) {
             }
             Err(e) => {
                 if backoff == Duration::from_millis(50) {
-                    tracing::warn!(error = %e, queued = batch.len(), "Redis refuses queued revocations; retrying with backoff");
+                    tracing::warn!(error = ?e, queued = batch.len(), "Redis refuses queued revocations; retrying with backoff");
                 } else {
-                    tracing::debug!(error = %e, queued = batch.len(), "Redis still refuses queued revocations");
+                    tracing::debug!(error = ?e, queued = batch.len(), "Redis still refuses queued revocations");
                 }
                 let _ = tokio::time::timeout(backoff, shared.pending_changed.notified()).await;
                 backoff = (backoff * 2).min(shared.max_backoff);
@@ -968,7 +1013,7 @@ async fn isolate(shared: &Shared, batch: &[(String, Revocation)]) -> Result<usiz
             Ok(n) => changed += n,
             Err(e) if conn::refused(&e) => {
                 tracing::warn!(
-                    error = %e,
+                    error = ?e,
                     key = key.as_str(),
                     "Redis refuses one revocation; dropped from the queue (the others go on)"
                 );
@@ -1013,7 +1058,7 @@ async fn follow_loop(
             let _ = tx.send(Err(e));
             return;
         }
-        tracing::warn!(error = %e, "revocation log: Redis unreachable; retrying");
+        tracing::warn!(error = ?e, "revocation log: Redis unreachable; retrying");
         if shared.connected.swap(false, Ordering::SeqCst) {
             backoff = Duration::from_millis(50);
             shared.bump();
