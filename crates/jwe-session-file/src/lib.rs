@@ -69,7 +69,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use jwe_session_core::{
@@ -101,8 +101,8 @@ const MAX_BATCH: usize = 1_024;
 const CACHE_BYTES: usize = 8 << 20;
 
 /// Why a [`FileStore`] could not be opened, or a revocation not saved. Every message names
-/// the file.
-#[derive(Debug)]
+/// the file and what to do. `Debug` reads as `Display` with the cause and the variant, so
+/// `?` in `main` prints a sentence, not a struct.
 #[non_exhaustive]
 pub enum FileStoreError {
     /// Another process (or another `FileStore` in this one) has the file open.
@@ -157,6 +157,13 @@ pub enum FileStoreError {
         /// The file.
         path: PathBuf,
     },
+    /// A revocation is not well-formed (an empty id, say); nothing was saved.
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for FileStoreError {
@@ -174,9 +181,8 @@ impl fmt::Display for FileStoreError {
                     "revocation file {} is damaged or not a revocation store",
                     path.display()
                 )?;
-                match source {
-                    Some(e) => write!(f, " ({e})")?,
-                    None => f.write_str(" (the file is empty)")?,
+                if source.is_none() {
+                    f.write_str(" (the file is empty)")?;
                 }
                 f.write_str(
                     "; not starting with an empty list of logouts: restore the file, or \
@@ -199,13 +205,15 @@ impl fmt::Display for FileStoreError {
                 "revocation file {} has format {found}; this version reads format {FORMAT}",
                 path.display()
             ),
-            Self::Io { path, source } => {
-                write!(f, "revocation file {}: {source}", path.display())
-            }
-            Self::Write { path, source } => write!(
+            Self::Io { path, .. } => write!(
                 f,
-                "revocation not saved to {} ({source}); it holds in this process until it \
-                 restarts",
+                "revocation file {} could not be created or read (does its folder exist, and \
+                 may this user write it?)",
+                path.display()
+            ),
+            Self::Write { path, .. } => write!(
+                f,
+                "revocation not saved to {}; it holds in this process until it restarts",
                 path.display()
             ),
             Self::Closed { path } => write!(
@@ -213,7 +221,27 @@ impl fmt::Display for FileStoreError {
                 "revocation file {}: the store's writer has stopped",
                 path.display()
             ),
+            Self::Invalid { path, reason } => {
+                write!(f, "revocation not saved to {}: {reason}", path.display())
+            }
         }
+    }
+}
+
+impl fmt::Debug for FileStoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let variant = match self {
+            Self::InUse { .. } => "FileStoreError::InUse",
+            Self::Corrupt { .. } => "FileStoreError::Corrupt",
+            Self::BadEntry { .. } => "FileStoreError::BadEntry",
+            Self::Foreign { .. } => "FileStoreError::Foreign",
+            Self::UnsupportedFormat { .. } => "FileStoreError::UnsupportedFormat",
+            Self::Io { .. } => "FileStoreError::Io",
+            Self::Write { .. } => "FileStoreError::Write",
+            Self::Closed { .. } => "FileStoreError::Closed",
+            Self::Invalid { .. } => "FileStoreError::Invalid",
+        };
+        jwe_session_core::debug_report(self, variant, f)
     }
 }
 
@@ -252,6 +280,10 @@ struct Inner {
     db: Arc<redb::Database>,
     jobs: Option<mpsc::Sender<Job>>,
     writer: Option<JoinHandle<()>>,
+    /// Dropped with the store: the spool thread then stops.
+    spool: OnceLock<mpsc::Sender<()>>,
+    /// Why spooled requests are refused, when they are (a shared store's queue).
+    spool_refusal: OnceLock<&'static str>,
 }
 
 impl Drop for Inner {
@@ -279,7 +311,66 @@ impl fmt::Debug for FileStore {
 struct Job {
     revocation: Option<Revocation>,
     now: UnixTime,
-    done: oneshot::Sender<Result<(), FileStoreError>>,
+    done: Reply,
+}
+
+/// Where the writer answers: an async caller, or a thread that blocks (the spool, and
+/// tools writing a file no process holds), which must not need a runtime.
+enum Reply {
+    Async(oneshot::Sender<Result<(), FileStoreError>>),
+    Blocking(mpsc::Sender<Result<(), FileStoreError>>),
+}
+
+impl Reply {
+    fn send(self, answer: Result<(), FileStoreError>) {
+        let _ = match self {
+            Self::Async(tx) => tx.send(answer).map_err(|_| ()),
+            Self::Blocking(tx) => tx.send(answer).map_err(|_| ()),
+        };
+    }
+}
+
+impl Inner {
+    /// Applies `revocations` at `now` (in force here at once) and waits, blocking the
+    /// thread, until the writer has committed them; how many were in force. Every one is
+    /// checked before any is applied.
+    fn apply_blocking(
+        &self,
+        revocations: Vec<Revocation>,
+        now: UnixTime,
+    ) -> Result<usize, FileStoreError> {
+        let closed = || FileStoreError::Closed {
+            path: self.path.clone(),
+        };
+        if let Some(reason) = revocations.iter().find_map(|r| match r.check() {
+            Err(StoreError::InvalidRevocation { reason }) => Some(reason),
+            _ => None,
+        }) {
+            return Err(FileStoreError::Invalid {
+                path: self.path.clone(),
+                reason,
+            });
+        }
+        let jobs = self.jobs.as_ref().ok_or_else(closed)?;
+        let (tx, rx) = mpsc::channel();
+        let mut sent = 0;
+        for r in revocations {
+            if !matches!(self.memory.apply_at(&r, now), Ok(true)) {
+                continue; // already in force here, or expired: nothing to save
+            }
+            let job = Job {
+                revocation: Some(r),
+                now,
+                done: Reply::Blocking(tx.clone()),
+            };
+            jobs.send(job).map_err(|_| closed())?;
+            sent += 1;
+        }
+        for _ in 0..sent {
+            rx.recv().map_err(|_| closed())??;
+        }
+        Ok(sent)
+    }
 }
 
 impl FileStore {
@@ -325,15 +416,26 @@ impl FileStore {
                 })?
         };
         tracing::info!(path = %path.display(), entries = loaded, "revocation file opened");
-        Ok(Self {
-            inner: Arc::new(Inner {
-                path,
-                memory,
-                db,
-                jobs: Some(jobs),
-                writer: Some(writer),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            path,
+            memory,
+            db,
+            jobs: Some(jobs),
+            writer: Some(writer),
+            spool: OnceLock::new(),
+            spool_refusal: OnceLock::new(),
+        });
+        let stop = spool::serve(&inner.path, Arc::downgrade(&inner))?;
+        let _ = inner.spool.set(stop);
+        Ok(Self { inner })
+    }
+
+    /// Makes this store refuse revocations spooled from outside (see [`spool`]), with
+    /// `reason` as the answer. For a file that is not the service's revocation list but,
+    /// say, a shared store's local queue, where a revocation written here would not reach
+    /// the other instances. Set once; later calls change nothing.
+    pub fn refuse_spooled(&self, reason: &'static str) {
+        let _ = self.inner.spool_refusal.set(reason);
     }
 
     /// The file.
@@ -384,7 +486,7 @@ impl FileStore {
         let job = Job {
             revocation: None,
             now,
-            done,
+            done: Reply::Async(done),
         };
         self.submit(job, rx).await
     }
@@ -436,7 +538,7 @@ impl RevocationStore for FileStore {
             let job = Job {
                 revocation: Some(revocation),
                 now,
-                done,
+                done: Reply::Async(done),
             };
             self.submit(job, rx).await
         })
@@ -754,10 +856,14 @@ fn writer_loop(
                     source: Arc::clone(e),
                 }),
             };
-            let _ = done.send(answer);
+            done.send(answer);
         }
     }
 }
+
+pub mod spool;
+
+pub use spool::{deliver, DeliverError, Delivery};
 
 #[cfg(test)]
 mod tests;

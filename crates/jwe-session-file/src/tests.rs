@@ -491,3 +491,167 @@ async fn refreshes_survive_reopening_and_watches_complete() {
     let again = s.watch_at(ids("s1", "alice", us(1)), t(NOW + 1)).unwrap();
     assert_eq!(again.revoked(), Some(Revoked::Session));
 }
+
+mod from_outside {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::spool::spool_dir;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    fn far() -> u64 {
+        SystemClock.now().as_secs() + 3_600
+    }
+
+    fn now_us() -> UnixMicros {
+        SystemClock.now_micros()
+    }
+
+    #[test]
+    fn a_file_nobody_holds_is_written_directly() {
+        let dir = Dir::new("outside-direct");
+        let path = dir.file("revocations.redb");
+        drop(FileStore::open(&path).unwrap());
+        let until = far();
+        let got = deliver(&path, &[session("s1", until)], WAIT, false).unwrap();
+        assert_eq!(got, Delivery::Written { applied: 1 });
+        let store = FileStore::open(&path).unwrap();
+        assert_eq!(
+            store.check_at(ids("s1", "alice", now_us()), SystemClock.now()),
+            Err(Revoked::Session)
+        );
+        // Again: the same revocation, still one entry.
+        drop(store);
+        let got = deliver(&path, &[session("s1", until)], WAIT, false).unwrap();
+        assert_eq!(got, Delivery::Written { applied: 1 });
+        assert_eq!(FileStore::open(&path).unwrap().stored_len().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_held_file_takes_revocations_through_its_spool_durably() {
+        let dir = Dir::new("outside-spooled");
+        let path = dir.file("revocations.redb");
+        let store = FileStore::open(&path).unwrap();
+        let now = SystemClock.now_micros();
+        let revs = [
+            session("s1", far()),
+            Revocation::Subject {
+                sub: "bob".into(),
+                at: now,
+                until: t(far()),
+            },
+        ];
+        let got = deliver(&path, &revs, WAIT, false).unwrap();
+        assert_eq!(got, Delivery::Spooled { applied: 2 });
+        // In force in the running store when `deliver` returns...
+        let clock = SystemClock.now();
+        assert_eq!(
+            store.check_at(ids("s1", "alice", now), clock),
+            Err(Revoked::Session)
+        );
+        assert!(store.check_at(ids("s2", "bob", now), clock).is_err());
+        assert_eq!(store.check_at(ids("s2", "alice", now), clock), Ok(()));
+        // ...and on disk: a restart keeps it.
+        assert_eq!(store.stored_len().unwrap(), 2);
+        drop(store);
+        let store = FileStore::open(&path).unwrap();
+        assert_eq!(
+            store.check_at(ids("s1", "alice", now), clock),
+            Err(Revoked::Session)
+        );
+        // The spool is left empty.
+        let left: Vec<_> = std::fs::read_dir(spool_dir(&path)).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn a_missing_file_is_refused_and_not_created() {
+        let dir = Dir::new("outside-missing");
+        let path = dir.file("typo.redb");
+        let e = deliver(&path, &[session("s1", far())], WAIT, false).unwrap_err();
+        assert!(matches!(e, DeliverError::NoFile { .. }), "{e:?}");
+        assert!(e.to_string().contains("typo.redb"), "{e}");
+        assert!(!path.exists());
+        // With `create`, it is made and holds the revocation.
+        let got = deliver(&path, &[session("s1", far())], WAIT, true).unwrap();
+        assert_eq!(got, Delivery::Written { applied: 1 });
+        assert_eq!(FileStore::open(&path).unwrap().stored_len().unwrap(), 1);
+    }
+
+    #[test]
+    fn a_malformed_revocation_changes_nothing() {
+        let dir = Dir::new("outside-malformed");
+        let path = dir.file("revocations.redb");
+        let store = FileStore::open(&path).unwrap();
+        let e = deliver(
+            &path,
+            &[session("ok", far()), session("", far())],
+            WAIT,
+            false,
+        )
+        .unwrap_err();
+        assert!(matches!(e, DeliverError::Invalid { .. }), "{e:?}");
+        assert_eq!(store.stored_len().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_malformed_request_is_refused_whole() {
+        let dir = Dir::new("outside-bad-request");
+        let path = dir.file("revocations.redb");
+        let store = FileStore::open(&path).unwrap();
+        let spool = spool_dir(&path);
+        let bad = [
+            r#"{"v":1,"revocations":[{"kind":0,"id":"a","at_us":0,"until":9999999999},{"kind":9,"id":"b","at_us":0,"until":9999999999}]}"#,
+            r#"{"v":2,"revocations":[]}"#,
+            "not json",
+            r#"{"v":1,"revocations":[{"kind":0,"id":"","at_us":0,"until":9999999999}]}"#,
+        ];
+        for (i, body) in bad.iter().enumerate() {
+            std::fs::write(spool.join(format!("{i}.req")), body).unwrap();
+        }
+        let deadline = std::time::Instant::now() + WAIT;
+        while (0..bad.len()).any(|i| !spool.join(format!("{i}.refused")).exists()) {
+            assert!(std::time::Instant::now() < deadline, "no answer");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(store.stored_len().unwrap(), 0);
+        assert_eq!(store.len(), 0);
+    }
+
+    #[test]
+    fn a_store_that_refuses_the_spool_says_why() {
+        let dir = Dir::new("outside-refused");
+        let path = dir.file("queue.redb");
+        let store = FileStore::open(&path).unwrap();
+        store.refuse_spooled("a queue");
+        let e = deliver(&path, &[session("s1", far())], WAIT, false).unwrap_err();
+        assert!(matches!(e, DeliverError::Refused { .. }), "{e:?}");
+        assert!(e.to_string().contains("a queue"), "{e}");
+        assert_eq!(store.stored_len().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_holder_that_never_answers_gets_the_request_withdrawn() {
+        let dir = Dir::new("outside-silent");
+        let path = dir.file("revocations.redb");
+        drop(FileStore::open(&path).unwrap());
+        // The lock held by something that does not serve the spool.
+        let db = redb::Database::open(&path).unwrap();
+        let e = deliver(
+            &path,
+            &[session("s1", far())],
+            Duration::from_millis(300),
+            false,
+        )
+        .unwrap_err();
+        assert!(matches!(e, DeliverError::NotTaken { .. }), "{e:?}");
+        let left: Vec<_> = std::fs::read_dir(spool_dir(&path)).unwrap().collect();
+        assert!(left.is_empty(), "withdrawn: {left:?}");
+        // Without a spool folder at all, it says so at once.
+        std::fs::remove_dir(spool_dir(&path)).unwrap();
+        let e = deliver(&path, &[session("s1", far())], WAIT, false).unwrap_err();
+        assert!(matches!(e, DeliverError::NoSpool { .. }), "{e:?}");
+        drop(db);
+    }
+}
