@@ -673,11 +673,11 @@ fn after_logout(result: Result<(), jwe_session::StoreError>) -> Response {
     match result {
         Ok(()) => Redirect::to("/").into_response(),
         Err(e @ jwe_session::StoreError::Queued { .. }) => {
-            tracing::warn!(error = %e, "logout recorded here; Redis will get it when it answers");
+            tracing::warn!(error = ?e, "logout recorded here; Redis will get it when it answers");
             Redirect::to("/").into_response()
         }
         Err(e) => {
-            tracing::error!(error = %e, "logout could not be recorded");
+            tracing::error!(error = ?e, "logout could not be recorded");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "logout could not be recorded; try again",

@@ -26,6 +26,8 @@ pub enum KeyError {
         /// 1-based column of the problem.
         column: usize,
     },
+    /// A single JWK was given where a JWK Set (`{"keys":[...]}`) is expected.
+    NotASet,
     /// A JWK has no `kid`; every key in a ring needs one.
     MissingKid,
     /// A `kid` is empty, longer than 128 bytes, or not printable ASCII (or has `"` or `\`).
@@ -176,12 +178,54 @@ impl KeyError {
         }
         serde_json::from_str(json).map_err(Self::from_json)
     }
+
+    /// Parses a JWK Set; a single JWK given instead is [`KeyError::NotASet`].
+    pub(crate) fn parse_set<'a, T: serde::Deserialize<'a>>(json: &'a str) -> Result<T, Self> {
+        Self::parse_object(json).map_err(|e| {
+            /// Which members are there, keeping none of their values.
+            #[derive(serde::Deserialize)]
+            struct Probe {
+                kty: Option<serde::de::IgnoredAny>,
+                keys: Option<serde::de::IgnoredAny>,
+            }
+            match serde_json::from_str::<Probe>(json) {
+                Ok(Probe {
+                    kty: Some(_),
+                    keys: None,
+                }) => Self::NotASet,
+                _ => e,
+            }
+        })
+    }
+}
+
+/// Writes `err` for `Debug` the way this project's errors read under `?` in `main`: its
+/// message, each underlying cause after a colon, then the type and variant in parentheses,
+/// e.g. `revocation store is unavailable: could not connect to Redis at 127.0.0.1:6379:
+/// Connection refused (os error 111) (StoreError::Unavailable)`. `fn main() -> Result<(),
+/// Box<dyn Error>>` prints an error's `Debug`: derived, it would print a struct.
+///
+/// # Errors
+/// Only the formatter's.
+pub fn debug_report(
+    err: &(dyn StdError + 'static),
+    variant: &str,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    write!(f, "{err}")?;
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        write!(f, ": {e}")?;
+        cause = e.source();
+    }
+    write!(f, " ({variant})")
 }
 
 impl KeyError {
     fn variant(&self) -> &'static str {
         match self {
             Self::Json { .. } => "Json",
+            Self::NotASet => "NotASet",
             Self::MissingKid { .. } => "MissingKid",
             Self::InvalidKid { .. } => "InvalidKid",
             Self::NotOct { .. } => "NotOct",
@@ -222,6 +266,10 @@ impl fmt::Display for KeyError {
                 "key set is not a JWK Set of the expected shape (line {line}, column {column}); \
                  expected {{\"keys\":[{{\"kty\":\"oct\",\"kid\":\"...\",\"k\":\"...\"}}]}}"
             ),
+            Self::NotASet => f.write_str(
+                "this is a single JWK, not a JWK Set: wrap it as {\"keys\":[<the JWK>]}, or \
+                 make a set with `jwe-session keygen --set`",
+            ),
             Self::MissingKid => f.write_str("a key has no \"kid\"; give every key a unique kid"),
             Self::InvalidKid { kid } => write!(
                 f,
@@ -251,7 +299,8 @@ impl fmt::Display for KeyError {
             Self::MissingK { kid } => write!(f, "key {kid:?} has no \"k\" member"),
             Self::BadBase64 { kid } => write!(
                 f,
-                "key {kid:?}: \"k\" is not unpadded base64url; {MAKE_A_KEY}"
+                "key {kid:?}: \"k\" is not unpadded base64url (a JWK's k uses - and _, not + \
+                 and /, and no = padding); {MAKE_A_KEY}"
             ),
             Self::TooShort { kid, bits } => write!(
                 f,
@@ -290,7 +339,13 @@ impl fmt::Display for KeyError {
             ),
             Self::Io { path, .. } => write!(f, "could not read key file {}", path.display()),
             Self::Watch { path, .. } => write!(f, "could not watch key file {}", path.display()),
-            Self::EnvMissing { var } => write!(f, "environment variable {var} is not set"),
+            Self::EnvMissing { var } => write!(
+                f,
+                "environment variable {var} is not set: it holds the key set (a JWK Set); make \
+                 one with `jwe-session keygen --set` and pass it, e.g. \
+                 {var}=\"$(jwe-session keygen --set)\", or keep it in a file (mode 0600) and \
+                 load that"
+            ),
             Self::EnvNotUnicode { var } => {
                 write!(f, "environment variable {var} is not valid UTF-8")
             }
@@ -418,50 +473,179 @@ pub enum OpenError {
 
 /// Claims that did not fit the expected type (opening) or could not be serialized (sealing).
 ///
-/// `Display` and `Debug` say only where (line and column of the JSON) and what kind of
-/// problem it was; [`detail`](Self::detail) has the parser's message, which may quote claim
-/// values, so keep it out of logs unless the claims are not confidential.
-pub struct ClaimsTypeError(pub(crate) serde_json::Error);
+/// `Display` and `Debug` say which field and what kind of mismatch (``missing field
+/// `display_name` ``, ``at `profile.age`: a string where the type expects u64``) and where
+/// in the JSON, never a claim value: a field name the type declares is shown, one that
+/// came from the token only if it reads as an identifier. [`detail`](Self::detail) has the
+/// parser's own message, which may quote claim values, so keep it out of logs unless the
+/// claims are not confidential.
+pub struct ClaimsTypeError {
+    error: serde_json::Error,
+    /// Where in the claims, rendered safely (`profile.age`, `roles[2]`); `None` at the top.
+    path: Option<String>,
+}
 
 impl ClaimsTypeError {
+    /// A serializer's error (sealing): no position in any JSON.
+    pub(crate) fn sealing(error: serde_json::Error) -> Self {
+        Self { error, path: None }
+    }
+
+    /// A parse of `json` as `T` failed with `error`: parses it again, on this error path
+    /// only, to learn which field.
+    pub(crate) fn opening<T: serde::de::DeserializeOwned>(
+        error: serde_json::Error,
+        json: &str,
+    ) -> Self {
+        let mut de = serde_json::Deserializer::from_str(json);
+        let path = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Err(e) => safe_path(e.path()),
+            Ok(_) => None,
+        };
+        Self { error, path }
+    }
+
     /// The (de)serializer's message. It can include claim values.
     #[must_use]
     pub fn detail(&self) -> String {
-        self.0.to_string()
+        self.error.to_string()
+    }
+
+    /// Where in the claims the mismatch is (`profile.age`, `roles[2]`), if below the top
+    /// level; segments that do not read as identifiers are shown as `?`.
+    #[must_use]
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
+
+    /// What kind of mismatch, in words that never quote a value: ``missing field `x` ``,
+    /// `a string where the type expects u64`.
+    #[must_use]
+    pub fn mismatch(&self) -> String {
+        let text = self.error.to_string();
+        // serde_json appends " at line L column C".
+        let message = match text.rfind(" at line ") {
+            Some(i) => &text[..i],
+            None => &text,
+        };
+        describe(message)
     }
 
     /// 1-based line of the problem in the claims JSON (0 when sealing).
     #[must_use]
     pub fn line(&self) -> usize {
-        self.0.line()
+        self.error.line()
     }
 
     /// 1-based column of the problem in the claims JSON (0 when sealing).
     #[must_use]
     pub fn column(&self) -> usize {
-        self.0.column()
+        self.error.column()
     }
+}
+
+/// A name that came from the token, shown only if it reads as an identifier.
+fn safe_name(name: &str) -> Option<&str> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    ok.then_some(name)
+}
+
+fn safe_path(path: &serde_path_to_error::Path) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(safe_name(key).unwrap_or("?"));
+            }
+            // serde_path_to_error's segments are open-ended: anything else is unnamed.
+            _ => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push('?');
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// serde's message, kept only where it names what the type declares.
+fn describe(message: &str) -> String {
+    let backticked = |rest: &str| rest.split('`').nth(1).map(str::to_owned);
+    let expected = |rest: &str| {
+        rest.rsplit_once(", expected ")
+            .map(|(_, e)| e.to_owned())
+            .unwrap_or_default()
+    };
+    if let Some(rest) = message.strip_prefix("missing field ") {
+        // The type's own field name.
+        return match backticked(rest) {
+            Some(name) => format!("missing field `{name}`"),
+            None => "a missing field".to_owned(),
+        };
+    }
+    if let Some(rest) = message.strip_prefix("duplicate field ") {
+        return match backticked(rest) {
+            Some(name) => format!("duplicate field `{name}`"),
+            None => "a duplicate field".to_owned(),
+        };
+    }
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        // The token's name: shown only if it reads as one.
+        let name = backticked(rest);
+        return match name.as_deref().and_then(safe_name) {
+            Some(name) => format!("unknown field `{name}` (the type denies unknown fields)"),
+            None => "an unknown field (the type denies unknown fields)".to_owned(),
+        };
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        // The variant is a value: only what the type expects.
+        return format!(
+            "a value that is none of the variants, expected {}",
+            expected(rest)
+        );
+    }
+    for (prefix, what) in [("invalid type: ", "a"), ("invalid value: ", "a wrong")] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            // `string "alice"`, `integer `5``, `map`: the words before any quote.
+            let found = rest.split(['"', '`', ',']).next().unwrap_or("").trim();
+            let found = if found.is_empty() { "value" } else { found };
+            return format!("{what} {found} where the type expects {}", expected(rest));
+        }
+    }
+    if let Some(rest) = message.strip_prefix("invalid length ") {
+        return format!("a wrong number of items, expected {}", expected(rest));
+    }
+    // A message of the type's own `Deserialize` (it could say anything).
+    "a value the type's deserializer refused".to_owned()
 }
 
 impl fmt::Debug for ClaimsTypeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // serde's message quotes values ("invalid type: string \"...\""): never shown here.
-        f.debug_struct("ClaimsTypeError")
-            .field("category", &self.0.classify())
-            .field("line", &self.0.line())
-            .field("column", &self.0.column())
-            .finish_non_exhaustive()
+        write!(f, "{self} (ClaimsTypeError)")
     }
 }
 
 impl fmt::Display for ClaimsTypeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "claims do not fit the expected type (line {}, column {})",
-            self.0.line(),
-            self.0.column()
-        )
+        f.write_str("claims do not fit the expected type: ")?;
+        if let Some(path) = &self.path {
+            write!(f, "at `{path}`: ")?;
+        }
+        f.write_str(&self.mismatch())?;
+        if self.line() > 0 {
+            write!(f, " (line {}, column {})", self.line(), self.column())?;
+        }
+        Ok(())
     }
 }
 
@@ -519,12 +703,7 @@ impl fmt::Display for OpenError {
             Self::TagLength { len } => write!(f, "token's tag is {len} bytes, not 16"),
             Self::Decrypt => f.write_str("token could not be decrypted"),
             Self::ClaimsNotObject => f.write_str("token's payload is not a JSON object"),
-            Self::ClaimsType(e) => write!(
-                f,
-                "token's claims do not fit the expected type (line {}, column {})",
-                e.0.line(),
-                e.0.column()
-            ),
+            Self::ClaimsType(e) => write!(f, "token's {e}"),
         }
     }
 }
@@ -688,7 +867,9 @@ impl fmt::Display for ValidationError {
 impl StdError for ValidationError {}
 
 /// A revocation store could not answer or record.
-#[derive(Debug)]
+///
+/// `Debug` reads as `Display` followed by each cause and the variant (see
+/// [`debug_report`]), so `?` in `main` prints what to act on.
 #[non_exhaustive]
 pub enum StoreError {
     /// The backend did not answer within the configured time.
@@ -738,6 +919,19 @@ impl fmt::Display for StoreError {
             ),
             Self::WatchUnsupported => f.write_str("this revocation store cannot watch sessions"),
         }
+    }
+}
+
+impl fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let variant = match self {
+            Self::Timeout { .. } => "StoreError::Timeout",
+            Self::Unavailable { .. } => "StoreError::Unavailable",
+            Self::InvalidRevocation { .. } => "StoreError::InvalidRevocation",
+            Self::Queued { .. } => "StoreError::Queued",
+            Self::WatchUnsupported => "StoreError::WatchUnsupported",
+        };
+        debug_report(self, variant, f)
     }
 }
 
@@ -849,6 +1043,138 @@ mod tests {
             .open::<Claims<Tiered>>(token.as_str(), &opts)
             .unwrap_err();
         assert_hidden("unknown variant", &e);
+    }
+
+    /// A claims type change (a field added, a type changed) must say which field and how,
+    /// never the value: what an app deploying a new claims type sees for old tokens.
+    #[test]
+    fn claims_type_errors_name_the_field_and_the_mismatch() {
+        #[derive(Serialize)]
+        struct Old {
+            roles: Vec<String>,
+            profile: OldProfile,
+        }
+        #[derive(Serialize)]
+        struct OldProfile {
+            age: &'static str,
+        }
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Renamed {
+            display_name: String,
+        }
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Typed {
+            profile: Profile,
+        }
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Profile {
+            age: u64,
+        }
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Listed {
+            roles: Vec<u8>,
+        }
+        let ring = KeyRing::generate();
+        let opts = TokenOptions::new();
+        let mut claims = Claims::new(Old {
+            roles: vec![SECRET.into()],
+            profile: OldProfile { age: SECRET },
+        });
+        Lifetimes::default().start(&mut claims, "alice", UnixTime::from_secs(1_800_000_000));
+        let token = ring.seal(&claims, &opts).unwrap();
+        let open_as = |e: super::OpenError| match e {
+            super::OpenError::ClaimsType(e) => e,
+            other => panic!("{other:?}"),
+        };
+        let e = open_as(
+            ring.open::<Claims<Renamed>>(token.as_str(), &opts)
+                .unwrap_err(),
+        );
+        assert!(
+            e.to_string().contains("missing field `display_name`"),
+            "{e}"
+        );
+        assert_hidden("missing", &e);
+        let e = open_as(
+            ring.open::<Claims<Typed>>(token.as_str(), &opts)
+                .unwrap_err(),
+        );
+        assert_eq!(e.path(), Some("profile.age"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("at `profile.age`: a string where the type expects u64"),
+            "{e}"
+        );
+        assert_hidden("typed", &e);
+        let e = open_as(
+            ring.open::<Claims<Listed>>(token.as_str(), &opts)
+                .unwrap_err(),
+        );
+        assert_eq!(e.path(), Some("roles[0]"), "{e}");
+        assert_hidden("listed", &e);
+        // The layer's message carries it too.
+        let e = ring
+            .open::<Claims<Renamed>>(token.as_str(), &opts)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("missing field `display_name`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_mismatch_never_quotes_what_came_from_the_token() {
+        for (message, shown) in [
+            ("missing field `name`", "missing field `name`"),
+            (
+                "invalid type: string \"hunter2\", expected u64",
+                "a string where the type expects u64",
+            ),
+            (
+                "invalid value: integer `300`, expected u8",
+                "a wrong integer where the type expects u8",
+            ),
+            (
+                "unknown variant `hunter2`, expected `Gold` or `Silver`",
+                "a value that is none of the variants, expected `Gold` or `Silver`",
+            ),
+            (
+                "unknown field `who@example.com`, expected `a`",
+                "an unknown field (the type denies unknown fields)",
+            ),
+            ("custom: hunter2", "a value the type's deserializer refused"),
+        ] {
+            assert_eq!(super::describe(message), shown);
+        }
+    }
+
+    #[test]
+    fn store_errors_read_as_sentences_with_their_cause() {
+        let e = super::StoreError::Unavailable {
+            source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        };
+        let debug = format!("{e:?}");
+        assert!(
+            debug.starts_with("revocation store is unavailable: connection refused"),
+            "{debug}"
+        );
+        assert!(debug.ends_with("(StoreError::Unavailable)"), "{debug}");
+    }
+
+    #[test]
+    fn a_bare_jwk_where_a_set_belongs_says_so() {
+        let jwk = r#"{"kty":"oct","kid":"k1","k":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"}"#;
+        let e = KeyRing::from_jwks(jwk).unwrap_err();
+        assert!(matches!(e, crate::KeyError::NotASet), "{e:?}");
+        assert!(e.to_string().contains("keygen --set"), "{e}");
+        let e = crate::KeyError::EnvMissing {
+            var: "JWE_SESSION_KEYS".into(),
+        };
+        assert!(e.to_string().contains("jwe-session keygen --set"), "{e}");
     }
 
     #[test]

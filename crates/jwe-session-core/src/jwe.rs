@@ -247,7 +247,7 @@ impl KeyRing {
         // Only the length counts: measured as serialized, without a copy of the claims.
         let mut measure = Measure::default();
         serde_json::to_writer(&mut measure, claims)
-            .map_err(|e| SealError::Claims(ClaimsTypeError(e)))?;
+            .map_err(|e| SealError::Claims(ClaimsTypeError::sealing(e)))?;
         if measure.first != Some(b'{') {
             return Err(SealError::ClaimsNotObject);
         }
@@ -575,7 +575,8 @@ pub(crate) fn serialize_claims<T: Serialize + ?Sized>(
 ) -> Result<Zeroizing<Vec<u8>>, SealError> {
     let hint = CLAIMS_CAPACITY.load(Ordering::Relaxed);
     let mut buf = SecretBuf(Zeroizing::new(Vec::with_capacity(hint)));
-    serde_json::to_writer(&mut buf, claims).map_err(|e| SealError::Claims(ClaimsTypeError(e)))?;
+    serde_json::to_writer(&mut buf, claims)
+        .map_err(|e| SealError::Claims(ClaimsTypeError::sealing(e)))?;
     let SecretBuf(buf) = buf;
     if buf.first() != Some(&b'{') {
         return Err(SealError::ClaimsNotObject);
@@ -675,7 +676,9 @@ pub fn parse_claims<T: DeserializeOwned>(payload: &[u8]) -> Result<T, OpenError>
     // serde_json's check of each string it reads from bytes.
     let json = std::str::from_utf8(payload).map_err(|_| OpenError::ClaimsNotObject)?;
     serde_json::from_str(json).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => OpenError::ClaimsType(ClaimsTypeError(e)),
+        serde_json::error::Category::Data => {
+            OpenError::ClaimsType(ClaimsTypeError::opening::<T>(e, json))
+        }
         _ => OpenError::ClaimsNotObject,
     })
 }

@@ -524,7 +524,12 @@ fn looks_like_passphrase(bytes: &[u8]) -> bool {
 fn k_looks_like_text(k: &str) -> bool {
     let upper = k.bytes().any(|b| b.is_ascii_uppercase());
     let lower = k.bytes().any(|b| b.is_ascii_lowercase());
-    !(upper && lower)
+    // Spaces and punctuation are in no base64 alphabet: a sentence or a password, said
+    // before "not base64url" (which would send the user to re-encode it).
+    let typed = k
+        .bytes()
+        .any(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/' | b'=')));
+    !(upper && lower) || typed
 }
 
 /// Attacker- or operator-supplied strings go into errors shortened, so an error never
@@ -637,6 +642,18 @@ mod tests {
         let err =
             Key::from_jwk(&format!(r#"{{"kty":"oct","kid":"p","k":"{encoded}"}}"#)).unwrap_err();
         assert!(matches!(err, KeyError::PassphraseLike { .. }), "{err:?}");
+        // A password typed as it is, with spaces and punctuation: a password first, not
+        // "not base64url".
+        let err = Key::from_jwk(r#"{"kty":"oct","kid":"p","k":"Correct Horse Battery Staple!"}"#)
+            .unwrap_err();
+        assert!(matches!(err, KeyError::PassphraseLike { .. }), "{err:?}");
+        // Standard base64 with padding is base64, just the wrong alphabet: said so.
+        let err = Key::from_jwk(
+            r#"{"kty":"oct","kid":"p","k":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+/w=="}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(err, KeyError::BadBase64 { .. }), "{err:?}");
+        assert!(err.to_string().contains("no = padding"), "{err}");
         // And as raw bytes.
         let err = Key::from_bytes("p", b"hunter2hunter2hunter2hunter2hunt").unwrap_err();
         assert!(matches!(err, KeyError::PassphraseLike { .. }));

@@ -93,7 +93,8 @@ mod watch;
 
 pub use claims::{random_id, Audience, Claims, Lifetimes, SessionLifetimes, Stage, Validation};
 pub use error::{
-    ClaimsTypeError, KeyError, OpenError, SealError, Segment, StoreError, ValidationError,
+    debug_report, ClaimsTypeError, KeyError, OpenError, SealError, Segment, StoreError,
+    ValidationError,
 };
 pub use jwe::{
     inspect, parse_claims, Opened, SessionToken, TokenInfo, TokenOptions, DEFAULT_MAX_TOKEN_LEN,

@@ -179,7 +179,7 @@ impl KeyRing {
     /// # Errors
     /// Any [`KeyError`]: malformed JSON, a bad key, or a ring rule broken.
     pub fn from_jwks(json: &str) -> Result<Self, KeyError> {
-        let repr: JwkSetRepr = KeyError::parse_object(json)?;
+        let repr: JwkSetRepr = KeyError::parse_set(json)?;
         repr.build(None)
     }
 
@@ -188,7 +188,7 @@ impl KeyRing {
     /// # Errors
     /// As [`from_jwks`](Self::from_jwks).
     pub fn from_jwks_with_active(json: &str, active_kid: &str) -> Result<Self, KeyError> {
-        let repr: JwkSetRepr = KeyError::parse_object(json)?;
+        let repr: JwkSetRepr = KeyError::parse_set(json)?;
         repr.build(Some(active_kid))
     }
 

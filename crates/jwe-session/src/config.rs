@@ -95,8 +95,9 @@ pub enum Renew<T> {
 
 pub(crate) type RenewHook<T> = Arc<dyn Fn(Claims<T>) -> BoxFuture<'static, Renew<T>> + Send + Sync>;
 
-/// Why a configuration was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a configuration was refused. `Debug` reads as `Display` followed by the variant,
+/// so `?` in `main` prints what to change.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A cookie name must be 1..=64 characters of `A-Z a-z 0-9 - _`.
@@ -184,6 +185,23 @@ impl fmt::Display for ConfigError {
                 write!(f, "exempt path {path:?} does not start with '/'")
             }
         }
+    }
+}
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let variant = match self {
+            Self::InvalidCookieName { .. } => "ConfigError::InvalidCookieName",
+            Self::HostPrefixWithDomain => "ConfigError::HostPrefixWithDomain",
+            Self::HostPrefixWithPath { .. } => "ConfigError::HostPrefixWithPath",
+            Self::HostPrefixInsecure => "ConfigError::HostPrefixInsecure",
+            Self::InvalidHeaderName { .. } => "ConfigError::InvalidHeaderName",
+            Self::InvalidMaxChunks { .. } => "ConfigError::InvalidMaxChunks",
+            Self::InvalidTrustedOrigin { .. } => "ConfigError::InvalidTrustedOrigin",
+            Self::InvalidExemptPath { .. } => "ConfigError::InvalidExemptPath",
+            Self::StoreWindowTooShort { .. } => "ConfigError::StoreWindowTooShort",
+        };
+        jwe_session_core::debug_report(self, variant, f)
     }
 }
 

@@ -456,13 +456,13 @@ pub(crate) async fn renew<T: Clone + Send + 'static>(
             // A token before its `exp` is trusted from the local view anyway: a refresh
             // the store cannot check still applies the hook's claims, never logs out.
             crate::metrics::store_error("check", &e);
-            tracing::warn!(error = %e, policy = "fail-open", "revocation store unavailable; renewing from the local view");
+            tracing::warn!(error = ?e, policy = "fail-open", "revocation store unavailable; renewing from the local view");
             config.store.check_at(SessionIds::from(&claims), now)
         }
         Err(e) => {
             crate::metrics::store_error("check", &e);
             // Keep the cookie: once the store answers again the session can still renew.
-            tracing::warn!(error = %e, policy = "fail-closed", "revocation store unavailable; not renewing");
+            tracing::warn!(error = ?e, policy = "fail-closed", "revocation store unavailable; not renewing");
             return Err((Pending::Nothing, Refusal::StoreUnavailable));
         }
     };
@@ -579,7 +579,7 @@ async fn revoke_replaced<T>(config: &Config<T>, handle: &SessionHandle<T>) {
     crate::metrics::revoked(&revocation);
     if let Err(e) = config.store.revoke_at(revocation, now).await {
         crate::metrics::store_error("revoke", &e);
-        tracing::warn!(error = %e, "the session a login replaced could not be revoked");
+        tracing::warn!(error = ?e, "the session a login replaced could not be revoked");
     }
 }
 

@@ -7,5 +7,6 @@ mod grpc;
 mod http;
 mod interop;
 mod redis;
+mod startup;
 mod store_suite;
 mod structure;
