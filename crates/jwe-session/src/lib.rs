@@ -11,7 +11,8 @@
 //! `jwe-session-core` (keys, claims, lifetimes, revocation, clocks, errors).
 //!
 //! ```sh
-//! cargo add jwe-session                                  # axum extractors included
+//! cargo add jwe-session                                  # axum extractors and the file store included
+//! cargo add jwe-session --features redis                 # many instances: the Redis store too
 //! cargo add --dev jwe-session --features testing         # sessions for handler tests
 //! ```
 //!
@@ -110,6 +111,10 @@
 //!   see [the `metrics` module](mod@crate::metrics) for the names. No-ops until the app installs a
 //!   recorder.
 //! - `watch` (default): `KeyRingHandle::watch_file` reloads a key file when it changes.
+//! - `file` (default): `jwe_session::file`, the durable embedded revocation store
+//!   (`FileStore`): logouts survive restarts on one machine.
+//! - `redis`: `jwe_session::redis`, the Redis revocation store for many instances (with
+//!   `file` too, its queue can live in a file).
 //! - `testing`: `jwe_session::testing`, sessions minted for handler tests (with an
 //!   example test using a `ManualClock`). For `[dev-dependencies]`.
 //!
@@ -158,3 +163,16 @@ pub use jwe_session_core::{
 #[cfg_attr(docsrs, doc(cfg(feature = "watch")))]
 pub use jwe_session_core::{KeyFileWatcher, WatchMode, WatchOptions};
 pub use service::{ResponseFuture, SessionLayer, SessionService};
+
+/// The durable embedded revocation store: the [`jwe-session-file`](jwe_session_file)
+/// crate, re-exported (feature `file`, on by default), so a durable app needs this one
+/// dependency. [`file::FileStore`] is the store; [`file::deliver`] is what
+/// `jwe-session revoke --file` uses.
+#[cfg(feature = "file")]
+#[cfg_attr(docsrs, doc(cfg(feature = "file")))]
+pub use jwe_session_file as file;
+/// The Redis revocation store for many instances: the
+/// [`jwe-session-redis`](jwe_session_redis) crate, re-exported (feature `redis`).
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use jwe_session_redis as redis;
