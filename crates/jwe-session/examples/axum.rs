@@ -84,6 +84,14 @@ fn app(layer: SessionLayer<User>) -> Router {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Logs to stderr, `info` and up unless RUST_LOG says otherwise: without a subscriber
+    // the local-development warning and every refusal reason would be invisible.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
     let development = std::env::var("APP_ENV").is_ok_and(|env| env == "development");
     // A JWK Set in JWE_SESSION_KEYS (`jwe-session keygen --set`); a fresh key in development.
     let ring = match KeyRing::from_env() {
@@ -95,7 +103,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let layer = SessionLayer::<User>::builder(ring)
         .dangerous()
         .local_development(development) // plain http://localhost: no Secure, no prefix
-        .done()
         .build()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3001").await?;
     println!("listening on http://{}", listener.local_addr()?);

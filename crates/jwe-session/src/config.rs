@@ -224,7 +224,7 @@ pub(crate) struct Config<T> {
     pub(crate) audience: Option<String>,
     /// `None` when off: bearer-only transport, or turned off under `dangerous()`.
     pub(crate) cross_origin: Option<CrossOrigin>,
-    /// The default purpose as 0.1.0 made it, without the issuer: accepted (and re-sealed
+    /// The default purpose as layers before commit 069fde3 made it, without the issuer: accepted (and re-sealed
     /// under `opts`) only when the purpose is the default and an issuer is required, so
     /// the issuer check still tells apps apart.
     pub(crate) legacy_opts: Option<TokenOptions>,
@@ -491,7 +491,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
     ///
     /// Default: `jwe-session/cookie/<cookie name>` (or `jwe-session/bearer` for bearer-only
     /// layers), followed by `;iss=<issuer>` when an [`issuer`](Self::issuer) is set. Tokens
-    /// sealed by 0.1.0 under the purpose without the issuer still open for such a layer
+    /// sealed before commit 069fde3 (CHANGELOG.md) under the purpose without the issuer still open for such a layer
     /// (their `iss` must match) and are re-sealed under the new one as users come back.
     ///
     /// # Security
@@ -870,5 +870,15 @@ impl<T: Send + 'static> DangerousOptions<T> {
     /// Back to the builder.
     pub fn done(self) -> SessionLayerBuilder<T> {
         self.0
+    }
+
+    /// Checks the configuration and builds the layer, as
+    /// [`SessionLayerBuilder::build`]: `.dangerous().local_development(dev).build()`
+    /// needs no `.done()`.
+    ///
+    /// # Errors
+    /// As [`SessionLayerBuilder::build`].
+    pub fn build(self) -> Result<crate::SessionLayer<T>, ConfigError> {
+        self.0.build()
     }
 }

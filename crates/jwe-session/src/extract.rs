@@ -237,11 +237,28 @@ impl IntoResponse for SessionRejection {
 fn handle_of<T: Send + Sync + 'static>(
     parts: &Parts,
 ) -> Result<SessionHandle<T>, SessionRejection> {
-    parts
-        .extensions
-        .get::<SessionHandle<T>>()
-        .cloned()
-        .ok_or(SessionRejection::MISSING_LAYER)
+    match parts.extensions.get::<SessionHandle<T>>() {
+        Some(handle) => Ok(handle.clone()),
+        None => {
+            missing_layer::<T>();
+            Err(SessionRejection::MISSING_LAYER)
+        }
+    }
+}
+
+/// Says once per process, at ERROR, what a 500 from the extractor means: a mistake in
+/// the app's wiring, which every request on the route would repeat.
+fn missing_layer<T>() {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::error!(
+            claims = std::any::type_name::<T>(),
+            "a Session or SessionHandle extractor ran without a SessionLayer for these \
+             claims: add .layer(SessionLayer::<T>::builder(ring).build()?) to the router, \
+             outside the routes that extract it, with the same claims type T; answering 500 \
+             (said once)"
+        );
+    }
 }
 
 impl<S: Send + Sync, T: Send + Sync + 'static> FromRequestParts<S> for SessionHandle<T> {
