@@ -898,7 +898,7 @@ fn revoke(a: &RevokeArgs) -> Out {
         (None, Some(Revocation::Session { sid, until })) => {
             serde_json::json!({"revoked": "session", "sid": sid, "until": until})
         }
-        // `before` stays whole seconds as in 0.1; `before_us` is the exact cut-off.
+        // `before` stays whole seconds as before d92def7; `before_us` is the exact cut-off.
         (None, Some(Revocation::Subject { sub, at, until })) => serde_json::json!({
             "revoked": "subject", "sub": sub, "before": at.secs(),
             "before_us": at.as_micros(), "until": until,

@@ -65,7 +65,7 @@ pub struct Claims<T = ()> {
     pub auth_time: Option<UnixTime>,
     /// When this session (`sid`) began, in microseconds: what revocations of "every session
     /// begun at or before M" compare, exactly. A private claim; tokens without it (sealed
-    /// by 0.1) count as begun at the start of their `auth_time` second.
+    /// before commit d92def7, see CHANGELOG.md) count as begun at the start of their `auth_time` second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_us: Option<UnixMicros>,
     /// When this token was issued, in microseconds: what a claims refresh of "tokens

@@ -11,7 +11,7 @@
 //! A subject or global revocation made at moment `M` ends every session that began at or
 //! before `M` and no session that begins after it. Both moments are microseconds
 //! ([`UnixMicros`]): a session's start is its `started_us` claim (else the first microsecond
-//! of its `auth_time` second, for tokens sealed by 0.1), and the layer stamps session starts
+//! of its `auth_time` second, for tokens sealed before commit d92def7), and the layer stamps session starts
 //! and revocations from one strictly increasing source, so a login right after "log out
 //! everywhere" is never caught by it, even within the same microsecond of the clock.
 
@@ -511,7 +511,7 @@ mod tests {
                 (m.as_micros(), true),
                 (m.as_micros() + 1, false),
                 (m.as_micros() + ms, false),
-                // A 0.1 token only knows its second: counted from the second's start.
+                // A token from before d92def7 only knows its second: counted from the second's start.
                 (UnixMicros::from(now).as_micros(), true),
             ] {
                 assert_eq!(

@@ -332,7 +332,7 @@ where
             &config.legacy_opts,
         ) {
             (Err(OpenError::PurposeMismatch { .. }), Some(legacy_opts)) => {
-                // A 0.1.0 token of this app, sealed before the issuer joined the default
+                // A token of this app from before 069fde3, sealed before the issuer joined the default
                 // purpose: the issuer check below keeps other apps' tokens out.
                 legacy = true;
                 ring.open::<Claims<T>>(&token, legacy_opts)
@@ -1849,7 +1849,7 @@ mod tests {
         assert_eq!(call(&a, "/", Some(&token)).await.body(), "anonymous");
     }
 
-    /// Item 9, upgrade path: a token sealed under the purpose without the issuer (0.1.0)
+    /// Item 9, upgrade path: a token sealed under the purpose without the issuer (before 069fde3)
     /// still opens for an app that sets that issuer, and is re-sealed under the new
     /// purpose; one without the issuer, or with another, does not.
     #[tokio::test]
