@@ -4,3 +4,27 @@
 
 pub mod demo;
 pub mod grpc;
+
+/// The README and every page of `docs/`, as doc tests: each Rust snippet a reader copies
+/// is compiled (and run, unless marked `no_run`) by `cargo test`.
+#[cfg(doctest)]
+mod docs {
+    #[doc = include_str!("../../README.md")]
+    struct Readme;
+    #[doc = include_str!("../../docs/guide.md")]
+    struct Guide;
+    #[doc = include_str!("../../docs/demo.md")]
+    struct Demo;
+    #[doc = include_str!("../../docs/revocation.md")]
+    struct Revocation;
+    #[doc = include_str!("../../docs/redis.md")]
+    struct Redis;
+    #[doc = include_str!("../../docs/keys.md")]
+    struct Keys;
+    #[doc = include_str!("../../docs/cli.md")]
+    struct Cli;
+    #[doc = include_str!("../../docs/performance.md")]
+    struct Performance;
+    #[doc = include_str!("../../docs/security.md")]
+    struct Security;
+}
