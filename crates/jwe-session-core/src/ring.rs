@@ -561,9 +561,10 @@ mod tests {
         ));
         let ring = KeyRing::from_jwks_with_active(&dec, "new").unwrap();
         assert!(!ring.get("old").unwrap().can_seal());
+        // A single JWK where a set belongs says so (and how to make a set).
         assert!(matches!(
             KeyRing::from_jwks(r#"{"kty":"oct"}"#),
-            Err(KeyError::Json { .. })
+            Err(KeyError::NotASet)
         ));
         assert!(matches!(
             KeyRing::from_jwks("{"),

@@ -172,7 +172,8 @@ impl fmt::Display for FileStoreError {
             Self::InUse { path } => write!(
                 f,
                 "revocation file {} is open in another process (a file store serves one \
-                 process; several instances need a shared store such as Redis)",
+                 process; several instances need a shared store such as Redis; to revoke in \
+                 it from outside, use `jwe-session revoke --file`)",
                 path.display()
             ),
             Self::Corrupt { path, source } => {
