@@ -9,8 +9,10 @@
 //!    never seen half-written.
 //! 2. The store claims a request by renaming it to `<id>.taken` (so a tool that gives up
 //!    can still withdraw one nobody took), applies it (in force at once, on disk when the
-//!    commit returns), then writes `<id>.done` (how many it applied) or `<id>.refused`
-//!    (why not: a malformed request changes nothing) and removes `<id>.taken`.
+//!    commit returns), lets go of the store, removes `<id>.taken` and, last, renames
+//!    into place `<id>.done` (how many it applied) or `<id>.refused` (why not: a
+//!    malformed request changes nothing). Once the answer is visible the spool thread
+//!    holds nothing: a service that drops its store then has the file closed.
 //! 3. The tool reads the answer and removes it. A `.taken` left by a crash is applied
 //!    again at the next open (applying a revocation twice changes nothing).
 //!
@@ -22,7 +24,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Weak};
+use std::sync::{mpsc, Arc, Weak};
 use std::time::{Duration, Instant};
 
 use jwe_session_core::Clock as _;
@@ -411,9 +413,11 @@ pub(crate) fn serve(path: &Path, inner: Weak<Inner>) -> Result<mpsc::Sender<()>,
             // A `.taken` left by a crash first, then whatever arrives.
             loop {
                 for (request, claimed) in pending(&dir) {
-                    // Only while there is work does this thread hold the store.
+                    // Only while there is work does this thread hold the store, and
+                    // `answer` lets go of it before the answer is visible: a caller that
+                    // drops its last handle once it has been answered closes the file.
                     let Some(inner) = inner.upgrade() else { return };
-                    answer(&inner, &dir, &request, claimed);
+                    answer(inner, &dir, &request, claimed);
                 }
                 match stopped.recv_timeout(POLL) {
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -443,7 +447,7 @@ fn pending(dir: &Path) -> Vec<(PathBuf, bool)> {
     found
 }
 
-fn answer(inner: &Inner, dir: &Path, request: &Path, claimed: bool) {
+fn answer(inner: Arc<Inner>, dir: &Path, request: &Path, claimed: bool) {
     let taken = request.with_extension("taken");
     if !claimed && std::fs::rename(request, &taken).is_err() {
         return; // withdrawn meanwhile
@@ -481,17 +485,22 @@ fn answer(inner: &Inner, dir: &Path, request: &Path, claimed: bool) {
             )
         }
     };
+    // What is applied is durable; from here on the store is not needed.
+    drop(inner);
+    // The answer appears last, by rename, once the claim is gone: whoever sees it finds
+    // the spool as it will stay. A crash before the rename leaves no answer, and the
+    // caller reports a timeout for a revocation that was in fact saved (the safe side;
+    // revoking again changes nothing).
     let out = taken.with_extension(ext);
     let tmp = taken.with_extension(format!("{ext}.tmp"));
     let written = body
         .map_err(std::io::Error::from)
-        .and_then(|b| std::fs::write(&tmp, b))
-        .and_then(|()| std::fs::rename(&tmp, &out));
-    if let Err(e) = written {
+        .and_then(|b| std::fs::write(&tmp, b));
+    let _ = std::fs::remove_file(&taken);
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, &out)) {
         tracing::error!(dir = %dir.display(), error = %e, "could not answer a spooled request");
         let _ = std::fs::remove_file(&tmp);
     }
-    let _ = std::fs::remove_file(&taken);
 }
 
 /// A request's revocations; a malformed request is refused whole.

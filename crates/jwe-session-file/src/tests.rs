@@ -565,6 +565,25 @@ mod from_outside {
         assert!(left.is_empty(), "{left:?}");
     }
 
+    /// The spool thread lets go of the store before its answer is visible, so a service
+    /// that drops its last handle once a revocation is confirmed has the file closed
+    /// (CI once reopened it while the spool thread still held it: `InUse`).
+    #[test]
+    fn a_store_dropped_once_answered_is_closed() {
+        let dir = Dir::new("outside-dropped");
+        let path = dir.file("revocations.redb");
+        for round in 0..20 {
+            let store = FileStore::open(&path).unwrap();
+            let rev = session(&format!("s{round}"), far());
+            let got = deliver(&path, &[rev], WAIT, false).unwrap();
+            assert_eq!(got, Delivery::Spooled { applied: 1 });
+            drop(store);
+            let reopened = FileStore::open(&path);
+            assert!(reopened.is_ok(), "round {round}: {reopened:?}");
+        }
+        assert_eq!(FileStore::open(&path).unwrap().stored_len().unwrap(), 20);
+    }
+
     #[test]
     fn a_missing_file_is_refused_and_not_created() {
         let dir = Dir::new("outside-missing");
