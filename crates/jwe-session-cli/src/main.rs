@@ -258,7 +258,8 @@ struct RevokeArgs {
     /// seconds, or YYYY-MM-DDTHH:MM:SSZ.
     #[arg(long, conflicts_with_all = ["sid", "sids_from"])]
     before: Option<String>,
-    /// The service's absolute session lifetime in seconds: how long the revocation must be kept.
+    /// The service's absolute session lifetime in seconds: how long the revocation must be
+    /// kept (plus the grace period the layer adds, `REVOCATION_GRACE`: a minute).
     #[arg(long, default_value_t = 7 * 24 * 3600)]
     lifetime: u64,
     /// The service's access lifetime in seconds (its tokens' `exp`): how long a --refresh
@@ -857,35 +858,21 @@ fn revoke(a: &RevokeArgs) -> Out {
             )
         })?,
     };
-    let until = at.secs().saturating_add(lifetime);
-    let session_until = now.saturating_add(lifetime);
+    // The layer's rules, from the core: a session could have begun as late as now and
+    // could be renewed up to its absolute lifetime (the idle timeout is not known here, so
+    // the longest it could be); each kept a grace period past that.
+    let lifetimes = Lifetimes::new(Duration::from_secs(a.access_lifetime), lifetime, lifetime);
+    let session = |sid: String| Revocation::session(sid, None, now, &lifetimes);
     let revocations = match (&a.sid, &a.sids_from, &a.sub) {
-        (Some(sid), _, _) => vec![Revocation::Session {
-            sid: sid.clone(),
-            until: session_until,
-        }],
-        (None, Some(from), _) => read_sids(from)?
-            .into_iter()
-            .map(|sid| Revocation::Session {
-                sid,
-                until: session_until,
-            })
-            .collect(),
-        (None, None, Some(sub)) if a.refresh => vec![Revocation::Refresh {
-            sub: sub.clone(),
-            at,
-            // One second for the cut-off's own, and a minute of leeway, as the layer.
-            until: at
-                .secs()
-                .saturating_add(Duration::from_secs(a.access_lifetime.saturating_add(61))),
-        }],
-        (None, None, Some(sub)) => vec![Revocation::Subject {
-            sub: sub.clone(),
-            at,
-            until,
-        }],
-        (None, None, None) => vec![Revocation::All { at, until }],
+        (Some(sid), _, _) => vec![session(sid.clone())],
+        (None, Some(from), _) => read_sids(from)?.into_iter().map(session).collect(),
+        (None, None, Some(sub)) if a.refresh => {
+            vec![Revocation::refresh(sub.clone(), at, &lifetimes)]
+        }
+        (None, None, Some(sub)) => vec![Revocation::subject(sub.clone(), at, &lifetimes)],
+        (None, None, None) => vec![Revocation::everyone(at, &lifetimes)],
     };
+    let session_until = session(String::new()).until();
     match (&a.redis, &a.file) {
         (_, Some(path)) => revoke_in_file(a, path, &revocations)?,
         (Some(url), None) => revoke_in_redis(a, url, &revocations)?,
@@ -910,7 +897,8 @@ fn revoke(a: &RevokeArgs) -> Out {
         (None, Some(Revocation::All { at, until })) => serde_json::json!({
             "revoked": "all", "before": at.secs(), "before_us": at.as_micros(), "until": until,
         }),
-        _ => serde_json::json!({}),
+        // Every scope gives one revocation; `--sids-from` is the only way to none.
+        (None, None) => serde_json::json!({}),
     };
     Ok(format!("{summary}\n"))
 }

@@ -532,7 +532,9 @@ fn revoke_through_redis() {
     );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["before"], 1_893_456_000);
-    assert_eq!(v["until"], 1_893_456_000 + 7 * 86_400);
+    // The absolute lifetime and the core's grace, as the layer keeps it.
+    let grace = jwe_session_core::REVOCATION_GRACE.as_secs();
+    assert_eq!(v["until"], 1_893_456_000 + 7 * 86_400 + grace);
 
     service_store(&url, |store| {
         let now = UnixTime::now();
@@ -657,7 +659,8 @@ fn revoke_refresh_asks_services_to_renew_a_subjects_tokens() {
         at >= before.as_micros(),
         "the cut-off is now, to the microsecond"
     );
-    assert_eq!(v["until"].as_u64().unwrap(), at / 1_000_000 + 900 + 61);
+    // One second for the cut-off's own, the access lifetime, the grace.
+    assert_eq!(v["until"].as_u64().unwrap(), at / 1_000_000 + 1 + 900 + 60);
     let out = ok(
         &[
             "revoke",
@@ -674,7 +677,7 @@ fn revoke_refresh_asks_services_to_renew_a_subjects_tokens() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         v["until"].as_u64().unwrap(),
-        v["before"].as_u64().unwrap() + 60 + 61
+        v["before"].as_u64().unwrap() + 1 + 60 + 60
     );
     service_store(&url, |store| {
         let now = UnixTime::now();

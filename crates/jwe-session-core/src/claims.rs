@@ -642,13 +642,18 @@ pub struct Lifetimes {
     absolute: Duration,
 }
 
+/// How long past the last moment a revocation could matter it is still kept, and how much
+/// longer than a token's trusted lifetime a store's memory must hold a logout: room for the
+/// clocks of the instances and the store to disagree. The one grace period of the project:
+/// the layer, the CLI and every store take it from here, through the [`Revocation`]
+/// constructors and [`Lifetimes::mirror_window`].
+///
+/// [`Revocation`]: crate::Revocation
+pub const REVOCATION_GRACE: Duration = Duration::from_secs(60);
+
 impl Default for Lifetimes {
     fn default() -> Self {
-        Self {
-            access: Duration::from_secs(15 * 60),
-            idle: Duration::from_secs(24 * 60 * 60),
-            absolute: Duration::from_secs(7 * 24 * 60 * 60),
-        }
+        Self::DEFAULT
     }
 }
 
@@ -797,6 +802,50 @@ impl Lifetimes {
     pub fn sessions_before_end_by(&self, before: UnixTime) -> UnixTime {
         before.saturating_add(self.absolute)
     }
+
+    /// How long a store that answers checks from memory (the Redis store's mirror) must
+    /// keep a session revocation after it was made, so that no token issued before it is
+    /// trusted without it: the access lifetime, plus the validation `leeway` or the
+    /// [`REVOCATION_GRACE`], whichever is longer. With `renews_from_memory` (a layer that
+    /// renews from memory while the store is down), until no such token can be renewed
+    /// either: the access lifetime plus the idle timeout, at most the absolute lifetime.
+    ///
+    /// The session layer refuses to build with a store whose window is shorter; the Redis
+    /// store's default is this for the default lifetimes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use jwe_session_core::Lifetimes;
+    ///
+    /// let l = Lifetimes::default();
+    /// assert_eq!(l.mirror_window(false, Duration::ZERO), Duration::from_secs(16 * 60));
+    /// ```
+    #[must_use]
+    pub const fn mirror_window(&self, renews_from_memory: bool, leeway: Duration) -> Duration {
+        let usable = if renews_from_memory {
+            let by_idle = self.access.saturating_add(self.idle);
+            if by_idle.as_nanos() < self.absolute.as_nanos() {
+                by_idle
+            } else {
+                self.absolute
+            }
+        } else {
+            self.access
+        };
+        let grace = if leeway.as_nanos() > REVOCATION_GRACE.as_nanos() {
+            leeway
+        } else {
+            REVOCATION_GRACE
+        };
+        usable.saturating_add(grace)
+    }
+
+    /// The default lifetimes (15 min access, 24 h idle, 7 days absolute), as a constant.
+    pub const DEFAULT: Self = Self {
+        access: Duration::from_secs(15 * 60),
+        idle: Duration::from_secs(24 * 60 * 60),
+        absolute: Duration::from_secs(7 * 24 * 60 * 60),
+    };
 }
 
 /// What one session chose at its start: its own [`Lifetimes`] (each at most the configured

@@ -91,7 +91,9 @@ mod time;
 #[cfg(feature = "watch")]
 mod watch;
 
-pub use claims::{random_id, Audience, Claims, Lifetimes, SessionLifetimes, Stage, Validation};
+pub use claims::{
+    random_id, Audience, Claims, Lifetimes, SessionLifetimes, Stage, Validation, REVOCATION_GRACE,
+};
 pub use error::{
     debug_report, ClaimsTypeError, KeyError, OpenError, SealError, Segment, StoreError,
     ValidationError,
@@ -104,7 +106,7 @@ pub use live::{RevocationWatch, WatchEnd};
 pub use names::{Claim, Enc};
 pub use revocation::{BoxFuture, MemoryStore, RevocationStore};
 pub use ring::{KeyRing, KeyRingHandle, DEFAULT_KEYS_ENV};
-pub use scope::{Revocation, RevocationKey, Revoked, SessionIds};
+pub use scope::{Revocation, RevocationKey, Revoked, Scope, SessionIds};
 pub use time::{Clock, ManualClock, SystemClock, UnixMicros, UnixTime};
 #[cfg(feature = "watch")]
 pub use watch::{KeyFileWatcher, WatchMode, WatchOptions, DEFAULT_POLL};

@@ -57,7 +57,6 @@ pub struct RevocationWatch {
 
 /// How a [`RevocationWatch`] completed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum WatchEnd {
     /// The session was revoked: close the connection.
     Revoked(Revoked),
@@ -288,7 +287,11 @@ impl Registry {
                     Revocation::Refresh { at, .. } => revocation
                         .refreshes(slot.ids(), now)
                         .then_some(WatchEnd::Refreshed { at: *at }),
-                    _ => revocation.revokes(slot.ids(), now).map(WatchEnd::Revoked),
+                    Revocation::Session { .. }
+                    | Revocation::Subject { .. }
+                    | Revocation::All { .. } => {
+                        revocation.revokes(slot.ids(), now).map(WatchEnd::Revoked)
+                    }
                 };
                 if let Some(end) = end {
                     ix.unlink(id, &slot);

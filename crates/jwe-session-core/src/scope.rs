@@ -2,10 +2,25 @@
 //! looks at in a session ([`SessionIds`]) and why a session is refused ([`Revoked`]), with
 //! the one merge rule and the one "begun before" rule every store applies. Stores
 //! (`revocation`) and watches (`live`) both build on it; it imports neither.
+//!
+//! These enums are exhaustive on purpose. Every crate of the project matches them without
+//! a wildcard, so a new scope is a compile error wherever it must be handled (a store's
+//! layout, the log encoding, metrics, the CLI) instead of silently taking the meaning of
+//! some default arm; an app that matches them is told the same way.
+//!
+//! # Entries a reader does not know
+//!
+//! One policy for every store: an entry that this version cannot read is never taken for
+//! another scope and never silently dropped. It is refused where it is read, loudly: the
+//! file store refuses to open a file that holds one ([`Scope::from_code`] is its only
+//! decoder), the Redis store sets a log entry or point key aside with an error naming it
+//! (it cannot refuse a log that a whole fleet shares). A store layout that gains a kind
+//! gains a new format number, so an older reader refuses the newer format as a whole
+//! before it meets the entry.
 
 use std::fmt;
 
-use crate::claims::Claims;
+use crate::claims::{Claims, Lifetimes, REVOCATION_GRACE};
 use crate::error::StoreError;
 use crate::time::{UnixMicros, UnixTime};
 
@@ -13,7 +28,6 @@ use crate::time::{UnixMicros, UnixTime};
 /// still be renewed, so a store may forget it then (see
 /// [`Lifetimes::renewable_until`](crate::Lifetimes::renewable_until)).
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Revocation {
     /// One session (logout).
     Session {
@@ -58,7 +72,6 @@ pub enum Revocation {
 /// for everyone. Two revocations with the same key are merged by
 /// [`Revocation::absorb`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum RevocationKey<'a> {
     /// A session's entry.
     Session(&'a str),
@@ -70,7 +83,166 @@ pub enum RevocationKey<'a> {
     Refresh(&'a str),
 }
 
+/// The kind of a revocation, without its data: what metrics, logs, the CLI's output and
+/// the stores' layouts name. Every mapping of a kind to a label or a code is here, as an
+/// exhaustive match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// [`Revocation::Session`].
+    Session,
+    /// [`Revocation::Subject`].
+    Subject,
+    /// [`Revocation::All`].
+    All,
+    /// [`Revocation::Refresh`].
+    Refresh,
+}
+
+impl Scope {
+    /// Every scope, in code order.
+    pub const EVERY: [Self; 4] = [Self::Session, Self::Subject, Self::All, Self::Refresh];
+
+    /// Its name in metrics, logs and the CLI's output: `session`, `subject`, `all`,
+    /// `refresh`.
+    #[must_use]
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Subject => "subject",
+            Self::All => "all",
+            Self::Refresh => "refresh",
+        }
+    }
+
+    /// Its code in a store's layout (the file store's `kind` column): 0 session,
+    /// 1 subject, 2 all, 3 refresh. Codes are never reused.
+    #[must_use]
+    pub const fn code(self) -> u8 {
+        match self {
+            Self::Session => 0,
+            Self::Subject => 1,
+            Self::All => 2,
+            Self::Refresh => 3,
+        }
+    }
+
+    /// The scope of a code; `None` for a code this version does not know, which a reader
+    /// refuses (see the module docs).
+    #[must_use]
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(Self::Session),
+            1 => Some(Self::Subject),
+            2 => Some(Self::All),
+            3 => Some(Self::Refresh),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl<'a> RevocationKey<'a> {
+    /// The entry's scope.
+    #[must_use]
+    pub const fn scope(self) -> Scope {
+        match self {
+            Self::Session(_) => Scope::Session,
+            Self::Subject(_) => Scope::Subject,
+            Self::All => Scope::All,
+            Self::Refresh(_) => Scope::Refresh,
+        }
+    }
+
+    /// The entry's id: the `sid`, the subject, or `""` for the global entry.
+    #[must_use]
+    pub const fn id(self) -> &'a str {
+        match self {
+            Self::Session(id) | Self::Subject(id) | Self::Refresh(id) => id,
+            Self::All => "",
+        }
+    }
+}
+
 impl Revocation {
+    /// Logout: the session `sid`, which began at `started` (`None` when unknown: taken as
+    /// `now`, the latest it could have), revoked at `now`. Kept until no token of it can
+    /// be renewed ([`Lifetimes::renewable_until`]) plus [`REVOCATION_GRACE`].
+    #[must_use]
+    pub fn session(
+        sid: impl Into<String>,
+        started: Option<UnixTime>,
+        now: UnixTime,
+        lifetimes: &Lifetimes,
+    ) -> Self {
+        let until = lifetimes
+            .renewable_until(started.unwrap_or(now), now)
+            .saturating_add(REVOCATION_GRACE);
+        Self::Session {
+            sid: sid.into(),
+            until,
+        }
+    }
+
+    /// Logout everywhere: every session of `sub` begun at or before `at`. Kept until the
+    /// latest of them reaches its absolute lifetime
+    /// ([`Lifetimes::sessions_before_end_by`]) plus [`REVOCATION_GRACE`].
+    #[must_use]
+    pub fn subject(sub: impl Into<String>, at: UnixMicros, lifetimes: &Lifetimes) -> Self {
+        Self::Subject {
+            sub: sub.into(),
+            at,
+            until: cutoff_until(at, lifetimes),
+        }
+    }
+
+    /// Emergency: every session begun at or before `at`. Kept as long as
+    /// [`subject`](Self::subject)'s.
+    #[must_use]
+    pub fn everyone(at: UnixMicros, lifetimes: &Lifetimes) -> Self {
+        Self::All {
+            at,
+            until: cutoff_until(at, lifetimes),
+        }
+    }
+
+    /// Claims refresh of `sub` at `at`. Kept until every token issued by `at` is past its
+    /// `exp` (one second for `at`'s own, then the access lifetime) plus
+    /// [`REVOCATION_GRACE`]: after that each renews anyway.
+    #[must_use]
+    pub fn refresh(sub: impl Into<String>, at: UnixMicros, lifetimes: &Lifetimes) -> Self {
+        let until = at
+            .secs()
+            .saturating_add(std::time::Duration::from_secs(1))
+            .saturating_add(lifetimes.access())
+            .saturating_add(REVOCATION_GRACE);
+        Self::Refresh {
+            sub: sub.into(),
+            at,
+            until,
+        }
+    }
+
+    /// Its scope.
+    #[must_use]
+    pub fn scope(&self) -> Scope {
+        self.key().scope()
+    }
+
+    /// Its cut-off: the moment sessions (or, for a refresh, tokens) begun at or before it
+    /// are affected; `None` for a session revocation, which has none.
+    #[must_use]
+    pub fn at(&self) -> Option<UnixMicros> {
+        match self {
+            Self::Session { .. } => None,
+            Self::Subject { at, .. } | Self::All { at, .. } | Self::Refresh { at, .. } => Some(*at),
+        }
+    }
+
     /// The latest `until` or `at` a revocation may carry: the last second of the year 9999
     /// (what every store, Redis's `EXAT` included, can represent).
     pub const LATEST: UnixTime = UnixTime::from_secs(253_402_300_799);
@@ -162,7 +334,7 @@ impl Revocation {
             Self::Refresh { sub, at, until } => {
                 ids.sub == Some(sub.as_str()) && cut(&Cutoff::new(*at, *until), ids.issued, now)
             }
-            _ => false,
+            Self::Session { .. } | Self::Subject { .. } | Self::All { .. } => false,
         }
     }
 
@@ -178,26 +350,21 @@ impl Revocation {
                 reason: "until is later than the year 9999",
             });
         }
-        let at = match self {
-            Self::Subject { at, .. } | Self::All { at, .. } | Self::Refresh { at, .. } => Some(*at),
-            Self::Session { .. } => None,
-        };
-        if at.is_some_and(|at| at.secs() > Self::LATEST) {
+        if self.at().is_some_and(|at| at.secs() > Self::LATEST) {
             return Err(StoreError::InvalidRevocation {
                 reason: "at is later than the year 9999",
             });
         }
-        match self {
-            Self::Session { sid, .. } if sid.is_empty() => Err(StoreError::InvalidRevocation {
-                reason: "empty sid",
-            }),
-            Self::Subject { sub, .. } | Self::Refresh { sub, .. } if sub.is_empty() => {
-                Err(StoreError::InvalidRevocation {
-                    reason: "empty sub",
-                })
+        let empty = match self {
+            Self::Session { sid, .. } => sid.is_empty().then_some("empty sid"),
+            Self::Subject { sub, .. } | Self::Refresh { sub, .. } => {
+                sub.is_empty().then_some("empty sub")
             }
-            _ => Ok(()),
-        }
+            Self::All { .. } => None,
+        };
+        empty.map_or(Ok(()), |reason| {
+            Err(StoreError::InvalidRevocation { reason })
+        })
     }
 }
 
@@ -231,7 +398,6 @@ impl<'a, T> From<&'a Claims<T>> for SessionIds<'a> {
 
 /// Why a session is revoked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Revoked {
     /// Its `sid` was revoked (logout).
     Session,
@@ -264,6 +430,13 @@ impl fmt::Display for Revoked {
 
 impl std::error::Error for Revoked {}
 
+/// How long a subject or global cut-off made at `at` is kept.
+fn cutoff_until(at: UnixMicros, lifetimes: &Lifetimes) -> UnixTime {
+    lifetimes
+        .sessions_before_end_by(at.secs())
+        .saturating_add(REVOCATION_GRACE)
+}
+
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Cutoff {
     pub(crate) at: UnixMicros,
@@ -286,4 +459,118 @@ impl Cutoff {
 /// treated as revoked, because nothing proves it began after the cut-off.
 pub(crate) fn cut(c: &Cutoff, started: Option<UnixMicros>, now: UnixTime) -> bool {
     c.until > now && started.is_none_or(|s| s <= c.at)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn t(s: u64) -> UnixTime {
+        UnixTime::from_secs(s)
+    }
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn one_of_each() -> [Revocation; 4] {
+        let at = UnixMicros::from_micros(NOW * 1_000_000 + 7);
+        let l = Lifetimes::default();
+        [
+            Revocation::session("s1", Some(t(NOW - 10)), t(NOW), &l),
+            Revocation::subject("alice", at, &l),
+            Revocation::everyone(at, &l),
+            Revocation::refresh("alice", at, &l),
+        ]
+    }
+
+    #[test]
+    fn every_scope_has_its_own_label_and_code_and_codes_read_back() {
+        let mut labels: Vec<_> = Scope::EVERY.iter().map(|s| s.label()).collect();
+        labels.dedup();
+        assert_eq!(labels, ["session", "subject", "all", "refresh"]);
+        for (i, scope) in Scope::EVERY.into_iter().enumerate() {
+            assert_eq!(usize::from(scope.code()), i, "codes are their order");
+            assert_eq!(Scope::from_code(scope.code()), Some(scope));
+            assert_eq!(scope.to_string(), scope.label());
+        }
+        for unknown in 4..=u8::MAX {
+            assert_eq!(Scope::from_code(unknown), None, "{unknown}");
+        }
+        let scopes: Vec<Scope> = one_of_each().iter().map(Revocation::scope).collect();
+        assert_eq!(scopes, Scope::EVERY);
+    }
+
+    #[test]
+    fn keys_carry_their_scope_and_id() {
+        let each = one_of_each();
+        let ids: Vec<(Scope, &str)> = each
+            .iter()
+            .map(|r| (r.key().scope(), r.key().id()))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                (Scope::Session, "s1"),
+                (Scope::Subject, "alice"),
+                (Scope::All, ""),
+                (Scope::Refresh, "alice")
+            ]
+        );
+        let r = Revocation::session("s1", None, t(NOW), &Lifetimes::default());
+        assert_eq!(r.key().id(), "s1");
+        assert_eq!(r.at(), None);
+    }
+
+    /// The constructors are the one home of how long each kind is kept.
+    #[test]
+    fn constructors_keep_each_kind_as_long_as_it_can_matter_plus_the_grace() {
+        let min = |m: u64| Duration::from_secs(m * 60);
+        let l = Lifetimes::new(min(15), min(60), min(24 * 60));
+        let g = REVOCATION_GRACE;
+        assert_eq!(g, Duration::from_secs(60));
+        // A session: renewable until the idle timeout past its newest token's exp...
+        let r = Revocation::session("s1", Some(t(NOW - 60)), t(NOW), &l);
+        assert_eq!(r.until(), t(NOW + 15 * 60 + 60 * 60 + 60));
+        // ...but never past its absolute lifetime.
+        let r = Revocation::session("s1", Some(t(NOW - 23 * 3600)), t(NOW), &l);
+        assert_eq!(r.until(), t(NOW - 23 * 3600 + 24 * 3600 + 60));
+        // Start unknown (the CLI): it may have begun just now.
+        let r = Revocation::session("s1", None, t(NOW), &l);
+        assert_eq!(
+            r.until(),
+            l.renewable_until(t(NOW), t(NOW)).saturating_add(g)
+        );
+        // Cut-offs: until the latest session begun by `at` reaches its absolute lifetime.
+        let at = UnixMicros::from_micros(NOW * 1_000_000 + 999_999);
+        for r in [
+            Revocation::subject("a", at, &l),
+            Revocation::everyone(at, &l),
+        ] {
+            assert_eq!(r.until(), t(NOW + 24 * 3600 + 60), "{r:?}");
+            assert_eq!(r.at(), Some(at));
+        }
+        // A refresh: until every token issued in `at`'s second is past exp.
+        let r = Revocation::refresh("a", at, &l);
+        assert_eq!(r.until(), t(NOW + 1 + 15 * 60 + 60));
+        for r in one_of_each() {
+            assert!(r.check().is_ok(), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn the_mirror_window_is_the_access_lifetime_plus_the_larger_grace() {
+        let min = |m: u64| Duration::from_secs(m * 60);
+        let l = Lifetimes::default();
+        assert_eq!(l.mirror_window(false, Duration::ZERO), min(16));
+        assert_eq!(
+            l.mirror_window(false, min(2)),
+            min(17),
+            "a longer leeway wins"
+        );
+        assert_eq!(l.mirror_window(true, Duration::ZERO), min(24 * 60 + 16));
+        let short = Lifetimes::new(min(15), min(24 * 60), min(60));
+        assert_eq!(short.mirror_window(true, Duration::ZERO), min(61));
+        assert_eq!(Lifetimes::DEFAULT, Lifetimes::default());
+    }
 }

@@ -42,14 +42,21 @@
 //!   file, through an index by expiry. redb reuses the freed pages, so the file stays as
 //!   large as the revocations that still matter.
 //!
-//! # Layout (format 1)
+//! # Layout (format 2)
 //!
 //! Three tables:
-//! - `meta`: `"format"` → `1`. A redb file without it is not ours and is refused.
-//! - `revoked`: `(kind, id)` → `(at_us, until)`, kind 0 = session (`id` = sid,
-//!   `at_us` = 0), 1 = subject (`id` = sub), 2 = everyone (`id` = ""). Entries merge with
-//!   [`Revocation::absorb`], the rule every store shares.
+//! - `meta`: `"format"` → `2`. A redb file without it is not ours and is refused; a format
+//!   this version does not read is refused naming it ([`FileStoreError::UnsupportedFormat`]).
+//!   Format 1 (before kind 3) is read and marked 2 at open.
+//! - `revoked`: `(kind, id)` → `(at_us, until)`, the kind a [`Scope::code`]: 0 = session
+//!   (`id` = sid, `at_us` = 0), 1 = subject (`id` = sub), 2 = everyone (`id` = ""),
+//!   3 = claims refresh (`id` = sub). Entries merge with [`Revocation::absorb`], the rule
+//!   every store shares.
 //! - `expiry`: `(until, kind, id)` → `()`, the pruning index.
+//!
+//! An entry of a kind this version does not know is refused, never skipped: the file does
+//! not open ([`FileStoreError::BadEntry`]), since skipping it would forget a logout (the
+//! project's one policy, in [`Scope`]'s module).
 //!
 //! # One process
 //!
@@ -74,22 +81,22 @@ use std::thread::JoinHandle;
 
 use jwe_session_core::{
     BoxFuture, Clock, MemoryStore, Revocation, RevocationKey, RevocationStore, RevocationWatch,
-    Revoked, SessionIds, StoreError, SystemClock, UnixMicros, UnixTime,
+    Revoked, Scope, SessionIds, StoreError, SystemClock, UnixMicros, UnixTime,
 };
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tokio::sync::oneshot;
 
-/// The file format this version writes and reads.
-pub const FORMAT: u64 = 1;
+/// The file format this version writes. Format 2 added kind 3 (claims refresh); this
+/// version also reads format 1 and marks such a file 2 when it opens it, so that a version
+/// that does not know kind 3 refuses the file by its format instead of meeting the entry.
+pub const FORMAT: u64 = 2;
+
+/// Every format this version reads.
+const READS: [u64; 2] = [1, 2];
 
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const REVOKED: TableDefinition<'_, (u8, &str), (u64, u64)> = TableDefinition::new("revoked");
 const EXPIRY: TableDefinition<'_, (u64, u8, &str), ()> = TableDefinition::new("expiry");
-
-const KIND_SESSION: u8 = 0;
-const KIND_SUBJECT: u8 = 1;
-const KIND_ALL: u8 = 2;
-const KIND_REFRESH: u8 = 3;
 
 /// How often (in seconds of the callers' clock) commits also sweep expired entries.
 const PRUNE_EVERY_SECS: u64 = 60;
@@ -203,7 +210,8 @@ impl fmt::Display for FileStoreError {
             ),
             Self::UnsupportedFormat { path, found } => write!(
                 f,
-                "revocation file {} has format {found}; this version reads format {FORMAT}",
+                "revocation file {} has format {found}; this version reads formats 1 to \
+                 {FORMAT} (was it written by a newer version?)",
                 path.display()
             ),
             Self::Io { path, .. } => write!(
@@ -626,16 +634,33 @@ fn check_format(db: &redb::Database, path: &Path) -> Result<(), FileStoreError> 
         }
         Err(e) => return Err(corrupt(path, e)),
     };
-    match meta.get("format").map_err(|e| corrupt(path, e))? {
-        Some(v) if v.value() == FORMAT => Ok(()),
-        Some(v) => Err(FileStoreError::UnsupportedFormat {
+    let found = meta
+        .get("format")
+        .map_err(|e| corrupt(path, e))?
+        .map(|v| v.value());
+    // Every page the read holds is let go before a write.
+    drop(meta);
+    drop(txn);
+    match found {
+        Some(FORMAT) => Ok(()),
+        Some(v) if READS.contains(&v) => upgrade(db).map_err(|e| write_error(path, e)),
+        Some(found) => Err(FileStoreError::UnsupportedFormat {
             path: path.to_path_buf(),
-            found: v.value(),
+            found,
         }),
         None => Err(FileStoreError::Foreign {
             path: path.to_path_buf(),
         }),
     }
+}
+
+/// Marks a file of an older format this version reads as [`FORMAT`] (what it may now
+/// hold), durably.
+fn upgrade(db: &redb::Database) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    txn.open_table(META)?.insert("format", FORMAT)?;
+    txn.commit()?;
+    Ok(())
 }
 
 fn create(path: &Path) -> Result<(), FileStoreError> {
@@ -713,45 +738,35 @@ fn load(db: &redb::Database, memory: &MemoryStore, now: UnixTime) -> Result<usiz
 fn decode(kind: u8, id: &str, at: u64, until: u64) -> Option<Revocation> {
     let until = UnixTime::from_secs(until);
     let at = UnixMicros::from_micros(at);
-    let r = match kind {
-        KIND_SESSION => Revocation::Session {
+    let r = match Scope::from_code(kind)? {
+        Scope::Session => Revocation::Session {
             sid: id.to_owned(),
             until,
         },
-        KIND_SUBJECT => Revocation::Subject {
+        Scope::Subject => Revocation::Subject {
             sub: id.to_owned(),
             at,
             until,
         },
-        KIND_ALL => Revocation::All { at, until },
-        KIND_REFRESH => Revocation::Refresh {
+        Scope::All if id.is_empty() => Revocation::All { at, until },
+        Scope::All => return None,
+        Scope::Refresh => Revocation::Refresh {
             sub: id.to_owned(),
             at,
             until,
         },
-        _ => return None,
     };
     r.check().ok().map(|()| r)
 }
 
 /// The stored value: `(at_us, until)`; `at_us` is 0 for a session.
 fn row(r: &Revocation) -> (u64, u64) {
-    let at = match r {
-        Revocation::Subject { at, .. }
-        | Revocation::All { at, .. }
-        | Revocation::Refresh { at, .. } => at.as_micros(),
-        _ => 0,
-    };
+    let at = r.at().map_or(0, UnixMicros::as_micros);
     (at, r.until().as_secs())
 }
 
 fn kind_and_id(key: RevocationKey<'_>) -> (u8, &str) {
-    match key {
-        RevocationKey::Session(sid) => (KIND_SESSION, sid),
-        RevocationKey::Subject(sub) => (KIND_SUBJECT, sub),
-        RevocationKey::Refresh(sub) => (KIND_REFRESH, sub),
-        _ => (KIND_ALL, ""),
-    }
+    (key.scope().code(), key.id())
 }
 
 /// One durable commit: `batch` merged into the file, plus a sweep of expired entries when

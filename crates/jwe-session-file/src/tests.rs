@@ -342,6 +342,58 @@ fn files_that_are_not_ours_are_refused_unchanged() {
     assert!(err.to_string().contains("no/such/dir"), "{err}");
 }
 
+/// Format 1 (before kind 3 had a format of its own) still opens, refresh entries and all,
+/// and is marked format 2 at open, so a version that reads only format 1 (and may not know
+/// kind 3) refuses it by its format instead of meeting the entry.
+#[test]
+fn a_format_one_file_opens_and_is_marked_format_two() {
+    let dir = Dir::new("format-one");
+    let path = dir.file("old.redb");
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META).unwrap().insert("format", 1).unwrap();
+        let mut revoked = txn.open_table(REVOKED).unwrap();
+        revoked.insert((0u8, "s1"), (0u64, NOW + 900)).unwrap();
+        revoked
+            .insert((3u8, "alice"), (NOW * 1_000_000, NOW + 900))
+            .unwrap();
+        drop(revoked);
+        let mut expiry = txn.open_table(EXPIRY).unwrap();
+        expiry.insert((NOW + 900, 0u8, "s1"), ()).unwrap();
+        expiry.insert((NOW + 900, 3u8, "alice"), ()).unwrap();
+        drop(expiry);
+        txn.commit().unwrap();
+    }
+    let store = FileStore::open_at(&path, t(NOW)).unwrap();
+    assert_eq!(
+        store.check_at(ids("s1", "bob", us(1)), t(NOW)),
+        Err(Revoked::Session)
+    );
+    assert!(store
+        .refresh_due_at(
+            SessionIds {
+                sid: Some("s2"),
+                sub: Some("alice"),
+                started: Some(us(1)),
+                issued: Some(us(1)),
+            },
+            t(NOW)
+        )
+        .is_some());
+    drop(store);
+    let db = redb::Database::open(&path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let format = txn
+        .open_table(META)
+        .unwrap()
+        .get("format")
+        .unwrap()
+        .unwrap();
+    assert_eq!(format.value(), FORMAT);
+    assert_eq!(FORMAT, 2);
+}
+
 /// The bytes of a closed revocation file holding 50 session revocations.
 async fn fifty_revocations(dir: &Dir) -> Vec<u8> {
     let path = dir.file("r.redb");

@@ -172,12 +172,14 @@ impl Keys {
             Revocation::Session { sid, .. } => self.sid(sid),
             Revocation::Subject { sub, .. } => self.sub(sub),
             Revocation::Refresh { sub, .. } => self.refresh(sub),
-            _ => self.all(),
+            Revocation::All { .. } => self.all(),
         }
     }
 
     /// A point key and its value back into a revocation; `exat` is its `EXPIRETIME`
-    /// (-1 none, -2 missing): a key without expiry is not ours.
+    /// (-1 none, -2 missing): a key without expiry is not ours. A key that exists but
+    /// cannot be read is set aside with an error (the policy in the crate docs); one that
+    /// expired meanwhile is just gone.
     pub(crate) fn decode_point(
         &self,
         key: &str,
@@ -185,6 +187,17 @@ impl Keys {
         exat: i64,
     ) -> Option<Revocation> {
         let value = value?;
+        let r = self.decode_point_value(key, value, exat);
+        if r.is_none() && exat != -2 {
+            tracing::error!(
+                key,
+                "a revocation key this version cannot read is set aside"
+            );
+        }
+        r
+    }
+
+    fn decode_point_value(&self, key: &str, value: u64, exat: i64) -> Option<Revocation> {
         let until = UnixTime::from_secs(u64::try_from(exat).ok()?);
         let name = key.strip_prefix(self.base.as_str())?;
         let r = if let Some(sid) = name.strip_prefix("sid:") {
@@ -218,20 +231,19 @@ impl Keys {
 
 /// One revocation's arguments to [`REVOKE_LUA`]: kind, value, expiry, log encoding (for
 /// a session its sid: the script stamps it).
-pub(crate) fn script_args(r: &Revocation) -> Option<[String; 4]> {
+pub(crate) fn script_args(r: &Revocation) -> [String; 4] {
     let (kind, value, enc) = match r {
         Revocation::Session { sid, .. } => ("s", 1, sid.clone()),
         Revocation::Subject { at, .. }
         | Revocation::All { at, .. }
         | Revocation::Refresh { at, .. } => ("c", at.as_micros(), encode(r, UnixTime::EPOCH)),
-        _ => return None,
     };
-    Some([
+    [
         kind.to_owned(),
         value.to_string(),
         r.until().as_secs().to_string(),
         enc,
-    ])
+    ]
 }
 
 /// A revocation in the log: `s <until> <made> <sid>`, `u <at µs> <until> <sub>`,
@@ -248,7 +260,6 @@ pub(crate) fn encode(r: &Revocation, made: UnixTime) -> String {
         Revocation::Refresh { sub, at, until } => {
             format!("f {} {until} {sub}", at.as_micros())
         }
-        _ => String::new(),
     }
 }
 

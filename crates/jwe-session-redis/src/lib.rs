@@ -43,8 +43,11 @@
 //! later expiry win, as in every store) and appends to the log only what changed, so
 //! re-sending a revocation is harmless and cheap.
 //!
-//! A reader that does not know a log value's kind (an older version meeting `f`) skips
-//! it, so a mixed fleet keeps working; only the newer instances refresh claims early.
+//! A log value or point key that this version cannot read (of a kind it does not know, or
+//! out of range) is never taken for another scope: it is set aside with an error naming
+//! it, and the rest of the log goes on (one fleet shares the log; a reader cannot refuse
+//! it whole). That is the project's one policy for unknown entries, stated in
+//! `jwe_session_core::Scope`'s module; a new kind comes with a new format number.
 //!
 //! # Watching sessions
 //!
@@ -57,16 +60,17 @@
 //! # Bounded memory
 //!
 //! A session revocation matters on the request path only while a token issued before it
-//! can be unexpired: the access lifetime plus leeway. The mirror keeps one for that
-//! [window](RedisStoreBuilder::mirror_window) after it was made (default
-//! [`DEFAULT_MIRROR_WINDOW`], 15 min + 60 s); after that, a token of that session is past
+//! can be unexpired: the access lifetime plus the grace
+//! ([`Lifetimes::mirror_window`](jwe_session_core::Lifetimes::mirror_window), the one
+//! rule). The mirror keeps one for that [window](RedisStoreBuilder::mirror_window) after it
+//! was made (default [`DEFAULT_MIRROR_WINDOW`], 15 min + 60 s); after that, a token of that session is past
 //! `exp` and the authoritative check at renewal refuses it. Subject and global cut-offs are
 //! few and kept whole.
 //!
 //! **Fail-open renewal** (`.dangerous().fail_open_on_store_error()` in the layer) renews
 //! from the mirror while Redis is down, so it needs every session revocation that could
-//! still be renewed: set the window to the longest a token issued before a logout can be
-//! renewed (access lifetime plus idle timeout, 24 h 15 min by default, or the absolute
+//! still be renewed: set the window to `lifetimes.mirror_window(true, leeway)` (access
+//! lifetime plus idle timeout plus the grace, 24 h 16 min by default, or the absolute
 //! lifetime if shorter), which costs memory for every logout of that span. Fail-closed
 //! (the default) needs no more than the default window. The session layer refuses to
 //! build with a store whose [`memory_window`](RevocationStore::memory_window) is shorter
@@ -152,9 +156,12 @@ pub const DEFAULT_PREFIX: &str = "jwe-session:";
 /// The default limit on any one Redis call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// How long the mirror keeps a session revocation by default: the default access lifetime
-/// (15 min) plus the layer's leeway (60 s).
-pub const DEFAULT_MIRROR_WINDOW: Duration = Duration::from_secs(16 * 60);
+/// How long the mirror keeps a session revocation by default: what the default lifetimes
+/// need ([`Lifetimes::mirror_window`]: the access lifetime, 15 min, plus the grace, 60 s).
+///
+/// [`Lifetimes::mirror_window`]: jwe_session_core::Lifetimes::mirror_window
+pub const DEFAULT_MIRROR_WINDOW: Duration =
+    jwe_session_core::Lifetimes::DEFAULT.mirror_window(false, Duration::ZERO);
 
 /// How long one blocking read of the log waits for news.
 const BLOCK: Duration = Duration::from_secs(1);
@@ -444,11 +451,8 @@ impl Writer {
                 tracing::warn!(error = ?e, "not sending a malformed revocation to Redis");
                 continue;
             }
-            let Some(a) = layout::script_args(r) else {
-                continue;
-            };
             keys.push(self.keys.point(r));
-            args.extend(a);
+            args.extend(layout::script_args(r));
         }
         if keys.len() == 3 {
             return Ok(0);
@@ -727,7 +731,11 @@ impl Shared {
                             n += 1;
                         }
                     }
-                    None => tracing::warn!("revocation log: ignoring a malformed entry"),
+                    None => tracing::error!(
+                        entry = %id,
+                        value = %String::from_utf8_lossy(v).chars().take(80).collect::<String>(),
+                        "revocation log: an entry this version cannot read is set aside"
+                    ),
                 }
             }
         }

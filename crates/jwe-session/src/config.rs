@@ -62,9 +62,6 @@ pub enum RejectionFormat {
 /// to bearer clients.
 pub const DEFAULT_TOKEN_HEADER: &str = "x-session-token";
 
-/// Revocations are kept a little past the last moment they could matter.
-pub(crate) const LEEWAY: Duration = Duration::from_secs(60);
-
 /// The default cookie name, before the `__Host-` prefix the layer adds by default: the
 /// browser sees `__Host-session`.
 pub const DEFAULT_COOKIE_NAME: &str = "session";
@@ -294,13 +291,7 @@ impl<T> Config<T> {
     /// (see [`SessionHandle::refresh_claims_of`](crate::SessionHandle::refresh_claims_of)).
     pub(crate) async fn refresh_claims_of(&self, sub: String) -> Result<(), StoreError> {
         let at = self.moment();
-        // Kept until every token issued by `at` is past its `exp` (which renews anyway).
-        let until = at
-            .secs()
-            .saturating_add(self.lifetimes.access())
-            .saturating_add(Duration::from_secs(1))
-            .saturating_add(LEEWAY);
-        self.revoke(Revocation::Refresh { sub, at, until }, at.secs())
+        self.revoke(Revocation::refresh(sub, at, &self.lifetimes), at.secs())
             .await
     }
 
@@ -695,15 +686,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             self.cookie_name.clone()
         };
         if let Some(window) = self.store.memory_window() {
-            let l = &self.lifetimes;
-            let usable = if self.fail_open {
-                // Renewed from memory: until the last token issued before the logout can
-                // no longer be renewed.
-                (l.access() + l.idle()).min(l.absolute())
-            } else {
-                l.access()
-            };
-            let needed = usable + self.leeway;
+            let needed = self.lifetimes.mirror_window(self.fail_open, self.leeway);
             if window < needed {
                 return Err(ConfigError::StoreWindowTooShort { window, needed });
             }

@@ -9,7 +9,7 @@ use jwe_session_core::{
 };
 use serde::Serialize;
 
-use crate::config::{Config, LEEWAY};
+use crate::config::Config;
 
 /// What the response must do about the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -338,12 +338,12 @@ impl<T> SessionHandle<T> {
         let (Some(sid), Some(auth)) = (sid, auth) else {
             return None;
         };
-        let until = self
-            .config
-            .lifetimes
-            .renewable_until(auth, now)
-            .saturating_add(LEEWAY);
-        Some(Revocation::Session { sid, until })
+        Some(Revocation::session(
+            sid,
+            Some(auth),
+            now,
+            &self.config.lifetimes,
+        ))
     }
 
     /// Ends every session of the current subject begun up to this moment, on every
@@ -466,13 +466,8 @@ impl<T> SessionHandle<T> {
 
     /// Revokes every session of `sub` begun at or before `at`.
     async fn revoke_subject(&self, sub: String, at: UnixMicros) -> Result<(), StoreError> {
-        let until = self
-            .config
-            .lifetimes
-            .sessions_before_end_by(at.secs())
-            .saturating_add(LEEWAY);
-        self.revoke(Revocation::Subject { sub, at, until }, at.secs())
-            .await
+        let revocation = Revocation::subject(sub, at, &self.config.lifetimes);
+        self.revoke(revocation, at.secs()).await
     }
 
     /// The moment of a session start or a cut-off: the clock's microseconds, strictly

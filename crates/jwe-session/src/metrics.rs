@@ -138,13 +138,7 @@ mod imp {
     }
 
     pub(crate) fn revoked(r: &Revocation) {
-        let scope = match r {
-            Revocation::Session { .. } => "session",
-            Revocation::Subject { .. } => "subject",
-            Revocation::Refresh { .. } => "refresh",
-            _ => "all",
-        };
-        metrics::counter!(super::REVOCATIONS, "scope" => scope).increment(1);
+        metrics::counter!(super::REVOCATIONS, "scope" => r.scope().label()).increment(1);
     }
 
     pub(crate) fn cross_origin_refused() {

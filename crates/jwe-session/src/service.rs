@@ -1150,15 +1150,17 @@ mod tests {
         let default = Lifetimes::default;
         assert!(
             build(min(16), false, default()).is_ok(),
-            "the Redis default"
+            "the Redis default: the access lifetime plus the grace"
         );
+        // The access lifetime alone leaves no room for clocks that disagree.
+        let err = build(min(15), false, default()).unwrap_err();
         assert!(
-            build(min(15), false, default()).is_ok(),
-            "exactly the access lifetime"
+            matches!(err, ConfigError::StoreWindowTooShort { window, needed } if window == min(15) && needed == min(16)),
+            "{err:?}"
         );
         let err = build(min(10), false, default()).unwrap_err();
         assert!(
-            matches!(err, ConfigError::StoreWindowTooShort { window, needed } if window == min(10) && needed == min(15)),
+            matches!(err, ConfigError::StoreWindowTooShort { window, needed } if window == min(10) && needed == min(16)),
             "{err:?}"
         );
         assert!(
@@ -1172,12 +1174,25 @@ mod tests {
         );
         // Fail-open renews from memory: it needs access + idle (or the absolute lifetime).
         assert!(build(min(16), true, default()).is_err());
-        assert!(build(min(24 * 60 + 15), true, default()).is_ok());
+        assert!(build(min(24 * 60 + 15), true, default()).is_err());
+        assert!(build(min(24 * 60 + 16), true, default()).is_ok());
         let short = Lifetimes::new(min(15), min(24 * 60), min(60));
+        assert!(build(min(60), true, short).is_err());
         assert!(
-            build(min(60), true, short).is_ok(),
+            build(min(61), true, short).is_ok(),
             "capped by the absolute lifetime"
         );
+        // Every window the check asks for is the core's rule, nothing of its own.
+        for (fail_open, l) in [
+            (false, default()),
+            (true, default()),
+            (true, short),
+            (false, hour),
+        ] {
+            let needed = l.mirror_window(fail_open, Duration::ZERO);
+            assert!(build(needed, fail_open, l).is_ok());
+            assert!(build(needed - Duration::from_secs(1), fail_open, l).is_err());
+        }
     }
 
     #[tokio::test]

@@ -394,7 +394,7 @@ async fn renewal_during_an_outage_follows_the_policy() {
     let keep_all = RedisStore::builder(server.url())
         .timeout(Duration::from_millis(300))
         .max_backoff(Duration::from_millis(200))
-        .mirror_window(renewable.access() + renewable.idle())
+        .mirror_window(renewable.mirror_window(true, Duration::ZERO))
         .clock(Arc::new(clock.clone()))
         .connect()
         .await
