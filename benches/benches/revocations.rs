@@ -59,7 +59,7 @@ fn durable_revocations(c: &mut Criterion) {
                                     tokio::spawn(async move {
                                         let i = next.fetch_add(1, Ordering::Relaxed);
                                         store
-                                            .revoke_at(
+                                            .revoke(
                                                 session(format!("s{i}")),
                                                 UnixTime::from_secs(NOW),
                                             )
@@ -91,17 +91,17 @@ fn checks(c: &mut Criterion) {
     rt.block_on(async {
         for i in 0..ENTRIES {
             let r = session(format!("revoked-{i}"));
-            memory.revoke_at(r.clone(), now).await.expect("revoked");
+            memory.revoke(r.clone(), now).await.expect("revoked");
             // Concurrent writes would share commits; here one at a time is fine (setup).
-            file.revoke_at(r, now).await.expect("revoked");
+            file.revoke(r, now).await.expect("revoked");
         }
         let sub = Revocation::Subject {
             sub: "alice".into(),
             at: UnixMicros::from_micros(NOW * 1_000_000),
             until: UnixTime::from_secs(NOW + 3_600),
         };
-        memory.revoke_at(sub.clone(), now).await.expect("revoked");
-        file.revoke_at(sub, now).await.expect("revoked");
+        memory.revoke(sub.clone(), now).await.expect("revoked");
+        file.revoke(sub, now).await.expect("revoked");
     });
     let live = SessionIds {
         sid: Some("a-live-session-id-22ch"),
@@ -119,10 +119,10 @@ fn checks(c: &mut Criterion) {
         ("file_store", &file as &dyn RevocationStore),
     ] {
         g.bench_function(BenchmarkId::new(name, "not_revoked"), |b| {
-            b.iter(|| store.check_at(std::hint::black_box(live), now))
+            b.iter(|| store.check(std::hint::black_box(live), now))
         });
         g.bench_function(BenchmarkId::new(name, "revoked"), |b| {
-            b.iter(|| store.check_at(std::hint::black_box(revoked), now))
+            b.iter(|| store.check(std::hint::black_box(revoked), now))
         });
     }
     g.finish();

@@ -28,7 +28,7 @@ fn watch(store: &MemoryStore, i: usize) -> RevocationWatch {
         issued: None,
     };
     store
-        .watch_at(ids, UnixTime::from_secs(NOW))
+        .watch(ids, UnixTime::from_secs(NOW))
         .expect("the memory store watches")
 }
 
@@ -89,7 +89,7 @@ fn watchers(c: &mut Criterion) {
                 until: UnixTime::from_secs(NOW + 3_600),
             };
             store
-                .apply_at(&r, UnixTime::from_secs(NOW))
+                .apply(&r, UnixTime::from_secs(NOW))
                 .expect("applied")
         });
         drop(held);
@@ -110,7 +110,7 @@ fn watchers(c: &mut Criterion) {
                     until: UnixTime::from_secs(NOW + 3_600),
                 };
                 store
-                    .apply_at(&all, UnixTime::from_secs(NOW))
+                    .apply(&all, UnixTime::from_secs(NOW))
                     .expect("applied");
                 rt.block_on(async {
                     for t in tasks {

@@ -45,7 +45,9 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use jwe_session::{Claims, Clock, KeyRingHandle, Lifetimes, RevocationStore, SystemClock};
+use jwe_session::{
+    Claims, Clock, KeyRingHandle, Lifetimes, Recorded, RevocationStore, RevokeError, SystemClock,
+};
 use jwe_session::{
     ConfigError, Session, SessionHandle, SessionLayer, SessionLayerBuilder, StartError,
 };
@@ -669,11 +671,11 @@ async fn serve_ws(
     }
 }
 
-fn after_logout(result: Result<(), jwe_session::StoreError>) -> Response {
+fn after_logout(result: Result<Recorded, RevokeError>) -> Response {
     match result {
-        Ok(()) => Redirect::to("/").into_response(),
-        Err(e @ jwe_session::StoreError::Queued { .. }) => {
-            tracing::warn!(error = ?e, "logout recorded here; Redis will get it when it answers");
+        Ok(Recorded::Stored) => Redirect::to("/").into_response(),
+        Ok(Recorded::Queued { durable, reason }) => {
+            tracing::warn!(error = ?reason, durable, "logout recorded here; Redis will get it when it answers");
             Redirect::to("/").into_response()
         }
         Err(e) => {

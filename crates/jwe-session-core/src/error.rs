@@ -202,7 +202,7 @@ impl KeyError {
 /// Writes `err` for `Debug` the way this project's errors read under `?` in `main`: its
 /// message, each underlying cause after a colon, then the type and variant in parentheses,
 /// e.g. `revocation store is unavailable: could not connect to Redis at 127.0.0.1:6379:
-/// Connection refused (os error 111) (StoreError::Unavailable)`. `fn main() -> Result<(),
+/// Connection refused (os error 111) (CheckError::Unavailable)`. `fn main() -> Result<(),
 /// Box<dyn Error>>` prints an error's `Debug`: derived, it would print a struct.
 ///
 /// # Errors
@@ -866,12 +866,144 @@ impl fmt::Display for ValidationError {
 
 impl StdError for ValidationError {}
 
-/// A revocation store could not answer or record.
+/// The cause a store gives when its backend did not answer or took nothing.
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// A revocation that is not well-formed (an empty `sid`, a moment past the year 9999):
+/// refused before anything changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvalidRevocation {
+    reason: &'static str,
+}
+
+impl InvalidRevocation {
+    pub(crate) const fn new(reason: &'static str) -> Self {
+        Self { reason }
+    }
+
+    /// What is wrong, e.g. `"empty sid"`.
+    #[must_use]
+    pub const fn reason(&self) -> &'static str {
+        self.reason
+    }
+}
+
+impl fmt::Display for InvalidRevocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid revocation: {}", self.reason)
+    }
+}
+
+impl StdError for InvalidRevocation {}
+
+/// How a revocation was recorded: what
+/// [`RevocationStore::revoke`](crate::RevocationStore::revoke) returns when it succeeded.
+///
+/// Both are successes: the revocation is in force on this instance at once either way.
+#[derive(Debug)]
+pub enum Recorded {
+    /// Recorded where every instance sees it (this process's memory for a
+    /// [`MemoryStore`](crate::MemoryStore), the file for a file store, Redis).
+    Stored,
+    /// In force on this instance and queued here: the shared backend has not taken it yet
+    /// (Redis is down, say). The store re-sends it on its own once the backend answers, and
+    /// other instances honour it from then on. Nothing is lost and the caller need not
+    /// retry: tell the user they are logged out here.
+    Queued {
+        /// Whether the queue is on disk (survives a restart of this process).
+        durable: bool,
+        /// Why the backend did not take it.
+        reason: BoxError,
+    },
+}
+
+impl Recorded {
+    /// Whether every instance already sees it.
+    #[must_use]
+    pub fn is_stored(&self) -> bool {
+        matches!(self, Self::Stored)
+    }
+}
+
+/// Why a revocation was not recorded: nothing is in force anywhere.
 ///
 /// `Debug` reads as `Display` followed by each cause and the variant (see
 /// [`debug_report`]), so `?` in `main` prints what to act on.
 #[non_exhaustive]
-pub enum StoreError {
+pub enum RevokeError {
+    /// The revocation is not well-formed; nothing changed.
+    Invalid(InvalidRevocation),
+    /// The backend did not answer within the configured time.
+    Timeout {
+        /// How long it waited.
+        after: Duration,
+    },
+    /// The backend is not reachable or could not save it (Redis is down for a writer
+    /// without a mirror, a file that cannot be written).
+    Unavailable {
+        /// The underlying error.
+        source: BoxError,
+    },
+}
+
+impl From<InvalidRevocation> for RevokeError {
+    fn from(e: InvalidRevocation) -> Self {
+        Self::Invalid(e)
+    }
+}
+
+impl From<CheckError> for RevokeError {
+    fn from(e: CheckError) -> Self {
+        match e {
+            CheckError::Timeout { after } => Self::Timeout { after },
+            CheckError::Unavailable { source } => Self::Unavailable { source },
+        }
+    }
+}
+
+impl fmt::Display for RevokeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid(e) => e.fmt(f),
+            Self::Timeout { after } => write!(
+                f,
+                "revocation store did not answer within {after:?}; nothing was recorded"
+            ),
+            Self::Unavailable { .. } => {
+                f.write_str("revocation store is unavailable; nothing was recorded")
+            }
+        }
+    }
+}
+
+impl fmt::Debug for RevokeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let variant = match self {
+            Self::Invalid(_) => "RevokeError::Invalid",
+            Self::Timeout { .. } => "RevokeError::Timeout",
+            Self::Unavailable { .. } => "RevokeError::Unavailable",
+        };
+        debug_report(self, variant, f)
+    }
+}
+
+impl StdError for RevokeError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Self::Unavailable { source } => Some(&**source),
+            Self::Invalid(_) | Self::Timeout { .. } => None,
+        }
+    }
+}
+
+/// Why a store could not give the authoritative answer
+/// ([`RevocationStore::check_authoritative`](crate::RevocationStore::check_authoritative)),
+/// or a shared backend could not be reached at all. The layer's policy decides what a
+/// renewal does then (refuse, by default).
+///
+/// `Debug` reads as `Display` followed by each cause and the variant.
+#[non_exhaustive]
+pub enum CheckError {
     /// The backend did not answer within the configured time.
     Timeout {
         /// How long it waited.
@@ -880,69 +1012,53 @@ pub enum StoreError {
     /// The backend is not reachable (e.g. Redis is down).
     Unavailable {
         /// The underlying error.
-        source: Box<dyn StdError + Send + Sync>,
+        source: BoxError,
     },
-    /// The revocation is not well-formed (e.g. an empty `sid`).
-    InvalidRevocation {
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// The revocation is in force on this instance and queued here, but the shared backend
-    /// has not taken it yet (e.g. Redis is down); the store re-sends it on its own once the
-    /// backend answers again, and other instances honour it from then on. Nothing is lost
-    /// and the caller need not retry: tell the user they are logged out here.
-    Queued {
-        /// Whether the queue is on disk (survives a restart of this process).
-        durable: bool,
-        /// Why the backend did not take it.
-        source: Box<dyn StdError + Send + Sync>,
-    },
-    /// This store cannot watch sessions
-    /// ([`RevocationStore::watch_at`](crate::RevocationStore::watch_at)'s default; every
-    /// store of this project can).
-    WatchUnsupported,
 }
 
-impl fmt::Display for StoreError {
+impl fmt::Display for CheckError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Timeout { after } => {
                 write!(f, "revocation store did not answer within {after:?}")
             }
             Self::Unavailable { .. } => f.write_str("revocation store is unavailable"),
-            Self::InvalidRevocation { reason } => write!(f, "invalid revocation: {reason}"),
-            Self::Queued { durable, .. } => write!(
-                f,
-                "revocation recorded on this instance and queued {}: the shared store did not \
-                 take it yet and it is re-sent when the store answers again",
-                if *durable { "on disk" } else { "in memory" }
-            ),
-            Self::WatchUnsupported => f.write_str("this revocation store cannot watch sessions"),
         }
     }
 }
 
-impl fmt::Debug for StoreError {
+impl fmt::Debug for CheckError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let variant = match self {
-            Self::Timeout { .. } => "StoreError::Timeout",
-            Self::Unavailable { .. } => "StoreError::Unavailable",
-            Self::InvalidRevocation { .. } => "StoreError::InvalidRevocation",
-            Self::Queued { .. } => "StoreError::Queued",
-            Self::WatchUnsupported => "StoreError::WatchUnsupported",
+            Self::Timeout { .. } => "CheckError::Timeout",
+            Self::Unavailable { .. } => "CheckError::Unavailable",
         };
         debug_report(self, variant, f)
     }
 }
 
-impl StdError for StoreError {
+impl StdError for CheckError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            Self::Unavailable { source } | Self::Queued { source, .. } => Some(&**source),
-            _ => None,
+            Self::Unavailable { source } => Some(&**source),
+            Self::Timeout { .. } => None,
         }
     }
 }
+
+/// This store cannot watch sessions
+/// ([`RevocationStore::watch`](crate::RevocationStore::watch)'s default; every store of
+/// this project can).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WatchUnsupported;
+
+impl fmt::Display for WatchUnsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("this revocation store cannot watch sessions")
+    }
+}
+
+impl StdError for WatchUnsupported {}
 
 #[cfg(test)]
 mod tests {
@@ -1154,7 +1270,7 @@ mod tests {
 
     #[test]
     fn store_errors_read_as_sentences_with_their_cause() {
-        let e = super::StoreError::Unavailable {
+        let e = super::CheckError::Unavailable {
             source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
         };
         let debug = format!("{e:?}");
@@ -1162,7 +1278,31 @@ mod tests {
             debug.starts_with("revocation store is unavailable: connection refused"),
             "{debug}"
         );
-        assert!(debug.ends_with("(StoreError::Unavailable)"), "{debug}");
+        assert!(debug.ends_with("(CheckError::Unavailable)"), "{debug}");
+        // A revoke that failed says nothing was recorded, and keeps the cause.
+        let e = super::RevokeError::from(e);
+        let debug = format!("{e:?}");
+        assert!(
+            debug.starts_with(
+                "revocation store is unavailable; nothing was recorded: connection refused"
+            ),
+            "{debug}"
+        );
+        assert!(debug.ends_with("(RevokeError::Unavailable)"), "{debug}");
+        let e = super::RevokeError::from(super::CheckError::Timeout {
+            after: std::time::Duration::from_millis(250),
+        });
+        assert!(matches!(e, super::RevokeError::Timeout { .. }), "{e:?}");
+        assert!(e.to_string().contains("250ms"), "{e}");
+        let e = crate::Revocation::Session {
+            sid: String::new(),
+            until: UnixTime::from_secs(1),
+        }
+        .check()
+        .unwrap_err();
+        assert_eq!(e.reason(), "empty sid");
+        let e = super::RevokeError::from(e);
+        assert_eq!(e.to_string(), "invalid revocation: empty sid");
     }
 
     #[test]

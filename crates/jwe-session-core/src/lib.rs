@@ -95,8 +95,8 @@ pub use claims::{
     random_id, Audience, Claims, Lifetimes, SessionLifetimes, Stage, Validation, REVOCATION_GRACE,
 };
 pub use error::{
-    debug_report, ClaimsTypeError, KeyError, OpenError, SealError, Segment, StoreError,
-    ValidationError,
+    debug_report, BoxError, CheckError, ClaimsTypeError, InvalidRevocation, KeyError, OpenError,
+    Recorded, RevokeError, SealError, Segment, ValidationError, WatchUnsupported,
 };
 pub use jwe::{
     inspect, parse_claims, Opened, SessionToken, TokenInfo, TokenOptions, DEFAULT_MAX_TOKEN_LEN,

@@ -19,7 +19,7 @@ use crate::time::{UnixMicros, UnixTime};
 /// Completes, with a [`WatchEnd`], when the session it watches is revoked (logout, logout
 /// everywhere, an emergency cut-off) on this instance or, through a shared store, on any
 /// other, or when a claims refresh of its subject covers the watched token. Get one from
-/// [`RevocationStore::watch_at`](crate::RevocationStore::watch_at) (or from the session
+/// [`RevocationStore::watch`](crate::RevocationStore::watch) (or from the session
 /// layer's `Session::watch`).
 ///
 /// It is cheap to hold many: an idle watch is a small allocation in the store's index and
@@ -38,11 +38,11 @@ use crate::time::{UnixMicros, UnixTime};
 /// let store = MemoryStore::new();
 /// let now = UnixTime::from_secs(1_000);
 /// let ids = SessionIds { sid: Some("s1"), sub: Some("alice"), started: Some(now.into()), issued: None };
-/// let watch = store.watch_at(ids, now)?;
+/// let watch = store.watch(ids, now)?;
 /// assert_eq!(watch.ended(), None);
-/// store.revoke_at(Revocation::Session { sid: "s1".into(), until: UnixTime::from_secs(2_000) }, now).await?;
+/// store.revoke(Revocation::Session { sid: "s1".into(), until: UnixTime::from_secs(2_000) }, now).await?;
 /// assert_eq!(watch.await, WatchEnd::Revoked(Revoked::Session));
-/// # Ok::<(), jwe_session_core::StoreError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
 /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)

@@ -2,7 +2,7 @@
 //! subject's sessions begun at or before a moment), and emergency (everyone's); and claims
 //! refresh (one subject's tokens issued at or before a moment go through renewal).
 //!
-//! A session can be watched ([`RevocationStore::watch_at`]): a [`RevocationWatch`]
+//! A session can be watched ([`RevocationStore::watch`]): a [`RevocationWatch`]
 //! completes when a revocation that ends it reaches the store's memory, so a long-lived
 //! connection (a WebSocket, a gRPC stream) closes when its session is revoked.
 //!
@@ -20,7 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use crate::error::StoreError;
+use crate::error::{CheckError, InvalidRevocation, Recorded, RevokeError, WatchUnsupported};
 use crate::live::{Registry, RevocationWatch, WatchEnd};
 use crate::scope::{cut, Cutoff};
 use crate::scope::{Revocation, Revoked, SessionIds};
@@ -31,22 +31,23 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Where revocations are kept.
 ///
-/// [`check_at`](Self::check_at) is the hot path: it runs on every request and must answer
-/// from memory. [`check_authoritative_at`](Self::check_authoritative_at) runs when a token
-/// is renewed and may ask a shared backend. [`revoke_at`](Self::revoke_at) records one.
+/// [`check`](Self::check) is the hot path: it runs on every request and must answer from
+/// memory. [`check_authoritative`](Self::check_authoritative) runs when a token is renewed
+/// and may ask a shared backend. [`revoke`](Self::revoke) records one. Each operation has
+/// its own result: a check says why a session is revoked, if it is; a revoke says how it
+/// was [`Recorded`]; each fails only with what that operation can fail with.
+///
+/// Every method takes `now`, the caller's clock (the layer's injected one); none reads the
+/// system clock.
 pub trait RevocationStore: Send + Sync + 'static {
-    /// Whether a session is revoked, from memory. `Ok(())` means not revoked.
-    ///
-    /// # Errors
-    /// [`Revoked`] with the scope that revoked it.
-    fn check_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<(), Revoked>;
+    /// Why a session is revoked, from memory; `None` if it is not.
+    fn check(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<Revoked>;
 
     /// Whether a claims refresh ([`Revocation::Refresh`]) takes this token through
-    /// renewal before its `exp`, from memory, like [`check_at`](Self::check_at): the
-    /// refresh's moment if so (the renewed token must be issued after it). A store that
-    /// does not keep refreshes answers `None` (the default): its tokens then renew at
-    /// `exp` only.
-    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<UnixMicros> {
+    /// renewal before its `exp`, from memory, like [`check`](Self::check): the refresh's
+    /// moment if so (the renewed token must be issued after it). A store that does not keep
+    /// refreshes answers `None` (the default): its tokens then renew at `exp` only.
+    fn refresh_due(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<UnixMicros> {
         let _ = (ids, now);
         None
     }
@@ -58,61 +59,72 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// the store wakes exactly the watches a revocation ends.
     ///
     /// # Errors
-    /// [`StoreError::WatchUnsupported`] from a store that cannot watch (the default; every
-    /// store of this project can).
-    fn watch_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<RevocationWatch, StoreError> {
+    /// [`WatchUnsupported`] from a store that cannot watch (the default; every store of
+    /// this project can).
+    fn watch(
+        &self,
+        ids: SessionIds<'_>,
+        now: UnixTime,
+    ) -> Result<RevocationWatch, WatchUnsupported> {
         let _ = (ids, now);
-        Err(StoreError::WatchUnsupported)
+        Err(WatchUnsupported)
     }
 
-    /// The authoritative answer, for renewal. Stores without a remote backend answer from
-    /// memory, which is the default.
-    fn check_authoritative_at<'a>(
+    /// The authoritative answer, for renewal: why the session is revoked, if it is. Stores
+    /// without a remote backend answer from memory, which is the default.
+    ///
+    /// # Errors
+    /// [`CheckError`] if a shared backend could not answer.
+    fn check_authoritative<'a>(
         &'a self,
         ids: SessionIds<'a>,
         now: UnixTime,
-    ) -> BoxFuture<'a, Result<Result<(), Revoked>, StoreError>> {
-        let answer = self.check_at(ids, now);
+    ) -> BoxFuture<'a, Result<Option<Revoked>, CheckError>> {
+        let answer = self.check(ids, now);
         Box::pin(async move { Ok(answer) })
     }
 
     /// How long after it was made this store keeps a session revocation where
-    /// [`check_at`](Self::check_at) sees it; `None` (the default) means until the
-    /// revocation's `until`. A store that forgets sooner (a shared store's bounded mirror)
-    /// says so, and the session layer refuses a store that forgets before every token the
-    /// revocation affects has expired.
+    /// [`check`](Self::check) sees it; `None` (the default) means until the revocation's
+    /// `until`. A store that forgets sooner (a shared store's bounded mirror) says so, and
+    /// the session layer refuses a store that forgets before every token the revocation
+    /// affects has expired ([`Lifetimes::mirror_window`](crate::Lifetimes::mirror_window)).
     fn memory_window(&self) -> Option<std::time::Duration> {
         None
     }
 
-    /// Records a revocation. Succeeds only once it is recorded where every instance will
-    /// see it.
-    fn revoke_at(
+    /// Records a revocation, in force on this instance when it returns `Ok`: either
+    /// [`Recorded::Stored`] where every instance sees it, or [`Recorded::Queued`] here,
+    /// sent on by the store.
+    ///
+    /// # Errors
+    /// [`RevokeError`]: nothing was recorded.
+    fn revoke(
         &self,
         revocation: Revocation,
         now: UnixTime,
-    ) -> BoxFuture<'_, Result<(), StoreError>>;
+    ) -> BoxFuture<'_, Result<Recorded, RevokeError>>;
 }
 
 /// The embedded default store: revocations in this process's memory.
 ///
 /// Entries are dropped once no token they affect could be renewed (their `until`); expired
-/// entries are ignored at once and pruned on later writes, or by [`prune_at`](Self::prune_at).
+/// entries are ignored at once and pruned on later writes, or by [`prune`](Self::prune).
 /// Reads take a shared lock, so checks from many threads run in parallel.
 ///
 /// Only right for a single instance: on several machines use a shared store such as
 /// `jwe-session-redis`, which keeps one of these as its local mirror.
 ///
 /// ```
-/// use jwe_session_core::{MemoryStore, Revocation, RevocationStore, SessionIds, UnixTime};
+/// use jwe_session_core::{MemoryStore, Revocation, RevocationStore, Revoked, SessionIds, UnixTime};
 /// # tokio_test_block_on(async {
 /// let store = MemoryStore::new();
 /// let now = UnixTime::from_secs(1_000);
 /// let ids = SessionIds { sid: Some("s1"), sub: Some("alice"), started: Some(now.into()), issued: None };
-/// assert!(store.check_at(ids, now).is_ok());
-/// store.revoke_at(Revocation::Session { sid: "s1".into(), until: UnixTime::from_secs(2_000) }, now).await?;
-/// assert!(store.check_at(ids, now).is_err());
-/// # Ok::<(), jwe_session_core::StoreError>(())
+/// assert!(store.check(ids, now).is_none());
+/// store.revoke(Revocation::Session { sid: "s1".into(), until: UnixTime::from_secs(2_000) }, now).await?;
+/// assert_eq!(store.check(ids, now), Some(Revoked::Session));
+/// # Ok::<(), jwe_session_core::RevokeError>(())
 /// # }).unwrap();
 /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
 /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
@@ -157,32 +169,32 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Records a revocation synchronously (what [`revoke_at`](RevocationStore::revoke_at)
-    /// does; also how a durable or shared store feeds its in-memory view), then completes
-    /// the [`RevocationWatch`]es it ends. Returns whether it is in force: `false` when its
+    /// Records a revocation synchronously (what [`revoke`](RevocationStore::revoke) does;
+    /// also how a durable or shared store feeds its in-memory view), then completes the
+    /// [`RevocationWatch`]es it ends. Returns whether it is in force: `false` when its
     /// `until` has passed, so there is nothing to keep (here, on disk, or anywhere else).
     ///
     /// # Errors
-    /// [`StoreError::InvalidRevocation`] for an empty id; nothing changes then.
-    pub fn apply_at(&self, revocation: &Revocation, now: UnixTime) -> Result<bool, StoreError> {
-        self.remember_at(revocation, UnixTime::from_secs(u64::MAX), now)
+    /// [`InvalidRevocation`] for an empty id; nothing changes then.
+    pub fn apply(&self, revocation: &Revocation, now: UnixTime) -> Result<bool, InvalidRevocation> {
+        self.remember(revocation, UnixTime::from_secs(u64::MAX), now)
     }
 
-    /// As [`apply_at`](Self::apply_at), but a session revocation is held (and refuses its
+    /// As [`apply`](Self::apply), but a session revocation is held (and refuses its
     /// session) only until `forget` if that comes before its `until`: what a shared store's
     /// bounded mirror keeps for the request path. Its `until` stays whole, so
-    /// [`snapshot_at`](Self::snapshot_at) writes it back with its real expiry. Subject,
+    /// [`snapshot`](Self::snapshot) writes it back with its real expiry. Subject,
     /// global and refresh entries are always kept whole. Returns whether it is held.
     ///
     /// # Errors
-    /// [`StoreError::InvalidRevocation`] for an empty id or an out-of-range moment; nothing
-    /// changes then.
-    pub fn remember_at(
+    /// [`InvalidRevocation`] for an empty id or an out-of-range moment; nothing changes
+    /// then.
+    pub fn remember(
         &self,
         revocation: &Revocation,
         forget: UnixTime,
         now: UnixTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, InvalidRevocation> {
         let in_force = self.record(revocation, forget, now)?;
         if in_force {
             // After the state changed: a watch registered since is checked against it.
@@ -196,7 +208,7 @@ impl MemoryStore {
         revocation: &Revocation,
         forget: UnixTime,
         now: UnixTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, InvalidRevocation> {
         revocation.check()?;
         let mut st = self.state.write().unwrap_or_else(PoisonError::into_inner);
         let mut in_force = revocation.until() > now;
@@ -241,7 +253,7 @@ impl MemoryStore {
     }
 
     /// Drops every entry whose `until` has passed.
-    pub fn prune_at(&self, now: UnixTime) {
+    pub fn prune(&self, now: UnixTime) {
         self.state
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -250,9 +262,9 @@ impl MemoryStore {
 
     /// Every entry in force at `now`, as revocations (what a shared store writes back to a
     /// backend that lost its data), each with its whole `until`, also those held only for a
-    /// window ([`remember_at`](Self::remember_at)).
+    /// window ([`remember`](Self::remember)).
     #[must_use]
-    pub fn snapshot_at(&self, now: UnixTime) -> Vec<Revocation> {
+    pub fn snapshot(&self, now: UnixTime) -> Vec<Revocation> {
         let st = self.state.read().unwrap_or_else(PoisonError::into_inner);
         let mut out =
             Vec::with_capacity(st.sessions.len() + st.subjects.len() + st.refreshes.len() + 1);
@@ -333,51 +345,52 @@ impl State {
 }
 
 impl RevocationStore for MemoryStore {
-    fn check_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<(), Revoked> {
+    fn check(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<Revoked> {
         let st = self.state.read().unwrap_or_else(PoisonError::into_inner);
         if let Some(c) = &st.all {
             if cut(c, ids.started, now) {
-                return Err(Revoked::All { at: c.at });
+                return Some(Revoked::All { at: c.at });
             }
         }
         if let Some(sid) = ids.sid {
             if st.sessions.get(sid).is_some_and(|k| k.in_force(now)) {
-                return Err(Revoked::Session);
+                return Some(Revoked::Session);
             }
         }
-        if let Some(sub) = ids.sub {
-            if let Some(c) = st.subjects.get(sub) {
-                if cut(c, ids.started, now) {
-                    return Err(Revoked::Subject { at: c.at });
-                }
-            }
-        }
-        Ok(())
+        let c = st.subjects.get(ids.sub?)?;
+        cut(c, ids.started, now).then_some(Revoked::Subject { at: c.at })
     }
 
-    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<UnixMicros> {
+    fn refresh_due(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<UnixMicros> {
         let st = self.state.read().unwrap_or_else(PoisonError::into_inner);
         let c = st.refreshes.get(ids.sub?)?;
         cut(c, ids.issued, now).then_some(c.at)
     }
 
-    fn watch_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<RevocationWatch, StoreError> {
+    fn watch(
+        &self,
+        ids: SessionIds<'_>,
+        now: UnixTime,
+    ) -> Result<RevocationWatch, WatchUnsupported> {
         let watch = self.watches.add(ids);
         // Registered first, checked second: see `Registry::add`.
-        if let Err(why) = self.check_at(ids, now) {
+        if let Some(why) = self.check(ids, now) {
             self.watches.fire_now(&watch, WatchEnd::Revoked(why));
-        } else if let Some(at) = self.refresh_due_at(ids, now) {
+        } else if let Some(at) = self.refresh_due(ids, now) {
             self.watches.fire_now(&watch, WatchEnd::Refreshed { at });
         }
         Ok(watch)
     }
 
-    fn revoke_at(
+    fn revoke(
         &self,
         revocation: Revocation,
         now: UnixTime,
-    ) -> BoxFuture<'_, Result<(), StoreError>> {
-        let result = self.apply_at(&revocation, now).map(|_| ());
+    ) -> BoxFuture<'_, Result<Recorded, RevokeError>> {
+        let result = self
+            .apply(&revocation, now)
+            .map(|_| Recorded::Stored)
+            .map_err(RevokeError::from);
         Box::pin(async move { result })
     }
 }
@@ -415,7 +428,7 @@ mod tests {
     #[tokio::test]
     async fn session_scope() {
         let s = MemoryStore::new();
-        s.revoke_at(
+        s.revoke(
             Revocation::Session {
                 sid: "s1".into(),
                 until: t(200),
@@ -424,18 +437,15 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(
-            s.check_at(ids("s1", "a", 50), t(100)),
-            Err(Revoked::Session)
-        );
-        assert_eq!(s.check_at(ids("s2", "a", 50), t(100)), Ok(()));
+        assert_eq!(s.check(ids("s1", "a", 50), t(100)), Some(Revoked::Session));
+        assert_eq!(s.check(ids("s2", "a", 50), t(100)), None);
         // Forgotten once no token of it could be renewed.
-        assert_eq!(s.check_at(ids("s1", "a", 50), t(200)), Ok(()));
+        assert_eq!(s.check(ids("s1", "a", 50), t(200)), None);
         assert_eq!(
-            s.check_authoritative_at(ids("s1", "a", 50), t(150))
+            s.check_authoritative(ids("s1", "a", 50), t(150))
                 .await
                 .unwrap(),
-            Err(Revoked::Session)
+            Some(Revoked::Session)
         );
     }
 
@@ -448,19 +458,19 @@ mod tests {
             at: m,
             until: t(1_000),
         };
-        s.revoke_at(r, t(100)).await.unwrap();
+        s.revoke(r, t(100)).await.unwrap();
         assert_eq!(
-            s.check_at(ids("x", "alice", 99), t(100)),
-            Err(Revoked::Subject { at: m })
+            s.check(ids("x", "alice", 99), t(100)),
+            Some(Revoked::Subject { at: m })
         );
         assert_eq!(
-            s.check_at(at_us("y", "alice", m.next()), t(100)),
-            Ok(()),
+            s.check(at_us("y", "alice", m.next()), t(100)),
+            None,
             "logged in again after"
         );
         assert_eq!(
-            s.check_at(ids("z", "bob", 10), t(100)),
-            Ok(()),
+            s.check(ids("z", "bob", 10), t(100)),
+            None,
             "other users unaffected"
         );
         let unknown_start = SessionIds {
@@ -469,9 +479,9 @@ mod tests {
             started: None,
             issued: None,
         };
-        assert!(s.check_at(unknown_start, t(100)).is_err());
+        assert!(s.check(unknown_start, t(100)).is_some());
         // A later revocation moves the cut-off forward, never back.
-        s.apply_at(
+        s.apply(
             &Revocation::Subject {
                 sub: "alice".into(),
                 at: us(50_000_000),
@@ -480,9 +490,9 @@ mod tests {
             t(101),
         )
         .unwrap();
-        assert!(s.check_at(ids("x", "alice", 99), t(101)).is_err());
-        assert!(s.check_at(at_us("x", "alice", m), t(101)).is_err());
-        assert_eq!(s.check_at(ids("x", "alice", 99), t(1_000)), Ok(()));
+        assert!(s.check(ids("x", "alice", 99), t(101)).is_some());
+        assert!(s.check(at_us("x", "alice", m), t(101)).is_some());
+        assert_eq!(s.check(ids("x", "alice", 99), t(1_000)), None);
     }
 
     /// The rule below the second: a cut-off at M ends a session begun at M (same
@@ -504,7 +514,7 @@ mod tests {
                 },
                 _ => Revocation::All { at: m, until },
             };
-            s.revoke_at(r, now).await.unwrap();
+            s.revoke(r, now).await.unwrap();
             for (started, revoked) in [
                 (m.as_micros() - ms, true),
                 (m.as_micros() - 1, true),
@@ -515,7 +525,7 @@ mod tests {
                 (UnixMicros::from(now).as_micros(), true),
             ] {
                 assert_eq!(
-                    s.check_at(at_us("s", "alice", us(started)), now).is_err(),
+                    s.check(at_us("s", "alice", us(started)), now).is_some(),
                     revoked,
                     "{scope}: began {started}, cut-off {m}"
                 );
@@ -533,28 +543,18 @@ mod tests {
             sid: "s1".into(),
             until: week,
         };
-        assert!(s.remember_at(&r, t(1960), t(1000)).unwrap());
-        assert_eq!(
-            s.check_at(ids("s1", "u", 0), t(1959)),
-            Err(Revoked::Session)
-        );
-        assert_eq!(s.snapshot_at(t(1500)), vec![r.clone()], "the whole until");
-        assert_eq!(
-            s.check_at(ids("s1", "u", 0), t(1960)),
-            Ok(()),
-            "window over"
-        );
-        assert!(s.snapshot_at(t(1960)).is_empty(), "no longer held");
+        assert!(s.remember(&r, t(1960), t(1000)).unwrap());
+        assert_eq!(s.check(ids("s1", "u", 0), t(1959)), Some(Revoked::Session));
+        assert_eq!(s.snapshot(t(1500)), vec![r.clone()], "the whole until");
+        assert_eq!(s.check(ids("s1", "u", 0), t(1960)), None, "window over");
+        assert!(s.snapshot(t(1960)).is_empty(), "no longer held");
         // Merging: the later forget and the later until win.
-        assert!(s.remember_at(&r, t(3000), t(1000)).unwrap());
-        assert_eq!(
-            s.check_at(ids("s1", "u", 0), t(2999)),
-            Err(Revoked::Session)
-        );
-        s.prune_at(t(3000));
+        assert!(s.remember(&r, t(3000), t(1000)).unwrap());
+        assert_eq!(s.check(ids("s1", "u", 0), t(2999)), Some(Revoked::Session));
+        s.prune(t(3000));
         assert!(s.is_empty());
         // A window already over holds nothing.
-        assert!(!s.remember_at(&r, t(900), t(1000)).unwrap());
+        assert!(!s.remember(&r, t(900), t(1000)).unwrap());
         assert!(s.is_empty());
         // Cut-offs are never windowed.
         let cut = Revocation::Subject {
@@ -562,8 +562,8 @@ mod tests {
             at: us(5),
             until: week,
         };
-        assert!(s.remember_at(&cut, t(1001), t(1000)).unwrap());
-        assert!(s.check_at(ids("x", "u", 0), t(5000)).is_err());
+        assert!(s.remember(&cut, t(1001), t(1000)).unwrap());
+        assert!(s.check(ids("x", "u", 0), t(5000)).is_some());
     }
 
     /// Issue 25, item 7: moments out of range are refused, so they never reach a store
@@ -620,7 +620,7 @@ mod tests {
         ] {
             assert_eq!(r.check().is_ok(), ok, "{r:?}");
             let s = MemoryStore::new();
-            assert_eq!(s.apply_at(&r, t(1)).is_ok(), ok, "{r:?}");
+            assert_eq!(s.apply(&r, t(1)).is_ok(), ok, "{r:?}");
             if !ok {
                 assert!(s.is_empty(), "refused changes nothing");
             }
@@ -667,7 +667,7 @@ mod tests {
     async fn all_scope() {
         let s = MemoryStore::new();
         let m = us(100_000_000);
-        s.revoke_at(
+        s.revoke(
             Revocation::All {
                 at: m,
                 until: t(500),
@@ -677,18 +677,18 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(
-            s.check_at(ids("a", "b", 99), t(100)),
-            Err(Revoked::All { at: m })
+            s.check(ids("a", "b", 99), t(100)),
+            Some(Revoked::All { at: m })
         );
-        assert_eq!(s.check_at(at_us("a", "b", m.next()), t(100)), Ok(()));
-        assert_eq!(s.check_at(ids("a", "b", 99), t(500)), Ok(()));
+        assert_eq!(s.check(at_us("a", "b", m.next()), t(100)), None);
+        assert_eq!(s.check(ids("a", "b", 99), t(500)), None);
     }
 
     #[tokio::test]
     async fn bad_revocations_change_nothing() {
         let s = MemoryStore::new();
         let err = s
-            .revoke_at(
+            .revoke(
                 Revocation::Session {
                     sid: String::new(),
                     until: t(9),
@@ -696,9 +696,9 @@ mod tests {
                 t(1),
             )
             .await;
-        assert!(matches!(err, Err(StoreError::InvalidRevocation { .. })));
+        assert!(matches!(err, Err(RevokeError::Invalid(_))));
         let err = s
-            .revoke_at(
+            .revoke(
                 Revocation::Subject {
                     sub: String::new(),
                     at: us(1),
@@ -707,10 +707,10 @@ mod tests {
                 t(1),
             )
             .await;
-        assert!(matches!(err, Err(StoreError::InvalidRevocation { .. })));
+        assert!(matches!(err, Err(RevokeError::Invalid(_))));
         assert!(s.is_empty());
         // Already expired: accepted, but nothing to keep.
-        s.apply_at(
+        s.apply(
             &Revocation::Session {
                 sid: "old".into(),
                 until: t(5),
@@ -725,7 +725,7 @@ mod tests {
     fn entries_are_pruned() {
         let s = MemoryStore::new();
         for i in 0..100u64 {
-            s.apply_at(
+            s.apply(
                 &Revocation::Session {
                     sid: format!("s{i}"),
                     until: t(100 + i),
@@ -734,7 +734,7 @@ mod tests {
             )
             .unwrap();
         }
-        s.apply_at(
+        s.apply(
             &Revocation::Subject {
                 sub: "u".into(),
                 at: us(1),
@@ -743,7 +743,7 @@ mod tests {
             t(0),
         )
         .unwrap();
-        s.apply_at(
+        s.apply(
             &Revocation::All {
                 at: us(1),
                 until: t(150),
@@ -752,10 +752,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.len(), 102);
-        s.prune_at(t(150));
+        s.prune(t(150));
         assert_eq!(s.len(), 49);
         // Writes prune on their own once the sweep interval has passed.
-        s.apply_at(
+        s.apply(
             &Revocation::Session {
                 sid: "late".into(),
                 until: t(10_000),
@@ -781,13 +781,13 @@ mod tests {
                         started: Some(t(1).into()),
                         issued: None,
                     };
-                    assert_eq!(store.check_at(id, t(10)), Ok(()));
+                    assert_eq!(store.check(id, t(10)), None);
                     let r = Revocation::Session {
                         sid: sid.clone(),
                         until: t(1_000),
                     };
-                    store.revoke_at(r, t(10)).await.unwrap();
-                    assert_eq!(store.check_at(id, t(10)), Err(Revoked::Session));
+                    store.revoke(r, t(10)).await.unwrap();
+                    assert_eq!(store.check(id, t(10)), Some(Revoked::Session));
                     tokio::task::yield_now().await;
                 }
             }));
@@ -828,39 +828,32 @@ mod tests {
             at: m,
             until: t(1_000),
         };
-        s.revoke_at(r.clone(), t(100)).await.unwrap();
+        s.revoke(r.clone(), t(100)).await.unwrap();
         let before = token("x", "alice", Some(m));
         let after = token("x", "alice", Some(m.next()));
         assert!(
-            s.refresh_due_at(before, t(100)).is_some(),
+            s.refresh_due(before, t(100)).is_some(),
             "issued at the moment"
         );
+        assert!(s.refresh_due(after, t(100)).is_none(), "renewed after it");
         assert!(
-            s.refresh_due_at(after, t(100)).is_none(),
-            "renewed after it"
-        );
-        assert!(
-            s.refresh_due_at(token("x", "alice", None), t(100))
-                .is_some(),
+            s.refresh_due(token("x", "alice", None), t(100)).is_some(),
             "unknown issue"
         );
         assert!(s
-            .refresh_due_at(token("x", "bob", Some(us(1))), t(100))
+            .refresh_due(token("x", "bob", Some(us(1))), t(100))
             .is_none());
         assert!(
-            s.refresh_due_at(before, t(1_000)).is_none(),
+            s.refresh_due(before, t(1_000)).is_none(),
             "forgotten at until"
         );
         // Never a refusal, and never a watch's end.
-        assert_eq!(s.check_at(before, t(100)), Ok(()));
+        assert_eq!(s.check(before, t(100)), None);
         assert_eq!(r.revokes(before, t(100)), None);
         assert!(r.refreshes(before, t(100)));
-        assert_eq!(
-            s.check_authoritative_at(before, t(100)).await.unwrap(),
-            Ok(())
-        );
+        assert_eq!(s.check_authoritative(before, t(100)).await.unwrap(), None);
         // Merged like a cut-off, kept in snapshots, dropped by pruning.
-        s.apply_at(
+        s.apply(
             &Revocation::Refresh {
                 sub: "alice".into(),
                 at: us(50),
@@ -870,17 +863,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            s.snapshot_at(t(100)),
+            s.snapshot(t(100)),
             vec![Revocation::Refresh {
                 sub: "alice".into(),
                 at: m,
                 until: t(2_000)
             }]
         );
-        s.prune_at(t(2_000));
+        s.prune(t(2_000));
         assert!(s.is_empty());
         assert!(s
-            .apply_at(
+            .apply(
                 &Revocation::Refresh {
                     sub: String::new(),
                     at: m,
@@ -900,7 +893,7 @@ mod tests {
         let mut c = Claims::new(());
         life.start(&mut c, "alice", us(5_000_000));
         let m = us(5_000_001);
-        s.apply_at(
+        s.apply(
             &Revocation::Refresh {
                 sub: "alice".into(),
                 at: m,
@@ -909,12 +902,12 @@ mod tests {
             t(5),
         )
         .unwrap();
-        assert!(s.refresh_due_at(SessionIds::from(&c), t(5)).is_some());
+        assert!(s.refresh_due(SessionIds::from(&c), t(5)).is_some());
         life.reissue(&mut c, m.next());
-        assert!(s.refresh_due_at(SessionIds::from(&c), t(5)).is_none());
+        assert!(s.refresh_due(SessionIds::from(&c), t(5)).is_none());
         // A token sealed without `issued_us` counts from the start of its `iat` second.
         c.issued_us = None;
-        assert!(s.refresh_due_at(SessionIds::from(&c), t(5)).is_some());
+        assert!(s.refresh_due(SessionIds::from(&c), t(5)).is_some());
     }
 
     fn poll_once(w: &mut RevocationWatch) -> std::task::Poll<WatchEnd> {
@@ -928,16 +921,16 @@ mod tests {
         use std::task::Poll;
         let s = MemoryStore::new();
         let now = t(100);
-        let mut a1 = s.watch_at(ids("a1", "alice", 10), now).unwrap();
-        let mut a2 = s.watch_at(ids("a2", "alice", 50), now).unwrap();
-        let mut b1 = s.watch_at(ids("b1", "bob", 10), now).unwrap();
-        let mut late = s.watch_at(ids("c1", "carol", 99), now).unwrap();
+        let mut a1 = s.watch(ids("a1", "alice", 10), now).unwrap();
+        let mut a2 = s.watch(ids("a2", "alice", 50), now).unwrap();
+        let mut b1 = s.watch(ids("b1", "bob", 10), now).unwrap();
+        let mut late = s.watch(ids("c1", "carol", 99), now).unwrap();
         assert_eq!(s.watches(), 4);
         for w in [&mut a1, &mut a2, &mut b1, &mut late] {
             assert_eq!(poll_once(w), Poll::Pending);
         }
         // Neither another subject's refresh nor another session's logout ends a watch.
-        s.apply_at(
+        s.apply(
             &Revocation::Refresh {
                 sub: "dave".into(),
                 at: us(999_000_000),
@@ -950,14 +943,14 @@ mod tests {
             sid: "zz".into(),
             until: t(1_000),
         };
-        s.revoke_at(other, now).await.unwrap();
+        s.revoke(other, now).await.unwrap();
         assert_eq!(a1.revoked(), None);
         // Logout: that session only.
         let logout = Revocation::Session {
             sid: "a1".into(),
             until: t(1_000),
         };
-        s.revoke_at(logout, now).await.unwrap();
+        s.revoke(logout, now).await.unwrap();
         assert_eq!(
             poll_once(&mut a1),
             Poll::Ready(WatchEnd::Revoked(Revoked::Session))
@@ -970,14 +963,14 @@ mod tests {
             at: cut,
             until: t(1_000),
         };
-        s.revoke_at(everywhere, now).await.unwrap();
+        s.revoke(everywhere, now).await.unwrap();
         assert_eq!(a2.revoked(), None);
         let everywhere = Revocation::Subject {
             sub: "alice".into(),
             at: us(60_000_000),
             until: t(1_000),
         };
-        s.revoke_at(everywhere, now).await.unwrap();
+        s.revoke(everywhere, now).await.unwrap();
         assert_eq!(
             a2.await,
             WatchEnd::Revoked(Revoked::Subject { at: us(60_000_000) })
@@ -988,7 +981,7 @@ mod tests {
             at: us(90_000_000),
             until: t(1_000),
         };
-        s.revoke_at(all, now).await.unwrap();
+        s.revoke(all, now).await.unwrap();
         assert_eq!(
             b1.await,
             WatchEnd::Revoked(Revoked::All { at: us(90_000_000) })
@@ -999,7 +992,7 @@ mod tests {
             sid: "c1".into(),
             until: t(100),
         };
-        s.revoke_at(stale, now).await.unwrap();
+        s.revoke(stale, now).await.unwrap();
         assert_eq!(late.revoked(), None);
         assert_eq!(s.watches(), 1, "completed watches left the index");
         drop(late);
@@ -1013,8 +1006,8 @@ mod tests {
             sid: "s1".into(),
             until: t(1_000),
         };
-        s.revoke_at(logout, t(100)).await.unwrap();
-        let w = s.watch_at(ids("s1", "alice", 10), t(100)).unwrap();
+        s.revoke(logout, t(100)).await.unwrap();
+        let w = s.watch(ids("s1", "alice", 10), t(100)).unwrap();
         assert_eq!(w.revoked(), Some(Revoked::Session));
         assert_eq!(s.watches(), 0);
         assert_eq!(w.await, WatchEnd::Revoked(Revoked::Session));
@@ -1031,16 +1024,16 @@ mod tests {
             issued: Some(t(issued_s).into()),
             ..ids(sid, sub, 10)
         };
-        let old = s.watch_at(issued("a1", "alice", 20), now).unwrap();
-        let new = s.watch_at(issued("a2", "alice", 80), now).unwrap();
-        let bob = s.watch_at(issued("b1", "bob", 20), now).unwrap();
+        let old = s.watch(issued("a1", "alice", 20), now).unwrap();
+        let new = s.watch(issued("a2", "alice", 80), now).unwrap();
+        let bob = s.watch(issued("b1", "bob", 20), now).unwrap();
         let at = us(50_000_000);
         let refresh = Revocation::Refresh {
             sub: "alice".into(),
             at,
             until: t(1_000),
         };
-        s.revoke_at(refresh, now).await.unwrap();
+        s.revoke(refresh, now).await.unwrap();
         assert_eq!(old.ended(), Some(WatchEnd::Refreshed { at }));
         assert_eq!(old.revoked(), None, "a refresh is no revocation");
         assert_eq!(new.ended(), None, "issued after the refresh");
@@ -1049,9 +1042,9 @@ mod tests {
         assert_eq!(old.await, WatchEnd::Refreshed { at });
         // Watching a token the refresh covers completes at once; one issued after it
         // (what the renewal issues) does not.
-        let again = s.watch_at(issued("a1", "alice", 20), now).unwrap();
+        let again = s.watch(issued("a1", "alice", 20), now).unwrap();
         assert_eq!(again.ended(), Some(WatchEnd::Refreshed { at }));
-        let renewed = s.watch_at(issued("a1", "alice", 51), now).unwrap();
+        let renewed = s.watch(issued("a1", "alice", 51), now).unwrap();
         assert_eq!(renewed.ended(), None);
         assert!(WatchEnd::Refreshed { at }.to_string().contains("refreshed"));
     }
@@ -1069,7 +1062,7 @@ mod tests {
                     let mut waiting = Vec::new();
                     for i in 0..100u64 {
                         let sid = format!("r{round}-t{task}-{i}");
-                        let w = store.watch_at(ids(&sid, "u", 1), t(10)).unwrap();
+                        let w = store.watch(ids(&sid, "u", 1), t(10)).unwrap();
                         waiting.push(tokio::spawn(w));
                     }
                     waiting
@@ -1079,7 +1072,7 @@ mod tests {
                 at: us(5_000_000),
                 until: t(1_000),
             };
-            store.revoke_at(all, t(10)).await.unwrap();
+            store.revoke(all, t(10)).await.unwrap();
             for task in tasks {
                 for w in task.await.unwrap() {
                     let why = tokio::time::timeout(std::time::Duration::from_secs(5), w)
@@ -1137,7 +1130,7 @@ mod one_rule {
             let (applied_at, now) = (UnixTime::from_secs(0), UnixTime::from_secs(now));
             let store = MemoryStore::new();
             for r in &revs {
-                store.apply_at(r, applied_at).unwrap();
+                store.apply(r, applied_at).unwrap();
             }
             let ids = SessionIds {
                 sid: Some(sid),
@@ -1156,13 +1149,13 @@ mod one_rule {
                 }
             }
             let by_rule = merged.iter().any(|r| r.revokes(ids, now).is_some());
-            prop_assert_eq!(store.check_at(ids, now).is_err(), by_rule);
+            prop_assert_eq!(store.check(ids, now).is_some(), by_rule);
             let copy = MemoryStore::new();
-            for r in store.snapshot_at(now) {
+            for r in store.snapshot(now) {
                 prop_assert!(r.until() > now);
-                copy.apply_at(&r, applied_at).unwrap();
+                copy.apply(&r, applied_at).unwrap();
             }
-            prop_assert_eq!(copy.check_at(ids, now), store.check_at(ids, now));
+            prop_assert_eq!(copy.check(ids, now), store.check(ids, now));
         }
     }
 }

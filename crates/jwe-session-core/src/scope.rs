@@ -21,7 +21,7 @@
 use std::fmt;
 
 use crate::claims::{Claims, Lifetimes, REVOCATION_GRACE};
-use crate::error::StoreError;
+use crate::error::InvalidRevocation;
 use crate::time::{UnixMicros, UnixTime};
 
 /// One revocation. Each carries `until`: the time after which no token it affects could
@@ -343,17 +343,13 @@ impl Revocation {
     /// refused here instead of failing every later write that carries it.
     ///
     /// # Errors
-    /// [`StoreError::InvalidRevocation`].
-    pub fn check(&self) -> Result<(), StoreError> {
+    /// [`InvalidRevocation`].
+    pub fn check(&self) -> Result<(), InvalidRevocation> {
         if self.until() > Self::LATEST {
-            return Err(StoreError::InvalidRevocation {
-                reason: "until is later than the year 9999",
-            });
+            return Err(InvalidRevocation::new("until is later than the year 9999"));
         }
         if self.at().is_some_and(|at| at.secs() > Self::LATEST) {
-            return Err(StoreError::InvalidRevocation {
-                reason: "at is later than the year 9999",
-            });
+            return Err(InvalidRevocation::new("at is later than the year 9999"));
         }
         let empty = match self {
             Self::Session { sid, .. } => sid.is_empty().then_some("empty sid"),
@@ -362,9 +358,7 @@ impl Revocation {
             }
             Self::All { .. } => None,
         };
-        empty.map_or(Ok(()), |reason| {
-            Err(StoreError::InvalidRevocation { reason })
-        })
+        empty.map_or(Ok(()), |reason| Err(InvalidRevocation::new(reason)))
     }
 }
 

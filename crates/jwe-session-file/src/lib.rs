@@ -13,12 +13,12 @@
 //! let now = UnixTime::now();
 //! let store = FileStore::open(&path)?;
 //! let logout = Revocation::Session { sid: "s1".into(), until: UnixTime::from_secs(now.as_secs() + 3_600) };
-//! store.revoke_at(logout, now).await?; // on disk when this returns
+//! store.revoke(logout, now).await?; // on disk when this returns
 //! drop(store);
 //!
 //! let reopened = FileStore::open(&path)?; // a restart
 //! let ids = SessionIds { sid: Some("s1"), sub: Some("alice"), started: Some(now.into()), issued: None };
-//! assert!(reopened.check_at(ids, now).is_err());
+//! assert!(reopened.check(ids, now).is_some());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # })?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -30,11 +30,11 @@
 //!   B-trees whose commits are checksummed, so a crash (or `SIGKILL`) at any moment leaves
 //!   the last committed state. redb was chosen over SQLite (C code and a build step) and
 //!   sled (unmaintained, and not crash-safe by its own account).
-//! - [`revoke_at`](RevocationStore::revoke_at) applies the revocation in memory at once, hands
+//! - [`revoke`](RevocationStore::revoke) applies the revocation in memory at once, hands
 //!   it to a writer thread, and returns once that thread has committed it with `fsync`
 //!   (redb's `Durability::Immediate`, two-phase). Concurrent revocations share one commit,
 //!   so throughput grows with concurrency while each caller still waits for its own.
-//! - [`check_at`](RevocationStore::check_at), the per-request check, is a memory lookup (a
+//! - [`check`](RevocationStore::check), the per-request check, is a memory lookup (a
 //!   [`MemoryStore`] loaded at open and written through); nothing on the request path
 //!   touches the disk.
 //! - Every entry carries its `until`; expired entries are dropped from memory and, in the
@@ -80,8 +80,9 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use jwe_session_core::{
-    BoxFuture, Clock, MemoryStore, Revocation, RevocationKey, RevocationStore, RevocationWatch,
-    Revoked, Scope, SessionIds, StoreError, SystemClock, UnixMicros, UnixTime,
+    BoxFuture, Clock, MemoryStore, Recorded, Revocation, RevocationKey, RevocationStore,
+    RevocationWatch, RevokeError, Revoked, Scope, SessionIds, SystemClock, UnixMicros, UnixTime,
+    WatchUnsupported,
 };
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tokio::sync::oneshot;
@@ -267,15 +268,15 @@ impl std::error::Error for FileStoreError {
     }
 }
 
-impl From<FileStoreError> for StoreError {
+impl From<FileStoreError> for RevokeError {
     fn from(e: FileStoreError) -> Self {
-        StoreError::Unavailable {
+        RevokeError::Unavailable {
             source: Box::new(e),
         }
     }
 }
 
-/// A [`RevocationStore`] in a file: durable before [`revoke_at`](RevocationStore::revoke_at)
+/// A [`RevocationStore`] in a file: durable before [`revoke`](RevocationStore::revoke)
 /// returns, checked from memory. Cheap to clone; the file is closed (and its lock released)
 /// when the last clone is dropped.
 #[derive(Clone)]
@@ -351,10 +352,10 @@ impl Inner {
         let closed = || FileStoreError::Closed {
             path: self.path.clone(),
         };
-        if let Some(reason) = revocations.iter().find_map(|r| match r.check() {
-            Err(StoreError::InvalidRevocation { reason }) => Some(reason),
-            _ => None,
-        }) {
+        if let Some(reason) = revocations
+            .iter()
+            .find_map(|r| r.check().err().map(|e| e.reason()))
+        {
             return Err(FileStoreError::Invalid {
                 path: self.path.clone(),
                 reason,
@@ -364,7 +365,7 @@ impl Inner {
         let (tx, rx) = mpsc::channel();
         let mut sent = 0;
         for r in revocations {
-            if !matches!(self.memory.apply_at(&r, now), Ok(true)) {
+            if !matches!(self.memory.apply(&r, now), Ok(true)) {
                 continue; // already in force here, or expired: nothing to save
             }
             let job = Job {
@@ -468,8 +469,8 @@ impl FileStore {
     /// Every revocation in force at `now` (from memory; the file holds the same). A shared
     /// store that queues its writes here re-sends these to a backend that lost its data.
     #[must_use]
-    pub fn snapshot_at(&self, now: UnixTime) -> Vec<Revocation> {
-        self.inner.memory.snapshot_at(now)
+    pub fn snapshot(&self, now: UnixTime) -> Vec<Revocation> {
+        self.inner.memory.snapshot(now)
     }
 
     /// How many revocations the file holds (read from disk, for monitoring and tests).
@@ -488,9 +489,9 @@ impl FileStore {
     /// and returns once that is committed.
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`] with a [`FileStoreError`] if the commit failed.
-    pub async fn prune_at(&self, now: UnixTime) -> Result<(), StoreError> {
-        self.inner.memory.prune_at(now);
+    /// [`FileStoreError`] if the commit failed or the store is closed.
+    pub async fn prune(&self, now: UnixTime) -> Result<(), FileStoreError> {
+        self.inner.memory.prune(now);
         let (done, rx) = oneshot::channel();
         let job = Job {
             revocation: None,
@@ -504,44 +505,45 @@ impl FileStore {
         &self,
         job: Job,
         rx: oneshot::Receiver<Result<(), FileStoreError>>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), FileStoreError> {
         let closed = || FileStoreError::Closed {
             path: self.inner.path.clone(),
         };
         let sent = self.inner.jobs.as_ref().map(|jobs| jobs.send(job));
         if !matches!(sent, Some(Ok(()))) {
-            return Err(closed().into());
+            return Err(closed());
         }
-        match rx.await {
-            Ok(result) => result.map_err(StoreError::from),
-            Err(_) => Err(closed().into()),
-        }
+        rx.await.unwrap_or_else(|_| Err(closed()))
     }
 }
 
 impl RevocationStore for FileStore {
-    fn check_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<(), Revoked> {
-        self.inner.memory.check_at(ids, now)
+    fn check(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<Revoked> {
+        self.inner.memory.check(ids, now)
     }
 
-    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<UnixMicros> {
-        self.inner.memory.refresh_due_at(ids, now)
+    fn refresh_due(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<UnixMicros> {
+        self.inner.memory.refresh_due(ids, now)
     }
 
-    fn watch_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<RevocationWatch, StoreError> {
-        self.inner.memory.watch_at(ids, now)
+    fn watch(
+        &self,
+        ids: SessionIds<'_>,
+        now: UnixTime,
+    ) -> Result<RevocationWatch, WatchUnsupported> {
+        self.inner.memory.watch(ids, now)
     }
 
-    fn revoke_at(
+    fn revoke(
         &self,
         revocation: Revocation,
         now: UnixTime,
-    ) -> BoxFuture<'_, Result<(), StoreError>> {
+    ) -> BoxFuture<'_, Result<Recorded, RevokeError>> {
         Box::pin(async move {
             // In force here at once (a malformed one is refused, changing nothing);
             // durable when this returns.
-            if !self.inner.memory.apply_at(&revocation, now)? {
-                return Ok(());
+            if !self.inner.memory.apply(&revocation, now)? {
+                return Ok(Recorded::Stored);
             }
             let (done, rx) = oneshot::channel();
             let job = Job {
@@ -549,7 +551,8 @@ impl RevocationStore for FileStore {
                 now,
                 done: Reply::Async(done),
             };
-            self.submit(job, rx).await
+            self.submit(job, rx).await?;
+            Ok(Recorded::Stored)
         })
     }
 }
@@ -728,7 +731,7 @@ fn load(db: &redb::Database, memory: &MemoryStore, now: UnixTime) -> Result<usiz
         let (kind, id) = key.value();
         let (at, until) = value.value();
         let r = decode(kind, id, at, until).ok_or(Loaded::BadEntry(kind))?;
-        if matches!(memory.apply_at(&r, now), Ok(true)) {
+        if matches!(memory.apply(&r, now), Ok(true)) {
             loaded += 1;
         }
     }
@@ -788,7 +791,7 @@ fn commit(
     {
         let mut revoked = txn.open_table(REVOKED)?;
         let mut expiry = txn.open_table(EXPIRY)?;
-        // Only revocations in force reach the writer (`MemoryStore::apply_at` said so).
+        // Only revocations in force reach the writer (`MemoryStore::apply` said so).
         for r in batch {
             let (kind, id) = kind_and_id(r.key());
             let mut merged = r.clone();
@@ -855,7 +858,7 @@ fn writer_loop(
             now = now.max(job.now);
             match job.revocation {
                 Some(r) => revocations.push(r),
-                // `prune_at`: sweep in this commit, whenever the last sweep was.
+                // `prune`: sweep in this commit, whenever the last sweep was.
                 None => next_prune = UnixTime::EPOCH,
             }
             callers.push(job.done);

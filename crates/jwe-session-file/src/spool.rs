@@ -245,9 +245,8 @@ pub fn deliver(
     create: bool,
 ) -> Result<Delivery, DeliverError> {
     for r in revocations {
-        r.check().map_err(|e| DeliverError::Invalid {
-            reason: invalid(&e),
-        })?;
+        r.check()
+            .map_err(|e| DeliverError::Invalid { reason: e.reason() })?;
     }
     if !create && !path.exists() {
         return Err(DeliverError::NoFile {
@@ -266,13 +265,6 @@ pub fn deliver(
         }
         Err(FileStoreError::InUse { .. }) => spool(path, revocations, wait),
         Err(e) => Err(DeliverError::Store(e)),
-    }
-}
-
-fn invalid(e: &jwe_session_core::StoreError) -> &'static str {
-    match e {
-        jwe_session_core::StoreError::InvalidRevocation { reason } => reason,
-        _ => "not well-formed",
     }
 }
 

@@ -64,51 +64,51 @@ async fn revocations_survive_reopening() {
     {
         let s = FileStore::open_at(&path, t(NOW)).unwrap();
         assert!(s.is_empty());
-        s.revoke_at(session("s1", NOW + 900), t(NOW)).await.unwrap();
+        s.revoke(session("s1", NOW + 900), t(NOW)).await.unwrap();
         let sub = Revocation::Subject {
             sub: "alice".into(),
             at: m,
             until: t(NOW + 9_000),
         };
-        s.revoke_at(sub, t(NOW)).await.unwrap();
+        s.revoke(sub, t(NOW)).await.unwrap();
         let all = Revocation::All {
             at: us(1),
             until: t(NOW + 60),
         };
-        s.revoke_at(all, t(NOW)).await.unwrap();
+        s.revoke(all, t(NOW)).await.unwrap();
         assert_eq!(s.stored_len().unwrap(), 3);
     }
     let s = FileStore::open_at(&path, t(NOW + 1)).unwrap();
     assert_eq!(s.len(), 3);
     // What a shared store re-sends from here: the three, whole.
-    let mut snapshot = s.snapshot_at(t(NOW + 1));
+    let mut snapshot = s.snapshot(t(NOW + 1));
     snapshot.sort_by_key(|r| r.until());
     assert_eq!(snapshot.len(), 3);
     assert_eq!(snapshot[1], session("s1", NOW + 900));
     assert_eq!(
-        s.snapshot_at(t(NOW + 60)).len(),
+        s.snapshot(t(NOW + 60)).len(),
         2,
         "the global one has expired"
     );
     let now = t(NOW + 1);
     assert_eq!(
-        s.check_at(ids("s1", "bob", m.next()), now),
-        Err(Revoked::Session)
+        s.check(ids("s1", "bob", m.next()), now),
+        Some(Revoked::Session)
     );
     assert_eq!(
-        s.check_at(ids("s2", "alice", m), now),
-        Err(Revoked::Subject { at: m })
+        s.check(ids("s2", "alice", m), now),
+        Some(Revoked::Subject { at: m })
     );
-    assert_eq!(s.check_at(ids("s2", "alice", m.next()), now), Ok(()));
+    assert_eq!(s.check(ids("s2", "alice", m.next()), now), None);
     assert_eq!(
-        s.check_at(ids("s3", "carol", us(1)), now),
-        Err(Revoked::All { at: us(1) })
+        s.check(ids("s3", "carol", us(1)), now),
+        Some(Revoked::All { at: us(1) })
     );
     assert_eq!(
-        s.check_authoritative_at(ids("s1", "bob", m.next()), now)
+        s.check_authoritative(ids("s1", "bob", m.next()), now)
             .await
             .unwrap(),
-        Err(Revoked::Session)
+        Some(Revoked::Session)
     );
 }
 
@@ -128,23 +128,23 @@ async fn entries_merge_on_disk_as_in_memory() {
             at: us(NOW * 1_000_000 + 5),
             until: t(NOW + 900),
         };
-        s.revoke_at(later, t(NOW)).await.unwrap();
-        s.revoke_at(earlier_longer, t(NOW)).await.unwrap();
-        s.revoke_at(session("x", NOW + 50), t(NOW)).await.unwrap();
-        s.revoke_at(session("x", NOW + 500), t(NOW)).await.unwrap();
-        s.revoke_at(session("x", NOW + 20), t(NOW)).await.unwrap();
+        s.revoke(later, t(NOW)).await.unwrap();
+        s.revoke(earlier_longer, t(NOW)).await.unwrap();
+        s.revoke(session("x", NOW + 50), t(NOW)).await.unwrap();
+        s.revoke(session("x", NOW + 500), t(NOW)).await.unwrap();
+        s.revoke(session("x", NOW + 20), t(NOW)).await.unwrap();
         assert_eq!(s.stored_len().unwrap(), 2);
     }
     // Past the first `until`s: the merged entries kept the later cut-off and expiry.
     let now = t(NOW + 200);
     let s = FileStore::open_at(&path, now).unwrap();
     assert_eq!(
-        s.check_at(ids("a", "u", us(NOW * 1_000_000 + 7)), now),
-        Err(Revoked::Subject {
+        s.check(ids("a", "u", us(NOW * 1_000_000 + 7)), now),
+        Some(Revoked::Subject {
             at: us(NOW * 1_000_000 + 7)
         })
     );
-    assert_eq!(s.check_at(ids("x", "v", us(1)), now), Err(Revoked::Session));
+    assert_eq!(s.check(ids("x", "v", us(1)), now), Some(Revoked::Session));
 }
 
 /// 200 revocations a round, for `rounds` rounds; each round's expire before the next when
@@ -160,7 +160,7 @@ async fn rounds_of_revocations(path: &Path, rounds: u64, expire: bool) -> Vec<u6
             let s = s.clone();
             tokio::spawn(async move {
                 let sid = format!("round{round}-session{i}-{}", "x".repeat(40));
-                s.revoke_at(session(&sid, until), t(now)).await.unwrap();
+                s.revoke(session(&sid, until), t(now)).await.unwrap();
             })
         });
         for w in writes.collect::<Vec<_>>() {
@@ -203,10 +203,8 @@ async fn opening_prunes_what_expired_while_closed() {
     let path = dir.file("r.redb");
     {
         let s = FileStore::open_at(&path, t(NOW)).unwrap();
-        s.revoke_at(session("short", NOW + 10), t(NOW))
-            .await
-            .unwrap();
-        s.revoke_at(session("long", NOW + 1_000), t(NOW))
+        s.revoke(session("short", NOW + 10), t(NOW)).await.unwrap();
+        s.revoke(session("long", NOW + 1_000), t(NOW))
             .await
             .unwrap();
     }
@@ -221,9 +219,9 @@ async fn bad_or_expired_revocations_write_nothing() {
     let dir = Dir::new("bad");
     let path = dir.file("r.redb");
     let s = FileStore::open_at(&path, t(NOW)).unwrap();
-    let err = s.revoke_at(session("", NOW + 10), t(NOW)).await;
-    assert!(matches!(err, Err(StoreError::InvalidRevocation { .. })));
-    s.revoke_at(session("old", NOW), t(NOW)).await.unwrap();
+    let err = s.revoke(session("", NOW + 10), t(NOW)).await;
+    assert!(matches!(err, Err(RevokeError::Invalid(_))));
+    s.revoke(session("old", NOW), t(NOW)).await.unwrap();
     assert_eq!(s.stored_len().unwrap(), 0);
     assert!(s.is_empty());
 }
@@ -233,10 +231,7 @@ async fn a_second_open_of_the_same_file_is_refused_until_the_first_closes() {
     let dir = Dir::new("in-use");
     let path = dir.file("r.redb");
     let first = FileStore::open_at(&path, t(NOW)).unwrap();
-    first
-        .revoke_at(session("s", NOW + 100), t(NOW))
-        .await
-        .unwrap();
+    first.revoke(session("s", NOW + 100), t(NOW)).await.unwrap();
     let clone = first.clone();
     let err = FileStore::open_at(&path, t(NOW)).unwrap_err();
     assert!(matches!(&err, FileStoreError::InUse { path: p } if *p == path));
@@ -367,11 +362,11 @@ fn a_format_one_file_opens_and_is_marked_format_two() {
     }
     let store = FileStore::open_at(&path, t(NOW)).unwrap();
     assert_eq!(
-        store.check_at(ids("s1", "bob", us(1)), t(NOW)),
-        Err(Revoked::Session)
+        store.check(ids("s1", "bob", us(1)), t(NOW)),
+        Some(Revoked::Session)
     );
     assert!(store
-        .refresh_due_at(
+        .refresh_due(
             SessionIds {
                 sid: Some("s2"),
                 sub: Some("alice"),
@@ -400,7 +395,7 @@ async fn fifty_revocations(dir: &Dir) -> Vec<u8> {
     {
         let s = FileStore::open_at(&path, t(NOW)).unwrap();
         for i in 0..50 {
-            s.revoke_at(session(&format!("s{i}"), NOW + 1_000), t(NOW))
+            s.revoke(session(&format!("s{i}"), NOW + 1_000), t(NOW))
                 .await
                 .unwrap();
         }
@@ -488,10 +483,10 @@ async fn concurrent_revocations_share_commits_and_all_land() {
         tasks.push(tokio::spawn(async move {
             for i in 0..20 {
                 let sid = format!("t{task}-{i}");
-                s.revoke_at(session(&sid, NOW + 600), t(NOW)).await.unwrap();
+                s.revoke(session(&sid, NOW + 600), t(NOW)).await.unwrap();
                 assert_eq!(
-                    s.check_at(ids(&sid, "u", us(1)), t(NOW)),
-                    Err(Revoked::Session)
+                    s.check(ids(&sid, "u", us(1)), t(NOW)),
+                    Some(Revoked::Session)
                 );
             }
         }));
@@ -525,22 +520,22 @@ async fn refreshes_survive_reopening_and_watches_complete() {
     };
     {
         let s = FileStore::open_at(&path, t(NOW)).unwrap();
-        let covered = s.watch_at(token(m), t(NOW)).unwrap();
-        let watch = s.watch_at(token(m.next()), t(NOW)).unwrap();
-        s.revoke_at(refresh.clone(), t(NOW)).await.unwrap();
-        assert!(s.refresh_due_at(token(m), t(NOW)).is_some());
+        let covered = s.watch(token(m), t(NOW)).unwrap();
+        let watch = s.watch(token(m.next()), t(NOW)).unwrap();
+        s.revoke(refresh.clone(), t(NOW)).await.unwrap();
+        assert!(s.refresh_due(token(m), t(NOW)).is_some());
         assert_eq!(covered.ended(), Some(WatchEnd::Refreshed { at: m }));
         assert_eq!(covered.revoked(), None, "a refresh ends no session");
         assert_eq!(watch.ended(), None, "issued after the refresh");
-        s.revoke_at(session("s1", NOW + 900), t(NOW)).await.unwrap();
+        s.revoke(session("s1", NOW + 900), t(NOW)).await.unwrap();
         assert_eq!(watch.await, WatchEnd::Revoked(Revoked::Session));
     }
     let s = FileStore::open_at(&path, t(NOW + 1)).unwrap();
-    assert!(s.refresh_due_at(token(m), t(NOW + 1)).is_some());
-    assert!(s.refresh_due_at(token(m.next()), t(NOW + 1)).is_none());
-    assert!(s.snapshot_at(t(NOW + 1)).contains(&refresh));
+    assert!(s.refresh_due(token(m), t(NOW + 1)).is_some());
+    assert!(s.refresh_due(token(m.next()), t(NOW + 1)).is_none());
+    assert!(s.snapshot(t(NOW + 1)).contains(&refresh));
     // Still revoked after the restart: a new watch completes at once.
-    let again = s.watch_at(ids("s1", "alice", us(1)), t(NOW + 1)).unwrap();
+    let again = s.watch(ids("s1", "alice", us(1)), t(NOW + 1)).unwrap();
     assert_eq!(again.revoked(), Some(Revoked::Session));
 }
 
@@ -570,8 +565,8 @@ mod from_outside {
         assert_eq!(got, Delivery::Written { applied: 1 });
         let store = FileStore::open(&path).unwrap();
         assert_eq!(
-            store.check_at(ids("s1", "alice", now_us()), SystemClock.now()),
-            Err(Revoked::Session)
+            store.check(ids("s1", "alice", now_us()), SystemClock.now()),
+            Some(Revoked::Session)
         );
         // Again: the same revocation, still one entry.
         drop(store);
@@ -599,18 +594,18 @@ mod from_outside {
         // In force in the running store when `deliver` returns...
         let clock = SystemClock.now();
         assert_eq!(
-            store.check_at(ids("s1", "alice", now), clock),
-            Err(Revoked::Session)
+            store.check(ids("s1", "alice", now), clock),
+            Some(Revoked::Session)
         );
-        assert!(store.check_at(ids("s2", "bob", now), clock).is_err());
-        assert_eq!(store.check_at(ids("s2", "alice", now), clock), Ok(()));
+        assert!(store.check(ids("s2", "bob", now), clock).is_some());
+        assert_eq!(store.check(ids("s2", "alice", now), clock), None);
         // ...and on disk: a restart keeps it.
         assert_eq!(store.stored_len().unwrap(), 2);
         drop(store);
         let store = FileStore::open(&path).unwrap();
         assert_eq!(
-            store.check_at(ids("s1", "alice", now), clock),
-            Err(Revoked::Session)
+            store.check(ids("s1", "alice", now), clock),
+            Some(Revoked::Session)
         );
         // The spool is left empty.
         let left: Vec<_> = std::fs::read_dir(spool_dir(&path)).unwrap().collect();

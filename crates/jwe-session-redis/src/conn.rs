@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use jwe_session_core::StoreError;
+use crate::error::BackendError;
 use redis::aio::{
     ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
 };
@@ -88,17 +88,17 @@ impl std::error::Error for Context {
     }
 }
 
-/// `StoreError::Unavailable` saying what failed; `Timeout`s stay as they are.
-fn context(e: StoreError, what: impl FnOnce() -> String) -> StoreError {
+/// `BackendError::Unavailable` saying what failed; `Timeout`s stay as they are.
+fn context(e: BackendError, what: impl FnOnce() -> String) -> BackendError {
     match e {
-        StoreError::Unavailable { source } => match source.downcast::<redis::RedisError>() {
-            Ok(source) => StoreError::Unavailable {
+        BackendError::Unavailable { source } => match source.downcast::<redis::RedisError>() {
+            Ok(source) => BackendError::Unavailable {
                 source: Box::new(Context {
                     what: what(),
                     source: *source,
                 }),
             },
-            Err(source) => StoreError::Unavailable { source },
+            Err(source) => BackendError::Unavailable { source },
         },
         other => other,
     }
@@ -106,29 +106,27 @@ fn context(e: StoreError, what: impl FnOnce() -> String) -> StoreError {
 
 const URL_SHAPE: &str = "use redis://[user:password@]host[:port][/db], or rediss:// for TLS";
 
-pub(crate) fn unavailable(e: redis::RedisError) -> StoreError {
-    StoreError::Unavailable {
-        source: Box::new(e),
-    }
+pub(crate) fn unavailable(e: redis::RedisError) -> BackendError {
+    BackendError::unavailable(e)
 }
 
 /// Runs `fut`, bounded by `after`.
 pub(crate) async fn bounded<T>(
     after: Duration,
     fut: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> Result<T, StoreError> {
+) -> Result<T, BackendError> {
     match tokio::time::timeout(after, fut).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(unavailable(e)),
-        Err(_) => Err(StoreError::Timeout { after }),
+        Err(_) => Err(BackendError::Timeout { after }),
     }
 }
 
 /// Whether a failed call may succeed at once on a fresh connection: the old one was
 /// dropped (a restarted Redis, a failover), not refused by the server.
-pub(crate) fn stale(e: &StoreError) -> bool {
+pub(crate) fn stale(e: &BackendError) -> bool {
     match e {
-        StoreError::Unavailable { source } => source
+        BackendError::Unavailable { source } => source
             .downcast_ref::<redis::RedisError>()
             .is_some_and(|e| e.is_connection_dropped() || e.is_io_error()),
         _ => false,
@@ -139,9 +137,9 @@ pub(crate) fn stale(e: &StoreError) -> bool {
 /// type), which no retry will change. An outage, a failover (`READONLY`, `LOADING`), memory
 /// pressure (`OOM`) or a missing permission (`NOPERM`, which an operator fixes) is not:
 /// what such a call carried must be kept and re-sent.
-pub(crate) fn refused(e: &StoreError) -> bool {
+pub(crate) fn refused(e: &BackendError) -> bool {
     match e {
-        StoreError::Unavailable { source } => {
+        BackendError::Unavailable { source } => {
             source.downcast_ref::<redis::RedisError>().is_some_and(|e| {
                 e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError)
                     || e.code() == Some("WRONGTYPE")
@@ -163,7 +161,7 @@ impl Target {
         &self,
         timeout: Duration,
         block: Duration,
-    ) -> Result<Clients, StoreError> {
+    ) -> Result<Clients, BackendError> {
         if self.urls.iter().any(|u| u.starts_with("rediss://")) {
             // rustls needs a crypto provider; install ring unless the app chose one.
             if rustls::crypto::CryptoProvider::get_default().is_none() {
@@ -191,9 +189,9 @@ impl Target {
             })));
         }
         let [url] = self.urls.as_slice() else {
-            return Err(StoreError::Unavailable {
-                source: "a standalone Redis takes exactly one URL".into(),
-            });
+            return Err(BackendError::unavailable(
+                "a standalone Redis takes exactly one URL",
+            ));
         };
         let client = match &self.root_ca {
             Some(_) => redis::Client::build_with_tls(url.as_str(), self.certs()),
@@ -220,7 +218,7 @@ impl Clients {
         &self,
         timeout: Duration,
         max_backoff: Duration,
-    ) -> Result<Conn, StoreError> {
+    ) -> Result<Conn, BackendError> {
         match self {
             Self::Single(client) => {
                 let config = ConnectionManagerConfig::new()
@@ -247,7 +245,7 @@ impl Clients {
         &self,
         timeout: Duration,
         block: Duration,
-    ) -> Result<Conn, StoreError> {
+    ) -> Result<Conn, BackendError> {
         match self {
             Self::Single(client) => {
                 let config = AsyncConnectionConfig::new()

@@ -5,11 +5,11 @@
 //! # How it works
 //!
 //! - Each instance keeps a **mirror** (a [`MemoryStore`]) that answers
-//!   [`check_at`](RevocationStore::check_at), the per-request check, from memory.
+//!   [`check`](RevocationStore::check), the per-request check, from memory.
 //! - Revocations reach every mirror through a **Redis stream**, the replication log: a
 //!   follower task reads it with `XREAD BLOCK` from the last entry it saw, so a
 //!   reconnect replays exactly what it missed (no full reload, no pub/sub gap).
-//! - [`check_authoritative_at`](RevocationStore::check_authoritative_at), which the layer
+//! - [`check_authoritative`](RevocationStore::check_authoritative), which the layer
 //!   runs only when it renews a token past `exp`, reads the revocation's **point keys**
 //!   and merges them with what this instance knows: Redis's "not revoked" never overrides
 //!   a local "revoked".
@@ -51,7 +51,7 @@
 //!
 //! # Watching sessions
 //!
-//! [`watch_at`](RevocationStore::watch_at) watches in the mirror, which every revocation
+//! [`watch`](RevocationStore::watch) watches in the mirror, which every revocation
 //! reaches: made here, read from the log (within the `XREAD BLOCK` round trip, well under
 //! a second), learned at a renewal's authoritative check, or replayed after a reconnect.
 //! A WebSocket or gRPC stream held on any instance closes when its session is revoked on
@@ -78,9 +78,9 @@
 //!
 //! # Faults
 //!
-//! - **Redis unreachable.** Checks answer from the mirror. [`revoke_at`] applies the
+//! - **Redis unreachable.** Checks answer from the mirror. [`revoke`] applies the
 //!   revocation here at once and, if Redis does not take it, queues it and returns
-//!   [`StoreError::Queued`]: it is re-sent on its own (with backoff, at most
+//!   `Ok(Recorded::Queued { .. })`: it is re-sent on its own (with backoff, at most
 //!   [`max_backoff`](RedisStoreBuilder::max_backoff) apart) and other instances honour it
 //!   within seconds of Redis answering again. With
 //!   `RedisStoreBuilder::queue_in` (feature `file`) the queue is a
@@ -112,7 +112,7 @@
 //!   them). The store reads the policy at connect and logs a warning; see
 //!   [`RedisStore::eviction_policy`].
 //!
-//! [`revoke_at`]: RevocationStore::revoke_at
+//! [`revoke`]: RevocationStore::revoke
 //!
 //! # Example
 //!
@@ -120,7 +120,7 @@
 //! use std::sync::Arc;
 //! use jwe_session_redis::RedisStore;
 //!
-//! # async fn run() -> Result<(), jwe_session_core::StoreError> {
+//! # async fn run() -> Result<(), jwe_session_redis::BackendError> {
 //! let store = RedisStore::builder("rediss://revocations.internal:6380/")
 //!     .prefix("myapp:sessions:")
 //!     .connect()
@@ -132,7 +132,10 @@
 #![forbid(unsafe_code)]
 
 mod conn;
+mod error;
 mod layout;
+
+pub use error::BackendError;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -141,8 +144,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use jwe_session_core::{
-    BoxFuture, Clock, MemoryStore, Revocation, RevocationStore, RevocationWatch, Revoked,
-    SessionIds, StoreError, SystemClock, UnixMicros, UnixTime,
+    BoxFuture, CheckError, Clock, InvalidRevocation, MemoryStore, Recorded, Revocation,
+    RevocationStore, RevocationWatch, RevokeError, Revoked, SessionIds, SystemClock, UnixMicros,
+    UnixTime, WatchUnsupported,
 };
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
@@ -281,8 +285,8 @@ impl RedisStoreBuilder {
     /// revoking through it.
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`] or [`StoreError::Timeout`] if Redis cannot be reached.
-    pub async fn connect_writer(self) -> Result<RedisWriter, StoreError> {
+    /// [`BackendError::Unavailable`] or [`BackendError::Timeout`] if Redis cannot be reached.
+    pub async fn connect_writer(self) -> Result<RedisWriter, BackendError> {
         let clients = self.target.clients(self.timeout, BLOCK)?;
         let conn = clients.commands(self.timeout, self.max_backoff).await?;
         let writer = RedisWriter {
@@ -297,10 +301,10 @@ impl RedisStoreBuilder {
     /// following the log and sending what is queued.
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`] or [`StoreError::Timeout`] if Redis cannot be reached or
+    /// [`BackendError::Unavailable`] or [`BackendError::Timeout`] if Redis cannot be reached or
     /// the first load fails: a service should not start with an empty view of who is
     /// logged out.
-    pub async fn connect(self) -> Result<RedisStore, StoreError> {
+    pub async fn connect(self) -> Result<RedisStore, BackendError> {
         let clients = self.target.clients(self.timeout, BLOCK)?;
         let conn = clients.commands(self.timeout, self.max_backoff).await?;
         let writer = self.writer(conn);
@@ -340,11 +344,7 @@ impl RedisStoreBuilder {
         let loaded = match first_rx.await {
             Ok(Ok(n)) => n,
             Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                return Err(StoreError::Unavailable {
-                    source: "the revocation follower stopped".into(),
-                })
-            }
+            Err(_) => return Err(BackendError::unavailable("the revocation follower stopped")),
         };
         tracing::info!(
             entries = loaded,
@@ -381,7 +381,7 @@ impl Writer {
     }
 
     /// Runs one call, once more on a fresh connection if the first found it dropped.
-    async fn call<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
+    async fn call<T, F, Fut>(&self, f: F) -> Result<T, BackendError>
     where
         F: Fn(Conn) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
@@ -410,7 +410,7 @@ impl Writer {
     /// Whether Redis went back in time: its log ends before an entry this instance saw
     /// (a restart from an older snapshot, an AOF that lost its last second, a failover to
     /// a lagging replica). Then forgets the newer entries, so it answers `true` once.
-    async fn went_back(&self, conn: &mut Conn) -> Result<bool, StoreError> {
+    async fn went_back(&self, conn: &mut Conn) -> Result<bool, BackendError> {
         // What was seen before asking was in Redis before it answered: a write that lands
         // meanwhile cannot look like a loss.
         let seen = self.seen();
@@ -431,7 +431,7 @@ impl Writer {
     /// Records revocations (any number; one script call per [`layout::BATCH`], several in
     /// flight); returns how many changed what Redis held. Redis stamps when it took each
     /// (readers window session revocations from then).
-    async fn send(&self, revs: &[Revocation]) -> Result<usize, StoreError> {
+    async fn send(&self, revs: &[Revocation]) -> Result<usize, BackendError> {
         let mut changed = 0;
         for group in revs.chunks(layout::BATCH * 8) {
             let batches = group.chunks(layout::BATCH).map(|c| self.send_batch(c));
@@ -443,7 +443,7 @@ impl Writer {
         Ok(changed)
     }
 
-    async fn send_batch(&self, revs: &[Revocation]) -> Result<usize, StoreError> {
+    async fn send_batch(&self, revs: &[Revocation]) -> Result<usize, BackendError> {
         let mut keys = vec![self.keys.log(), self.keys.cutoffs(), self.keys.window()];
         let mut args = vec![self.window_ms().to_string()];
         for r in revs {
@@ -475,14 +475,14 @@ impl Writer {
     }
 
     /// What Redis holds for a session's point keys.
-    async fn point_keys(&self, ids: SessionIds<'_>) -> Result<Vec<Revocation>, StoreError> {
+    async fn point_keys(&self, ids: SessionIds<'_>) -> Result<Vec<Revocation>, BackendError> {
         let mut keys = vec![self.keys.all()];
         keys.extend(ids.sid.map(|s| self.keys.sid(s)));
         keys.extend(ids.sub.map(|s| self.keys.sub(s)));
         self.points(&keys).await
     }
 
-    async fn points(&self, keys: &[String]) -> Result<Vec<Revocation>, StoreError> {
+    async fn points(&self, keys: &[String]) -> Result<Vec<Revocation>, BackendError> {
         let mut pipe = redis::pipe();
         for k in keys {
             pipe.get(k).cmd("EXPIRETIME").arg(k);
@@ -501,7 +501,7 @@ impl Writer {
     }
 
     /// Raises the stored window to ours, so the log is kept long enough for us.
-    async fn raise_window(&self) -> Result<(), StoreError> {
+    async fn raise_window(&self) -> Result<(), BackendError> {
         let script = redis::Script::new(layout::WINDOW_LUA);
         let key = self.keys.window();
         let ms = self.window_ms();
@@ -569,14 +569,14 @@ impl RedisWriter {
     /// shorten how long the instances keep them.
     ///
     /// # Errors
-    /// [`StoreError::InvalidRevocation`] (and nothing is sent) if one is malformed;
-    /// [`StoreError::Unavailable`] or [`StoreError::Timeout`] if Redis did not take them:
+    /// [`RevokeError::Invalid`] (and nothing is sent) if one is malformed;
+    /// [`RevokeError::Unavailable`] or [`RevokeError::Timeout`] if Redis did not take them:
     /// batches already sent stay, and sending all again is safe.
-    pub async fn revoke_all(&self, revs: &[Revocation]) -> Result<usize, StoreError> {
+    pub async fn revoke_all(&self, revs: &[Revocation]) -> Result<usize, RevokeError> {
         for r in revs {
             r.check()?;
         }
-        self.writer.send(revs).await
+        Ok(self.writer.send(revs).await?)
     }
 
     /// Whether a service's store has connected under this prefix on this Redis: its epoch
@@ -586,8 +586,8 @@ impl RedisWriter {
     /// Needs only `EXISTS` on the prefix's keys (the README's ACL).
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`] or [`StoreError::Timeout`] if Redis did not answer.
-    pub async fn serving(&self) -> Result<bool, StoreError> {
+    /// [`BackendError::Unavailable`] or [`BackendError::Timeout`] if Redis did not answer.
+    pub async fn serving(&self) -> Result<bool, BackendError> {
         let key = self.writer.keys.epoch();
         self.writer
             .call(|mut c| {
@@ -637,9 +637,14 @@ impl Shared {
     /// Puts a revocation into the mirror as the request path needs it: a session one held
     /// for the window after `made`, but with its whole `until`, so a write-back restores
     /// its real expiry. Whether it is held.
-    fn remember(&self, r: &Revocation, made: UnixTime, now: UnixTime) -> Result<bool, StoreError> {
+    fn remember(
+        &self,
+        r: &Revocation,
+        made: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, InvalidRevocation> {
         self.mirror
-            .remember_at(r, made.saturating_add(self.writer.window), now)
+            .remember(r, made.saturating_add(self.writer.window), now)
     }
 
     /// Queues revocations for Redis; merges with what is queued for the same key.
@@ -673,7 +678,7 @@ impl Shared {
     fn journal_snapshot(&self, now: UnixTime) -> Vec<Revocation> {
         self.journal
             .as_ref()
-            .map(|j| j.snapshot_at(now))
+            .map(|j| j.snapshot(now))
             .unwrap_or_default()
     }
 
@@ -684,7 +689,7 @@ impl Shared {
 
     #[cfg(feature = "file")]
     fn journal_revokes(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<Revoked> {
-        self.journal.as_ref()?.check_at(ids, now).err()
+        self.journal.as_ref()?.check(ids, now)
     }
 
     #[cfg(not(feature = "file"))]
@@ -698,8 +703,8 @@ impl Shared {
         let Some(j) = &self.journal else {
             return false;
         };
-        match j.revoke_at(r.clone(), now).await {
-            Ok(()) => true,
+        match j.revoke(r.clone(), now).await {
+            Ok(_) => true,
             Err(e) => {
                 tracing::error!(error = ?e, "could not record a revocation in the durable queue");
                 false
@@ -860,24 +865,24 @@ impl RedisStore {
         &self,
         ids: SessionIds<'_>,
         now: UnixTime,
-    ) -> Result<Result<(), Revoked>, StoreError> {
+    ) -> Result<Option<Revoked>, CheckError> {
         // What this instance knows first: Redis's "not revoked" never overrides it.
-        if let Err(r) = self.check_at(ids, now) {
-            return Ok(Err(r));
+        if let Some(r) = self.check(ids, now) {
+            return Ok(Some(r));
         }
         let local = self
             .shared
             .pending_revokes(ids, now)
             .or_else(|| self.shared.journal_revokes(ids, now));
         if let Some(r) = local {
-            return Ok(Err(r));
+            return Ok(Some(r));
         }
         let remote = self.shared.writer.point_keys(ids).await?;
-        let mut verdict = Ok(());
+        let mut verdict = None;
         let learned = self.shared.clock.now();
         for r in remote {
             if let Some(why) = r.revokes(ids, now) {
-                verdict = Err(why);
+                verdict = Some(why);
             }
             // Teach the mirror what it missed, for its window from now.
             let _ = self.shared.remember(&r, learned, learned);
@@ -887,45 +892,49 @@ impl RedisStore {
 }
 
 impl RevocationStore for RedisStore {
-    fn check_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<(), Revoked> {
-        self.shared.mirror.check_at(ids, now)
+    fn check(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<Revoked> {
+        self.shared.mirror.check(ids, now)
     }
 
-    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<UnixMicros> {
-        self.shared.mirror.refresh_due_at(ids, now)
+    fn refresh_due(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<UnixMicros> {
+        self.shared.mirror.refresh_due(ids, now)
     }
 
     /// Watches from the mirror: a revocation made on any instance completes the watch
     /// as soon as this instance reads it from the log (or learns it at a renewal, or
     /// replays it after a reconnect).
-    fn watch_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<RevocationWatch, StoreError> {
-        self.shared.mirror.watch_at(ids, now)
+    fn watch(
+        &self,
+        ids: SessionIds<'_>,
+        now: UnixTime,
+    ) -> Result<RevocationWatch, WatchUnsupported> {
+        self.shared.mirror.watch(ids, now)
     }
 
     fn memory_window(&self) -> Option<Duration> {
         Some(self.shared.writer.window)
     }
 
-    fn check_authoritative_at<'a>(
+    fn check_authoritative<'a>(
         &'a self,
         ids: SessionIds<'a>,
         now: UnixTime,
-    ) -> BoxFuture<'a, Result<Result<(), Revoked>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Option<Revoked>, CheckError>> {
         Box::pin(self.check_remote(ids, now))
     }
 
-    fn revoke_at(
+    fn revoke(
         &self,
         revocation: Revocation,
         now: UnixTime,
-    ) -> BoxFuture<'_, Result<(), StoreError>> {
+    ) -> BoxFuture<'_, Result<Recorded, RevokeError>> {
         Box::pin(async move {
             // This instance honours it at once, whatever Redis says (a malformed one is
             // refused here, changing nothing).
             let in_force = self.shared.remember(&revocation, now, now)?;
             self.shared.bump();
             if !in_force {
-                return Ok(());
+                return Ok(Recorded::Stored);
             }
             let durable = self.shared.journal_write(&revocation, now).await;
             match self
@@ -934,13 +943,13 @@ impl RevocationStore for RedisStore {
                 .send(std::slice::from_ref(&revocation))
                 .await
             {
-                Ok(_) => Ok(()),
+                Ok(_) => Ok(Recorded::Stored),
                 Err(e) => {
                     tracing::warn!(error = ?e, durable, "Redis did not take a revocation; queued");
                     self.shared.enqueue([revocation]);
-                    Err(StoreError::Queued {
+                    Ok(Recorded::Queued {
                         durable,
-                        source: Box::new(e),
+                        reason: Box::new(e),
                     })
                 }
             }
@@ -1014,7 +1023,7 @@ async fn flush_loop(shared: Arc<Shared>) {
 /// Sends a refused batch one revocation at a time: each one Redis takes leaves the queue,
 /// each one it refuses is dropped with a warning; an outage stops it (what is left goes
 /// in the next round). How many changed what Redis held.
-async fn isolate(shared: &Shared, batch: &[(String, Revocation)]) -> Result<usize, StoreError> {
+async fn isolate(shared: &Shared, batch: &[(String, Revocation)]) -> Result<usize, BackendError> {
     let mut changed = 0;
     for (key, r) in batch {
         match shared.writer.send(std::slice::from_ref(r)).await {
@@ -1052,7 +1061,7 @@ struct Position {
 async fn follow_loop(
     clients: Clients,
     shared: Arc<Shared>,
-    first: oneshot::Sender<Result<usize, StoreError>>,
+    first: oneshot::Sender<Result<usize, BackendError>>,
 ) {
     let mut first = Some(first);
     let mut pos = Position::default();
@@ -1082,8 +1091,8 @@ async fn follow(
     clients: &Clients,
     shared: &Shared,
     pos: &mut Position,
-    first: &mut Option<oneshot::Sender<Result<usize, StoreError>>>,
-) -> Result<Never, StoreError> {
+    first: &mut Option<oneshot::Sender<Result<usize, BackendError>>>,
+) -> Result<Never, BackendError> {
     let t = shared.writer.timeout;
     let mut conn = clients.blocking(t, BLOCK).await?;
     let loaded = sync(&mut conn, shared, pos, false).await?;
@@ -1127,7 +1136,7 @@ async fn follow(
         }
         if pruned.elapsed() >= PRUNE_EVERY {
             pruned = tokio::time::Instant::now();
-            shared.mirror.prune_at(shared.clock.now());
+            shared.mirror.prune(shared.clock.now());
         }
     }
 }
@@ -1141,7 +1150,7 @@ async fn sync(
     shared: &Shared,
     pos: &mut Position,
     went_back: bool,
-) -> Result<usize, StoreError> {
+) -> Result<usize, BackendError> {
     let t = shared.writer.timeout;
     let keys = &shared.writer.keys;
     let (epoch, (secs, micros)): (Option<String>, (u64, u64)) = bounded(
@@ -1198,9 +1207,9 @@ async fn sync(
 /// Writes back what this instance knows (its mirror, with each entry's whole `until`, and
 /// its durable queue) to a Redis that lost some or all of it. Idempotent: what Redis still
 /// holds changes nothing and adds nothing to the log.
-async fn repair(shared: &Shared, why: &'static str) -> Result<(), StoreError> {
+async fn repair(shared: &Shared, why: &'static str) -> Result<(), BackendError> {
     let now = shared.clock.now();
-    let mut known = shared.mirror.snapshot_at(now);
+    let mut known = shared.mirror.snapshot(now);
     known.extend(shared.journal_snapshot(now));
     tracing::warn!(
         revocations = known.len(),
@@ -1219,7 +1228,7 @@ async fn load_cutoffs(
     conn: &mut Conn,
     shared: &Shared,
     now_secs: u64,
-) -> Result<usize, StoreError> {
+) -> Result<usize, BackendError> {
     let t = shared.writer.timeout;
     let names: Vec<String> = bounded(
         t,
@@ -1240,7 +1249,7 @@ async fn load_cutoffs(
         let rows: Vec<(Option<u64>, i64)> = bounded(t, pipe.query_async(conn)).await?;
         for (k, (v, exat)) in chunk.iter().zip(rows) {
             if let Some(r) = shared.writer.keys.decode_point(k, v, exat) {
-                if matches!(shared.mirror.apply_at(&r, now), Ok(true)) {
+                if matches!(shared.mirror.apply(&r, now), Ok(true)) {
                     applied += 1;
                 }
             }
@@ -1257,7 +1266,7 @@ async fn load_log(
     conn: &mut Conn,
     shared: &Shared,
     start: &str,
-) -> Result<(usize, Option<String>), StoreError> {
+) -> Result<(usize, Option<String>), BackendError> {
     let t = shared.writer.timeout;
     let log = shared.writer.keys.log();
     let mut from = start.to_owned();

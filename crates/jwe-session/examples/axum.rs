@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use jwe_session::{KeyError, KeyRing, Session, SessionHandle, SessionLayer, StoreError};
+use jwe_session::{KeyError, KeyRing, Recorded, RevokeError, Session, SessionHandle, SessionLayer};
 use serde::{Deserialize, Serialize};
 
 /// What the app keeps in the session: encrypted in the cookie, never readable by clients.
@@ -64,10 +64,10 @@ async fn logout_everywhere(handle: SessionHandle<User>) -> Response {
     after_logout(handle.end_everywhere().await) // every session of this user
 }
 
-fn after_logout(result: Result<(), StoreError>) -> Response {
+fn after_logout(result: Result<Recorded, RevokeError>) -> Response {
     match result {
-        // Queued: in force here, the shared store sends it on when it answers again.
-        Ok(()) | Err(StoreError::Queued { .. }) => Redirect::to("/").into_response(),
+        // Stored, or queued: in force here, a shared store sends it on when it answers.
+        Ok(_) => Redirect::to("/").into_response(),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response(),
     }
 }

@@ -10,9 +10,9 @@ use std::time::Duration;
 use cookie::SameSite;
 use http::HeaderName;
 use jwe_session_core::{
-    Audience, BoxFuture, Claim, Claims, Clock, KeyRingHandle, Lifetimes, MemoryStore, Revocation,
-    RevocationStore, SessionLifetimes, StoreError, SystemClock, TokenOptions, UnixMicros, UnixTime,
-    Validation, DEFAULT_MAX_TOKEN_LEN,
+    Audience, BoxFuture, Claim, Claims, Clock, KeyRingHandle, Lifetimes, MemoryStore, Recorded,
+    Revocation, RevocationStore, RevokeError, SessionLifetimes, SystemClock, TokenOptions,
+    UnixMicros, UnixTime, Validation, DEFAULT_MAX_TOKEN_LEN,
 };
 
 use crate::cookies::CookieSettings;
@@ -278,18 +278,18 @@ impl<T> Config<T> {
         &self,
         revocation: Revocation,
         now: UnixTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Recorded, RevokeError> {
         crate::metrics::revoked(&revocation);
-        let result = self.store.revoke_at(revocation, now).await;
-        if let Err(e) = &result {
-            crate::metrics::store_error("revoke", e);
+        let result = self.store.revoke(revocation, now).await;
+        if result.is_err() {
+            crate::metrics::store_error("revoke");
         }
         result
     }
 
     /// Takes every token of `sub` issued up to now through renewal on its next request
     /// (see [`SessionHandle::refresh_claims_of`](crate::SessionHandle::refresh_claims_of)).
-    pub(crate) async fn refresh_claims_of(&self, sub: String) -> Result<(), StoreError> {
+    pub(crate) async fn refresh_claims_of(&self, sub: String) -> Result<Recorded, RevokeError> {
         let at = self.moment();
         self.revoke(Revocation::refresh(sub, at, &self.lifetimes), at.secs())
             .await

@@ -76,7 +76,7 @@ impl<T> Session<T> {
     /// closes with its own code.
     ///
     /// ```
-    /// # async fn stream(session: jwe_session::Session<()>) -> Result<(), jwe_session::StoreError> {
+    /// # async fn stream(session: jwe_session::Session<()>) -> Result<(), jwe_session::WatchError> {
     /// use jwe_session::WatchEnd;
     /// let mut watch = session.watch()?;
     /// loop {
@@ -84,7 +84,7 @@ impl<T> Session<T> {
     ///         end = &mut watch => match end {
     ///             // The renew hook runs again; a ban closes the connection.
     ///             WatchEnd::Refreshed { .. } if session.handle().recheck().await.is_ok() => {
-    ///                 watch = session.handle().watch().map_err(|_| jwe_session::StoreError::WatchUnsupported)?;
+    ///                 watch = session.handle().watch()?;
     ///             }
     ///             _ => return Ok(()), // close the connection
     ///         },
@@ -96,14 +96,14 @@ impl<T> Session<T> {
     /// ```
     ///
     /// # Errors
-    /// [`StoreError::WatchUnsupported`](crate::StoreError::WatchUnsupported) from a store
-    /// that cannot watch (every store of this project can).
-    pub fn watch(&self) -> Result<crate::RevocationWatch, crate::StoreError> {
+    /// [`WatchError::Unsupported`](crate::WatchError::Unsupported) from a store that
+    /// cannot watch (every store of this project can).
+    pub fn watch(&self) -> Result<crate::RevocationWatch, crate::WatchError> {
         let config = &self.handle.config;
-        config.store.watch_at(
+        Ok(config.store.watch(
             jwe_session_core::SessionIds::from(&self.claims),
             config.clock.now(),
-        )
+        )?)
     }
 
     /// The claims, owned.

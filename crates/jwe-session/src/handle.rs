@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use jwe_session_core::{
-    random_id, Claims, Lifetimes, Revocation, RevocationWatch, SealError, SessionIds,
-    SessionLifetimes, StoreError, UnixMicros, UnixTime,
+    random_id, Claims, Lifetimes, Recorded, Revocation, RevocationWatch, RevokeError, SealError,
+    SessionIds, SessionLifetimes, UnixMicros, UnixTime, WatchUnsupported,
 };
 use serde::Serialize;
 
@@ -264,15 +264,16 @@ impl<T> SessionHandle<T> {
     /// of the token is refused too. Without a session it only clears the cookie.
     ///
     /// # Errors
-    /// [`StoreError`] if the revocation could not be recorded; the cookie is cleared anyway.
-    /// [`StoreError::Queued`] means it is in force on this instance and a shared store will
-    /// send it on by itself (Redis was unreachable): the user is logged out, nothing to
-    /// retry.
-    pub async fn end(&self) -> Result<(), StoreError> {
+    /// [`RevokeError`] if the revocation could not be recorded; the cookie is cleared
+    /// anyway. `Ok(`[`Recorded::Queued`]`)` is a success: the revocation is in force on
+    /// this instance and a shared store sends it on by itself (Redis was unreachable); the
+    /// user is logged out, nothing to retry. Without a session there is nothing to record:
+    /// `Ok(Recorded::Stored)`.
+    pub async fn end(&self) -> Result<Recorded, RevokeError> {
         let now = self.config.clock.now();
         let taken = self.take_for_clearing();
         let Some(revocation) = taken.and_then(|c| self.session_revocation(c, now)) else {
-            return Ok(());
+            return Ok(Recorded::Stored);
         };
         self.revoke(revocation, now).await
     }
@@ -291,7 +292,7 @@ impl<T> SessionHandle<T> {
     /// the response's headers have left (nothing changes then);
     /// [`CycleError::Store`] if the old `sid` could not be revoked: the session has moved
     /// to its new `sid` anyway, and the old token stays valid until its `exp`
-    /// ([`StoreError::Queued`]: revoked here, sent on by the store).
+    /// (a queued revocation is a success: revoked here, sent on by the store).
     pub async fn cycle(&self) -> Result<(), CycleError> {
         let moment = self.moment();
         let now = moment.secs();
@@ -312,13 +313,14 @@ impl<T> SessionHandle<T> {
             Some(revocation) => self
                 .revoke(revocation, now)
                 .await
+                .map(drop)
                 .map_err(CycleError::Store),
             None => Ok(()),
         }
     }
 
     /// Records a revocation made through this handle, counted by scope.
-    async fn revoke(&self, revocation: Revocation, now: UnixTime) -> Result<(), StoreError> {
+    async fn revoke(&self, revocation: Revocation, now: UnixTime) -> Result<Recorded, RevokeError> {
         self.config.revoke(revocation, now).await
     }
 
@@ -354,12 +356,13 @@ impl<T> SessionHandle<T> {
     /// clock agrees, is not affected, even within the same second or microsecond.
     ///
     /// # Errors
-    /// [`StoreError`] if the revocation could not be recorded; the cookie is cleared anyway.
-    pub async fn end_everywhere(&self) -> Result<(), StoreError> {
+    /// [`RevokeError`] if the revocation could not be recorded; the cookie is cleared
+    /// anyway. As for [`end`](Self::end), `Ok(Recorded::Queued { .. })` is a success.
+    pub async fn end_everywhere(&self) -> Result<Recorded, RevokeError> {
         let at = self.moment();
         let taken = self.take_for_clearing();
         let Some(sub) = taken.and_then(|c| c.sub) else {
-            return Ok(());
+            return Ok(Recorded::Stored);
         };
         self.revoke_subject(sub, at).await
     }
@@ -378,9 +381,9 @@ impl<T> SessionHandle<T> {
     /// is logged).
     ///
     /// # Errors
-    /// [`StoreError`] if the revocation could not be recorded. This session has moved to
+    /// [`RevokeError`] if the revocation could not be recorded. This session has moved to
     /// its new `sid` either way, so the call can be repeated.
-    pub async fn end_others(&self) -> Result<(), StoreError> {
+    pub async fn end_others(&self) -> Result<Recorded, RevokeError> {
         let at = self.moment();
         // Strictly after the cut-off: this session is the one that survives it.
         let started = self.moment();
@@ -388,10 +391,10 @@ impl<T> SessionHandle<T> {
             let mut st = self.lock();
             let written = st.written;
             let Some(claims) = st.current.as_mut() else {
-                return Ok(());
+                return Ok(Recorded::Stored);
             };
             let Some(sub) = claims.sub.clone() else {
-                return Ok(());
+                return Ok(Recorded::Stored);
             };
             if written {
                 // The new sid could not reach the client: this session ends with the
@@ -428,16 +431,17 @@ impl<T> SessionHandle<T> {
     /// ```
     /// # use jwe_session::SessionHandle;
     /// # #[derive(Clone)] struct Roles;
-    /// async fn grant(handle: SessionHandle<Roles>, user: String) -> Result<(), jwe_session::StoreError> {
+    /// async fn grant(handle: SessionHandle<Roles>, user: String) -> Result<(), jwe_session::RevokeError> {
     ///     // ... write the new role to the app's database, which `on_renew` reads ...
-    ///     handle.refresh_claims_of(user).await
+    ///     handle.refresh_claims_of(user).await?;
+    ///     Ok(())
     /// }
     /// ```
     ///
     /// # Errors
-    /// [`StoreError`] if the store could not record it ([`StoreError::Queued`]: in force
-    /// here, sent on by the store).
-    pub async fn refresh_claims_of(&self, sub: impl Into<String>) -> Result<(), StoreError> {
+    /// [`RevokeError`] if the store could not record it (`Ok(Recorded::Queued { .. })`:
+    /// in force here, sent on by the store).
+    pub async fn refresh_claims_of(&self, sub: impl Into<String>) -> Result<Recorded, RevokeError> {
         self.config.refresh_claims_of(sub.into()).await
     }
 
@@ -452,20 +456,19 @@ impl<T> SessionHandle<T> {
     /// [`end_others`](Self::end_others), watch again for the new `sid`.
     ///
     /// # Errors
-    /// [`WatchError::NoSession`] without a session; [`WatchError::Store`] from a store
-    /// that cannot watch ([`StoreError::WatchUnsupported`]; every store of this project
-    /// can).
+    /// [`WatchError::NoSession`] without a session; [`WatchError::Unsupported`] from a
+    /// store that cannot watch (every store of this project can).
     pub fn watch(&self) -> Result<RevocationWatch, WatchError> {
         let st = self.lock();
         let claims = st.current.as_ref().ok_or(WatchError::NoSession)?;
-        self.config
+        Ok(self
+            .config
             .store
-            .watch_at(SessionIds::from(claims), self.config.clock.now())
-            .map_err(WatchError::Store)
+            .watch(SessionIds::from(claims), self.config.clock.now())?)
     }
 
     /// Revokes every session of `sub` begun at or before `at`.
-    async fn revoke_subject(&self, sub: String, at: UnixMicros) -> Result<(), StoreError> {
+    async fn revoke_subject(&self, sub: String, at: UnixMicros) -> Result<Recorded, RevokeError> {
         let revocation = Revocation::subject(sub, at, &self.config.lifetimes);
         self.revoke(revocation, at.secs()).await
     }
@@ -518,33 +521,33 @@ impl fmt::Display for RecheckError {
 
 impl std::error::Error for RecheckError {}
 
-/// Why [`SessionHandle::watch`] could not watch.
-#[derive(Debug)]
+/// Why [`SessionHandle::watch`] or `Session::watch` (feature `axum`) could not
+/// watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WatchError {
-    /// The request has no session.
+    /// The request has no session (only from [`SessionHandle::watch`]).
     NoSession,
-    /// The store cannot watch.
-    Store(StoreError),
+    /// The store cannot watch sessions (every store of this project can).
+    Unsupported,
+}
+
+impl From<WatchUnsupported> for WatchError {
+    fn from(_: WatchUnsupported) -> Self {
+        Self::Unsupported
+    }
 }
 
 impl fmt::Display for WatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NoSession => f.write_str("no session to watch"),
-            Self::Store(e) => write!(f, "cannot watch the session: {e}"),
+            Self::Unsupported => WatchUnsupported.fmt(f),
         }
     }
 }
 
-impl std::error::Error for WatchError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::NoSession => None,
-            Self::Store(e) => Some(e),
-        }
-    }
-}
+impl std::error::Error for WatchError {}
 
 /// Why [`SessionHandle::start`] refused the claims; the session is unchanged.
 #[derive(Debug)]
@@ -680,7 +683,7 @@ pub enum CycleError {
     /// The response's headers have already left; nothing changed.
     ResponseSent,
     /// The session moved to its new `sid`, but the old one could not be revoked.
-    Store(StoreError),
+    Store(RevokeError),
 }
 
 impl fmt::Display for CycleError {

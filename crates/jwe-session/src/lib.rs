@@ -153,11 +153,12 @@ pub use handle::{
 };
 // What an app touches from the core crate, so `jwe-session` is its one dependency.
 pub use jwe_session_core::{
-    Audience, BoxFuture, Claim, Claims, ClaimsTypeError, Clock, Enc, Key, KeyError, KeyRing,
-    KeyRingHandle, Lifetimes, ManualClock, MemoryStore, OpenError, Revocation, RevocationKey,
-    RevocationStore, RevocationWatch, Revoked, SealError, SessionIds, SessionLifetimes,
-    SessionToken, Stage, StoreError, SystemClock, TokenOptions, UnixMicros, UnixTime, Validation,
-    ValidationError, WatchEnd, DEFAULT_KEYS_ENV, SEAL_LIMIT,
+    Audience, BoxError, BoxFuture, CheckError, Claim, Claims, ClaimsTypeError, Clock, Enc,
+    InvalidRevocation, Key, KeyError, KeyRing, KeyRingHandle, Lifetimes, ManualClock, MemoryStore,
+    OpenError, Recorded, Revocation, RevocationKey, RevocationStore, RevocationWatch, RevokeError,
+    Revoked, Scope, SealError, SessionIds, SessionLifetimes, SessionToken, Stage, SystemClock,
+    TokenOptions, UnixMicros, UnixTime, Validation, ValidationError, WatchEnd, WatchUnsupported,
+    DEFAULT_KEYS_ENV, REVOCATION_GRACE, SEAL_LIMIT,
 };
 #[cfg(feature = "watch")]
 #[cfg_attr(docsrs, doc(cfg(feature = "watch")))]

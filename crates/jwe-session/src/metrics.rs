@@ -109,7 +109,7 @@ impl Refusal {
 mod imp {
     use std::time::Duration;
 
-    use jwe_session_core::{Revocation, StoreError, SEAL_LIMIT};
+    use jwe_session_core::{Revocation, SEAL_LIMIT};
 
     use super::Refusal;
 
@@ -145,7 +145,7 @@ mod imp {
         metrics::counter!(super::CROSS_ORIGIN_REFUSALS).increment(1);
     }
 
-    pub(crate) fn store_error(op: &'static str, _: &StoreError) {
+    pub(crate) fn store_error(op: &'static str) {
         metrics::counter!(super::STORE_ERRORS, "op" => op).increment(1);
     }
 
@@ -166,7 +166,7 @@ mod imp {
 mod imp {
     use std::time::Duration;
 
-    use jwe_session_core::{Revocation, StoreError};
+    use jwe_session_core::Revocation;
 
     use super::Refusal;
 
@@ -178,7 +178,7 @@ mod imp {
     pub(crate) fn refused(_: Refusal) {}
     pub(crate) fn revoked(_: &Revocation) {}
     pub(crate) fn cross_origin_refused() {}
-    pub(crate) fn store_error(_: &'static str, _: &StoreError) {}
+    pub(crate) fn store_error(_: &'static str) {}
     pub(crate) fn key_seals(_: &str, _: u64) {}
     pub(crate) fn authoritative_check(_: Duration) {}
 }

@@ -99,11 +99,11 @@ impl<T> SessionLayer<T> {
     /// [`SessionHandle::refresh_claims_of`](crate::SessionHandle::refresh_claims_of).
     ///
     /// # Errors
-    /// [`StoreError`](crate::StoreError) if the store could not record it.
+    /// [`RevokeError`](crate::RevokeError) if the store could not record it.
     pub async fn refresh_claims_of(
         &self,
         sub: impl Into<String>,
-    ) -> Result<(), jwe_session_core::StoreError> {
+    ) -> Result<jwe_session_core::Recorded, jwe_session_core::RevokeError> {
         self.config.refresh_claims_of(sub.into()).await
     }
 
@@ -384,14 +384,14 @@ where
     let renewal: Option<(Early, fn())> = match config.lifetimes.stage_at(&claims, now) {
         Stage::Fresh => {
             let ids = SessionIds::from(&claims);
-            if let Err(r) = config.store.check_at(ids, now) {
+            if let Some(r) = config.store.check(ids, now) {
                 tracing::debug!(reason = %r, "session revoked");
                 crate::metrics::refused(Refusal::Revoked);
                 return empty(Pending::Clear, incoming);
             }
             config
                 .store
-                .refresh_due_at(ids, now)
+                .refresh_due(ids, now)
                 .map(|at| (Early::Refresh(at), crate::metrics::refreshed as fn()))
         }
         Stage::Renewable => Some((Early::No, crate::metrics::renewed as fn())),
@@ -447,7 +447,7 @@ pub(crate) async fn renew<T: Clone + Send + 'static>(
     let began = Instant::now();
     let verdict = config
         .store
-        .check_authoritative_at(SessionIds::from(&claims), now)
+        .check_authoritative(SessionIds::from(&claims), now)
         .await;
     crate::metrics::authoritative_check(began.elapsed());
     let verdict = match verdict {
@@ -455,18 +455,18 @@ pub(crate) async fn renew<T: Clone + Send + 'static>(
         Err(e) if config.fail_open || matches!(early, Early::Refresh(_)) => {
             // A token before its `exp` is trusted from the local view anyway: a refresh
             // the store cannot check still applies the hook's claims, never logs out.
-            crate::metrics::store_error("check", &e);
+            crate::metrics::store_error("check");
             tracing::warn!(error = ?e, policy = "fail-open", "revocation store unavailable; renewing from the local view");
-            config.store.check_at(SessionIds::from(&claims), now)
+            config.store.check(SessionIds::from(&claims), now)
         }
         Err(e) => {
-            crate::metrics::store_error("check", &e);
+            crate::metrics::store_error("check");
             // Keep the cookie: once the store answers again the session can still renew.
             tracing::warn!(error = ?e, policy = "fail-closed", "revocation store unavailable; not renewing");
             return Err((Pending::Nothing, Refusal::StoreUnavailable));
         }
     };
-    if let Err(r) = verdict {
+    if let Some(r) = verdict {
         tracing::debug!(reason = %r, "session revoked");
         return Err((Pending::Clear, Refusal::Revoked));
     }
@@ -536,7 +536,7 @@ impl<T: Clone + Send + 'static> SessionHandle<T> {
             _ => self
                 .config
                 .store
-                .refresh_due_at(SessionIds::from(&claims), now)
+                .refresh_due(SessionIds::from(&claims), now)
                 .map_or(Early::No, Early::Refresh),
         };
         match renew(&self.config, claims, now, early).await {
@@ -576,9 +576,7 @@ async fn revoke_replaced<T>(config: &Config<T>, handle: &SessionHandle<T>) {
         return;
     };
     let now = config.clock.now();
-    crate::metrics::revoked(&revocation);
-    if let Err(e) = config.store.revoke_at(revocation, now).await {
-        crate::metrics::store_error("revoke", &e);
+    if let Err(e) = config.revoke(revocation, now).await {
         tracing::warn!(error = ?e, "the session a login replaced could not be revoked");
     }
 }
@@ -700,8 +698,8 @@ mod tests {
 
     use http::header::{COOKIE, SET_COOKIE};
     use jwe_session_core::{
-        Clock, Key, KeyRing, Lifetimes, ManualClock, MemoryStore, Revocation, Revoked, StoreError,
-        UnixTime,
+        Clock, Key, KeyRing, Lifetimes, ManualClock, MemoryStore, Recorded, Revocation,
+        RevokeError, Revoked, UnixTime,
     };
     use tower::{service_fn, ServiceExt};
 
@@ -866,24 +864,24 @@ mod tests {
     }
 
     impl RevocationStore for RecordingStore {
-        fn check_at(
-            &self,
-            _: SessionIds<'_>,
-            _: UnixTime,
-        ) -> Result<(), jwe_session_core::Revoked> {
-            Ok(())
+        fn check(&self, _: SessionIds<'_>, _: UnixTime) -> Option<Revoked> {
+            None
         }
 
-        fn revoke_at(&self, r: Revocation, _: UnixTime) -> BoxFuture<'_, Result<(), StoreError>> {
+        fn revoke(
+            &self,
+            r: Revocation,
+            _: UnixTime,
+        ) -> BoxFuture<'_, Result<Recorded, RevokeError>> {
             self.revoked.lock().unwrap().push(r);
             let fail = self.fail;
             Box::pin(async move {
                 if fail {
-                    Err(StoreError::Timeout {
+                    Err(RevokeError::Timeout {
                         after: Duration::from_millis(500),
                     })
                 } else {
-                    Ok(())
+                    Ok(Recorded::Stored)
                 }
             })
         }
@@ -1114,20 +1112,20 @@ mod tests {
     struct Forgetful(MemoryStore, Duration);
 
     impl RevocationStore for Forgetful {
-        fn check_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<(), Revoked> {
-            self.0.check_at(ids, now)
+        fn check(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<Revoked> {
+            self.0.check(ids, now)
         }
 
         fn memory_window(&self) -> Option<Duration> {
             Some(self.1)
         }
 
-        fn revoke_at(
+        fn revoke(
             &self,
             revocation: Revocation,
             now: UnixTime,
-        ) -> jwe_session_core::BoxFuture<'_, Result<(), StoreError>> {
-            self.0.revoke_at(revocation, now)
+        ) -> jwe_session_core::BoxFuture<'_, Result<Recorded, RevokeError>> {
+            self.0.revoke(revocation, now)
         }
     }
 

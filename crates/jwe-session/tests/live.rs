@@ -15,9 +15,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use jwe_session::testing::{request_with_session, TestSession};
 use jwe_session::{
-    BoxFuture, Clock, KeyRing, KeyRingHandle, ManualClock, MemoryStore, Renew, Revocation,
-    RevocationStore, Revoked, Session, SessionHandle, SessionIds, SessionLayer, StoreError,
-    UnixMicros, UnixTime, WatchError,
+    BoxFuture, CheckError, Clock, KeyRing, KeyRingHandle, ManualClock, MemoryStore, Recorded,
+    Renew, Revocation, RevocationStore, RevokeError, Revoked, Session, SessionHandle, SessionIds,
+    SessionLayer, UnixMicros, UnixTime, WatchError,
 };
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
@@ -64,7 +64,7 @@ async fn me(session: Session<User>) -> String {
 
 async fn refresh(handle: SessionHandle<User>, user: String) -> StatusCode {
     match handle.refresh_claims_of(user).await {
-        Ok(()) => StatusCode::NO_CONTENT,
+        Ok(_) => StatusCode::NO_CONTENT,
         Err(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
@@ -168,7 +168,7 @@ async fn a_claims_refresh_renews_that_subjects_tokens_on_their_next_request() {
     clock.advance(Duration::from_secs(15 * 60 + 62));
     assert!(layer
         .revocation_store()
-        .refresh_due_at(
+        .refresh_due(
             SessionIds {
                 sid: Some("x"),
                 sub: Some("alice"),
@@ -184,28 +184,28 @@ async fn a_claims_refresh_renews_that_subjects_tokens_on_their_next_request() {
 struct Unreachable(MemoryStore);
 
 impl RevocationStore for Unreachable {
-    fn check_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Result<(), Revoked> {
-        self.0.check_at(ids, now)
+    fn check(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<Revoked> {
+        self.0.check(ids, now)
     }
 
-    fn refresh_due_at(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<UnixMicros> {
-        self.0.refresh_due_at(ids, now)
+    fn refresh_due(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<UnixMicros> {
+        self.0.refresh_due(ids, now)
     }
 
-    fn check_authoritative_at<'a>(
+    fn check_authoritative<'a>(
         &'a self,
         _: SessionIds<'a>,
         _: UnixTime,
-    ) -> BoxFuture<'a, Result<Result<(), Revoked>, StoreError>> {
+    ) -> BoxFuture<'a, Result<Option<Revoked>, CheckError>> {
         Box::pin(async {
-            Err(StoreError::Timeout {
+            Err(CheckError::Timeout {
                 after: Duration::from_millis(1),
             })
         })
     }
 
-    fn revoke_at(&self, r: Revocation, now: UnixTime) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.0.revoke_at(r, now)
+    fn revoke(&self, r: Revocation, now: UnixTime) -> BoxFuture<'_, Result<Recorded, RevokeError>> {
+        self.0.revoke(r, now)
     }
 }
 
@@ -263,7 +263,9 @@ async fn a_watch_from_the_extractor_or_the_handle_completes_on_logout() {
         )
         .route(
             "/logout",
-            post(|handle: SessionHandle<User>| async move { handle.end().await.unwrap() }),
+            post(|handle: SessionHandle<User>| async move {
+                handle.end().await.unwrap();
+            }),
         )
         .layer(layer.clone());
     let alice = layer.test_session("alice", user(&[])).unwrap();
@@ -309,7 +311,7 @@ async fn a_refresh_from_a_clock_ahead_renews_once() {
         at: ahead,
         until: UnixTime::from_secs(T0 + 1_000),
     };
-    store.apply_at(&refresh, clock.now()).unwrap();
+    store.apply(&refresh, clock.now()).unwrap();
     table
         .lock()
         .unwrap()
@@ -442,7 +444,7 @@ async fn recheck_refuses_what_a_renewal_would() {
         sid,
         until: UnixTime::from_secs(T0 + 3600),
     };
-    store.revoke_at(logout, clock.now()).await.unwrap();
+    store.revoke(logout, clock.now()).await.unwrap();
     assert_eq!(handle.recheck().await.unwrap_err(), RecheckError::Revoked);
     assert!(handle.claims().is_none(), "no session after a refusal");
     let bob = layer.test_session("bob", user(&[])).unwrap();

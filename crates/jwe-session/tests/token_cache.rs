@@ -33,7 +33,7 @@ async fn me(session: Session<User>) -> String {
 
 async fn logout(handle: SessionHandle<User>) -> StatusCode {
     match handle.end().await {
-        Ok(()) => StatusCode::NO_CONTENT,
+        Ok(_) => StatusCode::NO_CONTENT,
         Err(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }

@@ -75,7 +75,7 @@ async fn main() {
                         started: None,
                         issued: None,
                     };
-                    if store.check_at(ids, now).is_err() {
+                    if store.check(ids, now).is_some() {
                         let t0 = started.lock().unwrap()[usize::try_from(next).unwrap()];
                         if let Some(t0) = t0 {
                             lat.push(t0.elapsed());
@@ -109,7 +109,7 @@ async fn main() {
                     sid: format!("storm-{n}"),
                     until: now.saturating_add(Duration::from_secs(3600)),
                 };
-                store.revoke_at(r, now).await.unwrap();
+                store.revoke(r, now).await.unwrap();
             }
         })
     };

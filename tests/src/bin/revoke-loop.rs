@@ -1,6 +1,6 @@
 //! A child process for the file store's crash test: opens the revocation file given as the
 //! first argument and revokes sessions named `<prefix>-<task>-<n>` from four tasks at once,
-//! printing each sid on its own line once `revoke_at` has returned (the revocation is on
+//! printing each sid on its own line once `revoke` has returned (the revocation is on
 //! disk). The test kills it with SIGKILL at random moments.
 //!
 //! Exits 2 with the error on stderr if the file does not open. Stops by itself after 30 s.
@@ -40,7 +40,7 @@ async fn main() {
                         sid: sid.clone(),
                         until,
                     };
-                    if let Err(e) = store.revoke_at(r, now).await {
+                    if let Err(e) = store.revoke(r, now).await {
                         eprintln!("{e}");
                         std::process::exit(3);
                     }

@@ -142,7 +142,7 @@ async fn a_stream_ends_unauthenticated_when_its_session_is_revoked() {
         until: UnixTime::from_secs(1_800_100_000),
     };
     store
-        .revoke_at(logout, UnixTime::from_secs(1_800_000_000))
+        .revoke(logout, UnixTime::from_secs(1_800_000_000))
         .await
         .unwrap();
     let ended = tokio::time::timeout(Duration::from_secs(1), stream.message())

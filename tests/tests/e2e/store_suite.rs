@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwe_session_core::{
-    Clock, MemoryStore, Revocation, RevocationStore, Revoked, SessionIds, StoreError, SystemClock,
+    Clock, MemoryStore, Revocation, RevocationStore, RevokeError, Revoked, SessionIds, SystemClock,
     UnixMicros, UnixTime, WatchEnd,
 };
 use jwe_session_file::FileStore;
@@ -76,7 +76,7 @@ fn secs(n: u64) -> Duration {
 pub(crate) async fn session_scope(s: &dyn RevocationStore) {
     let now = UnixTime::now();
     let start = now.saturating_sub(secs(60));
-    s.revoke_at(
+    s.revoke(
         Revocation::Session {
             sid: "s1".into(),
             until: now.saturating_add(secs(100)),
@@ -86,30 +86,30 @@ pub(crate) async fn session_scope(s: &dyn RevocationStore) {
     .await
     .unwrap();
     assert_eq!(
-        s.check_at(ids("s1", "alice", start), now),
-        Err(Revoked::Session)
+        s.check(ids("s1", "alice", start), now),
+        Some(Revoked::Session)
     );
-    assert_eq!(s.check_at(ids("s2", "alice", start), now), Ok(()));
+    assert_eq!(s.check(ids("s2", "alice", start), now), None);
     assert_eq!(
-        s.check_authoritative_at(ids("s1", "alice", start), now)
+        s.check_authoritative(ids("s1", "alice", start), now)
             .await
             .unwrap(),
-        Err(Revoked::Session)
+        Some(Revoked::Session)
     );
     assert_eq!(
-        s.check_authoritative_at(ids("s2", "alice", start), now)
+        s.check_authoritative(ids("s2", "alice", start), now)
             .await
             .unwrap(),
-        Ok(())
+        None
     );
     // Forgotten once no token of it could be renewed.
     let later = now.saturating_add(secs(100));
-    assert_eq!(s.check_at(ids("s1", "alice", start), later), Ok(()));
+    assert_eq!(s.check(ids("s1", "alice", start), later), None);
     assert_eq!(
-        s.check_authoritative_at(ids("s1", "alice", start), later)
+        s.check_authoritative(ids("s1", "alice", start), later)
             .await
             .unwrap(),
-        Ok(())
+        None
     );
 }
 
@@ -124,11 +124,11 @@ pub(crate) async fn subject_scope(s: &dyn RevocationStore) {
         at: m,
         until: now.saturating_add(secs(600)),
     };
-    s.revoke_at(r, now).await.unwrap();
+    s.revoke(r, now).await.unwrap();
     let older = now.saturating_sub(secs(1));
     assert_eq!(
-        s.check_at(ids("a", "alice", older), now),
-        Err(Revoked::Subject { at: m })
+        s.check(ids("a", "alice", older), now),
+        Some(Revoked::Subject { at: m })
     );
     for (started, revoked) in [
         (m.as_micros() - ms, true),
@@ -137,26 +137,26 @@ pub(crate) async fn subject_scope(s: &dyn RevocationStore) {
         (m.as_micros() + ms, false),
     ] {
         for check in [
-            s.check_at(ids("b", "alice", us(started)), now),
-            s.check_authoritative_at(ids("b", "alice", us(started)), now)
+            s.check(ids("b", "alice", us(started)), now),
+            s.check_authoritative(ids("b", "alice", us(started)), now)
                 .await
                 .unwrap(),
         ] {
-            assert_eq!(check.is_err(), revoked, "began {started}, cut-off {m}");
+            assert_eq!(check.is_some(), revoked, "began {started}, cut-off {m}");
         }
     }
-    assert_eq!(s.check_at(ids("c", "bob", older), now), Ok(()));
+    assert_eq!(s.check(ids("c", "bob", older), now), None);
     assert_eq!(
-        s.check_authoritative_at(ids("a", "alice", older), now)
+        s.check_authoritative(ids("a", "alice", older), now)
             .await
             .unwrap(),
-        Err(Revoked::Subject { at: m })
+        Some(Revoked::Subject { at: m })
     );
     assert_eq!(
-        s.check_authoritative_at(ids("c", "bob", older), now)
+        s.check_authoritative(ids("c", "bob", older), now)
             .await
             .unwrap(),
-        Ok(())
+        None
     );
     // An earlier cut-off never moves it back.
     let r = Revocation::Subject {
@@ -164,18 +164,18 @@ pub(crate) async fn subject_scope(s: &dyn RevocationStore) {
         at: older.into(),
         until: now.saturating_add(secs(60)),
     };
-    s.revoke_at(r, now).await.unwrap();
+    s.revoke(r, now).await.unwrap();
     for check in [
-        s.check_at(ids("a", "alice", m), now),
-        s.check_authoritative_at(ids("a", "alice", m), now)
+        s.check(ids("a", "alice", m), now),
+        s.check_authoritative(ids("a", "alice", m), now)
             .await
             .unwrap(),
     ] {
-        assert_eq!(check, Err(Revoked::Subject { at: m }));
+        assert_eq!(check, Some(Revoked::Subject { at: m }));
     }
     assert!(
-        s.check_at(ids("a", "alice", older), now.saturating_add(secs(300)))
-            .is_err(),
+        s.check(ids("a", "alice", older), now.saturating_add(secs(300)))
+            .is_some(),
         "kept the later expiry"
     );
 }
@@ -183,7 +183,7 @@ pub(crate) async fn subject_scope(s: &dyn RevocationStore) {
 pub(crate) async fn all_scope(s: &dyn RevocationStore) {
     let m = SystemClock.now_micros();
     let now = m.secs();
-    s.revoke_at(
+    s.revoke(
         Revocation::All {
             at: m,
             until: now.saturating_add(secs(600)),
@@ -194,14 +194,14 @@ pub(crate) async fn all_scope(s: &dyn RevocationStore) {
     .unwrap();
     let older = now.saturating_sub(secs(1));
     assert_eq!(
-        s.check_at(ids("x", "anyone", older), now),
-        Err(Revoked::All { at: m })
+        s.check(ids("x", "anyone", older), now),
+        Some(Revoked::All { at: m })
     );
     assert_eq!(
-        s.check_at(ids("x", "anyone", m), now),
-        Err(Revoked::All { at: m })
+        s.check(ids("x", "anyone", m), now),
+        Some(Revoked::All { at: m })
     );
-    assert_eq!(s.check_at(ids("y", "anyone", m.next()), now), Ok(()));
+    assert_eq!(s.check(ids("y", "anyone", m.next()), now), None);
     let unknown = SessionIds {
         sid: Some("z"),
         sub: None,
@@ -209,21 +209,21 @@ pub(crate) async fn all_scope(s: &dyn RevocationStore) {
         issued: None,
     };
     assert!(
-        s.check_at(unknown, now).is_err(),
+        s.check(unknown, now).is_some(),
         "a session of unknown start is cut"
     );
     assert!(s
-        .check_authoritative_at(ids("x", "anyone", older), now)
+        .check_authoritative(ids("x", "anyone", older), now)
         .await
         .unwrap()
-        .is_err());
+        .is_some());
 }
 
 pub(crate) async fn bad_input_changes_nothing(s: &dyn RevocationStore) {
     let now = UnixTime::now();
     let until = now.saturating_add(secs(60));
     let err = s
-        .revoke_at(
+        .revoke(
             Revocation::Session {
                 sid: String::new(),
                 until,
@@ -231,9 +231,9 @@ pub(crate) async fn bad_input_changes_nothing(s: &dyn RevocationStore) {
             now,
         )
         .await;
-    assert!(matches!(err, Err(StoreError::InvalidRevocation { .. })));
+    assert!(matches!(err, Err(RevokeError::Invalid(_))));
     let err = s
-        .revoke_at(
+        .revoke(
             Revocation::Subject {
                 sub: String::new(),
                 at: now.into(),
@@ -242,17 +242,17 @@ pub(crate) async fn bad_input_changes_nothing(s: &dyn RevocationStore) {
             now,
         )
         .await;
-    assert!(matches!(err, Err(StoreError::InvalidRevocation { .. })));
+    assert!(matches!(err, Err(RevokeError::Invalid(_))));
     let any = SessionIds {
         sid: Some(""),
         sub: Some(""),
         started: Some(now.saturating_sub(secs(5)).into()),
         issued: None,
     };
-    assert_eq!(s.check_at(any, now), Ok(()));
-    assert_eq!(s.check_authoritative_at(any, now).await.unwrap(), Ok(()));
+    assert_eq!(s.check(any, now), None);
+    assert_eq!(s.check_authoritative(any, now).await.unwrap(), None);
     // Already past its `until`: accepted, nothing to remember.
-    s.revoke_at(
+    s.revoke(
         Revocation::Session {
             sid: "old".into(),
             until: now,
@@ -261,7 +261,7 @@ pub(crate) async fn bad_input_changes_nothing(s: &dyn RevocationStore) {
     )
     .await
     .unwrap();
-    assert_eq!(s.check_at(ids("old", "u", now), now), Ok(()));
+    assert_eq!(s.check(ids("old", "u", now), now), None);
 }
 
 pub(crate) async fn concurrent_revoke_and_check(s: Arc<dyn RevocationStore>) {
@@ -279,8 +279,8 @@ pub(crate) async fn concurrent_revoke_and_check(s: Arc<dyn RevocationStore>) {
                     started: Some(now.into()),
                     issued: None,
                 };
-                assert_eq!(s.check_at(id, now), Ok(()));
-                s.revoke_at(
+                assert_eq!(s.check(id, now), None);
+                s.revoke(
                     Revocation::Session {
                         sid: sid.clone(),
                         until,
@@ -289,7 +289,7 @@ pub(crate) async fn concurrent_revoke_and_check(s: Arc<dyn RevocationStore>) {
                 )
                 .await
                 .unwrap();
-                assert_eq!(s.check_at(id, now), Err(Revoked::Session));
+                assert_eq!(s.check(id, now), Some(Revoked::Session));
             }
         }));
     }
@@ -307,8 +307,8 @@ pub(crate) async fn refresh_scope(s: &dyn RevocationStore) {
         issued: Some(issued),
         ..ids("r1", sub, now.saturating_sub(secs(60)))
     };
-    assert!(s.refresh_due_at(token("rita", at), now).is_none());
-    s.revoke_at(
+    assert!(s.refresh_due(token("rita", at), now).is_none());
+    s.revoke(
         Revocation::Refresh {
             sub: "rita".into(),
             at,
@@ -318,24 +318,22 @@ pub(crate) async fn refresh_scope(s: &dyn RevocationStore) {
     )
     .await
     .unwrap();
-    assert!(s.refresh_due_at(token("rita", at), now).is_some());
+    assert!(s.refresh_due(token("rita", at), now).is_some());
     assert!(
-        s.refresh_due_at(token("rita", at.next()), now).is_none(),
+        s.refresh_due(token("rita", at.next()), now).is_none(),
         "issued after"
     );
     assert!(
-        s.refresh_due_at(token("other", at), now).is_none(),
+        s.refresh_due(token("other", at), now).is_none(),
         "another subject"
     );
-    assert_eq!(s.check_at(token("rita", at), now), Ok(()), "never refused");
+    assert_eq!(s.check(token("rita", at), now), None, "never refused");
     assert_eq!(
-        s.check_authoritative_at(token("rita", at), now)
-            .await
-            .unwrap(),
-        Ok(())
+        s.check_authoritative(token("rita", at), now).await.unwrap(),
+        None
     );
     assert!(s
-        .revoke_at(
+        .revoke(
             Revocation::Refresh {
                 sub: String::new(),
                 at,
@@ -359,11 +357,11 @@ pub(crate) async fn watches_complete(s: &dyn RevocationStore) {
         issued: Some(now.saturating_add(secs(1)).into()),
         ..ids(sid, sub, begun)
     };
-    let by_sid = s.watch_at(renewed("w1", "wendy"), now).unwrap();
-    let by_sub = s.watch_at(renewed("w2", "wendy"), now).unwrap();
-    let by_refresh = s.watch_at(ids("w5", "wendy", begun), now).unwrap();
-    let by_all = s.watch_at(ids("w3", "walt", begun), now).unwrap();
-    let later = s.watch_at(ids("w4", "walt", now.saturating_add(secs(1))), now);
+    let by_sid = s.watch(renewed("w1", "wendy"), now).unwrap();
+    let by_sub = s.watch(renewed("w2", "wendy"), now).unwrap();
+    let by_refresh = s.watch(ids("w5", "wendy", begun), now).unwrap();
+    let by_all = s.watch(ids("w3", "walt", begun), now).unwrap();
+    let later = s.watch(ids("w4", "walt", now.saturating_add(secs(1))), now);
     let later = later.unwrap();
     let until = now.saturating_add(secs(900));
     let refresh = Revocation::Refresh {
@@ -371,7 +369,7 @@ pub(crate) async fn watches_complete(s: &dyn RevocationStore) {
         at: now.into(),
         until,
     };
-    s.revoke_at(refresh, now).await.unwrap();
+    s.revoke(refresh, now).await.unwrap();
     assert_eq!(
         tokio::time::timeout(within, by_refresh).await.unwrap(),
         WatchEnd::Refreshed { at: now.into() }
@@ -380,7 +378,7 @@ pub(crate) async fn watches_complete(s: &dyn RevocationStore) {
         sid: "w1".into(),
         until,
     };
-    s.revoke_at(logout, now).await.unwrap();
+    s.revoke(logout, now).await.unwrap();
     assert_eq!(
         tokio::time::timeout(within, by_sid).await.unwrap(),
         WatchEnd::Revoked(Revoked::Session)
@@ -395,7 +393,7 @@ pub(crate) async fn watches_complete(s: &dyn RevocationStore) {
         at: now.into(),
         until,
     };
-    s.revoke_at(everywhere, now).await.unwrap();
+    s.revoke(everywhere, now).await.unwrap();
     assert_eq!(
         tokio::time::timeout(within, by_sub).await.unwrap(),
         WatchEnd::Revoked(Revoked::Subject { at: now.into() })
@@ -404,14 +402,14 @@ pub(crate) async fn watches_complete(s: &dyn RevocationStore) {
         at: now.into(),
         until,
     };
-    s.revoke_at(all, now).await.unwrap();
+    s.revoke(all, now).await.unwrap();
     assert_eq!(
         tokio::time::timeout(within, by_all).await.unwrap(),
         WatchEnd::Revoked(Revoked::All { at: now.into() })
     );
     assert_eq!(later.revoked(), None, "begun after the cut-off");
     // Begun after the global cut-off, so only its own logout ends it.
-    let again = s.watch_at(ids("w1", "x", now.saturating_add(secs(1))), now);
+    let again = s.watch(ids("w1", "x", now.saturating_add(secs(1))), now);
     let again = again.unwrap();
     assert_eq!(again.revoked(), Some(Revoked::Session), "revoked already");
 }
