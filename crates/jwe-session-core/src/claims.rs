@@ -1,7 +1,8 @@
-//! Claims (registered, session and application claims), validation, and session lifetimes.
+//! The claims a session token carries: the registered JWT claims, the session's own
+//! (`sid`, `auth_time`, `started_us`, `issued_us`, `slt`) and the application's, read in one
+//! pass; and how a session's [`Lifetimes`] are written into them and judged by them.
 
 use std::fmt;
-use std::time::Duration;
 
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -9,9 +10,9 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ValidationError;
+use crate::lifetimes::{Lifetimes, SessionLifetimes, Stage};
 use crate::names::Claim;
-use crate::time::{Clock, SystemClock, UnixMicros, UnixTime};
+use crate::time::{UnixMicros, UnixTime};
 
 /// The claims a session token carries: the registered JWT claims, `sid`, `auth_time` and
 /// `started_us`, and the application's own claims (`T`) flattened in beside them.
@@ -422,7 +423,7 @@ impl<'de> Deserialize<'de> for Audience {
 }
 
 impl Claim {
-    fn is_present<T>(self, c: &Claims<T>) -> bool {
+    pub(crate) fn is_present<T>(self, c: &Claims<T>) -> bool {
         match self {
             Self::Iss => c.iss.is_some(),
             Self::Sub => c.sub.is_some(),
@@ -440,174 +441,6 @@ impl Claim {
     }
 }
 
-/// What makes opened claims acceptable now.
-///
-/// Defaults: `exp` required and checked, `nbf` checked when present, no leeway, no issuer,
-/// audience or absolute-lifetime check.
-///
-/// ```
-/// use std::time::Duration;
-/// use jwe_session_core::{Claim, Claims, UnixTime, Validation, ValidationError};
-///
-/// let v = Validation::new().issuer("https://app.example").require(&[Claim::Sub]);
-/// let mut c = Claims::new(());
-/// c.iss = Some("https://app.example".into());
-/// c.sub = Some("alice".into());
-/// c.exp = Some(UnixTime::from_secs(1_000));
-/// assert_eq!(v.validate_at(&c, UnixTime::from_secs(999)), Ok(()));
-/// assert!(matches!(
-///     v.validate_at(&c, UnixTime::from_secs(1_000)),
-///     Err(ValidationError::Expired { .. })
-/// ));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[must_use]
-pub struct Validation {
-    leeway: Duration,
-    check_exp: bool,
-    issuer: Option<String>,
-    audiences: Option<Vec<String>>,
-    required: Vec<Claim>,
-    absolute_lifetime: Option<Duration>,
-}
-
-impl Default for Validation {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Validation {
-    /// The defaults.
-    pub fn new() -> Self {
-        Self {
-            leeway: Duration::ZERO,
-            check_exp: true,
-            issuer: None,
-            audiences: None,
-            required: vec![Claim::Exp],
-            absolute_lifetime: None,
-        }
-    }
-
-    /// Allows this much clock skew on `exp` and `nbf` (whole seconds).
-    pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
-        self
-    }
-
-    /// Requires `iss` to equal `iss`.
-    pub fn issuer(mut self, iss: impl Into<String>) -> Self {
-        self.issuer = Some(iss.into());
-        self
-    }
-
-    /// Requires `aud` to contain at least one of `auds`.
-    pub fn audience(mut self, auds: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.audiences = Some(auds.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// Requires these claims to be present (in addition to `exp`).
-    pub fn require(mut self, claims: &[Claim]) -> Self {
-        for c in claims {
-            if !self.required.contains(c) {
-                self.required.push(*c);
-            }
-        }
-        self
-    }
-
-    /// Refuses sessions whose `auth_time` is more than `max` ago (and requires `auth_time`).
-    pub fn absolute_lifetime(mut self, max: Duration) -> Self {
-        self.absolute_lifetime = Some(max);
-        self.require(&[Claim::AuthTime])
-    }
-
-    /// Skips the `exp` check (and its requirement). For code that handles expiry itself,
-    /// like the session layer's renewal window.
-    ///
-    /// # Security
-    /// Without another expiry check, such tokens are valid forever.
-    pub fn dangerous_skip_exp(mut self) -> Self {
-        self.check_exp = false;
-        self.required.retain(|c| *c != Claim::Exp);
-        self
-    }
-
-    /// Validates against the system clock.
-    ///
-    /// # Errors
-    /// As [`validate_at`](Self::validate_at).
-    pub fn validate<T>(&self, claims: &Claims<T>) -> Result<(), ValidationError> {
-        self.validate_at(claims, SystemClock.now())
-    }
-
-    /// Validates as of `now`, in this order: required claims, `exp`, `nbf`, `iss`, `aud`,
-    /// absolute lifetime.
-    ///
-    /// # Errors
-    /// The first failing check's [`ValidationError`].
-    pub fn validate_at<T>(&self, claims: &Claims<T>, now: UnixTime) -> Result<(), ValidationError> {
-        for &claim in &self.required {
-            if !claim.is_present(claims) {
-                return Err(ValidationError::MissingClaim { claim });
-            }
-        }
-        if self.check_exp {
-            if let Some(exp) = claims.exp {
-                if now >= exp.saturating_add(self.leeway) {
-                    return Err(ValidationError::Expired {
-                        exp,
-                        now,
-                        leeway: self.leeway,
-                    });
-                }
-            }
-        }
-        if let Some(nbf) = claims.nbf {
-            if now.saturating_add(self.leeway) < nbf {
-                return Err(ValidationError::NotYetValid {
-                    nbf,
-                    now,
-                    leeway: self.leeway,
-                });
-            }
-        }
-        if let Some(expected) = &self.issuer {
-            match &claims.iss {
-                None => return Err(ValidationError::MissingClaim { claim: Claim::Iss }),
-                Some(found) if found != expected => {
-                    return Err(ValidationError::IssuerMismatch {
-                        expected: expected.clone(),
-                    })
-                }
-                Some(_) => {}
-            }
-        }
-        if let Some(expected) = &self.audiences {
-            let Some(found) = &claims.aud else {
-                return Err(ValidationError::MissingClaim { claim: Claim::Aud });
-            };
-            if !expected.iter().any(|a| found.contains(a)) {
-                return Err(ValidationError::AudienceMismatch {
-                    expected: expected.clone(),
-                });
-            }
-        }
-        if let (Some(max), Some(auth_time)) = (self.absolute_lifetime, claims.auth_time) {
-            if now >= auth_time.saturating_add(max) {
-                return Err(ValidationError::AbsoluteLifetimeExceeded {
-                    auth_time,
-                    max,
-                    now,
-                });
-            }
-        }
-        Ok(())
-    }
-}
-
 /// A fresh 128-bit random identifier, base64url (22 characters): for `sid` and `jti`.
 #[must_use]
 pub fn random_id() -> String {
@@ -616,92 +449,9 @@ pub fn random_id() -> String {
     crate::b64::encode(&b)
 }
 
-/// The three clocks of a session.
-///
-/// - access lifetime (`exp - iat`, default 15 minutes): a token is trusted without lookup;
-/// - idle timeout (default 24 hours): a token past `exp` can still be renewed until
-///   `exp + idle`;
-/// - absolute lifetime (default 7 days from `auth_time`): then the user logs in again.
-///
-/// ```
-/// use std::time::Duration;
-/// use jwe_session_core::{Claims, Lifetimes, Stage, UnixTime};
-///
-/// let life = Lifetimes::default();
-/// let t0 = UnixTime::from_secs(1_000_000);
-/// let mut c = Claims::new(());
-/// life.start(&mut c, "alice", t0);
-/// assert_eq!(life.stage_at(&c, t0), Stage::Fresh);
-/// assert_eq!(life.stage_at(&c, t0.saturating_add(Duration::from_secs(16 * 60))), Stage::Renewable);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[must_use]
-pub struct Lifetimes {
-    access: Duration,
-    idle: Duration,
-    absolute: Duration,
-}
-
-/// How long past the last moment a revocation could matter it is still kept, and how much
-/// longer than a token's trusted lifetime a store's memory must hold a logout: room for the
-/// clocks of the instances and the store to disagree. The one grace period of the project:
-/// the layer, the CLI and every store take it from here, through the [`Revocation`]
-/// constructors and [`Lifetimes::mirror_window`].
-///
-/// [`Revocation`]: crate::Revocation
-pub const REVOCATION_GRACE: Duration = Duration::from_secs(60);
-
-impl Default for Lifetimes {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
-}
-
-/// Where a session stands at a moment, by its claims alone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Stage {
-    /// Before `exp`: trust it.
-    Fresh,
-    /// Past `exp`, within the idle window and the absolute lifetime: renew it after the
-    /// authoritative revocation check.
-    Renewable,
-    /// Past `exp + idle`: the user was idle too long.
-    IdleExpired,
-    /// Past `auth_time + absolute`: the user must log in again.
-    AbsoluteExpired,
-    /// Lacks `exp` or `auth_time`, so none of the above can be decided.
-    Incomplete,
-}
-
+/// The session clocks applied to a token's claims: written at login and renewal, judged
+/// at every request. (The lifetimes themselves, and their arithmetic, are in `lifetimes`.)
 impl Lifetimes {
-    /// Custom lifetimes. `access` is capped at `absolute`.
-    pub fn new(access: Duration, idle: Duration, absolute: Duration) -> Self {
-        Self {
-            access: access.min(absolute),
-            idle,
-            absolute,
-        }
-    }
-
-    /// The access lifetime.
-    #[must_use]
-    pub fn access(&self) -> Duration {
-        self.access
-    }
-
-    /// The idle timeout.
-    #[must_use]
-    pub fn idle(&self) -> Duration {
-        self.idle
-    }
-
-    /// The absolute lifetime.
-    #[must_use]
-    pub fn absolute(&self) -> Duration {
-        self.absolute
-    }
-
     /// Starts a session (login): new `sid` and `jti`, `sub`, `auth_time = iat = now`,
     /// `started_us = now` (to the microsecond, when `now` is a [`UnixMicros`]),
     /// `exp = now + access`.
@@ -730,9 +480,9 @@ impl Lifetimes {
         claims.jti = Some(random_id());
         claims.iat = Some(now);
         claims.issued_us = Some(moment);
-        let mut exp = now.saturating_add(life.access);
+        let mut exp = now.saturating_add(life.access());
         if let Some(auth) = claims.auth_time {
-            exp = exp.min(auth.saturating_add(life.absolute));
+            exp = exp.min(auth.saturating_add(life.absolute()));
         }
         claims.exp = Some(exp);
     }
@@ -744,11 +494,11 @@ impl Lifetimes {
             return Stage::Incomplete;
         };
         let life = self.for_claims(claims);
-        if now >= auth.saturating_add(life.absolute) {
+        if now >= auth.saturating_add(life.absolute()) {
             Stage::AbsoluteExpired
         } else if now < exp {
             Stage::Fresh
-        } else if now < exp.saturating_add(life.idle) {
+        } else if now < exp.saturating_add(life.idle()) {
             Stage::Renewable
         } else {
             Stage::IdleExpired
@@ -760,7 +510,7 @@ impl Lifetimes {
     /// latest a long-lived connection of that session should stay open.
     pub fn absolute_end<T>(&self, claims: &Claims<T>) -> Option<UnixTime> {
         let auth = claims.auth_time?;
-        Some(auth.saturating_add(self.for_claims(claims).absolute))
+        Some(auth.saturating_add(self.for_claims(claims).absolute()))
     }
 
     /// The lifetimes that apply to one session: these, each narrowed by the session's own
@@ -772,313 +522,16 @@ impl Lifetimes {
             None => *self,
         }
     }
-
-    /// Each of the three lifetimes, the shorter of these and `other`'s.
-    pub fn narrowed_by(&self, other: &Self) -> Self {
-        Self::new(
-            self.access.min(other.access),
-            self.idle.min(other.idle),
-            self.absolute.min(other.absolute),
-        )
-    }
-
-    /// Whether each of `other`'s lifetimes is at most this one's.
-    #[must_use]
-    pub fn contains(&self, other: &Self) -> bool {
-        other.access <= self.access && other.idle <= self.idle && other.absolute <= self.absolute
-    }
-
-    /// Until when a token of a session that began at `auth_time` could still be renewed, if
-    /// its newest token was issued no later than `now`: the latest moment a revocation of it
-    /// must be remembered.
-    pub fn renewable_until(&self, auth_time: UnixTime, now: UnixTime) -> UnixTime {
-        let by_idle = now.saturating_add(self.access).saturating_add(self.idle);
-        let by_absolute = auth_time.saturating_add(self.absolute);
-        by_idle.min(by_absolute)
-    }
-
-    /// Until when a revocation of every session that began before `before` matters: the
-    /// latest such session ends by `before + absolute`.
-    pub fn sessions_before_end_by(&self, before: UnixTime) -> UnixTime {
-        before.saturating_add(self.absolute)
-    }
-
-    /// How long a store that answers checks from memory (the Redis store's mirror) must
-    /// keep a session revocation after it was made, so that no token issued before it is
-    /// trusted without it: the access lifetime, plus the validation `leeway` or the
-    /// [`REVOCATION_GRACE`], whichever is longer. With `renews_from_memory` (a layer that
-    /// renews from memory while the store is down), until no such token can be renewed
-    /// either: the access lifetime plus the idle timeout, at most the absolute lifetime.
-    ///
-    /// The session layer refuses to build with a store whose window is shorter; the Redis
-    /// store's default is this for the default lifetimes.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use jwe_session_core::Lifetimes;
-    ///
-    /// let l = Lifetimes::default();
-    /// assert_eq!(l.mirror_window(false, Duration::ZERO), Duration::from_secs(16 * 60));
-    /// ```
-    #[must_use]
-    pub const fn mirror_window(&self, renews_from_memory: bool, leeway: Duration) -> Duration {
-        let usable = if renews_from_memory {
-            let by_idle = self.access.saturating_add(self.idle);
-            if by_idle.as_nanos() < self.absolute.as_nanos() {
-                by_idle
-            } else {
-                self.absolute
-            }
-        } else {
-            self.access
-        };
-        let grace = if leeway.as_nanos() > REVOCATION_GRACE.as_nanos() {
-            leeway
-        } else {
-            REVOCATION_GRACE
-        };
-        usable.saturating_add(grace)
-    }
-
-    /// The default lifetimes (15 min access, 24 h idle, 7 days absolute), as a constant.
-    pub const DEFAULT: Self = Self {
-        access: Duration::from_secs(15 * 60),
-        idle: Duration::from_secs(24 * 60 * 60),
-        absolute: Duration::from_secs(7 * 24 * 60 * 60),
-    };
-}
-
-/// What one session chose at its start: its own [`Lifetimes`] (each at most the configured
-/// one) and whether its cookie lasts only as long as the browser runs (no `Max-Age`).
-///
-/// Carried in the token as the private claim `slt`, so every instance applies it:
-/// `{"access":900,"idle":3600,"absolute":86400,"browser":true}` (seconds).
-///
-/// ```
-/// use std::time::Duration;
-/// use jwe_session_core::{Claims, Lifetimes, SessionLifetimes, Stage, UnixTime};
-///
-/// let configured = Lifetimes::default(); // 15 min, 24 h, 7 days
-/// let short = SessionLifetimes::new(Lifetimes::new(
-///     Duration::from_secs(900), Duration::from_secs(3600), Duration::from_secs(8 * 3600),
-/// ));
-/// let t0 = UnixTime::from_secs(1_000_000);
-/// let mut c = Claims::new(());
-/// c.lifetimes = Some(short);
-/// configured.start(&mut c, "alice", t0);
-/// // Idle for two hours: past this session's one-hour idle timeout.
-/// let later = t0.saturating_add(Duration::from_secs(2 * 3600));
-/// assert_eq!(configured.stage_at(&c, later), Stage::IdleExpired);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[must_use]
-pub struct SessionLifetimes {
-    /// The session's lifetimes (narrowed by the configured ones when applied).
-    pub lifetimes: Lifetimes,
-    /// The cookie carries no `Max-Age`: the browser drops it when it closes.
-    pub browser_session: bool,
-}
-
-impl SessionLifetimes {
-    /// These lifetimes, with a cookie that persists (has a `Max-Age`).
-    pub fn new(lifetimes: Lifetimes) -> Self {
-        Self {
-            lifetimes,
-            browser_session: false,
-        }
-    }
-
-    /// With a browser-session cookie (no `Max-Age`) or not.
-    pub fn browser_session(mut self, on: bool) -> Self {
-        self.browser_session = on;
-        self
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SessionLifetimesJson {
-    access: u64,
-    idle: u64,
-    absolute: u64,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    browser: bool,
-}
-
-impl Serialize for SessionLifetimes {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        SessionLifetimesJson {
-            access: self.lifetimes.access.as_secs(),
-            idle: self.lifetimes.idle.as_secs(),
-            absolute: self.lifetimes.absolute.as_secs(),
-            browser: self.browser_session,
-        }
-        .serialize(s)
-    }
-}
-
-/// Only a JSON object: serde's derive would also take an array of the values in order.
-struct ObjectOnly;
-
-impl<'de> Visitor<'de> for ObjectOnly {
-    type Value = SessionLifetimesJson;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object of session lifetimes")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        SessionLifetimesJson::deserialize(de::value::MapAccessDeserializer::new(map))
-    }
-}
-
-impl<'de> Deserialize<'de> for SessionLifetimes {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let j = d.deserialize_map(ObjectOnly)?;
-        Ok(Self {
-            lifetimes: Lifetimes::new(
-                Duration::from_secs(j.access),
-                Duration::from_secs(j.idle),
-                Duration::from_secs(j.absolute),
-            ),
-            browser_session: j.browser,
-        })
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn t(s: u64) -> UnixTime {
         UnixTime::from_secs(s)
-    }
-
-    fn base() -> Claims<()> {
-        let mut c = Claims::new(());
-        c.exp = Some(t(1_000));
-        c
-    }
-
-    #[test]
-    fn exp_boundaries() {
-        let v = Validation::new();
-        assert_eq!(v.validate_at(&base(), t(999)), Ok(()));
-        // At exp the token is expired: "the current time MUST be before" exp (RFC 7519 4.1.4).
-        assert_eq!(
-            v.validate_at(&base(), t(1_000)),
-            Err(ValidationError::Expired {
-                exp: t(1_000),
-                now: t(1_000),
-                leeway: Duration::ZERO
-            })
-        );
-        assert!(matches!(
-            v.validate_at(&base(), t(1_001)),
-            Err(ValidationError::Expired { .. })
-        ));
-        let lenient = Validation::new().leeway(Duration::from_secs(30));
-        assert_eq!(lenient.validate_at(&base(), t(1_029)), Ok(()));
-        assert!(matches!(
-            lenient.validate_at(&base(), t(1_030)),
-            Err(ValidationError::Expired { leeway, .. }) if leeway == Duration::from_secs(30)
-        ));
-        let skip = Validation::new().dangerous_skip_exp();
-        assert_eq!(skip.validate_at(&base(), t(5_000)), Ok(()));
-        assert_eq!(skip.validate_at(&Claims::new(()), t(5_000)), Ok(()));
-    }
-
-    #[test]
-    fn nbf_boundaries() {
-        let mut c = base();
-        c.nbf = Some(t(500));
-        let v = Validation::new();
-        assert_eq!(v.validate_at(&c, t(500)), Ok(()));
-        assert_eq!(
-            v.validate_at(&c, t(499)),
-            Err(ValidationError::NotYetValid {
-                nbf: t(500),
-                now: t(499),
-                leeway: Duration::ZERO
-            })
-        );
-        assert_eq!(
-            v.leeway(Duration::from_secs(1)).validate_at(&c, t(499)),
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn missing_required_claims() {
-        let v = Validation::new();
-        assert_eq!(
-            v.validate_at(&Claims::new(()), t(0)),
-            Err(ValidationError::MissingClaim { claim: Claim::Exp })
-        );
-        let v = Validation::new().require(&[Claim::Sub, Claim::Sid]);
-        assert_eq!(
-            v.validate_at(&base(), t(0)),
-            Err(ValidationError::MissingClaim { claim: Claim::Sub })
-        );
-        let mut c = base();
-        c.sub = Some("a".into());
-        assert_eq!(
-            v.validate_at(&c, t(0)),
-            Err(ValidationError::MissingClaim { claim: Claim::Sid })
-        );
-    }
-
-    #[test]
-    fn issuer_and_audience() {
-        let v = Validation::new().issuer("me").audience(["web", "api"]);
-        let mut c = base();
-        assert_eq!(
-            v.validate_at(&c, t(0)),
-            Err(ValidationError::MissingClaim { claim: Claim::Iss })
-        );
-        c.iss = Some("them".into());
-        assert_eq!(
-            v.validate_at(&c, t(0)),
-            Err(ValidationError::IssuerMismatch {
-                expected: "me".into(),
-            })
-        );
-        c.iss = Some("me".into());
-        assert_eq!(
-            v.validate_at(&c, t(0)),
-            Err(ValidationError::MissingClaim { claim: Claim::Aud })
-        );
-        c.aud = Some(Audience::many(["mobile", "desktop"]));
-        assert!(matches!(
-            v.validate_at(&c, t(0)),
-            Err(ValidationError::AudienceMismatch { expected }) if expected == ["web", "api"]
-        ));
-        c.aud = Some(Audience::one("api"));
-        assert_eq!(v.validate_at(&c, t(0)), Ok(()));
-        c.aud = Some(Audience::many(["x", "web"]));
-        assert_eq!(v.validate_at(&c, t(0)), Ok(()));
-    }
-
-    #[test]
-    fn absolute_lifetime() {
-        let v = Validation::new().absolute_lifetime(Duration::from_secs(100));
-        let mut c = base();
-        assert_eq!(
-            v.validate_at(&c, t(0)),
-            Err(ValidationError::MissingClaim {
-                claim: Claim::AuthTime
-            })
-        );
-        c.auth_time = Some(t(800));
-        assert_eq!(v.validate_at(&c, t(899)), Ok(()));
-        assert_eq!(
-            v.validate_at(&c, t(900)),
-            Err(ValidationError::AbsoluteLifetimeExceeded {
-                auth_time: t(800),
-                max: Duration::from_secs(100),
-                now: t(900)
-            })
-        );
     }
 
     #[test]
@@ -1274,66 +727,5 @@ mod tests {
             old_style.started_us,
             Some(UnixMicros::from_micros(5_000_000))
         );
-    }
-
-    /// A session's own lifetimes narrow the configured ones, never widen them, travel as
-    /// `slt`, and a malformed `slt` is refused like any other malformed claim.
-    #[test]
-    fn session_lifetimes_narrow_and_round_trip() {
-        let configured = Lifetimes::new(
-            Duration::from_secs(900),
-            Duration::from_secs(3_600),
-            Duration::from_secs(86_400),
-        );
-        let mut c = Claims::new(());
-        c.lifetimes = Some(
-            SessionLifetimes::new(Lifetimes::new(
-                Duration::from_secs(60),
-                Duration::from_secs(7_200),
-                Duration::from_secs(600),
-            ))
-            .browser_session(true),
-        );
-        configured.start(&mut c, "alice", t(1_000));
-        assert_eq!(
-            c.exp,
-            Some(t(1_060)),
-            "the session's shorter access lifetime"
-        );
-        assert_eq!(configured.stage_at(&c, t(1_059)), Stage::Fresh);
-        assert_eq!(configured.stage_at(&c, t(1_060)), Stage::Renewable);
-        // Idle is the configured hour (the session asked for two): narrowed, not widened.
-        let life = configured.for_claims(&c);
-        assert_eq!(life.idle(), Duration::from_secs(3_600));
-        assert_eq!(configured.stage_at(&c, t(1_600)), Stage::AbsoluteExpired);
-        // Re-issues never go past the session's own absolute lifetime.
-        configured.reissue(&mut c, t(1_590));
-        assert_eq!(c.exp, Some(t(1_600)));
-
-        let json = serde_json::to_string(&c).unwrap();
-        assert!(
-            json.contains(r#""slt":{"access":60,"idle":7200,"absolute":600,"browser":true}"#),
-            "{json}"
-        );
-        let back: Claims<()> = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, c);
-        // Without the member, the configured lifetimes apply as they are.
-        let plain: Claims<()> = serde_json::from_str(r#"{"exp":5}"#).unwrap();
-        assert_eq!(configured.for_claims(&plain), configured);
-        for bad in [
-            r#"{"slt":{"access":1,"idle":1}}"#,
-            r#"{"slt":{"access":1,"idle":1,"absolute":1,"extra":1}}"#,
-            r#"{"slt":{"access":-1,"idle":1,"absolute":1}}"#,
-            r#"{"slt":[1,2,3]}"#,
-            r#"{"slt":{"access":1,"idle":1,"absolute":1},"slt":null}"#,
-        ] {
-            assert!(serde_json::from_str::<Claims<()>>(bad).is_err(), "{bad}");
-        }
-        assert!(configured.contains(&Lifetimes::new(
-            Duration::from_secs(60),
-            Duration::from_secs(60),
-            Duration::from_secs(60)
-        )));
-        assert!(!configured.contains(&Lifetimes::default()));
     }
 }

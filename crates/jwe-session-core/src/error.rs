@@ -1060,14 +1060,30 @@ impl fmt::Display for WatchUnsupported {
 
 impl StdError for WatchUnsupported {}
 
+/// Attacker- or operator-supplied strings go into errors shortened, so an error never
+/// carries a whole config value.
+pub(crate) fn truncate(s: &str) -> String {
+    const MAX: usize = 64;
+    if s.len() <= MAX {
+        return s.to_owned();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
 #[cfg(test)]
 mod tests {
     use serde::{Deserialize, Serialize};
 
-    use crate::claims::{Claims, Lifetimes, Validation};
+    use crate::claims::Claims;
     use crate::jwe::TokenOptions;
+    use crate::lifetimes::Lifetimes;
     use crate::ring::KeyRing;
     use crate::time::UnixTime;
+    use crate::validation::Validation;
 
     /// Looks like key material or a confidential claim; must never be shown.
     const SECRET: &str = "qmXz6Qh2Vb0Dk1SWkq1X4Pj9Lw8Rbs0Y7Ucv3T2aHfE";

@@ -1,6 +1,5 @@
 //! Compact JWE (RFC 7516) with `alg: "dir"` and AES-GCM: seal and strict open.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,15 +7,14 @@ use std::sync::Arc;
 
 use rand::rngs::OsRng;
 use rand::RngCore;
-use serde::de::{DeserializeOwned, IgnoredAny};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::b64;
 
 use crate::error::{starts_json_object, ClaimsTypeError, OpenError, SealError, Segment};
-use crate::key::{truncate, Key};
-use crate::ring::KeyRing;
+use crate::key::Key;
 
 /// The default limit on a token's length: 16 KiB.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -45,8 +43,8 @@ pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
 pub struct TokenOptions {
-    max_len: usize,
-    purpose: Option<Arc<str>>,
+    pub(crate) max_len: usize,
+    pub(crate) purpose: Option<Arc<str>>,
 }
 
 impl Default for TokenOptions {
@@ -179,7 +177,7 @@ impl<P> Opened<P> {
         now >= self.keep_until
     }
 
-    fn map<Q>(self, f: impl FnOnce(P) -> Q) -> Opened<Q> {
+    pub(crate) fn map<Q>(self, f: impl FnOnce(P) -> Q) -> Opened<Q> {
         Opened {
             payload: f(self.payload),
             kid: self.kid,
@@ -188,285 +186,17 @@ impl<P> Opened<P> {
     }
 }
 
-impl KeyRing {
-    /// Seals `claims` (anything that serializes to a JSON object) with the key active now
-    /// (by the system clock; see [`seal_at`](Self::seal_at)).
-    ///
-    /// # Errors
-    /// [`SealError::Claims`]/[`SealError::ClaimsNotObject`] for claims that are not a JSON
-    /// object, [`SealError::TooLarge`] past the limit, [`SealError::KeyExhausted`] once the
-    /// key's IV budget is spent.
-    pub fn seal<T: Serialize + ?Sized>(
-        &self,
-        claims: &T,
-        opts: &TokenOptions,
-    ) -> Result<SessionToken, SealError> {
-        seal_with(self.active(), serialize_claims(claims)?, opts)
-    }
-
-    /// Seals `claims` with the key active at `now` ([`active_at`](Self::active_at)), for
-    /// callers with a [`Clock`](crate::Clock) of their own.
-    ///
-    /// # Errors
-    /// As [`seal`](Self::seal).
-    pub fn seal_at<T: Serialize + ?Sized>(
-        &self,
-        claims: &T,
-        opts: &TokenOptions,
-        now: crate::UnixTime,
-    ) -> Result<SessionToken, SealError> {
-        seal_with(self.active_at(now), serialize_claims(claims)?, opts)
-    }
-
-    /// Checks, without sealing, that `claims` would seal within `opts`' limit under every
-    /// key of this ring: the length is that of the longest protected header any key writes
-    /// for this purpose, so a rotation to another key cannot push the token over. Returns
-    /// that worst-case length.
-    ///
-    /// The layer calls this when a handler starts or changes a session, so claims too
-    /// large for the cookie are refused while the handler can still answer.
-    ///
-    /// ```
-    /// use jwe_session_core::{KeyRing, SealError, TokenOptions};
-    ///
-    /// let ring = KeyRing::generate();
-    /// let opts = TokenOptions::new().with_max_len(300);
-    /// assert!(ring.check_fits(&serde_json::json!({"sub": "alice"}), &opts).is_ok());
-    /// let big = serde_json::json!({"notes": "x".repeat(300)});
-    /// assert!(matches!(ring.check_fits(&big, &opts), Err(SealError::TooLarge { max: 300, .. })));
-    /// ```
-    ///
-    /// # Errors
-    /// [`SealError::TooLarge`] past the limit, [`SealError::Claims`] /
-    /// [`SealError::ClaimsNotObject`] for claims that are not a JSON object.
-    pub fn check_fits<T: Serialize + ?Sized>(
-        &self,
-        claims: &T,
-        opts: &TokenOptions,
-    ) -> Result<usize, SealError> {
-        // Only the length counts: measured as serialized, without a copy of the claims.
-        let mut measure = Measure::default();
-        serde_json::to_writer(&mut measure, claims)
-            .map_err(|e| SealError::Claims(ClaimsTypeError::sealing(e)))?;
-        if measure.first != Some(b'{') {
-            return Err(SealError::ClaimsNotObject);
-        }
-        let header = self
-            .keys()
-            .iter()
-            .map(|k| k.header_for(opts.purpose.as_ref()).b64.len())
-            .max()
-            .unwrap_or(0);
-        let len = sealed_len(header, measure.len);
-        if len > opts.max_len {
-            return Err(SealError::TooLarge {
-                len,
-                max: opts.max_len,
-            });
-        }
-        Ok(len)
-    }
-
-    /// Opens a token into `T` (a JSON object's type), without time checks: run
-    /// [`Validation`](crate::Validation) on the result.
-    ///
-    /// # Errors
-    /// Any [`OpenError`], in the documented order.
-    pub fn open<T: DeserializeOwned>(
-        &self,
-        token: &str,
-        opts: &TokenOptions,
-    ) -> Result<Opened<T>, OpenError> {
-        let opened = self.open_bytes(token, opts)?;
-        let claims = parse_claims(opened.payload());
-        let opened = opened.map(wipe);
-        let claims = claims?;
-        Ok(opened.map(|()| claims))
-    }
-
-    /// Seals arbitrary bytes with the active key (the payload need not be JSON).
-    ///
-    /// # Errors
-    /// [`SealError::TooLarge`], [`SealError::KeyExhausted`].
-    pub fn seal_bytes(
-        &self,
-        payload: &[u8],
-        opts: &TokenOptions,
-    ) -> Result<SessionToken, SealError> {
-        seal_with(self.active(), Zeroizing::new(payload.to_vec()), opts)
-    }
-
-    /// Seals arbitrary bytes with the key named `kid`.
-    ///
-    /// # Errors
-    /// [`SealError::UnknownKid`], [`SealError::DecryptOnly`], and as
-    /// [`seal_bytes`](Self::seal_bytes).
-    pub fn seal_bytes_with_kid(
-        &self,
-        kid: &str,
-        payload: &[u8],
-        opts: &TokenOptions,
-    ) -> Result<SessionToken, SealError> {
-        let key = self
-            .get(kid)
-            .ok_or_else(|| SealError::UnknownKid { kid: truncate(kid) })?;
-        if !key.can_seal() {
-            return Err(SealError::DecryptOnly {
-                kid: key.kid().to_owned(),
-            });
-        }
-        seal_with(key, Zeroizing::new(payload.to_vec()), opts)
-    }
-
-    /// Opens a token into its raw payload bytes (zeroized on drop).
-    ///
-    /// Checks run in this order and the first failure is returned: size limit, five
-    /// segments, empty encrypted key, canonical base64url of each segment, header JSON,
-    /// `alg == "dir"`, no `zip`, no `crit`, known `kid`, `enc` matching the key, purpose,
-    /// IV and tag lengths, and the AEAD.
-    ///
-    /// # Errors
-    /// Any [`OpenError`] up to [`OpenError::Decrypt`].
-    pub fn open_bytes(
-        &self,
-        token: &str,
-        opts: &TokenOptions,
-    ) -> Result<Opened<Zeroizing<Vec<u8>>>, OpenError> {
-        check_len(token, opts)?;
-        self.open_usual(token, opts)
-            .unwrap_or_else(|| self.open_strict(token, opts))
-    }
-
-    /// Every check in the documented order, for any token.
-    fn open_strict(
-        &self,
-        token: &str,
-        opts: &TokenOptions,
-    ) -> Result<Opened<Zeroizing<Vec<u8>>>, OpenError> {
-        let segments = split(token)?;
-        let Decoded {
-            header_b64,
-            header_json,
-            iv,
-            buf,
-            tag,
-        } = decode(segments)?;
-        let header: HeaderRepr<'_> =
-            serde_json::from_slice(&header_json).map_err(|_| OpenError::HeaderNotJson)?;
-        let alg = header
-            .alg
-            .ok_or(OpenError::MissingHeader { field: "alg" })?;
-        if alg != "dir" {
-            return Err(OpenError::UnsupportedAlg {
-                found: truncate(&alg),
-            });
-        }
-        if header.zip {
-            return Err(OpenError::Compressed);
-        }
-        if header.crit {
-            return Err(OpenError::Critical);
-        }
-        let kid = header
-            .kid
-            .ok_or(OpenError::MissingHeader { field: "kid" })?;
-        let key = self.get(&kid).ok_or_else(|| OpenError::UnknownKid {
-            kid: truncate(&kid),
-        })?;
-        let enc = header
-            .enc
-            .ok_or(OpenError::MissingHeader { field: "enc" })?;
-        if enc != key.enc().as_str() {
-            return Err(OpenError::EncMismatch {
-                kid: key.kid().to_owned(),
-                expected: key.enc(),
-                found: truncate(&enc),
-            });
-        }
-        if let Some(expected) = opts.purpose() {
-            if header.typ.as_deref() != Some(expected) {
-                return Err(OpenError::PurposeMismatch {
-                    expected: Some(expected.to_owned()),
-                    found: header.typ.as_deref().map(truncate),
-                });
-            }
-        }
-        self.finish(key, header_b64, &iv, buf, &tag)
-    }
-
-    /// The shape every token this ring sealed has: a header byte-identical to the one a key
-    /// of the ring writes for this purpose (so alg, zip, crit, kid, enc and typ already
-    /// passed), an empty encrypted key, a 16-character IV, a 22-character tag, and canonical
-    /// base64url throughout. Such a token is opened without splitting or parsing its header.
-    ///
-    /// Anything else returns `None` and goes through the strict path, which finds the
-    /// first failure in the documented order: every token this accepts, the strict path
-    /// accepts too, with the same result. Only the AEAD's verdict is final here, as every
-    /// check the strict path runs before it has passed.
-    fn open_usual(
-        &self,
-        token: &str,
-        opts: &TokenOptions,
-    ) -> Option<Result<Opened<Zeroizing<Vec<u8>>>, OpenError>> {
-        const IV: usize = b64::encoded_len(12);
-        const TAG: usize = b64::encoded_len(16);
-        let bytes = token.as_bytes();
-        let (key, header) = self.keys().iter().find_map(|k| {
-            let h = k.header_for(opts.purpose.as_ref());
-            let n = h.b64.len();
-            (bytes.starts_with(h.b64.as_bytes()) && bytes.get(n..n + 2) == Some(b"..".as_slice()))
-                .then_some((k, h))
-        })?;
-        let rest = bytes.get(header.b64.len() + 2..)?;
-        if rest.len() < IV + 1 + 1 + TAG {
-            return None;
-        }
-        let tag_at = rest.len() - TAG;
-        if rest[IV] != b'.' || rest[tag_at - 1] != b'.' {
-            return None;
-        }
-        let iv = b64::decode_array::<12>(&rest[..IV])?;
-        let tag = b64::decode_array::<16>(&rest[tag_at..])?;
-        let buf = b64::decode(&rest[IV + 1..tag_at - 1])?;
-        Some(self.finish(key, &header.b64, &iv, buf, &tag))
-    }
-
-    /// IV and tag lengths, then the AEAD.
-    fn finish(
-        &self,
-        key: &Key,
-        header_b64: &str,
-        iv: &[u8],
-        mut buf: Zeroizing<Vec<u8>>,
-        tag: &[u8],
-    ) -> Result<Opened<Zeroizing<Vec<u8>>>, OpenError> {
-        let iv: &[u8; 12] = iv
-            .try_into()
-            .map_err(|_| OpenError::IvLength { len: iv.len() })?;
-        let tag: &[u8; 16] = tag
-            .try_into()
-            .map_err(|_| OpenError::TagLength { len: tag.len() })?;
-        key.decrypt_in_place(iv, header_b64.as_bytes(), &mut buf, tag)
-            .map_err(|_| OpenError::Decrypt)?;
-        Ok(Opened {
-            payload: buf,
-            kid: Arc::clone(key.kid_arc()),
-            keep_until: key.keep_until,
-        })
-    }
-}
-
 /// A token split and decoded, before any key is involved.
-struct Decoded<'t> {
-    header_b64: &'t str,
-    header_json: Zeroizing<Vec<u8>>,
-    iv: Zeroizing<Vec<u8>>,
-    buf: Zeroizing<Vec<u8>>,
-    tag: Zeroizing<Vec<u8>>,
+pub(crate) struct Decoded<'t> {
+    pub(crate) header_b64: &'t str,
+    pub(crate) header_json: Zeroizing<Vec<u8>>,
+    pub(crate) iv: Zeroizing<Vec<u8>>,
+    pub(crate) buf: Zeroizing<Vec<u8>>,
+    pub(crate) tag: Zeroizing<Vec<u8>>,
 }
 
 /// A token's five segments, still encoded.
-struct Segments<'t> {
+pub(crate) struct Segments<'t> {
     header: &'t str,
     iv: &'t str,
     ciphertext: &'t str,
@@ -474,7 +204,7 @@ struct Segments<'t> {
 }
 
 /// The first check of all, before anything is decoded.
-fn check_len(token: &str, opts: &TokenOptions) -> Result<(), OpenError> {
+pub(crate) fn check_len(token: &str, opts: &TokenOptions) -> Result<(), OpenError> {
     if token.len() > opts.max_len {
         return Err(OpenError::TooLarge {
             len: token.len(),
@@ -486,7 +216,7 @@ fn check_len(token: &str, opts: &TokenOptions) -> Result<(), OpenError> {
 
 /// The structural checks after the size limit, cheapest first: five segments, empty
 /// encrypted key.
-fn split(token: &str) -> Result<Segments<'_>, OpenError> {
+pub(crate) fn split(token: &str) -> Result<Segments<'_>, OpenError> {
     let mut parts = [""; 5];
     let mut found = 0;
     for part in token.split('.') {
@@ -513,7 +243,7 @@ fn split(token: &str) -> Result<Segments<'_>, OpenError> {
 
 /// The rest of the structural checks: canonical base64url of every segment, and a
 /// protected header that is a JSON object.
-fn decode(s: Segments<'_>) -> Result<Decoded<'_>, OpenError> {
+pub(crate) fn decode(s: Segments<'_>) -> Result<Decoded<'_>, OpenError> {
     let header_json = decode_segment(s.header, Segment::Header)?;
     let iv = decode_segment(s.iv, Segment::Iv)?;
     let buf = decode_segment(s.ciphertext, Segment::Ciphertext)?;
@@ -527,6 +257,29 @@ fn decode(s: Segments<'_>) -> Result<Decoded<'_>, OpenError> {
         iv,
         buf,
         tag,
+    })
+}
+
+/// IV and tag lengths, then the AEAD.
+pub(crate) fn finish(
+    key: &Key,
+    header_b64: &str,
+    iv: &[u8],
+    mut buf: Zeroizing<Vec<u8>>,
+    tag: &[u8],
+) -> Result<Opened<Zeroizing<Vec<u8>>>, OpenError> {
+    let iv: &[u8; 12] = iv
+        .try_into()
+        .map_err(|_| OpenError::IvLength { len: iv.len() })?;
+    let tag: &[u8; 16] = tag
+        .try_into()
+        .map_err(|_| OpenError::TagLength { len: tag.len() })?;
+    key.decrypt_in_place(iv, header_b64.as_bytes(), &mut buf, tag)
+        .map_err(|_| OpenError::Decrypt)?;
+    Ok(Opened {
+        payload: buf,
+        kid: Arc::clone(key.kid_arc()),
+        keep_until: key.keep_until,
     })
 }
 
@@ -548,7 +301,7 @@ pub struct TokenInfo {
 }
 
 /// Reads a token's header and segment sizes without a key (for debugging tools). Runs the
-/// same structural checks as [`KeyRing::open_bytes`] up to and including the header JSON.
+/// same structural checks as [`KeyRing::open_bytes`](crate::KeyRing::open_bytes) up to and including the header JSON.
 ///
 /// # Errors
 /// [`OpenError::TooLarge`], [`OpenError::SegmentCount`], [`OpenError::EncryptedKeyNotEmpty`],
@@ -593,6 +346,17 @@ pub(crate) fn serialize_claims<T: Serialize + ?Sized>(
 /// The largest capacity [`CLAIMS_CAPACITY`] suggests (claims this long are past any
 /// cookie's limit).
 const MAX_CLAIMS_CAPACITY: usize = 64 * 1024;
+
+/// The length `claims` serialize to, checked to be a JSON object, without a copy of them.
+pub(crate) fn claims_len<T: Serialize + ?Sized>(claims: &T) -> Result<usize, SealError> {
+    let mut measure = Measure::default();
+    serde_json::to_writer(&mut measure, claims)
+        .map_err(|e| SealError::Claims(ClaimsTypeError::sealing(e)))?;
+    if measure.first != Some(b'{') {
+        return Err(SealError::ClaimsNotObject);
+    }
+    Ok(measure.len)
+}
 
 /// The length of what is written, and its first byte; nothing is kept.
 #[derive(Default)]
@@ -656,14 +420,14 @@ impl io::Write for SecretBuf {
 
 /// Wipes decrypted bytes in one pass. `Zeroizing<Vec<u8>>` on its own wipes a `Vec` one
 /// volatile byte at a time; its slice and spare capacity are each wiped in bulk.
-fn wipe(mut payload: Zeroizing<Vec<u8>>) {
+pub(crate) fn wipe(mut payload: Zeroizing<Vec<u8>>) {
     let mut bytes = std::mem::take(&mut *payload);
     bytes.as_mut_slice().zeroize();
     bytes.spare_capacity_mut().zeroize();
 }
 
-/// Parses a decrypted payload as claims, as [`KeyRing::open`] does: for callers that opened
-/// the bytes themselves (with [`KeyRing::open_bytes`]) and still need the raw payload.
+/// Parses a decrypted payload as claims, as [`KeyRing::open`](crate::KeyRing::open) does: for callers that opened
+/// the bytes themselves (with [`KeyRing::open_bytes`](crate::KeyRing::open_bytes)) and still need the raw payload.
 ///
 /// # Errors
 /// [`OpenError::ClaimsNotObject`] for anything but a JSON object, [`OpenError::ClaimsType`]
@@ -687,29 +451,7 @@ fn decode_segment(segment: &str, which: Segment) -> Result<Zeroizing<Vec<u8>>, O
     b64::decode(segment.as_bytes()).ok_or(OpenError::Base64 { segment: which })
 }
 
-/// The protected header members that matter; unknown members are ignored (RFC 7516 §4),
-/// except that `zip` and `crit` are refused wherever they appear and duplicates are errors.
-#[derive(Deserialize)]
-struct HeaderRepr<'a> {
-    #[serde(borrow, default)]
-    alg: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    enc: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    kid: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    typ: Option<Cow<'a, str>>,
-    #[serde(default, deserialize_with = "present")]
-    zip: bool,
-    #[serde(default, deserialize_with = "present")]
-    crit: bool,
-}
-
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    IgnoredAny::deserialize(d).map(|_| true)
-}
-
-fn seal_with(
+pub(crate) fn seal_with(
     key: &Key,
     payload: Zeroizing<Vec<u8>>,
     opts: &TokenOptions,
@@ -732,7 +474,7 @@ fn seal_with(
     seal_raw(key, &header.b64, &iv, payload)
 }
 
-const fn sealed_len(header_len: usize, payload_len: usize) -> usize {
+pub(crate) const fn sealed_len(header_len: usize, payload_len: usize) -> usize {
     // header . (empty) . iv . ciphertext . tag
     header_len
         + 2
@@ -785,6 +527,7 @@ mod tests {
     use crate::claims::Claims;
     use crate::key::Key;
     use crate::names::Enc;
+    use crate::ring::KeyRing;
     use crate::time::UnixTime;
 
     /// RFC 7520 §5.6 (dir + A128GCM), as published in the IETF JOSE cookbook.

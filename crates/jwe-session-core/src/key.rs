@@ -14,8 +14,8 @@ use rand::RngCore;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use crate::b64;
-use crate::error::KeyError;
+use crate::error::{truncate, KeyError};
+use crate::header::{Headers, Written};
 use crate::names::Enc;
 use crate::time::UnixTime;
 
@@ -53,9 +53,8 @@ enum Cipher {
 /// ```
 pub struct Key {
     kid: Arc<str>,
-    /// The protected headers this key writes, one per purpose it has been used with
-    /// (at most [`HEADER_PURPOSES`], newest last).
-    headers: arc_swap::ArcSwap<Vec<Arc<HeaderCache>>>,
+    /// The protected headers this key writes, one per purpose.
+    headers: Headers,
     enc: Enc,
     can_seal: bool,
     secret: Zeroizing<Vec<u8>>,
@@ -204,7 +203,7 @@ impl Key {
         };
         Ok(Self {
             kid: Arc::from(kid),
-            headers: arc_swap::ArcSwap::from_pointee(Vec::new()),
+            headers: Headers::new(),
             enc,
             can_seal,
             secret,
@@ -269,36 +268,9 @@ impl Key {
         self.enc
     }
 
-    /// The base64url protected header this key writes for `purpose`, built once and reused
-    /// (sealing) and compared byte for byte (opening's fast path).
-    ///
-    /// One entry per purpose, so layers with different purposes sharing a key ring (a
-    /// cookie layer and a bearer layer, say) each keep theirs instead of rebuilding it on
-    /// every request.
-    pub(crate) fn header_for(&self, purpose: Option<&Arc<str>>) -> Arc<HeaderCache> {
-        let same = |c: &HeaderCache| match (&c.purpose, purpose) {
-            (None, None) => true,
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || **a == **b,
-            _ => false,
-        };
-        if let Some(c) = self.headers.load().iter().find(|c| same(c)) {
-            return Arc::clone(c);
-        }
-        let fresh = Arc::new(HeaderCache {
-            purpose: purpose.cloned(),
-            b64: header_b64(self, purpose.map(|p| &**p)).into_boxed_str(),
-        });
-        self.headers.rcu(|cached| {
-            let keep = cached.len().saturating_sub(HEADER_PURPOSES - 1);
-            let mut next: Vec<_> = cached[keep..]
-                .iter()
-                .filter(|c| !same(c))
-                .cloned()
-                .collect();
-            next.push(Arc::clone(&fresh));
-            next
-        });
-        fresh
+    /// The base64url protected header this key writes for `purpose` (see [`Headers`]).
+    pub(crate) fn header_for(&self, purpose: Option<&Arc<str>>) -> Arc<Written> {
+        self.headers.for_purpose(&self.kid, self.enc, purpose)
     }
 
     /// Whether this key may seal (false for `"key_ops":["decrypt"]`).
@@ -404,16 +376,6 @@ impl Key {
             Cipher::A256(c) => c.decrypt_inout_detached(nonce, aad, buf, tag),
         }
     }
-}
-
-/// How many purposes' headers a key keeps; past that the oldest is dropped (and rebuilt if
-/// used again). Purposes come from the application's configuration, not from input.
-const HEADER_PURPOSES: usize = 8;
-
-/// A key's protected header for one purpose.
-pub(crate) struct HeaderCache {
-    purpose: Option<Arc<str>>,
-    pub(crate) b64: Box<str>,
 }
 
 /// One JWK as it appears in a JWK Set; the secret is zeroized when dropped.
@@ -532,44 +494,13 @@ fn k_looks_like_text(k: &str) -> bool {
     !(upper && lower) || typed
 }
 
-/// Attacker- or operator-supplied strings go into errors shortened, so an error never
-/// carries a whole config value.
-pub(crate) fn truncate(s: &str) -> String {
-    const MAX: usize = 64;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
-/// The protected header a key writes for a purpose, base64url-encoded.
-pub(crate) fn header_b64(key: &Key, purpose: Option<&str>) -> String {
-    let mut json = String::with_capacity(96);
-    json.push_str("{\"alg\":\"dir\",\"enc\":\"");
-    json.push_str(key.enc().as_str());
-    // Kids are printable ASCII without quotes or backslashes (checked at load), so they
-    // need no escaping; purposes may be anything and go through the JSON encoder.
-    json.push_str("\",\"kid\":\"");
-    json.push_str(key.kid());
-    json.push('"');
-    if let Some(p) = purpose {
-        json.push_str(",\"typ\":");
-        json.push_str(&serde_json::Value::from(p).to_string());
-    }
-    json.push('}');
-    b64::encode(json.as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
 
     use super::*;
+    use crate::header::HEADER_PURPOSES;
 
     const K256: [u8; 32] = [
         0x8b, 0x1f, 0x3a, 0xc4, 0x5e, 0x90, 0x27, 0xd6, 0x61, 0xf3, 0x0c, 0xa8, 0x4d, 0xb2, 0x19,
@@ -756,7 +687,7 @@ mod tests {
         for i in 0..HEADER_PURPOSES {
             key.header_for(Some(&Arc::from(format!("p{i}"))));
         }
-        assert_eq!(key.headers.load().len(), HEADER_PURPOSES);
+        assert_eq!(key.headers.len(), HEADER_PURPOSES);
         let again = key.header_for(Some(&a));
         assert!(!Arc::ptr_eq(&first_a, &again));
         assert_eq!(first_a.b64, again.b64);

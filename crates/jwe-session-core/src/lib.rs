@@ -80,20 +80,19 @@
 mod b64;
 mod claims;
 mod error;
+mod header;
 mod jwe;
 mod key;
-mod live;
+#[cfg(feature = "watch")]
+mod key_file;
+mod lifetimes;
 mod names;
 mod revocation;
 mod ring;
-mod scope;
 mod time;
-#[cfg(feature = "watch")]
-mod watch;
+mod validation;
 
-pub use claims::{
-    random_id, Audience, Claims, Lifetimes, SessionLifetimes, Stage, Validation, REVOCATION_GRACE,
-};
+pub use claims::{random_id, Audience, Claims};
 pub use error::{
     debug_report, BoxError, CheckError, ClaimsTypeError, InvalidRevocation, KeyError, OpenError,
     Recorded, RevokeError, SealError, Segment, ValidationError, WatchUnsupported,
@@ -102,11 +101,14 @@ pub use jwe::{
     inspect, parse_claims, Opened, SessionToken, TokenInfo, TokenOptions, DEFAULT_MAX_TOKEN_LEN,
 };
 pub use key::{Key, SEAL_LIMIT, SEAL_WARN_AT};
-pub use live::{RevocationWatch, WatchEnd};
-pub use names::{Claim, Enc};
-pub use revocation::{BoxFuture, MemoryStore, RevocationStore};
-pub use ring::{KeyRing, KeyRingHandle, DEFAULT_KEYS_ENV};
-pub use scope::{Revocation, RevocationKey, Revoked, Scope, SessionIds};
-pub use time::{Clock, ManualClock, SystemClock, UnixMicros, UnixTime};
 #[cfg(feature = "watch")]
-pub use watch::{KeyFileWatcher, WatchMode, WatchOptions, DEFAULT_POLL};
+pub use key_file::{KeyFileWatcher, WatchMode, WatchOptions, DEFAULT_POLL};
+pub use lifetimes::{Lifetimes, SessionLifetimes, Stage, REVOCATION_GRACE};
+pub use names::{Claim, Enc};
+pub use revocation::{
+    BoxFuture, MemoryStore, Revocation, RevocationKey, RevocationStore, RevocationWatch, Revoked,
+    Scope, SessionIds, WatchEnd,
+};
+pub use ring::{KeyRing, KeyRingHandle, DEFAULT_KEYS_ENV};
+pub use time::{Clock, ManualClock, SystemClock, UnixMicros, UnixTime};
+pub use validation::Validation;

@@ -17,6 +17,8 @@ use crate::key::{check_kid, JwkRepr, Key};
 use crate::names::Enc;
 use crate::time::UnixTime;
 
+mod tokens;
+
 /// The environment variable [`KeyRing::from_env`] reads.
 pub const DEFAULT_KEYS_ENV: &str = "JWE_SESSION_KEYS";
 

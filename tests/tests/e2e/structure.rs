@@ -1,37 +1,106 @@
 //! Issue 25, item 11: no import circle between the modules of any library crate (one home
 //! for each rule: an error type sits beside what raises it, or in a module that imports
-//! nothing from its siblings). Reads each crate's `src/*.rs`, outside `#[cfg(test)]`
-//! modules, for `crate::<module>` paths.
+//! nothing from its siblings). Reads each crate's `src/`, folders included, outside
+//! `#[cfg(test)] mod tests`, for `crate::` and `super::` paths; a module in a folder is
+//! `folder::module`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-fn imports(crate_src: &Path) -> BTreeMap<String, BTreeSet<String>> {
-    let mut modules = BTreeMap::new();
-    for entry in std::fs::read_dir(crate_src).unwrap() {
+/// Every module of a crate by its path (`revocation::memory`; `lib` for the root), with
+/// its code outside `#[cfg(test)] mod tests`. `a.rs` and `a/mod.rs` are both `a`.
+fn modules(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
+        let stem = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        if path.is_dir() {
+            modules(&path, &format!("{prefix}{stem}::"), out);
+            continue;
+        }
         if path.extension().and_then(|e| e.to_str()) != Some("rs") {
             continue;
         }
-        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let name = match (prefix, stem.as_str()) {
+            (_, "mod") => prefix.trim_end_matches("::").to_owned(),
+            _ => format!("{prefix}{stem}"),
+        };
         let text = std::fs::read_to_string(&path).unwrap();
         let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
-        modules.insert(name, code.to_owned());
+        out.entry(name).or_default().push_str(code);
     }
-    let names: BTreeSet<String> = modules.keys().cloned().collect();
-    modules
+}
+
+/// The paths a `use` or an expression names after `crate::` or `super::`, groups
+/// (`crate::{a::X, b::{Y, Z}}`) expanded: `a::X`, `b::Y`, `b::Z`.
+fn paths(rest: &str) -> Vec<String> {
+    let head: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+        .collect();
+    let after = &rest[head.len()..];
+    if !after.starts_with('{') {
+        return vec![head];
+    }
+    let mut depth = 0;
+    let mut items = Vec::new();
+    let mut item = String::new();
+    for c in after[1..].chars() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => break,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(std::mem::take(&mut item));
+                continue;
+            }
+            _ => {}
+        }
+        item.push(c);
+    }
+    items.push(item);
+    items
+        .iter()
+        .flat_map(|i| paths(i.trim()))
+        .map(|p| format!("{head}{p}"))
+        .collect()
+}
+
+/// The longest known module that `path` (`a::b::Item`) starts with.
+fn owner(path: &str, names: &BTreeSet<String>) -> Option<String> {
+    let parts: Vec<&str> = path.split("::").filter(|p| !p.is_empty()).collect();
+    (1..=parts.len())
+        .rev()
+        .map(|n| parts[..n].join("::"))
+        .find(|m| names.contains(m))
+}
+
+fn imports(crate_src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut modules_of = BTreeMap::new();
+    modules(crate_src, "", &mut modules_of);
+    let names: BTreeSet<String> = modules_of.keys().cloned().collect();
+    modules_of
         .iter()
         .map(|(name, code)| {
+            let parent = name.rsplit_once("::").map_or("", |(p, _)| p);
             let mut uses = BTreeSet::new();
-            for (i, _) in code.match_indices("crate::") {
-                let rest = &code[i + "crate::".len()..];
-                let rest = rest.strip_prefix('{').unwrap_or(rest);
-                let module: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                if module != *name && names.contains(&module) {
-                    uses.insert(module);
+            for (base, from) in [
+                ("crate::", String::new()),
+                ("super::", format!("{parent}::")),
+            ] {
+                for (i, _) in code.match_indices(base) {
+                    if code[..i].ends_with("pub(") || code[..i].ends_with("crate::") {
+                        continue;
+                    }
+                    for p in paths(&code[i + base.len()..]) {
+                        let target = match base {
+                            "crate::" => owner(&p, &names),
+                            _ => owner(&format!("{from}{p}"), &names)
+                                .or_else(|| (!parent.is_empty()).then(|| parent.to_owned())),
+                        };
+                        if let Some(m) = target.filter(|m| m != name) {
+                            uses.insert(m);
+                        }
+                    }
                 }
             }
             (name.clone(), uses)

@@ -1,7 +1,7 @@
 //! The revocation model: what a revocation is ([`Revocation`], its scopes), what it
 //! looks at in a session ([`SessionIds`]) and why a session is refused ([`Revoked`]), with
 //! the one merge rule and the one "begun before" rule every store applies. Stores
-//! (`revocation`) and watches (`live`) both build on it; it imports neither.
+//! (`store`, `memory`) and watches (`watch`) all build on it; it imports none of them.
 //!
 //! These enums are exhaustive on purpose. Every crate of the project matches them without
 //! a wildcard, so a new scope is a compile error wherever it must be handled (a store's
@@ -20,8 +20,9 @@
 
 use std::fmt;
 
-use crate::claims::{Claims, Lifetimes, REVOCATION_GRACE};
+use crate::claims::Claims;
 use crate::error::InvalidRevocation;
+use crate::lifetimes::{Lifetimes, REVOCATION_GRACE};
 use crate::time::{UnixMicros, UnixTime};
 
 /// One revocation. Each carries `until`: the time after which no token it affects could

@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-use crate::scope::{Revocation, Revoked, SessionIds};
+use super::model::{Revocation, Revoked, SessionIds};
 use crate::time::{UnixMicros, UnixTime};
 
 /// Completes, with a [`WatchEnd`], when the session it watches is revoked (logout, logout
