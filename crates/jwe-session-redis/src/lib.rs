@@ -817,10 +817,11 @@ impl RedisStore {
         self.shared.connected.load(Ordering::SeqCst)
     }
 
-    /// The local mirror.
+    /// How many revocations the local mirror holds: what [`check`](RevocationStore::check)
+    /// answers from. Read-only on purpose: the mirror changes only through Redis.
     #[must_use]
-    pub fn mirror(&self) -> &MemoryStore {
-        &self.shared.mirror
+    pub fn mirrored(&self) -> usize {
+        self.shared.mirror.len()
     }
 
     /// How many revocations wait to be sent to Redis.

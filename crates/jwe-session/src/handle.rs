@@ -578,6 +578,7 @@ pub enum StartError {
 }
 
 /// The message of the `ResponseSent` variants.
+const NO_SESSION: &str = "the request has no session";
 const RESPONSE_SENT: &str =
     "the response's headers have been sent: a new session token can no longer reach the client";
 
@@ -642,7 +643,7 @@ impl fmt::Display for UpdateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::ResponseSent => f.write_str(RESPONSE_SENT),
-            Self::NoSession => NoSession.fmt(f),
+            Self::NoSession => f.write_str(NO_SESSION),
             Self::TooLarge { len, max } => StartError::TooLarge {
                 len: *len,
                 max: *max,
@@ -662,18 +663,6 @@ impl std::error::Error for UpdateError {
     }
 }
 
-/// The operation needs a session and the request has none.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NoSession;
-
-impl fmt::Display for NoSession {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the request has no session")
-    }
-}
-
-impl std::error::Error for NoSession {}
-
 /// Why [`SessionHandle::cycle`] did not complete.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -689,7 +678,7 @@ pub enum CycleError {
 impl fmt::Display for CycleError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NoSession => NoSession.fmt(f),
+            Self::NoSession => f.write_str(NO_SESSION),
             Self::ResponseSent => f.write_str(RESPONSE_SENT),
             Self::Store(_) => {
                 f.write_str("the session moved to a new sid, but the old sid could not be revoked")

@@ -148,22 +148,46 @@ pub use config::{
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{RejectionReason, Session, SessionRejection};
-pub use handle::{
-    CycleError, NoSession, RecheckError, SessionHandle, StartError, UpdateError, WatchError,
-};
-// What an app touches from the core crate, so `jwe-session` is its one dependency.
+pub use handle::{CycleError, RecheckError, SessionHandle, StartError, UpdateError, WatchError};
+// What an app touches from the core crate, so `jwe-session` is its one dependency: keys,
+// claims and their lifetimes, clocks, the embedded store, what the layer's operations
+// return. Everything else of the core (its errors in full, the revocation model a store
+// implements, the token inspection tools) is in [`core`].
 pub use jwe_session_core::{
-    Audience, BoxError, BoxFuture, CheckError, Claim, Claims, ClaimsTypeError, Clock, Enc,
-    InvalidRevocation, Key, KeyError, KeyRing, KeyRingHandle, Lifetimes, ManualClock, MemoryStore,
-    OpenError, Recorded, Revocation, RevocationKey, RevocationStore, RevocationWatch, RevokeError,
-    Revoked, Scope, SealError, SessionIds, SessionLifetimes, SessionToken, Stage, SystemClock,
-    TokenOptions, UnixMicros, UnixTime, Validation, ValidationError, WatchEnd, WatchUnsupported,
-    DEFAULT_KEYS_ENV, REVOCATION_GRACE, SEAL_LIMIT,
+    Audience, Claim, Claims, Clock, Enc, Key, KeyError, KeyRing, KeyRingHandle, Lifetimes,
+    ManualClock, MemoryStore, Opened, Recorded, RevocationStore, RevocationWatch, RevokeError,
+    Revoked, SealError, SessionLifetimes, SessionToken, SystemClock, UnixMicros, UnixTime,
+    Validation, WatchEnd, DEFAULT_KEYS_ENV,
 };
 #[cfg(feature = "watch")]
 #[cfg_attr(docsrs, doc(cfg(feature = "watch")))]
 pub use jwe_session_core::{KeyFileWatcher, WatchMode, WatchOptions};
 pub use service::{ResponseFuture, SessionLayer, SessionService};
+
+/// The whole core crate, [`jwe-session-core`](jwe_session_core): what the root does not
+/// re-export is here, for store implementors (the revocation model, [`core::BoxFuture`],
+/// [`core::CheckError`]), for code that opens tokens itself ([`core::TokenOptions`],
+/// [`core::OpenError`], [`core::inspect`]) and for matching every error in full.
+///
+/// ```
+/// use jwe_session::core::{OpenError, TokenOptions};
+/// use jwe_session::{Claims, KeyRing, Opened};
+///
+/// let ring = KeyRing::generate();
+/// let opts = TokenOptions::new().with_purpose("app");
+/// let token = ring.seal(&Claims::new(()), &opts)?;
+/// let opened: Opened<Claims> = ring.open(token.as_str(), &opts)?;
+/// assert_eq!(opened.kid(), ring.active().kid());
+/// let other = TokenOptions::new().with_purpose("other");
+/// assert!(matches!(
+///     ring.open::<Claims>(token.as_str(), &other),
+///     Err(OpenError::PurposeMismatch { .. })
+/// ));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub mod core {
+    pub use jwe_session_core::*;
+}
 
 /// The durable embedded revocation store: the [`jwe-session-file`](jwe_session_file)
 /// crate, re-exported (feature `file`, on by default), so a durable app needs this one

@@ -13,11 +13,11 @@ use axum::http::header::SET_COOKIE;
 use axum::http::{Request, Response, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
+use jwe_session::core::{BoxFuture, CheckError, Revocation, SessionIds};
 use jwe_session::testing::{request_with_session, TestSession};
 use jwe_session::{
-    BoxFuture, CheckError, Clock, KeyRing, KeyRingHandle, ManualClock, MemoryStore, Recorded,
-    Renew, Revocation, RevocationStore, RevokeError, Revoked, Session, SessionHandle, SessionIds,
-    SessionLayer, UnixMicros, UnixTime, WatchError,
+    Clock, KeyRing, KeyRingHandle, ManualClock, MemoryStore, Recorded, Renew, RevocationStore,
+    RevokeError, Revoked, Session, SessionHandle, SessionLayer, UnixMicros, UnixTime, WatchError,
 };
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
