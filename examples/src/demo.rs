@@ -567,7 +567,7 @@ async fn set_roles(
             return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
         }
     }
-    tracing::info!(by = %session.sub, user, ?roles, "roles changed; claims refreshed");
+    tracing::info!(by = %session.sub(), user, ?roles, "roles changed; claims refreshed");
     after_logout(session.handle().refresh_claims_of(user).await)
 }
 
@@ -582,7 +582,7 @@ async fn ws(session: Session<DemoClaims>, upgrade: WebSocketUpgrade) -> Response
         }
     };
     let handle = session.handle().clone();
-    let sub = session.sub.clone();
+    let sub = session.sub().to_owned();
     upgrade.on_upgrade(move |socket| serve_ws(socket, sub, handle, watch))
 }
 

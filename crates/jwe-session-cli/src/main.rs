@@ -867,7 +867,7 @@ fn revoke(a: &RevokeArgs) -> Out {
         (Some(sid), _, _) => vec![session(sid.clone())],
         (None, Some(from), _) => read_sids(from)?.into_iter().map(session).collect(),
         (None, None, Some(sub)) if a.refresh => {
-            vec![Revocation::refresh(sub.clone(), at, &lifetimes)]
+            vec![Revocation::tokens(sub.clone(), at, &lifetimes)]
         }
         (None, None, Some(sub)) => vec![Revocation::subject(sub.clone(), at, &lifetimes)],
         (None, None, None) => vec![Revocation::everyone(at, &lifetimes)],
@@ -890,7 +890,7 @@ fn revoke(a: &RevokeArgs) -> Out {
             "revoked": "subject", "sub": sub, "before": at.secs(),
             "before_us": at.as_micros(), "until": until,
         }),
-        (None, Some(Revocation::Refresh { sub, at, until })) => serde_json::json!({
+        (None, Some(Revocation::Tokens { sub, at, until })) => serde_json::json!({
             "revoked": "refresh", "sub": sub, "before": at.secs(),
             "before_us": at.as_micros(), "until": until,
         }),
@@ -969,7 +969,7 @@ fn revoke_in_redis(a: &RevokeArgs, url: &str, revocations: &[Revocation]) -> Res
                 ),
             ));
         }
-        writer.revoke_all(revocations).await.map_err(|e| {
+        writer.revoke_batch(revocations).await.map_err(|e| {
             fail(
                 code::FAILURE,
                 format!("{e}; it may be recorded in part: running the command again is safe"),

@@ -489,7 +489,7 @@ impl Lifetimes {
 
     /// Where a session stands at `now`, by these lifetimes narrowed by the session's own
     /// ([`for_claims`](Self::for_claims)).
-    pub fn stage_at<T>(&self, claims: &Claims<T>, now: UnixTime) -> Stage {
+    pub fn stage<T>(&self, claims: &Claims<T>, now: UnixTime) -> Stage {
         let (Some(exp), Some(auth)) = (claims.exp, claims.auth_time) else {
             return Stage::Incomplete;
         };
@@ -633,16 +633,16 @@ mod tests {
             Duration::from_secs(3_600),
         );
         let mut c = Claims::new(());
-        assert_eq!(life.stage_at(&c, t(0)), Stage::Incomplete);
+        assert_eq!(life.stage(&c, t(0)), Stage::Incomplete);
         life.start(&mut c, "alice", t(10_000));
         let sid = c.sid.clone().unwrap();
         let jti = c.jti.clone().unwrap();
         assert_eq!(sid.len(), 22);
         assert_eq!(c.exp, Some(t(10_060)));
-        assert_eq!(life.stage_at(&c, t(10_059)), Stage::Fresh);
-        assert_eq!(life.stage_at(&c, t(10_060)), Stage::Renewable);
-        assert_eq!(life.stage_at(&c, t(10_659)), Stage::Renewable);
-        assert_eq!(life.stage_at(&c, t(10_660)), Stage::IdleExpired);
+        assert_eq!(life.stage(&c, t(10_059)), Stage::Fresh);
+        assert_eq!(life.stage(&c, t(10_060)), Stage::Renewable);
+        assert_eq!(life.stage(&c, t(10_659)), Stage::Renewable);
+        assert_eq!(life.stage(&c, t(10_660)), Stage::IdleExpired);
         life.reissue(&mut c, t(10_500));
         assert_eq!(c.sid.as_deref(), Some(sid.as_str()));
         assert_ne!(c.jti.as_deref(), Some(jti.as_str()));
@@ -651,7 +651,7 @@ mod tests {
         // exp never passes auth_time + absolute.
         life.reissue(&mut c, t(13_590));
         assert_eq!(c.exp, Some(t(13_600)));
-        assert_eq!(life.stage_at(&c, t(13_600)), Stage::AbsoluteExpired);
+        assert_eq!(life.stage(&c, t(13_600)), Stage::AbsoluteExpired);
         assert_eq!(life.renewable_until(t(10_000), t(10_100)), t(10_760));
         assert_eq!(life.renewable_until(t(10_000), t(13_500)), t(13_600));
         assert_eq!(life.sessions_before_end_by(t(50)), t(3_650));

@@ -135,7 +135,7 @@ impl AsRef<str> for SessionToken {
 pub struct Opened<P> {
     payload: P,
     kid: Arc<str>,
-    /// Until when the token is left under its key (see [`KeyRing::needs_reseal_at`]).
+    /// Until when the token is left under its key (see [`KeyRing::needs_reseal`]).
     keep_until: crate::UnixTime,
 }
 

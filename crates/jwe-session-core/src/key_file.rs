@@ -32,16 +32,16 @@ const SETTLE: Duration = Duration::from_millis(50);
 const MAX_SETTLE: Duration = Duration::from_millis(300);
 
 /// The polling interval when events are unavailable and none was asked for.
-pub const DEFAULT_POLL: Duration = Duration::from_secs(1);
+pub const DEFAULT_KEY_FILE_POLL: Duration = Duration::from_secs(1);
 
 /// How [`KeyRingHandle::watch_file_with`] watches.
 #[derive(Clone, Debug, Default)]
-pub struct WatchOptions {
+pub struct KeyFileWatchOptions {
     poll: Option<Duration>,
 }
 
-impl WatchOptions {
-    /// File events where the system has them, else polling every [`DEFAULT_POLL`].
+impl KeyFileWatchOptions {
+    /// File events where the system has them, else polling every [`DEFAULT_KEY_FILE_POLL`].
     #[must_use]
     pub fn new() -> Self {
         Self::default()
@@ -59,7 +59,7 @@ impl WatchOptions {
 /// How a [`KeyFileWatcher`] learns of changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum WatchMode {
+pub enum KeyFileWatchMode {
     /// File-system events on the file's folder.
     Events,
     /// Reading the file at this interval.
@@ -86,7 +86,7 @@ enum Msg {
 #[must_use = "dropping the watcher stops the watch: keep it for as long as the service runs"]
 pub struct KeyFileWatcher {
     path: PathBuf,
-    mode: WatchMode,
+    mode: KeyFileWatchMode,
     stats: Arc<Stats>,
     stop: mpsc::Sender<Msg>,
     worker: Option<std::thread::JoinHandle<()>>,
@@ -112,7 +112,7 @@ impl KeyFileWatcher {
 
     /// Events or polling.
     #[must_use]
-    pub fn mode(&self) -> WatchMode {
+    pub fn mode(&self) -> KeyFileWatchMode {
         self.mode
     }
 
@@ -146,7 +146,7 @@ impl KeyRingHandle {
     /// load is logged and counted ([`KeyFileWatcher::failures`]) and the current ring
     /// stays. The file is loaded once now, so the ring matches it from the start.
     ///
-    /// Uses file-system events on the file's folder, or polling every [`DEFAULT_POLL`]
+    /// Uses file-system events on the file's folder, or polling every [`DEFAULT_KEY_FILE_POLL`]
     /// where the system refuses a watch. Keep the returned watcher: dropping it stops the
     /// watch.
     ///
@@ -163,7 +163,7 @@ impl KeyRingHandle {
     /// As [`KeyRing::from_file`] for the first load; [`KeyError::Watch`] if neither events
     /// nor polling can be set up.
     pub fn watch_file(&self, path: impl AsRef<Path>) -> Result<KeyFileWatcher, KeyError> {
-        self.watch_file_with(path, WatchOptions::new())
+        self.watch_file_with(path, KeyFileWatchOptions::new())
     }
 
     /// [`watch_file`](Self::watch_file) with options (polling instead of events).
@@ -173,7 +173,7 @@ impl KeyRingHandle {
     pub fn watch_file_with(
         &self,
         path: impl AsRef<Path>,
-        options: WatchOptions,
+        options: KeyFileWatchOptions,
     ) -> Result<KeyFileWatcher, KeyError> {
         let path = absolute(path.as_ref());
         let (text, ring) = read_ring(&path)?;
@@ -237,9 +237,9 @@ fn read_ring(path: &Path) -> Result<(Zeroizing<Vec<u8>>, KeyRing), KeyError> {
 /// Sets up events on the folder, or polling: what was asked for, or what the system allows.
 fn start<H: notify::EventHandler + Clone>(
     path: &Path,
-    options: WatchOptions,
+    options: KeyFileWatchOptions,
     handler: H,
-) -> Result<(Box<dyn notify::Watcher + Send>, WatchMode), KeyError> {
+) -> Result<(Box<dyn notify::Watcher + Send>, KeyFileWatchMode), KeyError> {
     let folder = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -247,14 +247,14 @@ fn start<H: notify::EventHandler + Clone>(
     let every = match options.poll {
         Some(every) => every,
         None => match events(folder, path, handler.clone()) {
-            Ok(w) => return Ok((w, WatchMode::Events)),
+            Ok(w) => return Ok((w, KeyFileWatchMode::Events)),
             Err(e) => {
                 tracing::warn!(
                     path = %path.display(),
                     error = %e,
                     "file events unavailable; polling the key file instead"
                 );
-                DEFAULT_POLL
+                DEFAULT_KEY_FILE_POLL
             }
         },
     };
@@ -270,7 +270,7 @@ fn start<H: notify::EventHandler + Clone>(
     poller
         .watch(path, RecursiveMode::NonRecursive)
         .map_err(watch_error)?;
-    Ok((Box::new(poller), WatchMode::Polling { every }))
+    Ok((Box::new(poller), KeyFileWatchMode::Polling { every }))
 }
 
 /// Events on the file's folder, and on the folder of the file a symlink leads to.
@@ -436,7 +436,7 @@ mod tests {
         std::fs::write(&path, set("a")).unwrap();
         let handle = KeyRingHandle::new(KeyRing::generate());
         let watch = handle.watch_file(&path).unwrap();
-        assert_eq!(watch.mode(), WatchMode::Events);
+        assert_eq!(watch.mode(), KeyFileWatchMode::Events);
         assert_eq!(handle.load().active().kid(), "a", "loaded at once");
         std::fs::write(&path, set("b")).unwrap();
         within_two_seconds(picked_up(&handle, "b"));
@@ -456,8 +456,11 @@ mod tests {
     #[test]
     fn a_kubernetes_symlink_swap_is_picked_up_by_events_and_by_polling() {
         for (name, options) in [
-            ("k8s-events", WatchOptions::new()),
-            ("k8s-polling", WatchOptions::new().poll(DEFAULT_POLL)),
+            ("k8s-events", KeyFileWatchOptions::new()),
+            (
+                "k8s-polling",
+                KeyFileWatchOptions::new().poll(DEFAULT_KEY_FILE_POLL),
+            ),
         ] {
             let dir = scratch(name);
             let path = kubernetes_volume(&dir, &set("v1"));

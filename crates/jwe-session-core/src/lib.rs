@@ -102,7 +102,7 @@ pub use jwe::{
 };
 pub use key::{Key, SEAL_LIMIT, SEAL_WARN_AT};
 #[cfg(feature = "watch")]
-pub use key_file::{KeyFileWatcher, WatchMode, WatchOptions, DEFAULT_POLL};
+pub use key_file::{KeyFileWatchMode, KeyFileWatchOptions, KeyFileWatcher, DEFAULT_KEY_FILE_POLL};
 pub use lifetimes::{Lifetimes, SessionLifetimes, Stage, REVOCATION_GRACE};
 pub use names::{Claim, Enc};
 pub use revocation::{

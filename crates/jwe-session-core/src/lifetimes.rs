@@ -26,8 +26,8 @@ use crate::time::UnixTime;
 /// let t0 = UnixTime::from_secs(1_000_000);
 /// let mut c = Claims::new(());
 /// life.start(&mut c, "alice", t0);
-/// assert_eq!(life.stage_at(&c, t0), Stage::Fresh);
-/// assert_eq!(life.stage_at(&c, t0.saturating_add(Duration::from_secs(16 * 60))), Stage::Renewable);
+/// assert_eq!(life.stage(&c, t0), Stage::Fresh);
+/// assert_eq!(life.stage(&c, t0.saturating_add(Duration::from_secs(16 * 60))), Stage::Renewable);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
@@ -191,7 +191,7 @@ impl Lifetimes {
 /// configured.start(&mut c, "alice", t0);
 /// // Idle for two hours: past this session's one-hour idle timeout.
 /// let later = t0.saturating_add(Duration::from_secs(2 * 3600));
-/// assert_eq!(configured.stage_at(&c, later), Stage::IdleExpired);
+/// assert_eq!(configured.stage(&c, later), Stage::IdleExpired);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
@@ -304,12 +304,12 @@ mod tests {
             Some(t(1_060)),
             "the session's shorter access lifetime"
         );
-        assert_eq!(configured.stage_at(&c, t(1_059)), Stage::Fresh);
-        assert_eq!(configured.stage_at(&c, t(1_060)), Stage::Renewable);
+        assert_eq!(configured.stage(&c, t(1_059)), Stage::Fresh);
+        assert_eq!(configured.stage(&c, t(1_060)), Stage::Renewable);
         // Idle is the configured hour (the session asked for two): narrowed, not widened.
         let life = configured.for_claims(&c);
         assert_eq!(life.idle(), Duration::from_secs(3_600));
-        assert_eq!(configured.stage_at(&c, t(1_600)), Stage::AbsoluteExpired);
+        assert_eq!(configured.stage(&c, t(1_600)), Stage::AbsoluteExpired);
         // Re-issues never go past the session's own absolute lifetime.
         configured.reissue(&mut c, t(1_590));
         assert_eq!(c.exp, Some(t(1_600)));

@@ -310,7 +310,7 @@ impl KeyRing {
     ///
     /// [`Opened::needs_reseal_at`]: crate::Opened::needs_reseal_at
     #[must_use]
-    pub fn needs_reseal_at(&self, kid: &str, now: UnixTime) -> bool {
+    pub fn needs_reseal(&self, kid: &str, now: UnixTime) -> bool {
         self.get(kid).is_some_and(|key| now >= key.keep_until)
     }
 
@@ -700,12 +700,12 @@ mod tests {
         let sched: Vec<_> = ring.schedule().map(|(at, k)| (at, k.kid())).collect();
         assert_eq!(sched, [(t, "new")]);
         // Before T: old tokens stay, new-key tokens (a clock ahead) are not taken back.
-        assert!(!ring.needs_reseal_at("old", before));
-        assert!(!ring.needs_reseal_at("new", before));
+        assert!(!ring.needs_reseal("old", before));
+        assert!(!ring.needs_reseal("new", before));
         // From T: old tokens move to the new key.
-        assert!(ring.needs_reseal_at("old", t));
-        assert!(!ring.needs_reseal_at("new", t));
-        assert!(!ring.needs_reseal_at("stranger", t));
+        assert!(ring.needs_reseal("old", t));
+        assert!(!ring.needs_reseal("new", t));
+        assert!(!ring.needs_reseal("stranger", t));
         // Sealing follows the clock given.
         let opts = crate::TokenOptions::new();
         for (now, kid) in [(before, "old"), (t, "new")] {
@@ -793,7 +793,7 @@ mod tests {
                     let rule = !std::ptr::eq(key, ring.active_at(now))
                         && key.seals_from().is_none_or(|at| at <= now);
                     assert_eq!(
-                        ring.needs_reseal_at(key.kid(), now),
+                        ring.needs_reseal(key.kid(), now),
                         rule,
                         "{} at {s}",
                         key.kid()

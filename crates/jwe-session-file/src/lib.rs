@@ -753,7 +753,7 @@ fn decode(kind: u8, id: &str, at: u64, until: u64) -> Option<Revocation> {
         },
         Scope::All if id.is_empty() => Revocation::All { at, until },
         Scope::All => return None,
-        Scope::Refresh => Revocation::Refresh {
+        Scope::Tokens => Revocation::Tokens {
             sub: id.to_owned(),
             at,
             until,

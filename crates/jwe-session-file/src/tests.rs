@@ -509,7 +509,7 @@ async fn refreshes_survive_reopening_and_watches_complete() {
     let dir = Dir::new("refresh");
     let path = dir.file("r.redb");
     let m = us(NOW * 1_000_000 + 7);
-    let refresh = Revocation::Refresh {
+    let refresh = Revocation::Tokens {
         sub: "alice".into(),
         at: m,
         until: t(NOW + 960),

@@ -171,7 +171,7 @@ impl Keys {
         match r {
             Revocation::Session { sid, .. } => self.sid(sid),
             Revocation::Subject { sub, .. } => self.sub(sub),
-            Revocation::Refresh { sub, .. } => self.refresh(sub),
+            Revocation::Tokens { sub, .. } => self.refresh(sub),
             Revocation::All { .. } => self.all(),
         }
     }
@@ -212,7 +212,7 @@ impl Keys {
                 until,
             }
         } else if let Some(sub) = name.strip_prefix("refresh:") {
-            Revocation::Refresh {
+            Revocation::Tokens {
                 sub: sub.to_owned(),
                 at: UnixMicros::from_micros(value),
                 until,
@@ -236,7 +236,7 @@ pub(crate) fn script_args(r: &Revocation) -> [String; 4] {
         Revocation::Session { sid, .. } => ("s", 1, sid.clone()),
         Revocation::Subject { at, .. }
         | Revocation::All { at, .. }
-        | Revocation::Refresh { at, .. } => ("c", at.as_micros(), encode(r, UnixTime::EPOCH)),
+        | Revocation::Tokens { at, .. } => ("c", at.as_micros(), encode(r, UnixTime::EPOCH)),
     };
     [
         kind.to_owned(),
@@ -257,7 +257,7 @@ pub(crate) fn encode(r: &Revocation, made: UnixTime) -> String {
         Revocation::Session { sid, until } => format!("s {until} {made} {sid}"),
         Revocation::Subject { sub, at, until } => format!("u {} {until} {sub}", at.as_micros()),
         Revocation::All { at, until } => format!("a {} {until}", at.as_micros()),
-        Revocation::Refresh { sub, at, until } => {
+        Revocation::Tokens { sub, at, until } => {
             format!("f {} {until} {sub}", at.as_micros())
         }
     }
@@ -286,7 +286,7 @@ pub(crate) fn decode(msg: &[u8]) -> Option<(Revocation, Option<UnixTime>)> {
             let r = if kind == "u" {
                 Revocation::Subject { sub, at, until }
             } else {
-                Revocation::Refresh { sub, at, until }
+                Revocation::Tokens { sub, at, until }
             };
             (r, None)
         }
@@ -375,7 +375,7 @@ mod tests {
                 until: t(9),
             },
             Revocation::All { at: m, until: t(9) },
-            Revocation::Refresh {
+            Revocation::Tokens {
                 sub: "alice smith".into(),
                 at: m,
                 until: t(9),
@@ -422,7 +422,7 @@ mod tests {
         assert_eq!(k.refresh("u"), "{p:}refresh:u");
         assert_eq!(
             k.decode_point("{p:}refresh:u", Some(m), 9),
-            Some(Revocation::Refresh {
+            Some(Revocation::Tokens {
                 sub: "u".into(),
                 at: UnixMicros::from_micros(m),
                 until: t(9)

@@ -572,7 +572,7 @@ impl RedisWriter {
     /// [`RevokeError::Invalid`] (and nothing is sent) if one is malformed;
     /// [`RevokeError::Unavailable`] or [`RevokeError::Timeout`] if Redis did not take them:
     /// batches already sent stay, and sending all again is safe.
-    pub async fn revoke_all(&self, revs: &[Revocation]) -> Result<usize, RevokeError> {
+    pub async fn revoke_batch(&self, revs: &[Revocation]) -> Result<usize, RevokeError> {
         for r in revs {
             r.check()?;
         }

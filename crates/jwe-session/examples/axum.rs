@@ -46,12 +46,12 @@ async fn login(handle: SessionHandle<User>, Form(form): Form<Login>) -> Response
 
 /// `401` without a session.
 async fn me(session: Session<User>) -> String {
-    format!("{} {:?}", session.sub, session.app.roles)
+    format!("{} {:?}", session.sub(), session.app.roles)
 }
 
 async fn home(session: Option<Session<User>>) -> String {
     match session {
-        Some(session) => format!("hello {}", session.sub),
+        Some(session) => format!("hello {}", session.sub()),
         None => "hello, stranger".to_owned(),
     }
 }

@@ -291,7 +291,7 @@ impl<T> Config<T> {
     /// (see [`SessionHandle::refresh_claims_of`](crate::SessionHandle::refresh_claims_of)).
     pub(crate) async fn refresh_claims_of(&self, sub: String) -> Result<Recorded, RevokeError> {
         let at = self.moment();
-        self.revoke(Revocation::refresh(sub, at, &self.lifetimes), at.secs())
+        self.revoke(Revocation::tokens(sub, at, &self.lifetimes), at.secs())
             .await
     }
 

@@ -15,7 +15,7 @@ use crate::handle::SessionHandle;
 
 /// The current session's claims; rejects with `401` when there is none.
 ///
-/// `session.sub` is the subject as a `String` (the layer admits no session without one);
+/// `session.sub()` is the subject as a `&str` (the layer admits no session without one);
 /// the other claims read through `Deref` to [`Claims<T>`]: `session.app`, `session.sid`,
 /// `session.exp`. Use [`handle`](Self::handle) to change or end it, `Option<Session<T>>`
 /// for pages that work either way, and `Result<Session<T>, SessionRejection>` to answer a
@@ -27,7 +27,7 @@ use crate::handle::SessionHandle;
 ///
 /// async fn account(session: Result<Session<()>, SessionRejection>) -> Response {
 ///     match session {
-///         Ok(session) => format!("hello {}", session.sub).into_response(),
+///         Ok(session) => format!("hello {}", session.sub()).into_response(),
 ///         // Browsers go to the login page; the rejection's own response is a 401.
 ///         Err(r) if r.is_no_session() => Redirect::to("/login").into_response(),
 ///         Err(r) => r.into_response(),
@@ -36,8 +36,6 @@ use crate::handle::SessionHandle;
 /// # let _ = axum::Router::<()>::new().route("/account", axum::routing::get(account));
 /// ```
 pub struct Session<T> {
-    /// The subject (`sub`): whose session this is.
-    pub sub: String,
     claims: Claims<T>,
     handle: SessionHandle<T>,
 }
@@ -53,6 +51,14 @@ impl<T> Session<T> {
     #[must_use]
     pub fn claims(&self) -> &Claims<T> {
         &self.claims
+    }
+
+    /// The subject (`sub`): whose session this is. Never empty: the layer admits no
+    /// session without one. (`session.sub`, through `Deref`, is the claim itself, an
+    /// `Option<String>`.)
+    #[must_use]
+    pub fn sub(&self) -> &str {
+        self.claims.sub.as_deref().unwrap_or_default()
     }
 
     /// The session id (`sid`): what [`SessionHandle::end`] revokes.
@@ -113,11 +119,7 @@ impl<T> Session<T> {
     }
 
     fn new(claims: Claims<T>, handle: SessionHandle<T>) -> Self {
-        Self {
-            sub: claims.sub.clone().unwrap_or_default(),
-            claims,
-            handle,
-        }
+        Self { claims, handle }
     }
 }
 

@@ -20,7 +20,7 @@ pub(crate) enum Pending {
     Write,
     /// Seal `current` and write it if it can be: the layer renews it past `exp` or
     /// re-seals it under the active key. Should sealing fail, the request's token stays.
-    Refresh,
+    Reseal,
     /// Clear the cookie (logout, or a token that was refused).
     Clear,
 }

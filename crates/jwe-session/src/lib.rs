@@ -34,7 +34,7 @@
 //! }
 //!
 //! async fn me(session: Session<User>) -> String {
-//!     format!("{} has roles {:?}", session.sub, session.app.roles)
+//!     format!("{} has roles {:?}", session.sub(), session.app.roles)
 //! }
 //!
 //! let layer = SessionLayer::<User>::builder(KeyRing::generate()).build()?;
@@ -161,7 +161,7 @@ pub use jwe_session_core::{
 };
 #[cfg(feature = "watch")]
 #[cfg_attr(docsrs, doc(cfg(feature = "watch")))]
-pub use jwe_session_core::{KeyFileWatcher, WatchMode, WatchOptions};
+pub use jwe_session_core::{KeyFileWatchMode, KeyFileWatchOptions, KeyFileWatcher};
 pub use service::{ResponseFuture, SessionLayer, SessionService};
 
 /// The whole core crate, [`jwe-session-core`](jwe_session_core): what the root does not

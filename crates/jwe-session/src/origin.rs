@@ -27,7 +27,7 @@ pub(crate) struct CrossOrigin {
 
 /// Why a request was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Refusal {
+pub(crate) enum OriginRefusal {
     /// `Sec-Fetch-Site` said `cross-site` or `same-site`.
     SecFetchSite,
     /// No `Sec-Fetch-Site`, and `Origin` names another host than `Host`.
@@ -36,7 +36,7 @@ pub(crate) enum Refusal {
     WebSocket,
 }
 
-impl fmt::Display for Refusal {
+impl fmt::Display for OriginRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::SecFetchSite => "cross-origin request (Sec-Fetch-Site)",
@@ -68,7 +68,7 @@ impl CrossOrigin {
     }
 
     /// Whether the request may go on to the handler.
-    pub(crate) fn check<B>(&self, req: &Request<B>) -> Result<(), Refusal> {
+    pub(crate) fn check<B>(&self, req: &Request<B>) -> Result<(), OriginRefusal> {
         if is_websocket_handshake(req) {
             return self.check_handshake(req);
         }
@@ -79,7 +79,7 @@ impl CrossOrigin {
         match headers.get(SEC_FETCH_SITE).map(|v| v.as_bytes()) {
             Some(b"same-origin" | b"none") => return Ok(()),
             Some(_) if self.is_exempt(req) => return Ok(()),
-            Some(_) => return Err(Refusal::SecFetchSite),
+            Some(_) => return Err(OriginRefusal::SecFetchSite),
             None => {}
         }
         // Browsers before Fetch Metadata (and some that omit it): compare Origin and Host.
@@ -90,7 +90,7 @@ impl CrossOrigin {
         if same_origin(req, origin.as_bytes()) || self.is_exempt(req) {
             return Ok(());
         }
-        Err(Refusal::Origin)
+        Err(OriginRefusal::Origin)
     }
 
     /// A WebSocket handshake is a `GET` that opens an authenticated two-way channel, and
@@ -98,14 +98,14 @@ impl CrossOrigin {
     /// a sibling subdomain): it passes only with its own origin, a trusted one, or no
     /// `Origin` at all (browsers always send one on a handshake; other clients need not).
     /// `Sec-Fetch-Site` is not enough here: `same-site` is exactly the hijacking case.
-    fn check_handshake<B>(&self, req: &Request<B>) -> Result<(), Refusal> {
+    fn check_handshake<B>(&self, req: &Request<B>) -> Result<(), OriginRefusal> {
         let Some(origin) = req.headers().get(ORIGIN) else {
             return Ok(());
         };
         if same_origin(req, origin.as_bytes()) || self.is_exempt(req) {
             return Ok(());
         }
-        Err(Refusal::WebSocket)
+        Err(OriginRefusal::WebSocket)
     }
 
     fn is_exempt<B>(&self, req: &Request<B>) -> bool {
@@ -239,22 +239,22 @@ mod tests {
         ];
         assert_eq!(
             c.check(&req("POST", "/login", &evil)),
-            Err(Refusal::SecFetchSite)
+            Err(OriginRefusal::SecFetchSite)
         );
         assert_eq!(c.check(&req("POST", "/webhooks/github", &evil)), Ok(()));
         assert_eq!(c.check(&req("POST", "/stripe", &evil)), Ok(()));
         assert_eq!(
             c.check(&req("POST", "/stripe/x", &evil)),
-            Err(Refusal::SecFetchSite)
+            Err(OriginRefusal::SecFetchSite)
         );
         assert_eq!(
             c.check(&req("PUT", "/webhooks", &evil)),
-            Err(Refusal::SecFetchSite)
+            Err(OriginRefusal::SecFetchSite)
         );
         let evil_old = [("origin", "https://evil.example"), ("host", "app.example")];
         assert_eq!(
             c.check(&req("DELETE", "/x", &evil_old)),
-            Err(Refusal::Origin)
+            Err(OriginRefusal::Origin)
         );
     }
 
@@ -272,6 +272,6 @@ mod tests {
             "http://app.example/login",
             &[("origin", "http://evil.example")],
         );
-        assert_eq!(c.check(&r), Err(Refusal::Origin));
+        assert_eq!(c.check(&r), Err(OriginRefusal::Origin));
     }
 }

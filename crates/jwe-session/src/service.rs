@@ -261,7 +261,7 @@ struct Incoming {
 fn cross_origin_check<T, B>(
     config: &Config<T>,
     req: &Request<B>,
-) -> Result<(), crate::origin::Refusal> {
+) -> Result<(), crate::origin::OriginRefusal> {
     let Some(co) = &config.cross_origin else {
         return Ok(());
     };
@@ -381,7 +381,7 @@ where
     }
     // Renewed in this request: past `exp`, or, still fresh, for a claims refresh (as if
     // past `exp`, so the hook's claims apply). Each counted under its own metric.
-    let renewal: Option<(Early, fn())> = match config.lifetimes.stage_at(&claims, now) {
+    let renewal: Option<(Early, fn())> = match config.lifetimes.stage(&claims, now) {
         Stage::Fresh => {
             let ids = SessionIds::from(&claims);
             if let Some(r) = config.store.check(ids, now) {
@@ -406,7 +406,7 @@ where
             Ok(renewed) => {
                 counted();
                 claims = renewed;
-                Pending::Refresh
+                Pending::Reseal
             }
             Err((pending, reason)) => {
                 crate::metrics::refused(reason);
@@ -415,7 +415,7 @@ where
         },
         None if needs_reseal => {
             crate::metrics::resealed();
-            Pending::Refresh
+            Pending::Reseal
         }
         None => Pending::Nothing,
     };
@@ -528,7 +528,7 @@ impl<T: Clone + Send + 'static> SessionHandle<T> {
     pub async fn recheck(&self) -> Result<Claims<T>, crate::RecheckError> {
         let claims = self.claims().ok_or(crate::RecheckError::NoSession)?;
         let now = self.config.clock.now();
-        let early = match self.config.lifetimes.stage_at(&claims, now) {
+        let early = match self.config.lifetimes.stage(&claims, now) {
             jwe_session_core::Stage::AbsoluteExpired | jwe_session_core::Stage::Incomplete => {
                 self.end_here();
                 return Err(crate::RecheckError::Expired);
@@ -544,7 +544,7 @@ impl<T: Clone + Send + 'static> SessionHandle<T> {
                 let mut st = self.lock();
                 st.current = Some(renewed.clone());
                 if !st.written && st.pending == Pending::Nothing {
-                    st.pending = Pending::Refresh;
+                    st.pending = Pending::Reseal;
                 }
                 Ok(renewed)
             }
@@ -604,7 +604,7 @@ fn write<T: Serialize, B>(
     let wrote = match (st.pending, &st.current) {
         // Leftover chunks beside a token that is fine as it is.
         (Pending::Nothing, _) => clear(incoming.stale, res),
-        (pending @ (Pending::Write | Pending::Refresh), Some(claims)) => {
+        (pending @ (Pending::Write | Pending::Reseal), Some(claims)) => {
             let ring = config.ring.load();
             let now = config.clock.now();
             match ring.seal_at(claims, &config.opts, now) {
@@ -614,7 +614,7 @@ fn write<T: Serialize, B>(
                     deliver(config, claims, token.as_str(), incoming, res);
                     true
                 }
-                Err(e) if pending == Pending::Refresh => {
+                Err(e) if pending == Pending::Reseal => {
                     // A renewal or re-seal that no longer fits (a longer kid, a renew hook
                     // that grew the claims) or cannot seal: the request's token stays, and
                     // the next request tries again. Never a 500 for a valid session.
@@ -630,7 +630,7 @@ fn write<T: Serialize, B>(
                 }
             }
         }
-        (Pending::Write | Pending::Refresh, None) | (Pending::Clear, _) => {
+        (Pending::Write | Pending::Reseal, None) | (Pending::Clear, _) => {
             clear(incoming.present, res)
         }
     };

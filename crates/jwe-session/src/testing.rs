@@ -24,7 +24,7 @@
 //! struct User { admin: bool }
 //!
 //! async fn me(session: Session<User>) -> String {
-//!     format!("{} admin={}", session.sub, session.app.admin)
+//!     format!("{} admin={}", session.sub(), session.app.admin)
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")]

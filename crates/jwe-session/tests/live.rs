@@ -59,7 +59,7 @@ fn layer(
 }
 
 async fn me(session: Session<User>) -> String {
-    format!("{} {:?}", session.sub, session.app.roles)
+    format!("{} {:?}", session.sub(), session.app.roles)
 }
 
 async fn refresh(handle: SessionHandle<User>, user: String) -> StatusCode {
@@ -274,7 +274,7 @@ async fn a_watch_from_the_extractor_or_the_handle_completes_on_logout() {
         "watching"
     );
     let ended = rx.recv().await.unwrap();
-    assert_eq!(store.watches(), 2);
+    assert_eq!(store.watch_count(), 2);
     let anonymous = Request::get("/anonymous").body(Body::empty()).unwrap();
     assert_eq!(send(&watching, anonymous).await.2, "true");
     // Another request (another tab) logs out: the open "connection" hears of it.
@@ -291,7 +291,7 @@ async fn a_watch_from_the_extractor_or_the_handle_completes_on_logout() {
         (a.revoked(), b.revoked()),
         (Some(Revoked::Session), Some(Revoked::Session))
     );
-    assert_eq!(store.watches(), 0);
+    assert_eq!(store.watch_count(), 0);
 }
 
 /// A refresh made by an instance whose clock is ahead of this one's: the renewal it
@@ -306,7 +306,7 @@ async fn a_refresh_from_a_clock_ahead_renews_once() {
     let app = app(&layer);
     let alice = layer.test_session("alice", user(&["user"])).unwrap();
     let ahead = UnixMicros::from(UnixTime::from_secs(T0 + 5));
-    let refresh = Revocation::Refresh {
+    let refresh = Revocation::Tokens {
         sub: "alice".into(),
         at: ahead,
         until: UnixTime::from_secs(T0 + 1_000),
@@ -382,7 +382,7 @@ async fn an_open_connection_rechecks_on_a_refresh_and_a_ban_ends_it() {
     assert_eq!(end.revoked(), None);
     assert_eq!(checked, Ok(vec!["admin".to_owned()]));
     tokio::task::yield_now().await;
-    assert_eq!(store.watches(), 1, "watching the new claims");
+    assert_eq!(store.watch_count(), 1, "watching the new claims");
     assert!(next(&mut rx).is_err(), "the new watch is not covered");
     // The ban: the hook refuses, the connection ends.
     table
@@ -397,7 +397,7 @@ async fn an_open_connection_rechecks_on_a_refresh_and_a_ban_ends_it() {
     assert!(matches!(end, WatchEnd::Refreshed { .. }));
     assert_eq!(checked, Err(RecheckError::Refused));
     tokio::task::yield_now().await;
-    assert_eq!(store.watches(), 0);
+    assert_eq!(store.watch_count(), 0);
 }
 
 /// `recheck` says why it does not vouch for a session: none, revoked, past the absolute

@@ -26,7 +26,7 @@ impl Write for Captured {
 }
 
 async fn me(session: Session<()>) -> String {
-    session.sub.clone()
+    session.sub().to_owned()
 }
 
 #[tokio::test(flavor = "current_thread")]

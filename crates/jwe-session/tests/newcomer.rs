@@ -53,9 +53,9 @@ fn layer_on(ring: &KeyRingHandle, clock: &Arc<ManualClock>) -> SessionLayer<User
         .unwrap()
 }
 
-/// `session.sub` is a `String`: no `.as_deref().unwrap_or("?")`.
+/// `session.sub()` is a `&str`: no `.as_deref().unwrap_or("?")`.
 async fn me(session: Session<User>) -> String {
-    let sub: &String = &session.sub;
+    let sub: &str = session.sub();
     format!("{sub} {:?} {}", session.app.roles, session.sid())
 }
 
@@ -87,7 +87,7 @@ async fn logout(handle: SessionHandle<User>) -> &'static str {
 /// Answers a missing session itself, as an API would.
 async fn custom(session: Result<Session<User>, SessionRejection>) -> (StatusCode, String) {
     match session {
-        Ok(s) => (StatusCode::OK, s.sub),
+        Ok(s) => (StatusCode::OK, s.sub().to_owned()),
         Err(r) if r.is_no_session() => (StatusCode::FORBIDDEN, "log in".into()),
         Err(r) => (r.status(), r.to_string()),
     }
@@ -427,7 +427,10 @@ async fn claims_evolve_by_adding_optional_fields() {
     async fn me2(s: Session<V2>) -> String {
         format!(
             "{} {:?} {:?} {:?}",
-            s.sub, s.app.roles, s.app.theme, s.app.nickname
+            s.sub(),
+            s.app.roles,
+            s.app.theme,
+            s.app.nickname
         )
     }
     async fn me3(s: Session<Required>) -> String {

@@ -28,7 +28,7 @@ struct User {
 }
 
 async fn me(session: Session<User>) -> String {
-    format!("{} {:?}", session.sub, session.app.roles)
+    format!("{} {:?}", session.sub(), session.app.roles)
 }
 
 async fn logout(handle: SessionHandle<User>) -> StatusCode {

@@ -763,7 +763,7 @@ async fn bearer_app(clock: ManualClock, refuse: bool) -> Server {
         )
         .route(
             "/whoami",
-            get(|s: Session<Api>| async move { format!("{} {}", s.sub, s.app.scope) }),
+            get(|s: Session<Api>| async move { format!("{} {}", s.sub(), s.app.scope) }),
         )
         .layer(layer);
     Server::start(router).await

@@ -608,7 +608,7 @@ async fn the_write_back_keeps_the_real_expiry() {
     let now = UnixTime::now();
     let week = now.saturating_add(secs(7 * 86_400));
     let r = session("leaked", week);
-    writer.revoke_all(std::slice::from_ref(&r)).await.unwrap();
+    writer.revoke_batch(std::slice::from_ref(&r)).await.unwrap();
     assert!(wait_for(&a, secs(5), || a.check(ids("leaked"), now).is_some()).await);
     let mut conn = redis_conn(&server.url()).await;
     let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
@@ -674,7 +674,7 @@ async fn a_skewed_writer_cannot_shorten_a_revocation() {
         .await
         .unwrap();
     writer
-        .revoke_all(&[session("stamped", until)])
+        .revoke_batch(&[session("stamped", until)])
         .await
         .unwrap();
     let last: redis::streams::StreamRangeReply = conn
@@ -847,13 +847,13 @@ async fn start_up_loads_only_what_the_hot_path_needs() {
         at: old.saturating_sub(secs(3600)).into(),
         until,
     };
-    writer.revoke_all(&[cut]).await.unwrap();
+    writer.revoke_batch(&[cut]).await.unwrap();
     let fresh: Vec<Revocation> = (0..10)
         .map(|i| session(&format!("new{i}"), until))
         .collect();
-    writer.revoke_all(&fresh).await.unwrap();
+    writer.revoke_batch(&fresh).await.unwrap();
     // A repeat changes nothing and writes nothing new to the log.
-    assert_eq!(writer.revoke_all(&fresh).await.unwrap(), 0);
+    assert_eq!(writer.revoke_batch(&fresh).await.unwrap(), 0);
 
     let late = store(&server).await;
     assert_eq!(
@@ -938,7 +938,7 @@ async fn a_reconnect_replays_what_it_missed() {
     let revs: Vec<Revocation> = (0..50)
         .map(|i| session(&format!("m{i}"), now.saturating_add(secs(600))))
         .collect();
-    writer.revoke_all(&revs).await.unwrap();
+    writer.revoke_batch(&revs).await.unwrap();
     assert!(
         wait_for(&a, secs(5), || (0..50)
             .all(|i| a.check(ids(&format!("m{i}")), now).is_some()))
@@ -1011,7 +1011,7 @@ async fn cluster_works() {
     let revs: Vec<Revocation> = (0..1200)
         .map(|i| session(&format!("bulk{i}"), until))
         .collect();
-    assert_eq!(writer.revoke_all(&revs).await.unwrap(), 1200);
+    assert_eq!(writer.revoke_batch(&revs).await.unwrap(), 1200);
     assert!(wait_for(&b, secs(2), || b.check(ids("bulk1199"), now).is_some()).await);
 }
 
@@ -1091,7 +1091,7 @@ async fn watches_and_refreshes_reach_another_instance() {
         assert_eq!(why.revoked(), revocation.revokes(ids_of(sid, sub), now));
         println!("{revocation:?} reached B's watch in {:?}", t0.elapsed());
     }
-    let refresh = Revocation::Refresh {
+    let refresh = Revocation::Tokens {
         sub: "rosa".into(),
         at: now.into(),
         until,

@@ -309,7 +309,7 @@ pub(crate) async fn refresh_scope(s: &dyn RevocationStore) {
     };
     assert!(s.refresh_due(token("rita", at), now).is_none());
     s.revoke(
-        Revocation::Refresh {
+        Revocation::Tokens {
             sub: "rita".into(),
             at,
             until: now.saturating_add(secs(960)),
@@ -334,7 +334,7 @@ pub(crate) async fn refresh_scope(s: &dyn RevocationStore) {
     );
     assert!(s
         .revoke(
-            Revocation::Refresh {
+            Revocation::Tokens {
                 sub: String::new(),
                 at,
                 until: now.saturating_add(secs(960)),
@@ -364,7 +364,7 @@ pub(crate) async fn watches_complete(s: &dyn RevocationStore) {
     let later = s.watch(ids("w4", "walt", now.saturating_add(secs(1))), now);
     let later = later.unwrap();
     let until = now.saturating_add(secs(900));
-    let refresh = Revocation::Refresh {
+    let refresh = Revocation::Tokens {
         sub: "wendy".into(),
         at: now.into(),
         until,

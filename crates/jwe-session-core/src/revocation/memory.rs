@@ -140,7 +140,7 @@ impl MemoryStore {
                     let cut = Cutoff::new(*at, *until);
                     st.all.get_or_insert(cut).absorb(cut);
                 }
-                Revocation::Refresh { sub, at, until } => {
+                Revocation::Tokens { sub, at, until } => {
                     let cut = Cutoff::new(*at, *until);
                     st.refreshes
                         .entry(sub.clone())
@@ -189,7 +189,7 @@ impl MemoryStore {
             st.refreshes
                 .iter()
                 .filter(|(_, c)| c.until > now)
-                .map(|(sub, c)| Revocation::Refresh {
+                .map(|(sub, c)| Revocation::Tokens {
                     sub: sub.clone(),
                     at: c.at,
                     until: c.until,
@@ -224,7 +224,7 @@ impl MemoryStore {
 
     /// How many [`RevocationWatch`]es are live (for metrics and tests).
     #[must_use]
-    pub fn watches(&self) -> usize {
+    pub fn watch_count(&self) -> usize {
         self.watches.len()
     }
 
@@ -513,7 +513,7 @@ mod tests {
                 false,
             ),
             (
-                Revocation::Refresh {
+                Revocation::Tokens {
                     sub: "u".into(),
                     at: us(1),
                     until: t(u64::MAX),
@@ -726,7 +726,7 @@ mod tests {
     async fn a_refresh_renews_tokens_issued_up_to_its_moment_and_refuses_none() {
         let s = MemoryStore::new();
         let m = us(100_000_000);
-        let r = Revocation::Refresh {
+        let r = Revocation::Tokens {
             sub: "alice".into(),
             at: m,
             until: t(1_000),
@@ -757,7 +757,7 @@ mod tests {
         assert_eq!(s.check_authoritative(before, t(100)).await.unwrap(), None);
         // Merged like a cut-off, kept in snapshots, dropped by pruning.
         s.apply(
-            &Revocation::Refresh {
+            &Revocation::Tokens {
                 sub: "alice".into(),
                 at: us(50),
                 until: t(2_000),
@@ -767,7 +767,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             s.snapshot(t(100)),
-            vec![Revocation::Refresh {
+            vec![Revocation::Tokens {
                 sub: "alice".into(),
                 at: m,
                 until: t(2_000)
@@ -777,7 +777,7 @@ mod tests {
         assert!(s.is_empty());
         assert!(s
             .apply(
-                &Revocation::Refresh {
+                &Revocation::Tokens {
                     sub: String::new(),
                     at: m,
                     until: t(2_000)
@@ -797,7 +797,7 @@ mod tests {
         life.start(&mut c, "alice", us(5_000_000));
         let m = us(5_000_001);
         s.apply(
-            &Revocation::Refresh {
+            &Revocation::Tokens {
                 sub: "alice".into(),
                 at: m,
                 until: t(1_000),
@@ -828,13 +828,13 @@ mod tests {
         let mut a2 = s.watch(ids("a2", "alice", 50), now).unwrap();
         let mut b1 = s.watch(ids("b1", "bob", 10), now).unwrap();
         let mut late = s.watch(ids("c1", "carol", 99), now).unwrap();
-        assert_eq!(s.watches(), 4);
+        assert_eq!(s.watch_count(), 4);
         for w in [&mut a1, &mut a2, &mut b1, &mut late] {
             assert_eq!(poll_once(w), Poll::Pending);
         }
         // Neither another subject's refresh nor another session's logout ends a watch.
         s.apply(
-            &Revocation::Refresh {
+            &Revocation::Tokens {
                 sub: "dave".into(),
                 at: us(999_000_000),
                 until: t(1_000),
@@ -897,9 +897,9 @@ mod tests {
         };
         s.revoke(stale, now).await.unwrap();
         assert_eq!(late.revoked(), None);
-        assert_eq!(s.watches(), 1, "completed watches left the index");
+        assert_eq!(s.watch_count(), 1, "completed watches left the index");
         drop(late);
-        assert_eq!(s.watches(), 0, "a dropped watch leaves the index");
+        assert_eq!(s.watch_count(), 0, "a dropped watch leaves the index");
     }
 
     #[tokio::test]
@@ -912,7 +912,7 @@ mod tests {
         s.revoke(logout, t(100)).await.unwrap();
         let w = s.watch(ids("s1", "alice", 10), t(100)).unwrap();
         assert_eq!(w.revoked(), Some(Revoked::Session));
-        assert_eq!(s.watches(), 0);
+        assert_eq!(s.watch_count(), 0);
         assert_eq!(w.await, WatchEnd::Revoked(Revoked::Session));
     }
 
@@ -931,7 +931,7 @@ mod tests {
         let new = s.watch(issued("a2", "alice", 80), now).unwrap();
         let bob = s.watch(issued("b1", "bob", 20), now).unwrap();
         let at = us(50_000_000);
-        let refresh = Revocation::Refresh {
+        let refresh = Revocation::Tokens {
             sub: "alice".into(),
             at,
             until: t(1_000),
@@ -941,7 +941,7 @@ mod tests {
         assert_eq!(old.revoked(), None, "a refresh is no revocation");
         assert_eq!(new.ended(), None, "issued after the refresh");
         assert_eq!(bob.ended(), None, "another subject");
-        assert_eq!(s.watches(), 2);
+        assert_eq!(s.watch_count(), 2);
         assert_eq!(old.await, WatchEnd::Refreshed { at });
         // Watching a token the refresh covers completes at once; one issued after it
         // (what the renewal issues) does not.
@@ -985,7 +985,7 @@ mod tests {
                     assert_eq!(why, WatchEnd::Revoked(Revoked::All { at: us(5_000_000) }));
                 }
             }
-            assert_eq!(store.watches(), 0);
+            assert_eq!(store.watch_count(), 0);
         }
     }
 }

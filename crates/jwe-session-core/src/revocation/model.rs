@@ -54,11 +54,13 @@ pub enum Revocation {
         /// Remember until then.
         until: UnixTime,
     },
-    /// Claims refresh: every token of `sub` issued at or before `at` is not refused but
-    /// taken through renewal on its next request (the authoritative check and the app's
-    /// renew hook), so changed claims (roles, say) apply at once. Renewal issues a token
-    /// after `at`, which the refresh no longer affects.
-    Refresh {
+    /// A claims refresh: every *token* of `sub` issued at or before `at` loses its trust
+    /// without lookup, while the *session* goes on. Such a token is not refused but taken
+    /// through renewal on its next request (the authoritative check and the app's renew
+    /// hook), so changed claims (roles, say) apply at once. Renewal issues a token after
+    /// `at`, which this no longer affects. Its wire label is `refresh` ([`Scope::label`]),
+    /// after the operation that makes it.
+    Tokens {
         /// The subject.
         sub: String,
         /// The moment of the refresh: tokens issued at or before it are renewed.
@@ -80,8 +82,8 @@ pub enum RevocationKey<'a> {
     Subject(&'a str),
     /// The global entry.
     All,
-    /// A subject's claims refresh entry.
-    Refresh(&'a str),
+    /// A subject's claims refresh entry ([`Revocation::Tokens`]).
+    Tokens(&'a str),
 }
 
 /// The kind of a revocation, without its data: what metrics, logs, the CLI's output and
@@ -95,13 +97,13 @@ pub enum Scope {
     Subject,
     /// [`Revocation::All`].
     All,
-    /// [`Revocation::Refresh`].
-    Refresh,
+    /// [`Revocation::Tokens`].
+    Tokens,
 }
 
 impl Scope {
     /// Every scope, in code order.
-    pub const EVERY: [Self; 4] = [Self::Session, Self::Subject, Self::All, Self::Refresh];
+    pub const EVERY: [Self; 4] = [Self::Session, Self::Subject, Self::All, Self::Tokens];
 
     /// Its name in metrics, logs and the CLI's output: `session`, `subject`, `all`,
     /// `refresh`.
@@ -111,7 +113,7 @@ impl Scope {
             Self::Session => "session",
             Self::Subject => "subject",
             Self::All => "all",
-            Self::Refresh => "refresh",
+            Self::Tokens => "refresh",
         }
     }
 
@@ -123,7 +125,7 @@ impl Scope {
             Self::Session => 0,
             Self::Subject => 1,
             Self::All => 2,
-            Self::Refresh => 3,
+            Self::Tokens => 3,
         }
     }
 
@@ -135,7 +137,7 @@ impl Scope {
             0 => Some(Self::Session),
             1 => Some(Self::Subject),
             2 => Some(Self::All),
-            3 => Some(Self::Refresh),
+            3 => Some(Self::Tokens),
             _ => None,
         }
     }
@@ -155,7 +157,7 @@ impl<'a> RevocationKey<'a> {
             Self::Session(_) => Scope::Session,
             Self::Subject(_) => Scope::Subject,
             Self::All => Scope::All,
-            Self::Refresh(_) => Scope::Refresh,
+            Self::Tokens(_) => Scope::Tokens,
         }
     }
 
@@ -163,7 +165,7 @@ impl<'a> RevocationKey<'a> {
     #[must_use]
     pub const fn id(self) -> &'a str {
         match self {
-            Self::Session(id) | Self::Subject(id) | Self::Refresh(id) => id,
+            Self::Session(id) | Self::Subject(id) | Self::Tokens(id) => id,
             Self::All => "",
         }
     }
@@ -211,17 +213,17 @@ impl Revocation {
         }
     }
 
-    /// Claims refresh of `sub` at `at`. Kept until every token issued by `at` is past its
+    /// [`Revocation::Tokens`]: a claims refresh of `sub` at `at`. Kept until every token issued by `at` is past its
     /// `exp` (one second for `at`'s own, then the access lifetime) plus
     /// [`REVOCATION_GRACE`]: after that each renews anyway.
     #[must_use]
-    pub fn refresh(sub: impl Into<String>, at: UnixMicros, lifetimes: &Lifetimes) -> Self {
+    pub fn tokens(sub: impl Into<String>, at: UnixMicros, lifetimes: &Lifetimes) -> Self {
         let until = at
             .secs()
             .saturating_add(std::time::Duration::from_secs(1))
             .saturating_add(lifetimes.access())
             .saturating_add(REVOCATION_GRACE);
-        Self::Refresh {
+        Self::Tokens {
             sub: sub.into(),
             at,
             until,
@@ -240,7 +242,7 @@ impl Revocation {
     pub fn at(&self) -> Option<UnixMicros> {
         match self {
             Self::Session { .. } => None,
-            Self::Subject { at, .. } | Self::All { at, .. } | Self::Refresh { at, .. } => Some(*at),
+            Self::Subject { at, .. } | Self::All { at, .. } | Self::Tokens { at, .. } => Some(*at),
         }
     }
 
@@ -255,7 +257,7 @@ impl Revocation {
             Self::Session { until, .. }
             | Self::Subject { until, .. }
             | Self::All { until, .. }
-            | Self::Refresh { until, .. } => *until,
+            | Self::Tokens { until, .. } => *until,
         }
     }
 
@@ -266,7 +268,7 @@ impl Revocation {
             Self::Session { sid, .. } => RevocationKey::Session(sid),
             Self::Subject { sub, .. } => RevocationKey::Subject(sub),
             Self::All { .. } => RevocationKey::All,
-            Self::Refresh { sub, .. } => RevocationKey::Refresh(sub),
+            Self::Tokens { sub, .. } => RevocationKey::Tokens(sub),
         }
     }
 
@@ -289,8 +291,8 @@ impl Revocation {
                 },
             )
             | (
-                Self::Refresh { at, until, .. },
-                Self::Refresh {
+                Self::Tokens { at, until, .. },
+                Self::Tokens {
                     at: a2, until: u2, ..
                 },
             )
@@ -306,7 +308,7 @@ impl Revocation {
 
     /// Whether this revocation ends the session `ids` at `now`, and why: the rule every
     /// store applies (a session whose start is unknown counts as begun before any cut-off).
-    /// A [`Refresh`](Self::Refresh) never ends a session (see [`refreshes`](Self::refreshes)).
+    /// A [`Refresh`](Self::Tokens) never ends a session (see [`refreshes`](Self::refreshes)).
     #[must_use]
     pub fn revokes(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<Revoked> {
         if self.until() <= now {
@@ -322,7 +324,7 @@ impl Revocation {
             Self::All { at, until } => {
                 cut(&Cutoff::new(*at, *until), ids.started, now).then_some(Revoked::All { at: *at })
             }
-            Self::Refresh { .. } => None,
+            Self::Tokens { .. } => None,
         }
     }
 
@@ -332,7 +334,7 @@ impl Revocation {
     #[must_use]
     pub fn refreshes(&self, ids: SessionIds<'_>, now: UnixTime) -> bool {
         match self {
-            Self::Refresh { sub, at, until } => {
+            Self::Tokens { sub, at, until } => {
                 ids.sub == Some(sub.as_str()) && cut(&Cutoff::new(*at, *until), ids.issued, now)
             }
             Self::Session { .. } | Self::Subject { .. } | Self::All { .. } => false,
@@ -354,7 +356,7 @@ impl Revocation {
         }
         let empty = match self {
             Self::Session { sid, .. } => sid.is_empty().then_some("empty sid"),
-            Self::Subject { sub, .. } | Self::Refresh { sub, .. } => {
+            Self::Subject { sub, .. } | Self::Tokens { sub, .. } => {
                 sub.is_empty().then_some("empty sub")
             }
             Self::All { .. } => None,
@@ -475,7 +477,7 @@ mod tests {
             Revocation::session("s1", Some(t(NOW - 10)), t(NOW), &l),
             Revocation::subject("alice", at, &l),
             Revocation::everyone(at, &l),
-            Revocation::refresh("alice", at, &l),
+            Revocation::tokens("alice", at, &l),
         ]
     }
 
@@ -509,7 +511,7 @@ mod tests {
                 (Scope::Session, "s1"),
                 (Scope::Subject, "alice"),
                 (Scope::All, ""),
-                (Scope::Refresh, "alice")
+                (Scope::Tokens, "alice")
             ]
         );
         let r = Revocation::session("s1", None, t(NOW), &Lifetimes::default());
@@ -546,7 +548,7 @@ mod tests {
             assert_eq!(r.at(), Some(at));
         }
         // A refresh: until every token issued in `at`'s second is past exp.
-        let r = Revocation::refresh("a", at, &l);
+        let r = Revocation::tokens("a", at, &l);
         assert_eq!(r.until(), t(NOW + 1 + 15 * 60 + 60));
         for r in one_of_each() {
             assert!(r.check().is_ok(), "{r:?}");

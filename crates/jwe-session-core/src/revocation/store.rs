@@ -26,7 +26,7 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// Why a session is revoked, from memory; `None` if it is not.
     fn check(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<Revoked>;
 
-    /// Whether a claims refresh ([`Revocation::Refresh`]) takes this token through
+    /// Whether a claims refresh ([`Revocation::Tokens`]) takes this token through
     /// renewal before its `exp`, from memory, like [`check`](Self::check): the refresh's
     /// moment if so (the renewed token must be issued after it). A store that does not keep
     /// refreshes answers `None` (the default): its tokens then renew at `exp` only.

@@ -273,7 +273,7 @@ impl Registry {
                 Revocation::Session { sid, .. } => {
                     ix.by_sid.get(sid.as_str()).cloned().unwrap_or_default()
                 }
-                Revocation::Subject { sub, .. } | Revocation::Refresh { sub, .. } => {
+                Revocation::Subject { sub, .. } | Revocation::Tokens { sub, .. } => {
                     ix.by_sub.get(sub.as_str()).cloned().unwrap_or_default()
                 }
                 Revocation::All { .. } => ix.all.keys().copied().collect(),
@@ -284,7 +284,7 @@ impl Registry {
                     continue;
                 };
                 let end = match revocation {
-                    Revocation::Refresh { at, .. } => revocation
+                    Revocation::Tokens { at, .. } => revocation
                         .refreshes(slot.ids(), now)
                         .then_some(WatchEnd::Refreshed { at: *at }),
                     Revocation::Session { .. }
