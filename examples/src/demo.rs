@@ -44,12 +44,13 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use jwe_session::{
     Claims, Clock, KeyRingHandle, Lifetimes, Recorded, RevocationStore, RevokeError, SystemClock,
 };
 use jwe_session::{
-    ConfigError, Session, SessionHandle, SessionLayer, SessionLayerBuilder, StartError,
+    ConfigError, Session, SessionAdmin, SessionHandle, SessionLayer, SessionLayerBuilder,
+    StartError,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
@@ -439,6 +440,7 @@ pub fn router(layer: SessionLayer<DemoClaims>) -> Router {
 
 /// The demo's routes behind a given layer; `roles` must be the table its renew hook reads.
 pub fn router_with(layer: SessionLayer<DemoClaims>, roles: RoleTable) -> Router {
+    let admin = layer.admin();
     Router::new()
         .route("/", get(index))
         .route("/login", post(login))
@@ -449,6 +451,7 @@ pub fn router_with(layer: SessionLayer<DemoClaims>, roles: RoleTable) -> Router 
         .route("/roles", post(set_roles))
         .route("/ws", get(ws))
         .layer(layer)
+        .layer(Extension(admin))
         .with_state(roles)
 }
 
@@ -536,6 +539,7 @@ struct RolesForm {
 /// logged in (`404` otherwise).
 async fn set_roles(
     State(table): State<RoleTable>,
+    Extension(admin): Extension<SessionAdmin<DemoClaims>>,
     session: Session<DemoClaims>,
     Form(f): Form<RolesForm>,
 ) -> Response {
@@ -568,7 +572,7 @@ async fn set_roles(
         }
     }
     tracing::info!(by = %session.sub(), user, ?roles, "roles changed; claims refreshed");
-    after_logout(session.handle().refresh_claims_of(user).await)
+    after_logout(admin.refresh_claims_of(user).await)
 }
 
 /// The WebSocket: `Session` is extracted first, so without one the answer is `401` and

@@ -53,8 +53,10 @@ impl Default for Lifetimes {
 }
 
 /// Where a session stands at a moment, by its claims alone.
+///
+/// Exhaustive, like the revocation scopes: the layer's decision matches every stage
+/// without a wildcard, so a new one is a compile error there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Stage {
     /// Before `exp`: trust it.
     Fresh,

@@ -10,8 +10,8 @@ use http::request::Parts;
 use http::{HeaderValue, StatusCode};
 use jwe_session_core::Claims;
 
-use crate::config::RejectionFormat;
 use crate::handle::SessionHandle;
+use crate::options::RejectionFormat;
 
 /// The current session's claims; rejects with `401` when there is none.
 ///
@@ -105,10 +105,10 @@ impl<T> Session<T> {
     /// [`WatchError::Unsupported`](crate::WatchError::Unsupported) from a store that
     /// cannot watch (every store of this project can).
     pub fn watch(&self) -> Result<crate::RevocationWatch, crate::WatchError> {
-        let config = &self.handle.config;
-        Ok(config.store.watch(
+        let shared = &self.handle.shared;
+        Ok(shared.store.watch(
             jwe_session_core::SessionIds::from(&self.claims),
-            config.clock.now(),
+            shared.clock.now(),
         )?)
     }
 
@@ -184,14 +184,14 @@ impl SessionRejection {
 
     fn no_session<T>(handle: &SessionHandle<T>) -> Self {
         let refused = handle.lock().refused;
-        let challenge = handle.config.transport.bearer().then_some(if refused {
+        let challenge = handle.shared.transport.bearer().then_some(if refused {
             r#"Bearer error="invalid_token""#
         } else {
             "Bearer"
         });
         Self {
             reason: RejectionReason::NoSession,
-            format: handle.config.rejection,
+            format: handle.shared.rejection,
             challenge,
         }
     }

@@ -4,12 +4,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use jwe_session_core::{
-    random_id, Claims, Lifetimes, Recorded, Revocation, RevocationWatch, RevokeError, SealError,
-    SessionIds, SessionLifetimes, UnixMicros, UnixTime, WatchUnsupported,
+    random_id, Audience, Claims, Lifetimes, Recorded, Revocation, RevocationWatch, RevokeError,
+    SealError, SessionIds, SessionLifetimes, UnixMicros, UnixTime, WatchUnsupported,
 };
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::shared::Shared;
 
 /// What the response must do about the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +37,35 @@ pub(crate) struct State<T> {
     pub(crate) written: bool,
 }
 
+// Here, beside `StartError`, not in `shared`: `shared` imports nothing of the handle.
+impl<T> Shared<T> {
+    /// The claims of a new session for `sub`, begun at `moment`: the configured issuer and
+    /// audience, a new `sid`, and the lifetimes (the session's own, if it chose them:
+    /// never longer than the layer's, whose revocations would not outlive them).
+    pub(crate) fn new_session(
+        &self,
+        sub: String,
+        app: T,
+        lifetimes: Option<SessionLifetimes>,
+        moment: UnixMicros,
+    ) -> Result<Claims<T>, StartError> {
+        if let Some(own) = &lifetimes {
+            if !self.lifetimes.contains(&own.lifetimes) {
+                return Err(StartError::LifetimesTooLong {
+                    asked: own.lifetimes,
+                    max: self.lifetimes,
+                });
+            }
+        }
+        let mut claims = Claims::new(app);
+        claims.iss.clone_from(&self.issuer);
+        claims.aud = self.audience.clone().map(Audience::one);
+        claims.lifetimes = lifetimes;
+        self.lifetimes.start(&mut claims, sub, moment);
+        Ok(claims)
+    }
+}
+
 /// The session of one request: read it, start one (login), change it, or end it (logout).
 ///
 /// The layer puts a `SessionHandle<T>` into every request's extensions, with or without a
@@ -52,14 +81,14 @@ pub(crate) struct State<T> {
 /// # }
 /// ```
 pub struct SessionHandle<T> {
-    pub(crate) config: Arc<Config<T>>,
+    pub(crate) shared: Arc<Shared<T>>,
     pub(crate) state: Arc<Mutex<State<T>>>,
 }
 
 impl<T> Clone for SessionHandle<T> {
     fn clone(&self) -> Self {
         Self {
-            config: Arc::clone(&self.config),
+            shared: Arc::clone(&self.shared),
             state: Arc::clone(&self.state),
         }
     }
@@ -78,12 +107,12 @@ impl<T> fmt::Debug for SessionHandle<T> {
 
 impl<T> SessionHandle<T> {
     pub(crate) fn new(
-        config: Arc<Config<T>>,
+        shared: Arc<Shared<T>>,
         current: Option<Claims<T>>,
         pending: Pending,
     ) -> Self {
         Self {
-            config,
+            shared,
             state: Arc::new(Mutex::new(State {
                 current,
                 pending,
@@ -117,10 +146,10 @@ impl<T> SessionHandle<T> {
     where
         T: Serialize,
     {
-        self.config
+        self.shared
             .ring
             .load()
-            .check_fits(claims, &self.config.opts)
+            .check_fits(claims, &self.shared.opts)
             .map(|_| ())
     }
 
@@ -197,7 +226,7 @@ impl<T> SessionHandle<T> {
         }
         let moment = self.moment();
         let now = moment.secs();
-        let claims = self.config.new_session(sub, app, lifetimes, moment)?;
+        let claims = self.shared.new_session(sub, app, lifetimes, moment)?;
         self.check_fits(&claims)?;
         let mut st = self.lock();
         if st.written {
@@ -213,7 +242,7 @@ impl<T> SessionHandle<T> {
 
     /// The layer's lifetimes: the longest any session may have.
     pub fn lifetimes(&self) -> Lifetimes {
-        self.config.lifetimes
+        self.shared.lifetimes
     }
 
     /// The layer's clock (the one it judges lifetimes by): for a long-lived connection's
@@ -221,7 +250,7 @@ impl<T> SessionHandle<T> {
     /// [absolute end](Lifetimes::absolute_end).
     #[must_use]
     pub fn clock(&self) -> Arc<dyn jwe_session_core::Clock> {
-        Arc::clone(&self.config.clock)
+        Arc::clone(&self.shared.clock)
     }
 
     /// Changes the application's claims of the current session; it is re-sealed in this
@@ -250,7 +279,7 @@ impl<T> SessionHandle<T> {
         }
         let mut claims = st.current.clone().ok_or(UpdateError::NoSession)?;
         f(&mut claims.app);
-        self.config.lifetimes.reissue(&mut claims, moment);
+        self.shared.lifetimes.reissue(&mut claims, moment);
         self.check_fits(&claims).map_err(|e| match e {
             SealError::TooLarge { len, max } => UpdateError::TooLarge { len, max },
             e => UpdateError::Claims(e),
@@ -270,7 +299,7 @@ impl<T> SessionHandle<T> {
     /// user is logged out, nothing to retry. Without a session there is nothing to record:
     /// `Ok(Recorded::Stored)`.
     pub async fn end(&self) -> Result<Recorded, RevokeError> {
-        let now = self.config.clock.now();
+        let now = self.shared.clock.now();
         let taken = self.take_for_clearing();
         let Some(revocation) = taken.and_then(|c| self.session_revocation(c, now)) else {
             return Ok(Recorded::Stored);
@@ -305,7 +334,7 @@ impl<T> SessionHandle<T> {
                 return Err(CycleError::NoSession);
             };
             let old = (claims.sid.replace(random_id()), claims.auth_time);
-            self.config.lifetimes.reissue(claims, moment);
+            self.shared.lifetimes.reissue(claims, moment);
             st.pending = Pending::Write;
             old
         };
@@ -321,7 +350,7 @@ impl<T> SessionHandle<T> {
 
     /// Records a revocation made through this handle, counted by scope.
     async fn revoke(&self, revocation: Revocation, now: UnixTime) -> Result<Recorded, RevokeError> {
-        self.config.revoke(revocation, now).await
+        self.shared.revoke(revocation, now).await
     }
 
     /// The revocation that ends one session: its `sid`, kept until no token of it could
@@ -344,7 +373,7 @@ impl<T> SessionHandle<T> {
             sid,
             Some(auth),
             now,
-            &self.config.lifetimes,
+            &self.shared.lifetimes,
         ))
     }
 
@@ -405,7 +434,7 @@ impl<T> SessionHandle<T> {
             } else {
                 claims.sid = Some(random_id());
                 claims.started_us = Some(started);
-                self.config.lifetimes.reissue(claims, started);
+                self.shared.lifetimes.reissue(claims, started);
                 st.pending = Pending::Write;
                 (sub, false)
             }
@@ -414,35 +443,6 @@ impl<T> SessionHandle<T> {
             tracing::warn!("end_others after the response was sent: this session ends too");
         }
         self.revoke_subject(sub, at).await
-    }
-
-    /// Refreshes the claims of every session of `sub` (a role granted or taken away): each
-    /// token of `sub` issued up to this moment is not refused but renewed on its next
-    /// request, on every instance that shares the store, before its `exp`: the store's
-    /// authoritative check, then the layer's [`on_renew`](crate::SessionLayerBuilder::on_renew)
-    /// hook, which returns the new claims (or refuses), then a new token in that response.
-    /// No lookup per request: the hot path checks an in-memory entry, kept for one access
-    /// lifetime.
-    ///
-    /// Any `sub` may be named, not only this session's: an admin's request refreshes
-    /// another user. This request's own token, if it is `sub`'s, renews on its next
-    /// request (use [`update`](Self::update) to change it in this response).
-    ///
-    /// ```
-    /// # use jwe_session::SessionHandle;
-    /// # #[derive(Clone)] struct Roles;
-    /// async fn grant(handle: SessionHandle<Roles>, user: String) -> Result<(), jwe_session::RevokeError> {
-    ///     // ... write the new role to the app's database, which `on_renew` reads ...
-    ///     handle.refresh_claims_of(user).await?;
-    ///     Ok(())
-    /// }
-    /// ```
-    ///
-    /// # Errors
-    /// [`RevokeError`] if the store could not record it (`Ok(Recorded::Queued { .. })`:
-    /// in force here, sent on by the store).
-    pub async fn refresh_claims_of(&self, sub: impl Into<String>) -> Result<Recorded, RevokeError> {
-        self.config.refresh_claims_of(sub.into()).await
     }
 
     /// Watches this request's session: the [`RevocationWatch`] completes when it is
@@ -462,21 +462,21 @@ impl<T> SessionHandle<T> {
         let st = self.lock();
         let claims = st.current.as_ref().ok_or(WatchError::NoSession)?;
         Ok(self
-            .config
+            .shared
             .store
-            .watch(SessionIds::from(claims), self.config.clock.now())?)
+            .watch(SessionIds::from(claims), self.shared.clock.now())?)
     }
 
     /// Revokes every session of `sub` begun at or before `at`.
     async fn revoke_subject(&self, sub: String, at: UnixMicros) -> Result<Recorded, RevokeError> {
-        let revocation = Revocation::subject(sub, at, &self.config.lifetimes);
+        let revocation = Revocation::subject(sub, at, &self.shared.lifetimes);
         self.revoke(revocation, at.secs()).await
     }
 
     /// The moment of a session start or a cut-off: the clock's microseconds, strictly
     /// increasing across this layer.
     fn moment(&self) -> UnixMicros {
-        self.config.moment()
+        self.shared.moment()
     }
 }
 

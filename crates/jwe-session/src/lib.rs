@@ -127,32 +127,45 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod admin;
+mod builder;
 pub mod client;
-mod config;
 mod cookies;
+mod error;
 #[cfg(feature = "axum")]
 mod extract;
+mod future;
 mod handle;
+mod layer;
+mod load;
 pub mod metrics;
 mod opened;
+mod options;
 mod origin;
+mod renew;
+mod respond;
 mod service;
+mod shared;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
-pub use config::{
-    ConfigError, DangerousOptions, RejectionFormat, Renew, SessionLayerBuilder, Transport,
-    DEFAULT_COOKIE_NAME, DEFAULT_TOKEN_CACHE, DEFAULT_TOKEN_HEADER,
-};
+pub use admin::SessionAdmin;
+pub use builder::{DangerousOptions, SessionLayerBuilder};
+pub use error::ConfigError;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{RejectionReason, Session, SessionRejection};
 pub use handle::{CycleError, RecheckError, SessionHandle, StartError, UpdateError, WatchError};
+pub use options::{
+    RejectionFormat, Renew, Transport, DEFAULT_COOKIE_NAME, DEFAULT_TOKEN_CACHE,
+    DEFAULT_TOKEN_HEADER,
+};
 // What an app touches from the core crate, so `jwe-session` is its one dependency: keys,
 // claims and their lifetimes, clocks, the embedded store, what the layer's operations
 // return. Everything else of the core (its errors in full, the revocation model a store
 // implements, the token inspection tools) is in [`core`].
+pub use future::ResponseFuture;
 pub use jwe_session_core::{
     Audience, Claim, Claims, Clock, Enc, Key, KeyError, KeyRing, KeyRingHandle, Lifetimes,
     ManualClock, MemoryStore, Opened, Recorded, RevocationStore, RevocationWatch, RevokeError,
@@ -162,7 +175,8 @@ pub use jwe_session_core::{
 #[cfg(feature = "watch")]
 #[cfg_attr(docsrs, doc(cfg(feature = "watch")))]
 pub use jwe_session_core::{KeyFileWatchMode, KeyFileWatchOptions, KeyFileWatcher};
-pub use service::{ResponseFuture, SessionLayer, SessionService};
+pub use layer::SessionLayer;
+pub use service::SessionService;
 
 /// The whole core crate, [`jwe-session-core`](jwe_session_core): what the root does not
 /// re-export is here, for store implementors (the revocation model, [`core::BoxFuture`],

@@ -164,18 +164,18 @@ impl<T: Serialize> SessionLayer<T> {
         app: T,
         lifetimes: Option<SessionLifetimes>,
     ) -> Result<TestSession, StartError> {
-        let config = &self.config;
-        let moment = config.moments.next(&*config.clock);
-        let claims = config.new_session(sub, app, lifetimes, moment)?;
-        let token = config
+        let shared = &self.shared;
+        let moment = shared.moments.next(&*shared.clock);
+        let claims = shared.new_session(sub, app, lifetimes, moment)?;
+        let token = shared
             .ring
             .load()
-            .seal_at(&claims, &config.opts, moment.secs())?;
+            .seal_at(&claims, &shared.opts, moment.secs())?;
         let token = token.into_string();
         // The cookies a login response would set, sent back as a browser would.
-        let cookie = config.transport.cookie().then(|| {
+        let cookie = shared.transport.cookie().then(|| {
             let mut set = HeaderMap::new();
-            config.cookie.write(&mut set, &token, None, 0);
+            shared.cookie.write(&mut set, &token, None, 0);
             let pairs: Vec<&str> = set
                 .get_all(SET_COOKIE)
                 .iter()

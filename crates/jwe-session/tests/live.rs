@@ -17,7 +17,8 @@ use jwe_session::core::{BoxFuture, CheckError, Revocation, SessionIds};
 use jwe_session::testing::{request_with_session, TestSession};
 use jwe_session::{
     Clock, KeyRing, KeyRingHandle, ManualClock, MemoryStore, Recorded, Renew, RevocationStore,
-    RevokeError, Revoked, Session, SessionHandle, SessionLayer, UnixMicros, UnixTime, WatchError,
+    RevokeError, Revoked, Session, SessionAdmin, SessionHandle, SessionLayer, UnixMicros, UnixTime,
+    WatchError,
 };
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
@@ -62,19 +63,20 @@ async fn me(session: Session<User>) -> String {
     format!("{} {:?}", session.sub(), session.app.roles)
 }
 
-async fn refresh(handle: SessionHandle<User>, user: String) -> StatusCode {
-    match handle.refresh_claims_of(user).await {
+async fn refresh(admin: SessionAdmin<User>, user: String) -> StatusCode {
+    match admin.refresh_claims_of(user).await {
         Ok(_) => StatusCode::NO_CONTENT,
         Err(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
 fn app(layer: &SessionLayer<User>) -> Router {
+    let admin = layer.admin();
     Router::new()
         .route("/me", get(me))
         .route(
             "/refresh/{user}",
-            post(|h: SessionHandle<User>, Path(user): Path<String>| refresh(h, user)),
+            post(move |Path(user): Path<String>| refresh(admin.clone(), user)),
         )
         .layer(layer.clone())
 }
@@ -159,7 +161,7 @@ async fn a_claims_refresh_renews_that_subjects_tokens_on_their_next_request() {
         .lock()
         .unwrap()
         .insert("alice".into(), vec!["banned".into()]);
-    layer.refresh_claims_of("alice").await.unwrap();
+    layer.admin().refresh_claims_of("alice").await.unwrap();
     let (status, cookie, _) = send(&app, get_with_cookie("/me", &renewed)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(cookie.unwrap().contains("Max-Age=0"), "cookie cleared");
@@ -222,7 +224,7 @@ async fn a_refresh_during_a_store_outage_applies_and_logs_nobody_out() {
         .lock()
         .unwrap()
         .insert("alice".into(), vec!["admin".into()]);
-    layer.refresh_claims_of("alice").await.unwrap();
+    layer.admin().refresh_claims_of("alice").await.unwrap();
     let (status, cookie, body) = send(&app, get_with("/me", &alice)).await;
     assert_eq!(
         (status, body.as_str()),
@@ -373,7 +375,7 @@ async fn an_open_connection_rechecks_on_a_refresh_and_a_ban_ends_it() {
         .lock()
         .unwrap()
         .insert("alice".into(), vec!["admin".into()]);
-    layer.refresh_claims_of("alice").await.unwrap();
+    layer.admin().refresh_claims_of("alice").await.unwrap();
     let (end, checked) = tokio::time::timeout(Duration::from_secs(1), rx.recv())
         .await
         .unwrap()
@@ -389,7 +391,7 @@ async fn an_open_connection_rechecks_on_a_refresh_and_a_ban_ends_it() {
         .lock()
         .unwrap()
         .insert("alice".into(), vec!["banned".into()]);
-    layer.refresh_claims_of("alice").await.unwrap();
+    layer.admin().refresh_claims_of("alice").await.unwrap();
     let (end, checked) = tokio::time::timeout(Duration::from_secs(1), rx.recv())
         .await
         .unwrap()

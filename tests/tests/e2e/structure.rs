@@ -2,7 +2,8 @@
 //! for each rule: an error type sits beside what raises it, or in a module that imports
 //! nothing from its siblings). Reads each crate's `src/`, folders included, outside
 //! `#[cfg(test)] mod tests`, for `crate::` and `super::` paths; a module in a folder is
-//! `folder::module`.
+//! `folder::module`; `crate::Item` counts as an import of the module the root re-exports
+//! it from. Comments (doc links included) are not imports.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -26,7 +27,13 @@ fn modules(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
         };
         let text = std::fs::read_to_string(&path).unwrap();
         let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
-        out.entry(name).or_default().push_str(code);
+        // Comments and doc links name items without importing them.
+        let code: String = code
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        out.entry(name).or_default().push_str(&code);
     }
 }
 
@@ -74,10 +81,27 @@ fn owner(path: &str, names: &BTreeSet<String>) -> Option<String> {
         .find(|m| names.contains(m))
 }
 
+/// What the crate root re-exports from its own modules (`pub use handle::{A, B};`), so
+/// that `crate::A` counts as an import of `handle`: a root re-export must not hide a circle.
+fn reexports(lib: &str, names: &BTreeSet<String>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (i, _) in lib.match_indices("pub use ") {
+        for p in paths(&lib[i + "pub use ".len()..]) {
+            if let Some((module, item)) = p.rsplit_once("::") {
+                if names.contains(module) {
+                    out.insert(item.trim().to_owned(), module.to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
 fn imports(crate_src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut modules_of = BTreeMap::new();
     modules(crate_src, "", &mut modules_of);
     let names: BTreeSet<String> = modules_of.keys().cloned().collect();
+    let reexported = reexports(&modules_of["lib"], &names);
     modules_of
         .iter()
         .map(|(name, code)| {
@@ -92,8 +116,11 @@ fn imports(crate_src: &Path) -> BTreeMap<String, BTreeSet<String>> {
                         continue;
                     }
                     for p in paths(&code[i + base.len()..]) {
+                        let first = p.split("::").next().unwrap_or_default();
                         let target = match base {
-                            "crate::" => owner(&p, &names),
+                            "crate::" => {
+                                owner(&p, &names).or_else(|| reexported.get(first).cloned())
+                            }
                             _ => owner(&format!("{from}{p}"), &names)
                                 .or_else(|| (!parent.is_empty()).then(|| parent.to_owned())),
                         };

@@ -1,340 +1,36 @@
-//! The layer's configuration and its builder.
+//! [`SessionLayerBuilder`] and [`DangerousOptions`]: every option, checked once at `build`.
 
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cookie::SameSite;
 use http::HeaderName;
 use jwe_session_core::{
-    Audience, BoxFuture, Claim, Claims, Clock, KeyRingHandle, Lifetimes, MemoryStore, Recorded,
-    Revocation, RevocationStore, RevokeError, SessionLifetimes, SystemClock, TokenOptions,
-    UnixMicros, UnixTime, Validation, DEFAULT_MAX_TOKEN_LEN,
+    Claim, Claims, Clock, KeyRingHandle, Lifetimes, MemoryStore, RevocationStore, SystemClock,
+    TokenOptions, UnixTime, Validation, DEFAULT_MAX_TOKEN_LEN,
 };
 
 use crate::cookies::CookieSettings;
 use crate::opened::OpenedCache;
 use crate::origin::CrossOrigin;
 
-/// Where the layer looks for a token and where it writes one back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Transport {
-    /// An `HttpOnly` cookie (browsers). The default.
-    #[default]
-    Cookie,
-    /// `Authorization: Bearer <token>` in, the renewal header out (APIs, gRPC metadata).
-    Bearer,
-    /// Either: a bearer header wins over a cookie when both are sent.
-    Both,
-}
+use crate::error::ConfigError;
+use crate::layer::SessionLayer;
+use crate::options::{
+    RejectionFormat, Renew, RenewHook, Transport, DEFAULT_COOKIE_NAME, DEFAULT_TOKEN_CACHE,
+    DEFAULT_TOKEN_HEADER,
+};
+use crate::shared::{Moments, Shared};
 
-impl Transport {
-    pub(crate) fn cookie(self) -> bool {
-        matches!(self, Self::Cookie | Self::Both)
-    }
-
-    pub(crate) fn bearer(self) -> bool {
-        matches!(self, Self::Bearer | Self::Both)
-    }
-}
-
-/// How a request without a session is answered when a handler requires one (the
-/// `Session<T>` extractor's rejection, feature `axum`).
-///
-/// Either way the status is `401`, and with the bearer transport the response carries
-/// `WWW-Authenticate: Bearer` (RFC 6750 §3), with `error="invalid_token"` when the request
-/// sent a token that was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum RejectionFormat {
-    /// `text/plain`: `no valid session: log in first`. The default.
-    #[default]
-    PlainText,
-    /// `application/json`: `{"error":"no_session","message":"no valid session: log in first"}`.
-    Json,
-}
-
-/// The default response header (and gRPC metadata key) that carries a new or renewed token
-/// to bearer clients.
-pub const DEFAULT_TOKEN_HEADER: &str = "x-session-token";
-
-/// The default cookie name, before the `__Host-` prefix the layer adds by default: the
-/// browser sees `__Host-session`.
-pub const DEFAULT_COOKIE_NAME: &str = "session";
-
-/// How many recently opened tokens a layer keeps by default
-/// ([`SessionLayerBuilder::token_cache`]).
-pub const DEFAULT_TOKEN_CACHE: usize = 1024;
-
-/// What a renew hook decides for a session being renewed after `exp` (or early, for a
-/// claims refresh, or for a long-lived connection's
-/// [`recheck`](crate::SessionHandle::recheck)).
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Renew<T> {
-    /// Renew with the claims as they are.
-    Keep,
-    /// Renew with these application claims instead (fresh roles from a database, say).
-    Update(T),
-    /// End the session (the account was banned, say): no session, cookie cleared.
-    Refuse,
-    /// The hook cannot decide now (its database does not answer): no renewal and no
-    /// session for this request, but the cookie is kept, and the next request asks again.
-    /// The fail-closed answer for the hook's own data, as the layer's for the revocation
-    /// store: answering [`Keep`](Self::Keep) instead would let a user banned during the
-    /// outage renew with their old claims.
-    Unavailable,
-}
-
-pub(crate) type RenewHook<T> = Arc<dyn Fn(Claims<T>) -> BoxFuture<'static, Renew<T>> + Send + Sync>;
-
-/// Why a configuration was refused. `Debug` reads as `Display` followed by the variant,
-/// so `?` in `main` prints what to change.
-#[derive(Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A cookie name must be 1..=64 characters of `A-Z a-z 0-9 - _`.
-    InvalidCookieName {
-        /// The name given.
-        name: String,
-    },
-    /// `__Host-` cookies may not have a `Domain` (RFC 6265bis §4.1.3.2). The prefix is the
-    /// default: a cookie shared with subdomains needs `.dangerous().no_host_prefix()`.
-    HostPrefixWithDomain,
-    /// `__Host-` cookies must have `Path=/`. The prefix is the default: a cookie scoped
-    /// to a path needs `.dangerous().no_host_prefix()`.
-    HostPrefixWithPath {
-        /// The path given.
-        path: String,
-    },
-    /// `__Host-` cookies must be `Secure`.
-    HostPrefixInsecure,
-    /// The token header name is not a valid HTTP header name.
-    InvalidHeaderName {
-        /// The name given.
-        name: String,
-    },
-    /// `max_chunks` must be 1..=16.
-    InvalidMaxChunks {
-        /// The value given.
-        max_chunks: usize,
-    },
-    /// A trusted origin must be `http://host[:port]` or `https://host[:port]`.
-    InvalidTrustedOrigin {
-        /// The origin given.
-        origin: String,
-    },
-    /// A path exempt from cross-origin protection must start with `/`.
-    InvalidExemptPath {
-        /// The path given.
-        path: String,
-    },
-    /// The revocation store keeps a logout in memory for less time than a token issued
-    /// before it can be used without a lookup (the access lifetime plus leeway), or, with
-    /// fail-open renewal, can still be renewed from memory: a revoked token would be
-    /// accepted. Raise the store's window (e.g. `RedisStoreBuilder::mirror_window`).
-    StoreWindowTooShort {
-        /// How long the store keeps one.
-        window: std::time::Duration,
-        /// How long this layer needs.
-        needed: std::time::Duration,
-    },
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::StoreWindowTooShort { window, needed } => write!(
-                f,
-                "the revocation store keeps a logout in memory for {}s, but tokens issued before \
-                 it stay usable without a lookup for {}s (with fail-open renewal: renewable \
-                 from memory); raise the store's window",
-                window.as_secs(),
-                needed.as_secs()
-            ),
-            Self::InvalidCookieName { name } => write!(
-                f,
-                "cookie name {name:?} is not allowed: use 1 to 64 of A-Z a-z 0-9 - _"
-            ),
-            Self::HostPrefixWithDomain => f.write_str(
-                "a __Host- cookie (the default) cannot have a Domain: drop cookie_domain, or \
-                 share the cookie with subdomains through .dangerous().no_host_prefix()",
-            ),
-            Self::HostPrefixWithPath { path } => write!(
-                f,
-                "a __Host- cookie (the default) must have Path=/, not {path:?}: drop \
-                 cookie_path, or scope the cookie through .dangerous().no_host_prefix()"
-            ),
-            Self::HostPrefixInsecure => f.write_str("a __Host- cookie must be Secure"),
-            Self::InvalidHeaderName { name } => write!(f, "{name:?} is not a valid header name"),
-            Self::InvalidMaxChunks { max_chunks } => {
-                write!(f, "max_chunks is {max_chunks}; use 1 to 16")
-            }
-            Self::InvalidTrustedOrigin { origin } => write!(
-                f,
-                "trusted origin {origin:?} is not scheme://host[:port] (http or https, no path)"
-            ),
-            Self::InvalidExemptPath { path } => {
-                write!(f, "exempt path {path:?} does not start with '/'")
-            }
-        }
-    }
-}
-
-impl fmt::Debug for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let variant = match self {
-            Self::InvalidCookieName { .. } => "ConfigError::InvalidCookieName",
-            Self::HostPrefixWithDomain => "ConfigError::HostPrefixWithDomain",
-            Self::HostPrefixWithPath { .. } => "ConfigError::HostPrefixWithPath",
-            Self::HostPrefixInsecure => "ConfigError::HostPrefixInsecure",
-            Self::InvalidHeaderName { .. } => "ConfigError::InvalidHeaderName",
-            Self::InvalidMaxChunks { .. } => "ConfigError::InvalidMaxChunks",
-            Self::InvalidTrustedOrigin { .. } => "ConfigError::InvalidTrustedOrigin",
-            Self::InvalidExemptPath { .. } => "ConfigError::InvalidExemptPath",
-            Self::StoreWindowTooShort { .. } => "ConfigError::StoreWindowTooShort",
-        };
-        jwe_session_core::debug_report(self, variant, f)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// The resolved configuration, shared by the layer, every service and every handle.
-pub(crate) struct Config<T> {
-    pub(crate) ring: KeyRingHandle,
-    pub(crate) opts: TokenOptions,
-    pub(crate) validation: Validation,
-    pub(crate) lifetimes: Lifetimes,
-    pub(crate) cookie: CookieSettings,
-    pub(crate) transport: Transport,
-    pub(crate) token_header: HeaderName,
-    pub(crate) store: Arc<dyn RevocationStore>,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) renew: Option<RenewHook<T>>,
-    pub(crate) fail_open: bool,
-    pub(crate) issuer: Option<String>,
-    pub(crate) audience: Option<String>,
-    /// `None` when off: bearer-only transport, or turned off under `dangerous()`.
-    pub(crate) cross_origin: Option<CrossOrigin>,
-    /// The default purpose as layers before commit 069fde3 made it, without the issuer: accepted (and re-sealed
-    /// under `opts`) only when the purpose is the default and an issuer is required, so
-    /// the issuer check still tells apps apart.
-    pub(crate) legacy_opts: Option<TokenOptions>,
-    /// Orders session starts and revocations made through this layer.
-    pub(crate) moments: Moments,
-    /// Until when a token without `iss` is taken as this issuer's.
-    pub(crate) issuer_grace: Option<UnixTime>,
-    /// How the extractor answers a request without a session.
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    pub(crate) rejection: RejectionFormat,
-    /// Tokens opened recently, for the next request that carries one again.
-    pub(crate) opened: OpenedCache<T>,
-}
-
-/// Moments for session starts and revocation cut-offs: the clock's microseconds, but
-/// strictly increasing, so "log out everywhere, then log in" through one layer always puts
-/// the login after the cut-off, even when the clock has not moved (a frozen test clock, two
-/// calls within one microsecond, or a wall clock stepped back).
-#[derive(Debug, Default)]
-pub(crate) struct Moments(AtomicU64);
-
-impl Moments {
-    pub(crate) fn next(&self, clock: &dyn Clock) -> UnixMicros {
-        self.next_after(clock, UnixMicros::from_micros(0))
-    }
-
-    /// The next moment, and strictly after `floor` (a cut-off made by another instance,
-    /// whose clock may be ahead of ours).
-    pub(crate) fn next_after(&self, clock: &dyn Clock, floor: UnixMicros) -> UnixMicros {
-        let now = clock
-            .now_micros()
-            .as_micros()
-            .max(floor.as_micros().saturating_add(1));
-        let prev = self
-            .0
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
-                Some(now.max(last.saturating_add(1)))
-            })
-            // The closure always returns `Some`, so this is the `Ok` value either way.
-            .unwrap_or_else(|last| last);
-        UnixMicros::from_micros(now.max(prev.saturating_add(1)))
-    }
-}
-
-impl<T> Config<T> {
-    /// The moment of a session start, a token issue or a cut-off: the clock's
-    /// microseconds, strictly increasing across this layer.
-    pub(crate) fn moment(&self) -> UnixMicros {
-        self.moments.next(&*self.clock)
-    }
-
-    /// Records a revocation made through this layer, counted by scope.
-    pub(crate) async fn revoke(
-        &self,
-        revocation: Revocation,
-        now: UnixTime,
-    ) -> Result<Recorded, RevokeError> {
-        crate::metrics::revoked(&revocation);
-        let result = self.store.revoke(revocation, now).await;
-        if result.is_err() {
-            crate::metrics::store_error("revoke");
-        }
-        result
-    }
-
-    /// Takes every token of `sub` issued up to now through renewal on its next request
-    /// (see [`SessionHandle::refresh_claims_of`](crate::SessionHandle::refresh_claims_of)).
-    pub(crate) async fn refresh_claims_of(&self, sub: String) -> Result<Recorded, RevokeError> {
-        let at = self.moment();
-        self.revoke(Revocation::tokens(sub, at, &self.lifetimes), at.secs())
-            .await
-    }
-
-    /// The claims of a new session for `sub`, begun at `moment`: the configured issuer and
-    /// audience, a new `sid`, and the lifetimes (the session's own, if it chose them:
-    /// never longer than the layer's, whose revocations would not outlive them).
-    pub(crate) fn new_session(
-        &self,
-        sub: String,
-        app: T,
-        lifetimes: Option<SessionLifetimes>,
-        moment: UnixMicros,
-    ) -> Result<Claims<T>, crate::StartError> {
-        if let Some(own) = &lifetimes {
-            if !self.lifetimes.contains(&own.lifetimes) {
-                return Err(crate::StartError::LifetimesTooLong {
-                    asked: own.lifetimes,
-                    max: self.lifetimes,
-                });
-            }
-        }
-        let mut claims = Claims::new(app);
-        claims.iss.clone_from(&self.issuer);
-        claims.aud = self.audience.clone().map(Audience::one);
-        claims.lifetimes = lifetimes;
-        self.lifetimes.start(&mut claims, sub, moment);
-        Ok(claims)
-    }
-}
-
-impl<T> fmt::Debug for Config<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("ring", &self.ring)
-            .field("purpose", &self.opts.purpose())
-            .field("lifetimes", &self.lifetimes)
-            .field("cookie", &self.cookie)
-            .field("transport", &self.transport)
-            .field("token_header", &self.token_header)
-            .field("renew_hook", &self.renew.is_some())
-            .field("fail_open", &self.fail_open)
-            .field("cross_origin", &self.cross_origin)
-            .finish_non_exhaustive()
+// Here, not in `layer`: the builder builds the layer, so the layer does not import it.
+impl<T: Send + 'static> SessionLayer<T> {
+    /// Starts a configuration with secure defaults around a key ring (or a
+    /// [`KeyRingHandle`] for rings swapped at run time).
+    pub fn builder(ring: impl Into<KeyRingHandle>) -> SessionLayerBuilder<T> {
+        SessionLayerBuilder::new(ring.into())
     }
 }
 
@@ -593,7 +289,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
     }
 
     /// Called when a session past `exp` is renewed, or earlier when a claims refresh
-    /// ([`SessionHandle::refresh_claims_of`](crate::SessionHandle::refresh_claims_of))
+    /// ([`SessionAdmin::refresh_claims_of`](crate::SessionAdmin::refresh_claims_of))
     /// names its subject, after the authoritative revocation check: return
     /// [`Renew::Update`] to refresh claims or [`Renew::Refuse`] to end it.
     pub fn on_renew<F, Fut>(mut self, hook: F) -> Self
@@ -640,7 +336,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
     /// A [`ConfigError`] for a bad cookie or header name, `__Host-` with a domain or
     /// without `Secure`, a chunk limit out of range, or a malformed trusted origin or
     /// exempt path.
-    pub fn build(mut self) -> Result<crate::SessionLayer<T>, ConfigError> {
+    pub fn build(mut self) -> Result<SessionLayer<T>, ConfigError> {
         if self.local_development {
             tracing::warn!(
                 cookie = %self.cookie_name,
@@ -737,7 +433,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
         if let Some(aud) = &self.audience {
             validation = validation.audience([aud.clone()]);
         }
-        let config = Config {
+        let shared = Shared {
             ring: self.ring,
             opts: TokenOptions::new()
                 .with_purpose(purpose)
@@ -761,7 +457,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             rejection: self.rejection,
             opened: OpenedCache::new(self.token_cache),
         };
-        Ok(crate::SessionLayer::from_config(Arc::new(config)))
+        Ok(SessionLayer::from_shared(Arc::new(shared)))
     }
 }
 
@@ -861,7 +557,7 @@ impl<T: Send + 'static> DangerousOptions<T> {
     ///
     /// # Errors
     /// As [`SessionLayerBuilder::build`].
-    pub fn build(self) -> Result<crate::SessionLayer<T>, ConfigError> {
+    pub fn build(self) -> Result<SessionLayer<T>, ConfigError> {
         self.0.build()
     }
 }
