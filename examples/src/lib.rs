@@ -1,5 +1,7 @@
-//! Example apps for jwe-session. The `demo` binary is the README's first command; its
-//! router lives here so the end-to-end tests can start it with injected keys and clock.
+//! The demo apps of jwe-session (library `jwe_session_demo`, package
+//! `jwe-session-examples`): the axum demo, whose `demo` binary is the README's first
+//! command, and the tonic service. Their routers live here so the end-to-end tests and the
+//! CLI's tests can start them in-process with injected keys, clock and store.
 #![forbid(unsafe_code)]
 
 pub mod demo;

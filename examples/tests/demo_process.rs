@@ -7,19 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use jwe_session_test_support::scratch;
 use jwe_session_tests::{free_port, Client};
 use reqwest::StatusCode;
 
 /// A fixed key ring, so a restarted demo opens the cookies of the one before it.
 const KEYS: &str = r#"{"keys":[{"kty":"oct","kid":"demo-test","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr0"}]}"#;
-
-/// A scratch directory under the target directory, emptied first.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// One demo process on a fixed port; killed (SIGKILL) on drop.
 struct Demo {

@@ -259,8 +259,7 @@ impl RedisServer {
 
     fn new(args: &[&str]) -> Self {
         let port = free_port();
-        let dir = std::env::temp_dir().join(format!("jwe-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = jwe_session_test_support::scratch(&format!("redis-{port}"));
         Self {
             port,
             dir,
@@ -489,9 +488,7 @@ impl Browser {
             return None;
         }
         let port = free_port();
-        let profile =
-            std::env::temp_dir().join(format!("jwe-chromium-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&profile).unwrap();
+        let profile = jwe_session_test_support::scratch(&format!("chromium-{port}"));
         let mut cmd = std::process::Command::new("chromedriver");
         cmd.arg(format!("--port={port}"))
             .stdout(std::process::Stdio::null())

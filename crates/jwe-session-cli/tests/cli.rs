@@ -2,8 +2,9 @@
 //! a snapshot cannot show: round trips with fresh keys, rotation, and interop.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+use jwe_session_test_support::{kid_of, scratch};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 #[test]
@@ -52,13 +53,6 @@ fn ok_warned(args: &[&str], stdin: &str) -> (String, String) {
         String::from_utf8(out.stdout).unwrap(),
         String::from_utf8(out.stderr).unwrap(),
     )
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("jwe-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn s(p: &Path) -> &str {
@@ -168,13 +162,6 @@ fn rotate_keeps_old_tokens_opening_and_seals_with_the_new_key() {
 
 fn json(out: &str) -> serde_json::Value {
     serde_json::from_str(out).unwrap()
-}
-
-fn kid_of(token: &str) -> String {
-    json(&ok(&["inspect"], token))["header"]["kid"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 fn now() -> u64 {
@@ -727,8 +714,7 @@ fn revoke_many_sids_from_a_file_and_stdin() {
     };
     let url = server.url();
     served(&url);
-    let dir = std::env::temp_dir().join(format!("jwe-cli-sids-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("sids");
     let file = dir.join("sids.txt");
     let sids: Vec<String> = (0..3000).map(|i| format!("leaked-{i}")).collect();
     std::fs::write(&file, sids.join("\n") + "\n\n").unwrap();
@@ -773,7 +759,7 @@ fn revoke_many_sids_from_a_file_and_stdin() {
 #[test]
 fn revoke_now_and_the_layer_agree_on_the_boundary() {
     use jwe_session_core::KeyRing;
-    use jwe_session_examples::demo::{app, DemoOptions};
+    use jwe_session_demo::demo::{app, DemoOptions};
     use jwe_session_tests::{Client, Server};
     let Some(server) = jwe_session_tests::RedisServer::start() else {
         return;
@@ -838,7 +824,7 @@ fn revoke_now_and_the_layer_agree_on_the_boundary() {
 #[test]
 fn revoke_in_the_file_of_a_running_and_a_stopped_demo() {
     use jwe_session_core::KeyRing;
-    use jwe_session_examples::demo::{app, DemoOptions};
+    use jwe_session_demo::demo::{app, DemoOptions};
     use jwe_session_tests::{Client, Server};
     let dir = scratch("revoke-file");
     let file = dir.join("revocations.redb");

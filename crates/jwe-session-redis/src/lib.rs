@@ -1,6 +1,8 @@
-//! A Redis-backed [`RevocationStore`](jwe_session_core::RevocationStore) for jwe-session, shared by every instance of a
+//! A Redis-backed [`RevocationStore`] for jwe-session, shared by every instance of a
 //! service, that never puts a network round trip on the request path, never loses a
 //! revocation to an outage, and repairs a Redis that lost its data.
+//!
+//! [`RevocationStore`]: jwe_session_core::RevocationStore
 //!
 //! # How it works
 //!

@@ -33,7 +33,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use jwe_session::{KeyError, KeyRing, KeyRingHandle, RevocationStore};
-use jwe_session_examples::demo::{app, DemoOptions, RoleTable};
+use jwe_session_demo::demo::{app, DemoOptions, RoleTable};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -93,7 +93,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     opts.store = Some(revocation_store(port).await?);
     opts.roles = role_table().await?;
     opts.insecure_cookie = std::env::var("DEMO_INSECURE_COOKIE").is_ok_and(|v| v == "1");
-    opts.metrics = Some(jwe_session_examples::demo::install_metrics()?);
+    opts.metrics = Some(jwe_session_demo::demo::install_metrics()?);
     let router = app(opts)?;
 
     tracing::info!("demo listening on http://{}", listener.local_addr()?);

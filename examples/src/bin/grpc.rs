@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use jwe_session::{KeyError, KeyRing, SystemClock};
-use jwe_session_examples::grpc::{connect, layer, server, LoginRequest, WhoAmIRequest};
+use jwe_session_demo::grpc::{connect, layer, server, LoginRequest, WhoAmIRequest};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

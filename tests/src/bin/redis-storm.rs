@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jwe_session_core::{KeyRing, KeyRingHandle, Revocation, RevocationStore, SessionIds, UnixTime};
-use jwe_session_examples::demo::{app, DemoOptions};
+use jwe_session_demo::demo::{app, DemoOptions};
 use jwe_session_redis::RedisStore;
 use jwe_session_tests::{Client, Server};
 

@@ -11,29 +11,16 @@ use std::time::Duration;
 use axum::response::Html;
 use axum::routing::get;
 use axum::Router;
-use base64::Engine as _;
 use fantoccini::Locator;
-use jwe_session_core::{Key, KeyRing, KeyRingHandle, ManualClock, UnixTime};
-use jwe_session_examples::demo::{app, DemoOptions};
+use jwe_session_core::{KeyRing, KeyRingHandle, ManualClock, UnixTime};
+use jwe_session_demo::demo::{app, DemoOptions};
+use jwe_session_test_support::{kid_of, seeded_ring};
 use jwe_session_tests::{Browser, Client, Server};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
 /// One browser at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
-
-fn ring(kids: &[(&str, u8)]) -> KeyRing {
-    let keys = kids
-        .iter()
-        .map(|(kid, seed)| {
-            let bytes: Vec<u8> = (0..32u8)
-                .map(|i| i.wrapping_mul(101).wrapping_add(*seed) | 0x80)
-                .collect();
-            Key::from_bytes(kid, &bytes).unwrap()
-        })
-        .collect();
-    KeyRing::new(keys, None).unwrap()
-}
 
 struct Demo {
     server: Server,
@@ -44,7 +31,7 @@ struct Demo {
 impl Demo {
     async fn start() -> Self {
         let clock = ManualClock::new(UnixTime::now());
-        let ring = KeyRingHandle::new(ring(&[("k1", 1)]));
+        let ring = KeyRingHandle::new(seeded_ring(&[("k1", 1)]));
         let server = Self::serve("127.0.0.1:0", &ring, &clock).await;
         Self {
             server,
@@ -180,16 +167,6 @@ async fn fetch_me(b: &Browser) -> (u64, Value) {
     (out[0].as_u64().unwrap(), out[1].clone())
 }
 
-fn kid_of(token: &str) -> String {
-    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token.split('.').next().unwrap())
-        .unwrap();
-    serde_json::from_slice::<Value>(&header).unwrap()["kid"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_login_shows_claims_and_the_cookie_is_http_only() {
     let Some((_one, b, _demo)) = logged_in("alice", None).await else {
@@ -264,7 +241,9 @@ async fn browser_key_rotation_keeps_the_user_and_reseals_under_the_new_kid() {
     let sid = fetch_me(&b).await.1["sid"].clone();
 
     // Restart with k2 active and k1 kept for opening.
-    let demo = demo.restart_with(ring(&[("k2", 2), ("k1", 1)])).await;
+    let demo = demo
+        .restart_with(seeded_ring(&[("k2", 2), ("k1", 1)]))
+        .await;
     b.client.refresh().await.unwrap();
     assert_eq!(page_text(&b, "user").await, "alice", "still logged in");
     let after = session_cookies(&b).await[0].1.clone();

@@ -9,16 +9,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use jwe_session_core::{RevocationStore, Revoked, SessionIds, UnixTime};
 use jwe_session_file::{FileStore, FileStoreError};
+use jwe_session_test_support::scratch;
 
 /// Kill rounds in [`sigkill_at_random_moments_loses_no_acknowledged_revocation`].
 const ROUNDS: u32 = 100;
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// xorshift64*: reproducible from the seed the test prints.
 struct Rng(u64);

@@ -5,9 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwe_session_core::{Key, KeyRing, ManualClock, Revocation, RevocationStore, UnixTime};
-use jwe_session_examples::grpc::{
-    connect, layer, server, LoginRequest, WatchRequest, WhoAmIRequest,
-};
+use jwe_session_demo::grpc::{connect, layer, server, LoginRequest, WatchRequest, WhoAmIRequest};
 use tokio::net::TcpListener;
 use tonic::Code;
 

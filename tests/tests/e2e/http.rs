@@ -7,24 +7,14 @@ use axum::routing::{get, post};
 use axum::Router;
 use jwe_session::{Renew, Session, SessionHandle, SessionLayer, Transport};
 use jwe_session_core::{
-    Claims, Enc, Key, KeyRing, KeyRingHandle, Lifetimes, ManualClock, TokenOptions, UnixTime,
+    Claims, Enc, KeyRingHandle, Lifetimes, ManualClock, TokenOptions, UnixTime,
 };
-use jwe_session_examples::demo::{app, DemoClaims, DemoOptions};
+use jwe_session_demo::demo::{app, DemoClaims, DemoOptions};
+use jwe_session_test_support::{kid_of, seeded_key, seeded_ring};
 use jwe_session_tests::{Client, Reply, Server};
 
 const T0: u64 = 1_800_000_000;
 const MIN: Duration = Duration::from_secs(60);
-
-fn key(kid: &str, seed: u8) -> Key {
-    let bytes: Vec<u8> = (0..32u8)
-        .map(|i| i.wrapping_mul(53).wrapping_add(seed) | 0x80)
-        .collect();
-    Key::from_bytes(kid, &bytes).unwrap()
-}
-
-fn ring(kids: &[(&str, u8)]) -> KeyRing {
-    KeyRing::new(kids.iter().map(|(k, s)| key(k, *s)).collect(), None).unwrap()
-}
 
 struct Demo {
     server: Server,
@@ -34,7 +24,7 @@ struct Demo {
 
 async fn demo() -> Demo {
     let clock = ManualClock::new(UnixTime::from_secs(T0));
-    let handle = KeyRingHandle::new(ring(&[("k1", 1)]));
+    let handle = KeyRingHandle::new(seeded_ring(&[("k1", 1)]));
     let mut opts = DemoOptions::new(handle.clone());
     opts.clock = Arc::new(clock.clone());
     let server = Server::start(app(opts).unwrap()).await;
@@ -43,15 +33,6 @@ async fn demo() -> Demo {
         clock,
         ring: handle,
     }
-}
-
-fn kid_of(token: &str) -> String {
-    use base64::Engine as _;
-    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token.split('.').next().unwrap())
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&header).unwrap();
-    v["kid"].as_str().unwrap().to_owned()
 }
 
 fn assert_cleared(r: &Reply, name: &str) {
@@ -243,7 +224,7 @@ async fn rotation_reseals_old_key_tokens_under_the_new_key() {
     assert_eq!(kid_of(&c.jar["__Host-session"]), "k1");
     let sid = c.get("/me").await.json()["sid"].clone();
 
-    d.ring.replace(ring(&[("k2", 2), ("k1", 1)]));
+    d.ring.replace(seeded_ring(&[("k2", 2), ("k1", 1)]));
     let r = c.get("/me").await;
     assert_eq!(r.status, 200);
     assert!(
@@ -257,9 +238,9 @@ async fn rotation_reseals_old_key_tokens_under_the_new_key() {
 
     // Dropping k1 logs out whoever still holds a k1 token, and only them.
     let mut stale = Client::new(d.server.url());
-    d.ring.replace(ring(&[("k1", 1)]));
+    d.ring.replace(seeded_ring(&[("k1", 1)]));
     stale.login("carol").await;
-    d.ring.replace(ring(&[("k2", 2)]));
+    d.ring.replace(seeded_ring(&[("k2", 2)]));
     assert_eq!(stale.get("/me").await.status, 401);
     assert_eq!(c.get("/me").await.status, 200);
 }
@@ -614,9 +595,9 @@ async fn a_websocket_ends_at_the_absolute_lifetime() {
 /// table holds at most its cap of users, however many names log in.
 #[tokio::test]
 async fn only_an_admin_changes_roles_and_the_table_stays_bounded() {
-    use jwe_session_examples::demo::RoleTable;
+    use jwe_session_demo::demo::RoleTable;
     let clock = ManualClock::new(UnixTime::from_secs(T0));
-    let mut opts = DemoOptions::new(KeyRingHandle::new(ring(&[("k1", 1)])));
+    let mut opts = DemoOptions::new(KeyRingHandle::new(seeded_ring(&[("k1", 1)])));
     opts.clock = Arc::new(clock);
     let table = RoleTable::memory_with_cap(4);
     opts.roles = table.clone();
@@ -733,7 +714,7 @@ struct Api {
 }
 
 async fn bearer_app(clock: ManualClock, refuse: bool) -> Server {
-    let layer = SessionLayer::<Api>::builder(ring(&[("b1", 7)]))
+    let layer = SessionLayer::<Api>::builder(seeded_ring(&[("b1", 7)]))
         .transport(Transport::Bearer)
         .clock(Arc::new(clock))
         .on_renew(move |_| async move {
@@ -824,5 +805,5 @@ async fn a_layer_missing_from_the_route_is_a_clear_500() {
 
 #[test]
 fn generated_test_keys_are_a256gcm() {
-    assert_eq!(key("x", 1).enc(), Enc::A256Gcm);
+    assert_eq!(seeded_key("x", 1).enc(), Enc::A256Gcm);
 }

@@ -8,6 +8,7 @@ use std::error::Error;
 use jwe_session::SessionLayer;
 use jwe_session_core::{KeyError, KeyRing};
 use jwe_session_file::FileStore;
+use jwe_session_test_support::scratch;
 
 /// What `?` in `main` prints, less its `Error: `.
 fn printed(e: impl Error + 'static) -> String {
@@ -20,13 +21,6 @@ fn reads_as_a_sentence(text: &str, says: &str) {
     for shape in [" { ", "Some(", "Custom {", "kind: "] {
         assert!(!text.contains(shape), "a struct, not a sentence: {text}");
     }
-}
-
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("jwe-startup-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]

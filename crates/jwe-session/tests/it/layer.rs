@@ -16,6 +16,7 @@ use jwe_session::{
     Recorded, Renew, RevocationStore, RevokeError, Revoked, SessionHandle, SessionLayer,
     StartError, Transport, UnixTime,
 };
+use jwe_session_test_support::kid_of;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tower::{service_fn, Layer, ServiceExt};
@@ -312,9 +313,7 @@ fn cleared(res: &Response<String>) -> Vec<&str> {
 
 fn kid_of_cookie(res: &Response<String>) -> String {
     let pair = cookie_pair(res);
-    let token = pair.split_once('=').unwrap().1;
-    let info = jwe_session_core::inspect(token, &jwe_session_core::TokenOptions::new()).unwrap();
-    info.header["kid"].as_str().unwrap().to_owned()
+    kid_of(pair.split_once('=').unwrap().1)
 }
 
 /// A key set that says "k2 seals from T": every instance switches at T by its own

@@ -14,9 +14,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use jwe_session::testing::TestSession;
 use jwe_session::{
-    Key, KeyRing, KeyRingHandle, ManualClock, MemoryStore, Session, SessionHandle, SessionLayer,
+    KeyRing, KeyRingHandle, ManualClock, MemoryStore, Session, SessionHandle, SessionLayer,
     UnixTime,
 };
+use jwe_session_test_support::seeded_ring;
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 
@@ -55,11 +56,6 @@ async fn send(app: &Router, cookie: &str, method: &str, path: &str) -> Answer {
     (status, set, String::from_utf8(body.to_vec()).unwrap())
 }
 
-fn ring(kid: &str, seed: u8) -> KeyRing {
-    let bytes: [u8; 32] = std::array::from_fn(|i| seed ^ (i as u8).wrapping_mul(37));
-    KeyRing::new(vec![Key::from_bytes(kid, &bytes).unwrap()], None).unwrap()
-}
-
 fn cookie(s: &TestSession) -> String {
     s.cookie_header().unwrap().to_owned()
 }
@@ -69,7 +65,7 @@ async fn transcript(capacity: usize) -> Vec<(String, Answer)> {
     let clock = Arc::new(ManualClock::new(UnixTime::from_secs(T0)));
     // Fixed keys, so that both runs see the same headers (and the same answers to a
     // forged one).
-    let keys = KeyRingHandle::new(ring("2026-11", 0x5a));
+    let keys = KeyRingHandle::new(seeded_ring(&[("2026-11", 0x5a)]));
     let layer = SessionLayer::<User>::builder(keys.clone())
         .clock(clock.clone())
         .revocation_store(Arc::new(MemoryStore::new()))
@@ -118,7 +114,7 @@ async fn transcript(capacity: usize) -> Vec<(String, Answer)> {
     ));
 
     // A rotation to a ring without the key that sealed bob's token.
-    keys.replace(ring("2026-12", 0xc3));
+    keys.replace(seeded_ring(&[("2026-12", 0xc3)]));
     out.push((
         "bob after rotation".into(),
         send(&app, &bob, "GET", "/me").await,

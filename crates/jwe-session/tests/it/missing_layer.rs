@@ -1,5 +1,6 @@
 //! A `Session<T>` extractor on a router without the layer answers 500 with a clear body;
-//! the log must say so too, once, at ERROR (its own test binary: "once" is per process).
+//! the log must say so too, once, at ERROR ("once" is per process: this is the only test of
+//! the binary that runs an extractor without the layer).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::io::Write;

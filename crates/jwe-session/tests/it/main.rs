@@ -1,0 +1,10 @@
+//! The crate's tests through its public API, in one binary (one link instead of six; each
+//! module says what it covers).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod layer;
+mod live;
+mod missing_layer;
+mod newcomer;
+mod readme;
+mod token_cache;
