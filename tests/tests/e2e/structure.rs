@@ -15,7 +15,10 @@ fn modules(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
         let path = entry.unwrap().path();
         let stem = path.file_stem().unwrap().to_str().unwrap().to_owned();
         if path.is_dir() {
-            modules(&path, &format!("{prefix}{stem}::"), out);
+            // `src/bin/*.rs` are crates of their own, not modules.
+            if !(prefix.is_empty() && stem == "bin") {
+                modules(&path, &format!("{prefix}{stem}::"), out);
+            }
             continue;
         }
         if path.extension().and_then(|e| e.to_str()) != Some("rs") {
@@ -158,13 +161,15 @@ fn circle(deps: &BTreeMap<String, BTreeSet<String>>, from: &str) -> Option<Vec<S
 
 #[test]
 fn no_module_imports_its_way_back_to_itself() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut circles = Vec::new();
+    // Every crate of more than one module (the CLI and the support crates are one file).
     for krate in [
-        "jwe-session-core",
-        "jwe-session",
-        "jwe-session-redis",
-        "jwe-session-file",
+        "crates/jwe-session-core",
+        "crates/jwe-session",
+        "crates/jwe-session-redis",
+        "crates/jwe-session-file",
+        "examples",
     ] {
         let deps = imports(&root.join(krate).join("src"));
         assert!(deps.len() > 1, "{krate}: no modules read");
@@ -173,7 +178,7 @@ fn no_module_imports_its_way_back_to_itself() {
                 circles.push(format!("{krate}: {}", c.join(" -> ")));
             }
         }
-        if krate == "jwe-session-core" {
+        if krate == "crates/jwe-session-core" {
             let leaf: BTreeSet<&str> = ["names", "time"].into();
             let error: BTreeSet<&str> = deps["error"].iter().map(String::as_str).collect();
             assert!(error.is_subset(&leaf), "error.rs imports {error:?}");
