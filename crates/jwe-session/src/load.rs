@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use http::header::AUTHORIZATION;
 use http::HeaderMap;
-use jwe_session_core::{Claims, OpenError, SessionIds, Stage, UnixMicros};
+use jwe_session_core::{Claims, OpenError, SessionIds, Stage, UnixMicros, UnixTime};
 use serde::de::DeserializeOwned;
 
 use crate::handle::{Pending, SessionHandle};
@@ -156,11 +156,10 @@ fn read<'h, T>(shared: &Shared<T>, headers: &'h HeaderMap) -> (Token<'h>, Incomi
 
 /// Opens and checks a token, logging what it finds (never the token). The claims come
 /// back only when they are [`Found::Valid`].
-fn examine<T>(shared: &Shared<T>, token: &str) -> (Found, Option<Claims<T>>)
+fn examine<T>(shared: &Shared<T>, token: &str, now: UnixTime) -> (Found, Option<Claims<T>>)
 where
     T: DeserializeOwned + Clone + Send + 'static,
 {
-    let now = shared.clock.now();
     let ring = shared.ring.load();
     let mut legacy = false;
     // A token this instance opened before is served from the cache: only the opening is
@@ -250,10 +249,16 @@ where
     T: DeserializeOwned + Clone + Send + 'static,
 {
     let (token, incoming) = read(shared, headers);
+    // One moment for a token's whole request phase: what validation judged, renewal renews
+    // at (read only when there is a token).
     let (found, claims) = match &token {
         Token::None => (Found::Nothing, None),
         Token::Unreadable => (Found::Unreadable, None),
-        Token::Some(t) => examine(shared, t),
+        Token::Some(t) => {
+            let now = shared.clock.now();
+            let (found, claims) = examine(shared, t, now);
+            (found, claims.map(|c| (c, now)))
+        }
     };
     let empty = |pending, refused: Option<Refusal>, incoming: Incoming| {
         if let Some(r) = refused {
@@ -266,8 +271,8 @@ where
     };
     let (pending, claims) = match (decide(found), claims) {
         (Decision::Empty { pending, refused }, _) => return empty(pending, refused, incoming),
-        (Decision::Renew(early), Some(claims)) => {
-            match renew(shared, claims, shared.clock.now(), early).await {
+        (Decision::Renew(early), Some((claims, now))) => {
+            match renew(shared, claims, now, early).await {
                 Ok(renewed) => {
                     match early {
                         Early::No => crate::metrics::renewed(),
@@ -278,11 +283,11 @@ where
                 Err((pending, reason)) => return empty(pending, Some(reason), incoming),
             }
         }
-        (Decision::Reseal, Some(claims)) => {
+        (Decision::Reseal, Some((claims, _))) => {
             crate::metrics::resealed();
             (Pending::Reseal, claims)
         }
-        (Decision::Keep, Some(claims)) => (Pending::Nothing, claims),
+        (Decision::Keep, Some((claims, _))) => (Pending::Nothing, claims),
         // A session decision comes only with valid claims.
         (_, None) => return empty(Pending::Nothing, None, incoming),
     };
