@@ -87,6 +87,7 @@ mod key;
 mod key_file;
 mod lifetimes;
 mod names;
+mod proof;
 mod revocation;
 mod ring;
 mod time;
@@ -105,6 +106,10 @@ pub use key::{Key, SEAL_LIMIT, SEAL_WARN_AT};
 pub use key_file::{KeyFileWatchMode, KeyFileWatchOptions, KeyFileWatcher, DEFAULT_KEY_FILE_POLL};
 pub use lifetimes::{Lifetimes, SessionLifetimes, Stage, REVOCATION_GRACE};
 pub use names::{Claim, Enc};
+pub use proof::{
+    jwk_thumbprint, verify_proof, Proof, ProofAlg, ProofError, ProofOptions, ProofPart, PublicJwk,
+    DEFAULT_MAX_PROOF_LEN,
+};
 pub use revocation::{
     BoxFuture, MemoryStore, Revocation, RevocationKey, RevocationStore, RevocationWatch, Revoked,
     Scope, SessionIds, WatchEnd,
