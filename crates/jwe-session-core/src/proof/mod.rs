@@ -161,6 +161,36 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     IgnoredAny::deserialize(d).map(|_| true)
 }
 
+/// A JSON object whose members are each named once: a repeated claim (`"htu"` twice,
+/// the second for another URL) is refused, not resolved by whichever parser reads last.
+struct UniqueMap(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for UniqueMap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = UniqueMap;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<UniqueMap, A::Error> {
+                let mut out = Map::new();
+                while let Some((k, v)) = m.next_entry::<String, Value>()? {
+                    if out.contains_key(&k) {
+                        return Err(serde::de::Error::custom("a repeated member"));
+                    }
+                    out.insert(k, v);
+                }
+                Ok(UniqueMap(out))
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
 /// Verifies a compact-JWS proof against `opts`, in the order the module describes.
 ///
 /// # Errors
@@ -232,7 +262,7 @@ pub fn verify_proof(proof: &str, opts: &ProofOptions) -> Result<Proof, ProofErro
     if payload_json.first() != Some(&b'{') {
         return Err(ProofError::ClaimsNotJson);
     }
-    let claims: Map<String, Value> =
+    let UniqueMap(claims) =
         serde_json::from_slice(&payload_json).map_err(|_| ProofError::ClaimsNotJson)?;
     let thumbprint = jwk.thumbprint();
     Ok(Proof {
@@ -495,6 +525,14 @@ mod tests {
         let sig: Signature = k.sign(t.as_bytes());
         let t = format!("{t}.{}", b64::encode(&sig.to_bytes()));
         assert_eq!(verify_proof(&t, &opts()), Err(ProofError::HeaderNotJson));
+        // A repeated claim, properly signed.
+        let body = r#"{"htu":"https://a.example/","htu":"https://b.example/"}"#;
+        let mut t = b64::encode(header(&k).to_string().as_bytes());
+        t.push('.');
+        t.push_str(&b64::encode(body.as_bytes()));
+        let sig: Signature = k.sign(t.as_bytes());
+        let t = format!("{t}.{}", b64::encode(&sig.to_bytes()));
+        assert_eq!(verify_proof(&t, &opts()), Err(ProofError::ClaimsNotJson));
         // Claims that are not an object, properly signed.
         assert_eq!(
             verify_proof(&sign(&k, &header(&k), &json!([1, 2])), &opts()),
