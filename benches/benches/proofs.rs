@@ -4,8 +4,8 @@
 //!   cd benches && cargo bench --bench proofs
 //!
 //! The same proof, made once with `p256`'s signer, verified by:
-//! - `verify_proof`: the core's whole check (parse, strict header and key, RFC 7638
-//!   thumbprint, signature, claims), on `p256`;
+//! - `verify_proof`: the core's whole check (parse, strict header and key, the point on
+//!   the curve by `p256`, RFC 7638 thumbprint, the signature by `ring`, claims);
 //! - `p256`: the bare RustCrypto ECDSA verification of the same bytes;
 //! - `ring`: ring's `ECDSA_P256_SHA256_FIXED` verification of the same bytes.
 
@@ -66,7 +66,7 @@ fn bench(c: &mut Criterion) {
     assert!(ring_key.verify(&case.signed, &case.sig).is_ok());
 
     let mut g = c.benchmark_group("dpop_proof_es256");
-    g.bench_function("verify_proof (p256, all checks)", |b| {
+    g.bench_function("verify_proof (all checks; ring signature)", |b| {
         b.iter(|| verify_proof(black_box(&case.proof), &opts).is_ok())
     });
     g.bench_function("p256 verify only", |b| {

@@ -15,7 +15,6 @@ mod jwk;
 
 use std::borrow::Cow;
 
-use p256::ecdsa::signature::Verifier as _;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
@@ -274,17 +273,17 @@ pub fn verify_proof(proof: &str, opts: &ProofOptions) -> Result<Proof, ProofErro
 }
 
 fn verify_es256(x: &[u8; 32], y: &[u8; 32], signed: &[u8], sig: &[u8]) -> Result<(), ProofError> {
-    let sig: &[u8; 64] = sig
-        .try_into()
-        .map_err(|_| ProofError::SignatureLength { len: sig.len() })?;
+    if sig.len() != 64 {
+        return Err(ProofError::SignatureLength { len: sig.len() });
+    }
     let mut sec1 = [0u8; 65];
     sec1[0] = 0x04;
     sec1[1..33].copy_from_slice(x);
     sec1[33..].copy_from_slice(y);
-    let key =
-        p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(|_| ProofError::NotOnCurve)?;
-    let sig = p256::ecdsa::Signature::from_slice(sig).map_err(|_| ProofError::BadSignature)?;
-    key.verify(signed, &sig)
+    // Its own answer for a point off the curve (ring folds it into "does not verify").
+    p256::PublicKey::from_sec1_bytes(&sec1).map_err(|_| ProofError::NotOnCurve)?;
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, &sec1)
+        .verify(signed, sig)
         .map_err(|_| ProofError::BadSignature)
 }
 
