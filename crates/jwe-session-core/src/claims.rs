@@ -80,6 +80,11 @@ pub struct Claims<T = ()> {
     /// without it the configured [`Lifetimes`] apply as they are.
     #[serde(rename = "slt", default, skip_serializing_if = "Option::is_none")]
     pub lifetimes: Option<SessionLifetimes>,
+    /// The key this session is bound to (RFC 7800 `cnf`, RFC 9449 §6): a token that
+    /// carries it is accepted only with a proof made by that key. Set when the session
+    /// starts and never changed or removed during its life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// The application's own claims.
     #[serde(flatten)]
     pub app: T,
@@ -101,7 +106,38 @@ impl<T> Claims<T> {
             started_us: None,
             issued_us: None,
             lifetimes: None,
+            cnf: None,
             app,
+        }
+    }
+}
+
+/// The confirmation claim of a bound session (RFC 7800 §3.1): the RFC 7638 SHA-256
+/// thumbprint of the public key whose proofs the token requires (RFC 9449 §6.1). Only
+/// `jkt` is read; any other member is refused, since a token sealed here never has one.
+///
+/// ```
+/// use jwe_session_core::{Claims, Confirmation};
+///
+/// let mut claims = Claims::new(());
+/// claims.cnf = Some(Confirmation::jkt("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"));
+/// let json = serde_json::to_string(&claims)?;
+/// assert_eq!(json, r#"{"cnf":{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}"#);
+/// assert!(serde_json::from_str::<Claims<()>>(r#"{"cnf":{"jkt":"a","jwk":{}}}"#).is_err());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Confirmation {
+    /// The JWK SHA-256 thumbprint, base64url without padding.
+    pub jkt: String,
+}
+
+impl Confirmation {
+    /// A confirmation by this key thumbprint.
+    pub fn jkt(thumbprint: impl Into<String>) -> Self {
+        Self {
+            jkt: thumbprint.into(),
         }
     }
 }
@@ -149,6 +185,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ClaimsVisitor<T> {
             started_us: r.started_us.flatten(),
             issued_us: r.issued_us.flatten(),
             lifetimes: r.lifetimes.flatten(),
+            cnf: r.cnf.flatten(),
             app,
         })
     }
@@ -169,6 +206,7 @@ struct Registered {
     started_us: Option<Option<UnixMicros>>,
     issued_us: Option<Option<UnixMicros>>,
     lifetimes: Option<Option<SessionLifetimes>>,
+    cnf: Option<Option<Confirmation>>,
 }
 
 enum Key<'de> {
@@ -202,6 +240,7 @@ fn registered(name: &str) -> Option<Claim> {
         "started_us" => Claim::StartedUs,
         "issued_us" => Claim::IssuedUs,
         "slt" => Claim::SessionLifetimes,
+        "cnf" => Claim::Cnf,
         _ => return None,
     })
 }
@@ -264,6 +303,7 @@ impl<'de, A: MapAccess<'de>> Intercept<A> {
             Claim::StartedUs => Self::take(i, &mut r.started_us, claim),
             Claim::IssuedUs => Self::take(i, &mut r.issued_us, claim),
             Claim::SessionLifetimes => Self::take(i, &mut r.lifetimes, claim),
+            Claim::Cnf => Self::take(i, &mut r.cnf, claim),
         }
     }
 
@@ -437,6 +477,7 @@ impl Claim {
             Self::StartedUs => c.started_us.is_some(),
             Self::IssuedUs => c.issued_us.is_some(),
             Self::SessionLifetimes => c.lifetimes.is_some(),
+            Self::Cnf => c.cnf.is_some(),
         }
     }
 }

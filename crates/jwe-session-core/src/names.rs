@@ -93,6 +93,8 @@ pub enum Claim {
     IssuedUs,
     /// `slt` (private: this session's own lifetimes, see [`SessionLifetimes`](crate::SessionLifetimes))
     SessionLifetimes,
+    /// `cnf` (RFC 7800: the key a bound session's proofs are made with)
+    Cnf,
 }
 
 impl Claim {
@@ -112,6 +114,7 @@ impl Claim {
             Self::StartedUs => "started_us",
             Self::IssuedUs => "issued_us",
             Self::SessionLifetimes => "slt",
+            Self::Cnf => "cnf",
         }
     }
 }

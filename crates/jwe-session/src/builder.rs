@@ -14,6 +14,7 @@ use jwe_session_core::{
 };
 
 use crate::cookies::CookieSettings;
+use crate::dpop::{Dpop, DpopConfig};
 use crate::opened::OpenedCache;
 use crate::origin::CrossOrigin;
 
@@ -66,6 +67,7 @@ pub struct SessionLayerBuilder<T> {
     rejection: RejectionFormat,
     local_development: bool,
     token_cache: usize,
+    dpop: Option<DpopConfig>,
     _claims: PhantomData<fn() -> T>,
 }
 
@@ -109,6 +111,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             rejection: RejectionFormat::PlainText,
             local_development: false,
             token_cache: DEFAULT_TOKEN_CACHE,
+            dpop: None,
             _claims: PhantomData,
         }
     }
@@ -243,6 +246,27 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
     /// Where tokens travel (default [`Transport::Cookie`]).
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = transport;
+        self
+    }
+
+    /// Binds bearer tokens to a key the client holds (DPoP, RFC 9449): a login whose request
+    /// carries a valid `DPoP` proof starts a session bound to the proof's key
+    /// (`cnf.jkt`), and from then on every request with that token must carry a fresh
+    /// proof by the same key, as `Authorization: DPoP <token>`. A stolen token is worth
+    /// nothing without the key. Needs [`Transport::Bearer`] or [`Transport::Both`]; see
+    /// [`DpopConfig`] for the checks and the module `dpop` notes for fleets.
+    ///
+    /// ```
+    /// use jwe_session::{DpopConfig, KeyRing, SessionLayer, Transport};
+    /// # let ring = KeyRing::generate();
+    /// let layer = SessionLayer::<()>::builder(ring)
+    ///     .transport(Transport::Bearer)
+    ///     .dpop(DpopConfig::new().public_origin("https://api.example.com"))
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dpop(mut self, config: DpopConfig) -> Self {
+        self.dpop = Some(config);
         self
     }
 
@@ -399,6 +423,9 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             }
         }
         let cross_origin = (self.cross_origin && self.transport.cookie()).then_some(cross_origin);
+        if self.dpop.is_some() && !self.transport.bearer() {
+            return Err(ConfigError::DpopWithoutBearer);
+        }
         let base_purpose = if self.transport == Transport::Bearer {
             "jwe-session/bearer".to_owned()
         } else {
@@ -408,6 +435,13 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             (Some(p), _) => (p, None),
             (None, Some(iss)) => (format!("{base_purpose};iss={iss}"), Some(base_purpose)),
             (None, None) => (base_purpose, None),
+        };
+        let dpop = match self.dpop {
+            None => None,
+            Some(config) => Some(
+                Dpop::new(config, &purpose)
+                    .map_err(|origin| ConfigError::InvalidDpopOrigin { origin })?,
+            ),
         };
         let cookie = CookieSettings::new(
             full_name,
@@ -456,6 +490,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             issuer_grace: self.issuer_grace,
             rejection: self.rejection,
             opened: OpenedCache::new(self.token_cache),
+            dpop,
         };
         Ok(SessionLayer::from_shared(Arc::new(shared)))
     }

@@ -53,6 +53,14 @@ pub enum ConfigError {
         /// How long this layer needs.
         needed: std::time::Duration,
     },
+    /// DPoP binds tokens sent in `Authorization`: the transport must be
+    /// [`Transport::Bearer`](crate::Transport::Bearer) or [`Transport::Both`](crate::Transport::Both).
+    DpopWithoutBearer,
+    /// A DPoP public origin must be `http://host[:port]` or `https://host[:port]`.
+    InvalidDpopOrigin {
+        /// The origin given.
+        origin: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -91,6 +99,13 @@ impl fmt::Display for ConfigError {
             Self::InvalidExemptPath { path } => {
                 write!(f, "exempt path {path:?} does not start with '/'")
             }
+            Self::DpopWithoutBearer => f.write_str(
+                "DPoP needs tokens in the Authorization header: use Transport::Bearer or Transport::Both",
+            ),
+            Self::InvalidDpopOrigin { origin } => write!(
+                f,
+                "DPoP public origin {origin:?} is not scheme://host[:port] (http or https, no path)"
+            ),
         }
     }
 }
@@ -107,6 +122,8 @@ impl fmt::Debug for ConfigError {
             Self::InvalidTrustedOrigin { .. } => "ConfigError::InvalidTrustedOrigin",
             Self::InvalidExemptPath { .. } => "ConfigError::InvalidExemptPath",
             Self::StoreWindowTooShort { .. } => "ConfigError::StoreWindowTooShort",
+            Self::DpopWithoutBearer => "ConfigError::DpopWithoutBearer",
+            Self::InvalidDpopOrigin { .. } => "ConfigError::InvalidDpopOrigin",
         };
         jwe_session_core::debug_report(self, variant, f)
     }

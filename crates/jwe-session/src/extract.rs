@@ -184,11 +184,18 @@ impl SessionRejection {
 
     fn no_session<T>(handle: &SessionHandle<T>) -> Self {
         let refused = handle.lock().refused;
-        let challenge = handle.shared.transport.bearer().then_some(if refused {
-            r#"Bearer error="invalid_token""#
-        } else {
-            "Bearer"
-        });
+        // With DPoP the client learns it may (or must) use it, and which algorithms.
+        let dpop = handle.shared.dpop.is_some();
+        let challenge = handle
+            .shared
+            .transport
+            .bearer()
+            .then_some(match (refused, dpop) {
+                (true, false) => r#"Bearer error="invalid_token""#,
+                (false, false) => "Bearer",
+                (true, true) => r#"DPoP algs="ES256", Bearer error="invalid_token""#,
+                (false, true) => r#"DPoP algs="ES256", Bearer"#,
+            });
         Self {
             reason: RejectionReason::NoSession,
             format: handle.shared.rejection,

@@ -4,11 +4,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use jwe_session_core::{
-    random_id, Audience, Claims, Lifetimes, Recorded, Revocation, RevocationWatch, RevokeError,
-    SealError, SessionIds, SessionLifetimes, UnixMicros, UnixTime, WatchUnsupported,
+    random_id, Audience, Claims, Confirmation, Lifetimes, Recorded, Revocation, RevocationWatch,
+    RevokeError, SealError, SessionIds, SessionLifetimes, UnixMicros, UnixTime, WatchUnsupported,
 };
 use serde::Serialize;
 
+use crate::dpop::DpopRefusal;
 use crate::shared::Shared;
 
 /// What the response must do about the session.
@@ -25,8 +26,24 @@ pub(crate) enum Pending {
     Clear,
 }
 
+/// What the request proved about the key its client holds (DPoP).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum ProofState {
+    /// No proof (or a layer without DPoP).
+    #[default]
+    None,
+    /// A valid proof by the key of this thumbprint: a login binds to it.
+    Valid(String),
+    /// A proof that was refused: a login fails rather than start unbound.
+    Refused(DpopRefusal),
+}
+
 pub(crate) struct State<T> {
     pub(crate) current: Option<Claims<T>>,
+    /// The request's DPoP proof, for a login to bind to.
+    pub(crate) proof: ProofState,
+    /// The token [`SessionHandle::issue`] sealed: the response delivers this one.
+    pub(crate) issued: Option<String>,
     pub(crate) pending: Pending,
     /// The session a login replaced, revoked by the layer before the response leaves.
     pub(crate) replaced: Option<Revocation>,
@@ -115,6 +132,8 @@ impl<T> SessionHandle<T> {
             shared,
             state: Arc::new(Mutex::new(State {
                 current,
+                proof: ProofState::None,
+                issued: None,
                 pending,
                 replaced: None,
                 refused: false,
@@ -162,10 +181,16 @@ impl<T> SessionHandle<T> {
     /// and the failure is logged (`tracing` warning): the old token then lives until its
     /// `exp`.
     ///
+    /// With DPoP ([`SessionLayerBuilder::dpop`](crate::SessionLayerBuilder::dpop)), a
+    /// request that carries a valid `DPoP` proof starts a session bound to its key: the
+    /// token carries `cnf.jkt`, goes back in the token header only, and is accepted only
+    /// with proofs by that key.
+    ///
     /// # Errors
     /// [`StartError::TooLarge`] when the claims would not fit in the cookies (or the token
-    /// limit): answer it yourself (`413`, say). Nothing changes then: a session the request
-    /// had stays as it was.
+    /// limit): answer it yourself (`413`, say). [`StartError::DpopProof`] when the request's
+    /// DPoP proof was refused, [`StartError::DpopRequired`] when binding is required and
+    /// there is none. Nothing changes then: a session the request had stays as it was.
     pub fn start(&self, sub: impl Into<String>, app: T) -> Result<(), StartError>
     where
         T: Serialize,
@@ -221,23 +246,95 @@ impl<T> SessionHandle<T> {
     where
         T: Serialize,
     {
-        if self.lock().written {
-            return Err(StartError::ResponseSent);
-        }
+        let binding = {
+            let st = self.lock();
+            if st.written {
+                return Err(StartError::ResponseSent);
+            }
+            match (&st.proof, &self.shared.dpop) {
+                (ProofState::Refused(e), _) => return Err(StartError::DpopProof(e.clone())),
+                (ProofState::Valid(jkt), _) => Some(Confirmation::jkt(jkt.clone())),
+                (ProofState::None, Some(d)) if d.required() => {
+                    return Err(StartError::DpopRequired)
+                }
+                (ProofState::None, _) => None,
+            }
+        };
         let moment = self.moment();
         let now = moment.secs();
-        let claims = self.shared.new_session(sub, app, lifetimes, moment)?;
+        let mut claims = self.shared.new_session(sub, app, lifetimes, moment)?;
+        claims.cnf = binding;
         self.check_fits(&claims)?;
         let mut st = self.lock();
         if st.written {
             return Err(StartError::ResponseSent);
         }
+        st.issued = None;
         if let Some(old) = st.current.replace(claims) {
             st.replaced = self.session_revocation(old, now);
         }
         st.pending = Pending::Write;
         crate::metrics::started();
         Ok(())
+    }
+
+    /// Starts a session, as [`start`](Self::start), and seals its token now, for an API's
+    /// login that answers with the token in its body (`{"access_token": …,
+    /// "token_type": …, "expires_in": …}`). The response carries the same token in the
+    /// token header and never in a cookie. With DPoP, a login whose request carried a
+    /// valid proof gets a token bound to the proof's key, [`TokenType::Dpop`].
+    ///
+    /// ```
+    /// # fn login(handle: jwe_session::SessionHandle<()>) -> Result<(), jwe_session::StartError> {
+    /// let issued = handle.issue("alice", ())?;
+    /// let body = format!(
+    ///     r#"{{"access_token":"{}","token_type":"{}","expires_in":{}}}"#,
+    ///     issued.token(),
+    ///     issued.token_type().as_str(),
+    ///     issued.expires_in().as_secs(),
+    /// );
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`start`](Self::start); [`StartError::Seal`] if the token cannot be sealed now.
+    pub fn issue(&self, sub: impl Into<String>, app: T) -> Result<IssuedToken, StartError>
+    where
+        T: Serialize,
+    {
+        self.begin(sub.into(), app, None)?;
+        let ring = self.shared.ring.load();
+        let now = self.shared.clock.now();
+        let mut st = self.lock();
+        let claims = st.current.as_ref().ok_or(StartError::ResponseSent)?;
+        let token = ring.seal_at(claims, &self.shared.opts, now)?.into_string();
+        let token_type = if claims.cnf.is_some() {
+            TokenType::Dpop
+        } else {
+            TokenType::Bearer
+        };
+        let expires_in = claims
+            .exp
+            .map_or(std::time::Duration::ZERO, |exp| exp.saturating_since(now));
+        st.issued = Some(token.clone());
+        Ok(IssuedToken {
+            token,
+            token_type,
+            expires_in,
+        })
+    }
+
+    /// How the current session is bound: [`TokenType::Dpop`] for a token bound to a
+    /// client's key, [`TokenType::Bearer`] otherwise; `None` without a session.
+    #[must_use]
+    pub fn token_type(&self) -> Option<TokenType> {
+        self.lock().current.as_ref().map(|c| {
+            if c.cnf.is_some() {
+                TokenType::Dpop
+            } else {
+                TokenType::Bearer
+            }
+        })
     }
 
     /// The layer's lifetimes: the longest any session may have.
@@ -549,6 +646,65 @@ impl fmt::Display for WatchError {
 
 impl std::error::Error for WatchError {}
 
+/// How a token is presented (the `token_type` of an OAuth-style response).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenType {
+    /// `Authorization: Bearer <token>`: whoever holds the token may use it.
+    Bearer,
+    /// `Authorization: DPoP <token>` with a proof by the key the token is bound to.
+    Dpop,
+}
+
+impl TokenType {
+    /// `"Bearer"` or `"DPoP"`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Bearer => "Bearer",
+            Self::Dpop => "DPoP",
+        }
+    }
+}
+
+/// A token [`SessionHandle::issue`] sealed. `Debug` does not show the token.
+#[derive(Clone)]
+pub struct IssuedToken {
+    token: String,
+    token_type: TokenType,
+    expires_in: std::time::Duration,
+}
+
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IssuedToken {
+    /// The compact JWE.
+    #[must_use]
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// How it is presented.
+    #[must_use]
+    pub fn token_type(&self) -> TokenType {
+        self.token_type
+    }
+
+    /// How long until it is past `exp` (then the layer renews it on a request, with a
+    /// proof if it is bound).
+    #[must_use]
+    pub fn expires_in(&self) -> std::time::Duration {
+        self.expires_in
+    }
+}
+
 /// Why [`SessionHandle::start`] refused the claims; the session is unchanged.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -575,6 +731,14 @@ pub enum StartError {
     /// The response's headers have already left (a streaming response kept the handle):
     /// a new token could not reach the client, so nothing was changed.
     ResponseSent,
+    /// The login request carried a DPoP proof that was refused: the session is not
+    /// started (never silently unbound). Answer `400` with the refusal's
+    /// [`error_code`](DpopRefusal::error_code) (`invalid_dpop_proof`, or `use_dpop_nonce`
+    /// when a server nonce is required: the response carries a fresh `DPoP-Nonce`).
+    DpopProof(DpopRefusal),
+    /// The layer requires binding ([`DpopConfig::require_binding`](crate::DpopConfig::require_binding))
+    /// and the login request carried no DPoP proof.
+    DpopRequired,
 }
 
 /// The message of the `ResponseSent` variants.
@@ -596,6 +760,10 @@ impl fmt::Display for StartError {
                 "session lifetimes {asked:?} exceed the layer's {max:?}; configure the layer with the longest"
             ),
             Self::ResponseSent => f.write_str(RESPONSE_SENT),
+            Self::DpopProof(e) => write!(f, "the login's DPoP proof was refused: {e}"),
+            Self::DpopRequired => {
+                f.write_str("sessions must be bound: the login request carried no DPoP proof")
+            }
         }
     }
 }
@@ -614,6 +782,7 @@ impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Claims(e) | Self::Seal(e) => Some(e),
+            Self::DpopProof(e) => Some(e),
             _ => None,
         }
     }

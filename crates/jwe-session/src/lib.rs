@@ -131,6 +131,7 @@ mod admin;
 mod builder;
 pub mod client;
 mod cookies;
+pub mod dpop;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;
@@ -152,11 +153,15 @@ pub mod testing;
 
 pub use admin::SessionAdmin;
 pub use builder::{DangerousOptions, SessionLayerBuilder};
+pub use dpop::{DpopConfig, DpopRefusal};
 pub use error::ConfigError;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{RejectionReason, Session, SessionRejection};
-pub use handle::{CycleError, RecheckError, SessionHandle, StartError, UpdateError, WatchError};
+pub use handle::{
+    CycleError, IssuedToken, RecheckError, SessionHandle, StartError, TokenType, UpdateError,
+    WatchError,
+};
 pub use options::{
     RejectionFormat, Renew, Transport, DEFAULT_COOKIE_NAME, DEFAULT_TOKEN_CACHE,
     DEFAULT_TOKEN_HEADER,
@@ -167,10 +172,10 @@ pub use options::{
 // implements, the token inspection tools) is in [`core`].
 pub use future::ResponseFuture;
 pub use jwe_session_core::{
-    Audience, Claim, Claims, Clock, Enc, Key, KeyError, KeyRing, KeyRingHandle, Lifetimes,
-    ManualClock, MemoryStore, Opened, Recorded, RevocationStore, RevocationWatch, RevokeError,
-    Revoked, SealError, SessionLifetimes, SessionToken, SystemClock, UnixMicros, UnixTime,
-    Validation, WatchEnd, DEFAULT_KEYS_ENV,
+    Audience, Claim, Claims, Clock, Confirmation, DpopError, Enc, Key, KeyError, KeyRing,
+    KeyRingHandle, Lifetimes, ManualClock, MemoryStore, Opened, ProofKey, ProofKeyError, Recorded,
+    RevocationStore, RevocationWatch, RevokeError, Revoked, SealError, SessionLifetimes,
+    SessionToken, SystemClock, UnixMicros, UnixTime, Validation, WatchEnd, DEFAULT_KEYS_ENV,
 };
 #[cfg(feature = "watch")]
 #[cfg_attr(docsrs, doc(cfg(feature = "watch")))]

@@ -6,11 +6,12 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::header::AUTHORIZATION;
-use http::HeaderMap;
+use http::{HeaderMap, Method, Uri};
 use jwe_session_core::{Claims, OpenError, SessionIds, Stage, UnixMicros, UnixTime};
 use serde::de::DeserializeOwned;
 
-use crate::handle::{Pending, SessionHandle};
+use crate::dpop::{DpopRefusal, DPOP_HEADER};
+use crate::handle::{Pending, ProofState, SessionHandle};
 use crate::metrics::Refusal;
 use crate::renew::{renew, Early};
 use crate::shared::Shared;
@@ -20,7 +21,17 @@ use crate::shared::Shared;
 pub(crate) enum Source {
     None,
     Cookie,
+    /// `Authorization: Bearer`.
     Bearer,
+    /// `Authorization: DPoP` (only read when the layer has DPoP).
+    Dpop,
+}
+
+impl Source {
+    /// The token came in `Authorization`: new tokens go back in the token header.
+    pub(crate) fn is_header(self) -> bool {
+        matches!(self, Self::Bearer | Self::Dpop)
+    }
 }
 
 /// What the request carried, for the response phase.
@@ -31,13 +42,29 @@ pub(crate) struct Incoming {
     pub(crate) present: u32,
     /// Chunks the request carried that are not part of its token: cleared in the response.
     pub(crate) stale: u32,
+    /// The request's DPoP proof had no current server nonce, or one past half its
+    /// lifetime: the response carries a fresh `DPoP-Nonce`.
+    pub(crate) nonce_due: bool,
 }
 
-/// The token of `Authorization: Bearer <token>`, if the request has one.
-pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// The token of `Authorization: Bearer <token>` or, when the layer has DPoP,
+/// `Authorization: DPoP <token>`, and which.
+pub(crate) fn authorization<'h, T>(
+    shared: &Shared<T>,
+    headers: &'h HeaderMap,
+) -> Option<(Source, &'h str)> {
+    if !shared.transport.bearer() {
+        return None;
+    }
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Some((Source::Bearer, token.trim()))
+    } else if scheme.eq_ignore_ascii_case("dpop") && shared.dpop.is_some() {
+        Some((Source::Dpop, token.trim()))
+    } else {
+        None
+    }
 }
 
 /// What the checks found, in the order they run: the first that applies.
@@ -128,12 +155,11 @@ fn read<'h, T>(shared: &Shared<T>, headers: &'h HeaderMap) -> (Token<'h>, Incomi
         source: Source::None,
         present: 0,
         stale: 0,
+        nonce_due: false,
     };
-    if shared.transport.bearer() {
-        if let Some(t) = bearer(headers) {
-            incoming.source = Source::Bearer;
-            return (Token::Some(Cow::Borrowed(t)), incoming);
-        }
+    if let Some((source, t)) = authorization(shared, headers) {
+        incoming.source = source;
+        return (Token::Some(Cow::Borrowed(t)), incoming);
     }
     if !shared.transport.cookie() {
         return (Token::None, incoming);
@@ -155,8 +181,15 @@ fn read<'h, T>(shared: &Shared<T>, headers: &'h HeaderMap) -> (Token<'h>, Incomi
 }
 
 /// Opens and checks a token, logging what it finds (never the token). The claims come
-/// back only when they are [`Found::Valid`].
-fn examine<T>(shared: &Shared<T>, token: &str, now: UnixTime) -> (Found, Option<Claims<T>>)
+/// back only when they are [`Found::Valid`]. A bound token is valid only from
+/// `Authorization: DPoP` with a proof by its key (`proof_key`, the proof's thumbprint).
+fn examine<T>(
+    shared: &Shared<T>,
+    token: &str,
+    now: UnixTime,
+    source: Source,
+    proof_key: Option<&str>,
+) -> (Found, Option<Claims<T>>)
 where
     T: DeserializeOwned + Clone + Send + 'static,
 {
@@ -217,6 +250,17 @@ where
         tracing::debug!(reason = %e, "session claims refused");
         return (Found::Invalid(Refusal::of_validation(&e)), None);
     }
+    let binding = match (&claims.cnf, source, proof_key) {
+        (Some(cnf), Source::Dpop, Some(key)) if crate::opened::same(&cnf.jkt, key) => None,
+        (Some(_), Source::Dpop, _) => Some(Refusal::KeyMismatch),
+        (None, Source::Dpop, _) => Some(Refusal::Unbound),
+        (Some(_), _, _) => Some(Refusal::Bound),
+        (None, _, _) => None,
+    };
+    if let Some(why) = binding {
+        tracing::debug!(reason = why.as_str(), "session token refused: its binding");
+        return (Found::Invalid(why), None);
+    }
     let stage = shared.lifetimes.stage(&claims, now);
     let (mut revoked, mut refresh_due) = (false, None);
     if stage == Stage::Fresh {
@@ -240,37 +284,123 @@ where
     (found, Some(claims))
 }
 
-/// The request phase: the request's session, in a handle, and what it carried.
+/// The request phase: the request's session, in a handle, and what it carried; or a DPoP
+/// refusal, which the layer answers itself.
 pub(crate) async fn load<T>(
     shared: &Arc<Shared<T>>,
+    method: &Method,
+    uri: &Uri,
     headers: &HeaderMap,
-) -> (SessionHandle<T>, Incoming)
+) -> Result<(SessionHandle<T>, Incoming), DpopRefusal>
 where
     T: DeserializeOwned + Clone + Send + 'static,
 {
-    let (token, incoming) = read(shared, headers);
+    let (token, mut incoming) = read(shared, headers);
+    let dpop = shared.dpop.as_ref();
+    let proof_sent = dpop.is_some() && headers.contains_key(DPOP_HEADER);
     // One moment for a token's whole request phase: what validation judged, renewal renews
-    // at (read only when there is a token).
-    let (found, claims) = match &token {
-        Token::None => (Found::Nothing, None),
-        Token::Unreadable => (Found::Unreadable, None),
-        Token::Some(t) => {
-            let now = shared.clock.now();
-            let (found, claims) = examine(shared, t, now);
+    // at, what a proof's `iat` is compared with (read only when there is something to judge).
+    let now_us = match (&token, proof_sent) {
+        (Token::None, false) => None,
+        _ => Some(shared.clock.now_micros()),
+    };
+    // The request's proof: for a DPoP token (required), or for a login (none yet).
+    let mut proof = ProofState::None;
+    let mut checked = None;
+    if let (Some(d), Some(now)) = (dpop, now_us) {
+        match (incoming.source, &token) {
+            (Source::Dpop, Token::Some(t)) => {
+                let ring = shared.ring.load();
+                match d.check(&ring, method, uri, headers, Some(t), now) {
+                    Ok(Some(c)) => {
+                        incoming.nonce_due = c.renew_nonce;
+                        checked = Some(c);
+                    }
+                    Ok(None) => return Err(DpopRefusal::Missing),
+                    Err(e) => return Err(e),
+                }
+            }
+            (Source::None, _) if proof_sent => {
+                let ring = shared.ring.load();
+                proof = match d.check(&ring, method, uri, headers, None, now) {
+                    Ok(Some(c)) => {
+                        incoming.nonce_due = c.renew_nonce;
+                        match d.commit(&c, now.secs()) {
+                            Ok(()) => ProofState::Valid(c.proof.thumbprint),
+                            Err(e) => ProofState::Refused(e),
+                        }
+                    }
+                    Ok(None) => ProofState::None,
+                    Err(e) => {
+                        incoming.nonce_due = e == DpopRefusal::Nonce;
+                        tracing::debug!(reason = %e, "login DPoP proof refused");
+                        ProofState::Refused(e)
+                    }
+                };
+            }
+            _ => {}
+        }
+    }
+    let (found, claims) = match (&token, now_us) {
+        (Token::Unreadable, _) => (Found::Unreadable, None),
+        (Token::None, _) | (_, None) => (Found::Nothing, None),
+        (Token::Some(t), Some(now_us)) => {
+            let now = now_us.secs();
+            let key = checked.as_ref().map(|c| c.proof.thumbprint.as_str());
+            let (found, claims) = examine(shared, t, now, incoming.source, key);
             (found, claims.map(|c| (c, now)))
         }
     };
-    let empty = |pending, refused: Option<Refusal>, incoming: Incoming| {
+    let decision = decide(found);
+    // DPoP is answered by the layer: whatever refuses the token refuses the request.
+    let dpop_refusal = match (dpop, incoming.source, decision) {
+        (Some(_), Source::Dpop, Decision::Empty { refused, .. }) => Some(match refused {
+            Some(Refusal::KeyMismatch) => DpopRefusal::KeyMismatch,
+            Some(Refusal::Unbound) => DpopRefusal::Unbound,
+            _ => DpopRefusal::Token,
+        }),
+        (
+            Some(_),
+            Source::Bearer,
+            Decision::Empty {
+                refused: Some(Refusal::Bound),
+                ..
+            },
+        ) => Some(DpopRefusal::Downgrade),
+        _ => None,
+    };
+    if let Some(r) = dpop_refusal {
+        if let Decision::Empty {
+            refused: Some(why), ..
+        } = decision
+        {
+            crate::metrics::refused(why);
+        }
+        return Err(r);
+    }
+    if let (Some(d), Some(c), Some(now)) = (dpop, &checked, now_us) {
+        // The proof fits the request and the token: only now is its id spent, so a
+        // refused request cannot use up the cache.
+        d.commit(c, now.secs())?;
+        proof = ProofState::Valid(c.proof.thumbprint.clone());
+    }
+    let empty = |pending, refused: Option<Refusal>, incoming: Incoming, proof| {
         if let Some(r) = refused {
             crate::metrics::refused(r);
         }
         let handle = SessionHandle::new(Arc::clone(shared), None, pending);
-        // A token (or an unreadable cookie) that gave no session.
-        handle.lock().refused = incoming.source != Source::None || pending == Pending::Clear;
+        {
+            let mut st = handle.lock();
+            // A token (or an unreadable cookie) that gave no session.
+            st.refused = incoming.source != Source::None || pending == Pending::Clear;
+            st.proof = proof;
+        }
         (handle, incoming)
     };
-    let (pending, claims) = match (decide(found), claims) {
-        (Decision::Empty { pending, refused }, _) => return empty(pending, refused, incoming),
+    let (pending, claims) = match (decision, claims) {
+        (Decision::Empty { pending, refused }, _) => {
+            return Ok(empty(pending, refused, incoming, proof))
+        }
         (Decision::Renew(early), Some((claims, now))) => {
             match renew(shared, claims, now, early).await {
                 Ok(renewed) => {
@@ -280,7 +410,8 @@ where
                     }
                     (Pending::Reseal, renewed)
                 }
-                Err((pending, reason)) => return empty(pending, Some(reason), incoming),
+                Err(_) if incoming.source == Source::Dpop => return Err(DpopRefusal::Token),
+                Err((pending, reason)) => return Ok(empty(pending, Some(reason), incoming, proof)),
             }
         }
         (Decision::Reseal, Some((claims, _))) => {
@@ -289,13 +420,12 @@ where
         }
         (Decision::Keep, Some((claims, _))) => (Pending::Nothing, claims),
         // A session decision comes only with valid claims.
-        (_, None) => return empty(Pending::Nothing, None, incoming),
+        (_, None) => return Ok(empty(Pending::Nothing, None, incoming, proof)),
     };
     crate::metrics::opened();
-    (
-        SessionHandle::new(Arc::clone(shared), Some(claims), pending),
-        incoming,
-    )
+    let handle = SessionHandle::new(Arc::clone(shared), Some(claims), pending);
+    handle.lock().proof = proof;
+    Ok((handle, incoming))
 }
 
 #[cfg(test)]

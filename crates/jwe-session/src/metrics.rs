@@ -12,6 +12,7 @@
 //! | `jwe_session_sessions_refused_total` | counter | `reason` | tokens refused, by reason (below) |
 //! | `jwe_session_revocations_total` | counter | `scope`: `session`, `subject`, `all`, `refresh` | revocations made through a [`SessionHandle`](crate::SessionHandle) |
 //! | `jwe_session_cross_origin_refusals_total` | counter | | unsafe cross-origin requests refused with `403` |
+//! | `jwe_session_dpop_refusals_total` | counter | `reason` | DPoP requests refused with `401` ([`DpopRefusal::as_str`](crate::DpopRefusal::as_str)) |
 //! | `jwe_session_store_errors_total` | counter | `op`: `revoke`, `check` | revocation store failures |
 //! | `jwe_session_key_seals` | gauge | `kid` | tokens this process sealed under the key |
 //! | `jwe_session_key_budget_used_ratio` | gauge | `kid` | those seals over the key's budget ([`SEAL_LIMIT`](jwe_session_core::SEAL_LIMIT)); rotate well before 1 |
@@ -24,7 +25,9 @@
 //! fit the type or fail validation), `expired` (idle or absolute lifetime over),
 //! `revoked`, `renew_refused` (the `on_renew` hook said no), `renew_unavailable` (the hook
 //! could not decide: its data was unreachable; the cookie is kept) and `store_unavailable`
-//! (a renewal the store could not check, fail-closed). `unknown_kid` is also what forged
+//! (a renewal the store could not check, fail-closed); with DPoP, `bound` (a bound token sent
+//! without its proof: a cookie, or `Bearer`), `unbound` (`Authorization: DPoP` with a token
+//! bound to no key) and `key_mismatch` (a proof by another key: a stolen token). `unknown_kid` is also what forged
 //! headers count under: alert on its rate outside a rotation.
 
 /// Counter: requests that carried a valid session.
@@ -43,6 +46,8 @@ pub const SESSIONS_REFUSED: &str = "jwe_session_sessions_refused_total";
 pub const REVOCATIONS: &str = "jwe_session_revocations_total";
 /// Counter: unsafe cross-origin requests refused with `403`.
 pub const CROSS_ORIGIN_REFUSALS: &str = "jwe_session_cross_origin_refusals_total";
+/// Counter, label `reason`: DPoP requests refused with `401`.
+pub const DPOP_REFUSALS: &str = "jwe_session_dpop_refusals_total";
 /// Counter, label `op`: revocation store failures.
 pub const STORE_ERRORS: &str = "jwe_session_store_errors_total";
 /// Gauge, label `kid`: tokens this process sealed under the key.
@@ -65,10 +70,15 @@ pub(crate) enum Refusal {
     RenewRefused,
     RenewUnavailable,
     StoreUnavailable,
+    /// A token bound to a key, sent without its proof (a cookie, a bearer header).
+    Bound,
+    /// `Authorization: DPoP` with a token bound to no key.
+    Unbound,
+    /// A DPoP proof by another key than the token's.
+    KeyMismatch,
 }
 
 impl Refusal {
-    #[cfg(feature = "metrics")]
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Malformed => "malformed",
@@ -81,6 +91,9 @@ impl Refusal {
             Self::RenewRefused => "renew_refused",
             Self::RenewUnavailable => "renew_unavailable",
             Self::StoreUnavailable => "store_unavailable",
+            Self::Bound => "bound",
+            Self::Unbound => "unbound",
+            Self::KeyMismatch => "key_mismatch",
         }
     }
 
@@ -145,6 +158,10 @@ mod imp {
         metrics::counter!(super::CROSS_ORIGIN_REFUSALS).increment(1);
     }
 
+    pub(crate) fn dpop_refused(reason: &'static str) {
+        metrics::counter!(super::DPOP_REFUSALS, "reason" => reason).increment(1);
+    }
+
     pub(crate) fn store_error(op: &'static str) {
         metrics::counter!(super::STORE_ERRORS, "op" => op).increment(1);
     }
@@ -178,6 +195,7 @@ mod imp {
     pub(crate) fn refused(_: Refusal) {}
     pub(crate) fn revoked(_: &Revocation) {}
     pub(crate) fn cross_origin_refused() {}
+    pub(crate) fn dpop_refused(_: &'static str) {}
     pub(crate) fn store_error(_: &'static str) {}
     pub(crate) fn key_seals(_: &str, _: u64) {}
     pub(crate) fn authoritative_check(_: Duration) {}

@@ -32,7 +32,7 @@ pub(crate) fn write<T: Serialize, B>(
     let mut st = handle.lock();
     // From here on a change to the session could not reach the client.
     st.written = true;
-    let cookies = shared.transport.cookie() && incoming.source != Source::Bearer;
+    let cookies = shared.transport.cookie() && !incoming.source.is_header();
     // Clears exactly the cookies in `mask` (only ever ones the request carried: a clearing
     // cookie the request did not carry would let a cross-site form delete the user's
     // session cookie). Whether anything was written.
@@ -46,6 +46,14 @@ pub(crate) fn write<T: Serialize, B>(
     let wrote = match (st.pending, &st.current) {
         // Leftover chunks beside a token that is fine as it is.
         (Pending::Nothing, _) => clear(incoming.stale, res),
+        (Pending::Write, Some(claims)) if st.issued.is_some() => {
+            // `issue` sealed it already and the handler handed it out: the same token.
+            if let Some(token) = st.issued.as_deref() {
+                deliver_header(shared, token, res);
+            }
+            clear(incoming.present, res);
+            true
+        }
         (pending @ (Pending::Write | Pending::Reseal), Some(claims)) => {
             let ring = shared.ring.load();
             let now = shared.clock.now();
@@ -79,6 +87,14 @@ pub(crate) fn write<T: Serialize, B>(
     if wrote {
         no_store(res.headers_mut());
     }
+    if incoming.nonce_due {
+        if let Some(d) = &shared.dpop {
+            let ring = shared.ring.load();
+            if let Some(n) = d.fresh_nonce(&ring, shared.clock.now_micros()) {
+                res.headers_mut().insert(crate::dpop::DPOP_NONCE_HEADER, n);
+            }
+        }
+    }
 }
 
 /// Sends a freshly sealed token: cookies for browsers, the token header for bearer clients.
@@ -90,7 +106,9 @@ fn deliver<T, B>(
     res: &mut Response<B>,
 ) {
     let now = shared.clock.now();
-    let to_cookie = shared.transport.cookie() && incoming.source != Source::Bearer;
+    // A bound token is worth nothing in a cookie: it goes only where its proofs go.
+    let to_cookie =
+        shared.transport.cookie() && !incoming.source.is_header() && claims.cnf.is_none();
     let to_header = shared.transport.bearer() && incoming.source != Source::Cookie;
     if to_cookie {
         let browser_session = claims.lifetimes.is_some_and(|l| l.browser_session);
@@ -109,10 +127,18 @@ fn deliver<T, B>(
             .write(res.headers_mut(), token, max_age, incoming.present);
     }
     if to_header {
-        if let Ok(mut v) = HeaderValue::try_from(token) {
-            v.set_sensitive(true);
-            res.headers_mut().insert(shared.token_header.clone(), v);
-        }
+        deliver_header(shared, token, res);
+    }
+}
+
+/// The token in the token header, marked sensitive (never logged by hyper or h2).
+fn deliver_header<T, B>(shared: &Shared<T>, token: &str, res: &mut Response<B>) {
+    if !shared.transport.bearer() {
+        return;
+    }
+    if let Ok(mut v) = HeaderValue::try_from(token) {
+        v.set_sensitive(true);
+        res.headers_mut().insert(shared.token_header.clone(), v);
     }
 }
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 use tower_service::Service;
 
 use crate::future::ResponseFuture;
-use crate::load::{bearer, load};
+use crate::load::{authorization, load};
 use crate::respond::{revoke_replaced, write};
 use crate::shared::Shared;
 
@@ -97,7 +97,21 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = Arc::clone(&self.shared);
         ResponseFuture::new(Box::pin(async move {
-            let (handle, incoming) = load(&shared, req.headers()).await;
+            let loaded = load(&shared, req.method(), req.uri(), req.headers()).await;
+            let (handle, incoming) = match (loaded, &shared.dpop) {
+                (Ok(loaded), _) => loaded,
+                (Err(refusal), Some(dpop)) => {
+                    let ring = shared.ring.load();
+                    let now = shared.clock.now_micros();
+                    return Ok(dpop.refusal(&refusal, &ring, now));
+                }
+                // A DPoP refusal comes only from a layer with DPoP.
+                (Err(_), None) => {
+                    let mut res = Response::new(ResB::default());
+                    *res.status_mut() = StatusCode::UNAUTHORIZED;
+                    return Ok(res);
+                }
+            };
             req.extensions_mut().insert(handle.clone());
             let mut res = inner.call(req).await?;
             revoke_replaced(&shared, &handle).await;
@@ -117,7 +131,7 @@ fn cross_origin_check<T, B>(
     let Some(co) = &shared.cross_origin else {
         return Ok(());
     };
-    if shared.transport.bearer() && bearer(req.headers()).is_some() {
+    if authorization(shared, req.headers()).is_some() {
         return Ok(());
     }
     co.check(req)

@@ -13,6 +13,7 @@ use jwe_session_core::{
 };
 
 use crate::cookies::CookieSettings;
+use crate::dpop::Dpop;
 use crate::opened::OpenedCache;
 use crate::options::{RejectionFormat, RenewHook, Transport};
 use crate::origin::CrossOrigin;
@@ -47,6 +48,8 @@ pub(crate) struct Shared<T> {
     pub(crate) rejection: RejectionFormat,
     /// Tokens opened recently, for the next request that carries one again.
     pub(crate) opened: OpenedCache<T>,
+    /// DPoP, when configured.
+    pub(crate) dpop: Option<Dpop>,
 }
 
 /// Moments for session starts and revocation cut-offs: the clock's microseconds, but

@@ -10,8 +10,10 @@
 //! A leaf of the crate: it knows base64url and its own errors, nothing of tokens or keys
 //! rings.
 
+mod dpop;
 mod error;
 mod jwk;
+mod sign;
 
 use std::borrow::Cow;
 
@@ -19,8 +21,13 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
+pub use dpop::{
+    access_token_hash, check_dpop, normalize_htu, DpopError, DpopProof, DpopRequest, DPOP_TYP,
+    MAX_JTI_LEN,
+};
 pub use error::{ProofError, ProofPart};
 pub use jwk::{jwk_thumbprint, PublicJwk};
+pub use sign::{ProofKey, ProofKeyError};
 
 use crate::b64;
 use crate::error::truncate;
