@@ -20,8 +20,12 @@
 
 use std::sync::Arc;
 
+use jwe_session::client::DpopSigner;
 use jwe_session::client::{BearerLayer, BearerService, TokenCell};
-use jwe_session::{Clock, ConfigError, KeyRingHandle, SessionHandle, SessionLayer, Transport};
+use jwe_session::{
+    Clock, ConfigError, DpopConfig, KeyRingHandle, ProofKey, SessionHandle, SessionLayer,
+    SystemClock, Transport,
+};
 use serde::{Deserialize, Serialize};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
@@ -41,17 +45,21 @@ pub struct ApiClaims {
     pub scope: String,
 }
 
-/// The session layer for the gRPC service: bearer tokens only.
+/// The session layer for the gRPC service: bearer tokens only, bound to the client's key
+/// (DPoP) when its login carried a proof. `origin` is the URL clients dial
+/// (`http://127.0.0.1:50051`): a proof's `htu` is it plus `/demo.Greeter/Method`.
 ///
 /// # Errors
 /// [`ConfigError`] as [`SessionLayerBuilder::build`](jwe_session::SessionLayerBuilder::build).
 pub fn layer(
     ring: impl Into<KeyRingHandle>,
     clock: Arc<dyn Clock>,
+    origin: &str,
 ) -> Result<SessionLayer<ApiClaims>, ConfigError> {
     SessionLayer::<ApiClaims>::builder(ring)
         .transport(Transport::Bearer)
         .clock(clock)
+        .dpop(DpopConfig::new().public_origin(origin))
         .build()
 }
 
@@ -154,15 +162,71 @@ pub fn server() -> pb::greeter_server::GreeterServer<Greeter> {
 pub type GreeterClient = pb::greeter_client::GreeterClient<BearerService<Channel>>;
 
 /// Connects to `url` (`http://host:port`): the generated client, and the token cell it
-/// fills and sends (empty until `Login` answers).
+/// fills and sends (empty until `Login` answers). Every call carries a DPoP proof by a
+/// key made for this client, so its session is bound to that key: the token alone, copied
+/// from the cell or the wire, is refused.
 ///
 /// # Errors
 /// A transport error if the connection fails.
-pub async fn connect(url: String) -> Result<(GreeterClient, TokenCell), tonic::transport::Error> {
+pub async fn connect(url: String) -> Result<(GreeterClient, TokenCell), ConnectError> {
+    connect_with(url, Arc::new(SystemClock)).await
+}
+
+/// As [`connect`], with the clock the proofs' `iat` is read from (a test's manual clock).
+///
+/// # Errors
+/// As [`connect`].
+pub async fn connect_with(
+    url: String,
+    clock: Arc<dyn Clock>,
+) -> Result<(GreeterClient, TokenCell), ConnectError> {
+    let signer = DpopSigner::new(ProofKey::generate()?)
+        .origin(url.clone())
+        .clock(clock);
     let channel = Endpoint::from_shared(url)?.connect().await?;
     let token = TokenCell::new();
     let channel = tower::ServiceBuilder::new()
-        .layer(BearerLayer::new(token.clone()))
+        .layer(BearerLayer::new(token.clone()).dpop(signer))
         .service(channel);
     Ok((GreeterClient::new(channel), token))
+}
+
+/// Why [`connect`] failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The connection.
+    Transport(tonic::transport::Error),
+    /// No key could be made for the proofs.
+    Key(jwe_session::ProofKeyError),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Transport(e) => write!(f, "cannot connect: {e}"),
+            Self::Key(e) => write!(f, "cannot make a DPoP key: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Transport(e) => Some(e),
+            Self::Key(e) => Some(e),
+        }
+    }
+}
+
+impl From<tonic::transport::Error> for ConnectError {
+    fn from(e: tonic::transport::Error) -> Self {
+        Self::Transport(e)
+    }
+}
+
+impl From<jwe_session::ProofKeyError> for ConnectError {
+    fn from(e: jwe_session::ProofKeyError) -> Self {
+        Self::Key(e)
+    }
 }

@@ -379,17 +379,37 @@ impl Dpop {
         HeaderValue::try_from(sealed.as_str()).ok()
     }
 
-    /// The layer's own answer to a refused DPoP request.
+    /// The layer's own answer to a refused DPoP request: `401`, or for a gRPC request
+    /// (`content-type: application/grpc…`) a trailers-only `UNAUTHENTICATED` (status 16),
+    /// which a gRPC client reports as the call's error, streaming calls included. The
+    /// challenge is in the headers either way.
     pub(crate) fn refusal<B: Default>(
         &self,
         refusal: &DpopRefusal,
         ring: &KeyRing,
         now: UnixMicros,
+        request: &HeaderMap,
     ) -> Response<B> {
         crate::metrics::dpop_refused(refusal.as_str());
         tracing::debug!(reason = %refusal, "DPoP request refused");
         let mut res = Response::new(B::default());
-        *res.status_mut() = StatusCode::UNAUTHORIZED;
+        let grpc = request
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        let h = res.headers_mut();
+        if grpc {
+            h.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/grpc"),
+            );
+            h.insert("grpc-status", HeaderValue::from_static("16"));
+            h.insert(
+                "grpc-message",
+                HeaderValue::from_static(refusal.error_code()),
+            );
+        } else {
+            *res.status_mut() = StatusCode::UNAUTHORIZED;
+        }
         let h = res.headers_mut();
         let challenge = format!(
             r#"DPoP algs="{ALGS}", error="{}", error_description="{}""#,

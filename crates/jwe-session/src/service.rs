@@ -103,7 +103,7 @@ where
                 (Err(refusal), Some(dpop)) => {
                     let ring = shared.ring.load();
                     let now = shared.clock.now_micros();
-                    return Ok(dpop.refusal(&refusal, &ring, now));
+                    return Ok(dpop.refusal(&refusal, &ring, now, req.headers()));
                 }
                 // A DPoP refusal comes only from a layer with DPoP.
                 (Err(_), None) => {

@@ -33,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Err(e) => return Err(format!("JWE_SESSION_KEYS: {e}").into()),
     };
-    let layer = layer(ring, Arc::new(SystemClock))?;
+    let layer = layer(ring, Arc::new(SystemClock), &format!("http://{bind}"))?;
     eprintln!("demo.Greeter listening on {bind}");
     tonic::transport::Server::builder()
         .layer(layer)

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwe_session_core::{Key, KeyRing, ManualClock, Revocation, RevocationStore, UnixTime};
-use jwe_session_demo::grpc::{connect, layer, server, LoginRequest, WatchRequest, WhoAmIRequest};
+use jwe_session_demo::grpc::{
+    connect_with, layer, server, LoginRequest, WatchRequest, WhoAmIRequest,
+};
 use tokio::net::TcpListener;
 use tonic::Code;
 
@@ -29,7 +31,7 @@ async fn serve_with_store(
     let url = format!("http://{}", listener.local_addr().unwrap());
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let layer = layer(ring, Arc::new(clock)).unwrap();
+    let layer = layer(ring, Arc::new(clock), &url).unwrap();
     let store = Arc::clone(layer.revocation_store());
     tokio::spawn(async move {
         tonic::transport::Server::builder()
@@ -55,7 +57,9 @@ fn login(user: &str, password: &str) -> LoginRequest {
 async fn grpc_login_call_renew_and_refuse() {
     let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
     let (url, _stop) = serve(clock.clone()).await;
-    let (mut client, token) = connect(url.clone()).await.unwrap();
+    let (mut client, token) = connect_with(url.clone(), Arc::new(clock.clone()))
+        .await
+        .unwrap();
 
     let err = client.who_am_i(WhoAmIRequest {}).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
@@ -99,13 +103,56 @@ async fn grpc_login_call_renew_and_refuse() {
     assert_eq!(token.get(), Some(renewed), "no second renewal");
 
     // A forged token gets no session: unauthenticated, never an internal error.
-    let (mut other, other_token) = connect(url).await.unwrap();
+    let (mut other, other_token) = connect_with(url, Arc::new(clock.clone())).await.unwrap();
     let forged = format!("{}x", first.trim_start_matches("Bearer "));
     other_token.set(&forged).unwrap();
     assert_eq!(
         other.who_am_i(WhoAmIRequest {}).await.unwrap_err().code(),
         Code::Unauthenticated
     );
+}
+
+/// The example's sessions are bound to the client's key (DPoP in metadata): the token
+/// alone, taken from one client and put in another with its own key, or sent as a plain
+/// bearer token, is refused; the client that holds the key goes on.
+#[tokio::test]
+async fn a_stolen_grpc_token_is_worthless() {
+    let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
+    let (url, _stop) = serve(clock.clone()).await;
+    let (mut client, token) = connect_with(url.clone(), Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    client.login(login("alice", "demo")).await.unwrap();
+    let stolen = token.get().unwrap();
+
+    let (mut thief, thief_token) = connect_with(url.clone(), Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    thief_token.set(&stolen).unwrap();
+    let err = thief.who_am_i(WhoAmIRequest {}).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+
+    // As a plain bearer token, without any proof: refused too (no downgrade).
+    let channel = tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let cell = jwe_session::client::TokenCell::new();
+    cell.set(&stolen).unwrap();
+    let channel = tower::ServiceBuilder::new()
+        .layer(jwe_session::client::BearerLayer::new(cell))
+        .service(channel);
+    let mut plain = jwe_session_demo::grpc::pb::greeter_client::GreeterClient::new(channel);
+    let err = plain.who_am_i(WhoAmIRequest {}).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+
+    let me = client
+        .who_am_i(WhoAmIRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(me.sub, "alice");
 }
 
 /// `Watch`, a server-streaming call: whose session it is, then nothing until the session
@@ -115,7 +162,7 @@ async fn grpc_login_call_renew_and_refuse() {
 async fn a_stream_ends_unauthenticated_when_its_session_is_revoked() {
     let clock = ManualClock::new(UnixTime::from_secs(1_800_000_000));
     let (url, _stop, store) = serve_with_store(clock.clone()).await;
-    let (mut client, _token) = connect(url).await.unwrap();
+    let (mut client, _token) = connect_with(url, Arc::new(clock.clone())).await.unwrap();
     let err = client.watch(WatchRequest {}).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
 

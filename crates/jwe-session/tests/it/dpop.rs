@@ -587,3 +587,67 @@ fn dpop_needs_the_bearer_transport_and_a_valid_origin() {
     ));
     assert!(build(Transport::Both, DpopConfig::new()).is_ok());
 }
+
+/// The client side: `BearerLayer` with a DPoP key logs in bound, proves every request,
+/// takes the server's nonces and sends an empty-bodied request once more when the server
+/// asks for a new nonce.
+#[tokio::test]
+async fn the_client_layer_proves_every_request_and_follows_nonces() {
+    use jwe_session::client::{BearerLayer, DpopSigner, TokenCell};
+    let f = fixture_with(
+        Transport::Bearer,
+        DpopConfig::new()
+            .public_origin(ORIGIN)
+            .nonces(Duration::from_secs(120)),
+    );
+    let key = ProofKey::generate().unwrap();
+    let thumbprint = key.thumbprint().to_owned();
+    let signer = DpopSigner::new(key)
+        .origin(ORIGIN)
+        .clock(Arc::new(f.clock.clone()));
+    let cell = TokenCell::new();
+    let reached = Arc::clone(&f.reached);
+    let client = tower::ServiceBuilder::new()
+        .layer(BearerLayer::new(cell.clone()).dpop(signer.clone()))
+        .layer(f.layer.clone())
+        .service(service_fn(move |req| {
+            reached.fetch_add(1, Ordering::SeqCst);
+            handler(req)
+        }));
+    let send = |method: &str, path: &str| {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(String::new())
+            .unwrap();
+        client.clone().oneshot(req)
+    };
+    // The login's first proof has no nonce: 400 with one, sent again with it.
+    let res = send("POST", "/login").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.body());
+    assert_eq!(f.reached.load(Ordering::SeqCst), 2, "one retry");
+    let token = cell.get().unwrap();
+    assert_eq!(f.claims_of(&token).cnf.unwrap().jkt, thumbprint);
+    let res = send("GET", "/me").await.unwrap();
+    assert_eq!(res.body(), &format!("alice {thumbprint}"));
+    assert_eq!(f.reached.load(Ordering::SeqCst), 3);
+    // The nonce runs out: the layer answers 401 `use_dpop_nonce`, the client retries.
+    f.clock.set(UnixTime::from_secs(T0 + 200));
+    let res = send("GET", "/me").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        f.reached.load(Ordering::SeqCst),
+        4,
+        "the refusal never reached it"
+    );
+    // A request with a body is not sent twice: its 401 comes back, the nonce is kept.
+    f.clock.set(UnixTime::from_secs(T0 + 400));
+    let req = Request::post("/me").body("payload".to_owned()).unwrap();
+    let res = client.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(challenge(&res).contains("use_dpop_nonce"));
+    let req = Request::post("/me").body("payload".to_owned()).unwrap();
+    let res = client.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(signer.nonce().is_some());
+}
