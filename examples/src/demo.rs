@@ -6,6 +6,17 @@
 //! - `POST /login` (form `username`, `password`, optional `notes`): any non-empty user
 //!   name with password `demo` starts a session, `303` to `/`; `401` otherwise; `413` when
 //!   the notes make the session too large for cookies (an earlier session stays);
+//! - `POST /api/login` (form `username`, `password`, optional `notes`): for API clients,
+//!   `200` `application/json` `{"access_token": "<compact JWE>", "token_type": "DPoP" |
+//!   "Bearer", "expires_in": <seconds>}`; `DPoP` (the token bound to the client's key) when
+//!   the request carried a valid DPoP proof for `POST` and this URL, `Bearer` without one;
+//!   `400` `{"error":"invalid_dpop_proof",…}` and no token for a proof that does not
+//!   verify; `401` for a wrong password;
+//! - every route takes the session from the cookie, from `Authorization: Bearer <token>`
+//!   (unbound tokens), or from `Authorization: DPoP <token>` with a `DPoP` proof whose
+//!   `htu` is `http://` (`https://` over TLS) plus the request's `Host` and path; a bad
+//!   proof, a bound token sent as `Bearer` or with another key's proof is `401` with
+//!   `WWW-Authenticate: DPoP algs="ES256", error=…`;
 //! - `GET /me`: `200` with the claims as JSON, or `401`;
 //! - `POST /logout`: ends this session (revokes its `sid`), `303` to `/`;
 //! - `POST /logout-everywhere`: revokes every session of this user, `303` to `/`;
@@ -40,7 +51,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Form, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -49,8 +60,8 @@ use jwe_session::{
     Claims, Clock, KeyRingHandle, Lifetimes, Recorded, RevocationStore, RevokeError, SystemClock,
 };
 use jwe_session::{
-    ConfigError, Session, SessionAdmin, SessionHandle, SessionLayer, SessionLayerBuilder,
-    StartError,
+    ConfigError, DpopConfig, Session, SessionAdmin, SessionHandle, SessionLayer,
+    SessionLayerBuilder, StartError, Transport,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
@@ -81,6 +92,9 @@ pub struct DemoOptions {
     pub metrics: Option<PrometheusHandle>,
     /// The role table, which `POST /roles` writes and every renewal reads.
     pub roles: RoleTable,
+    /// The demo is served over HTTPS: a DPoP proof's `htu` is `https://` plus the
+    /// request's `Host` (`http://` otherwise).
+    pub https: bool,
 }
 
 impl DemoOptions {
@@ -94,6 +108,7 @@ impl DemoOptions {
             insecure_cookie: false,
             metrics: None,
             roles: RoleTable::memory(),
+            https: false,
         }
     }
 }
@@ -344,10 +359,19 @@ pub fn layer(opts: DemoOptions) -> Result<SessionLayer<DemoClaims>, ConfigError>
 /// The demo's layer configuration, before `build`, for tests that change one setting.
 pub fn layer_builder(opts: DemoOptions) -> SessionLayerBuilder<DemoClaims> {
     let table = opts.roles;
+    // Browsers carry the cookie; API clients the token (`POST /api/login`), as a plain
+    // bearer token or bound to their key with DPoP.
+    let dpop = if opts.https {
+        DpopConfig::new()
+    } else {
+        DpopConfig::new().plain_http()
+    };
     let mut b = SessionLayer::<DemoClaims>::builder(opts.ring)
         .clock(opts.clock)
         .lifetimes(opts.lifetimes)
         .issuer("jwe-session-demo")
+        .transport(Transport::Both)
+        .dpop(dpop)
         .on_renew(move |claims: Claims<DemoClaims>| {
             let table = table.clone();
             async move {
@@ -444,6 +468,7 @@ pub fn router_with(layer: SessionLayer<DemoClaims>, roles: RoleTable) -> Router 
     Router::new()
         .route("/", get(index))
         .route("/login", post(login))
+        .route("/api/login", post(api_login))
         .route("/me", get(me))
         .route("/logout", post(logout))
         .route("/logout-everywhere", post(logout_everywhere))
@@ -508,6 +533,74 @@ async fn login(
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
+}
+
+/// `POST /api/login`: the token in a JSON body, for API clients. Bound to the client's key
+/// (`token_type: DPoP`) when the request carries a valid DPoP proof for `POST` and this
+/// URL; a plain bearer token without one; `400` `invalid_dpop_proof` (and no token) for a
+/// proof that does not verify; `401` for a wrong password.
+async fn api_login(
+    State(table): State<RoleTable>,
+    handle: SessionHandle<DemoClaims>,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let username = f.username.trim();
+    if username.is_empty() || f.password != "demo" {
+        return api_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_grant",
+            "wrong user name or password",
+        );
+    }
+    let looked_up = match table.record_login(username).await {
+        Ok(()) => table.get(username).await,
+        Err(e) => Err(e),
+    };
+    let roles = match looked_up {
+        Ok(roles) => roles,
+        Err(e) => {
+            tracing::error!(error = %e, "role table unavailable");
+            return api_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "try again",
+            );
+        }
+    };
+    let notes = (!f.notes.is_empty()).then_some(f.notes);
+    match handle.issue(username, DemoClaims { roles, notes }) {
+        Ok(issued) => (
+            [(CACHE_CONTROL, "no-store")],
+            Json(serde_json::json!({
+                "access_token": issued.token(),
+                "token_type": issued.token_type().as_str(),
+                "expires_in": issued.expires_in().as_secs(),
+            })),
+        )
+            .into_response(),
+        Err(StartError::DpopProof(e)) => {
+            api_error(StatusCode::BAD_REQUEST, e.error_code(), &e.to_string())
+        }
+        Err(StartError::TooLarge { len, max }) => api_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            &format!("the session would take {len} bytes, over the {max} allowed"),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "session could not be started");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// An OAuth-style error body (RFC 6749 §5.2).
+fn api_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        [(CACHE_CONTROL, "no-store")],
+        Json(serde_json::json!({"error": error, "error_description": description})),
+    )
+        .into_response()
 }
 
 async fn me(session: Session<DemoClaims>) -> Json<Claims<DemoClaims>> {

@@ -11,6 +11,9 @@ use jwe_session_test_support::scratch;
 use jwe_session_tests::{free_port, Client};
 use reqwest::StatusCode;
 
+#[path = "demo_process/dpop.rs"]
+mod dpop;
+
 /// A fixed key ring, so a restarted demo opens the cookies of the one before it.
 const KEYS: &str = r#"{"keys":[{"kty":"oct","kid":"demo-test","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr0"}]}"#;
 

@@ -67,3 +67,106 @@ mod tests {
         assert_eq!(std::fs::read_dir(&again).unwrap().count(), 0);
     }
 }
+
+/// DPoP proofs for tests: right ones for a request, and the forgeries a server must refuse.
+pub mod dpop {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use jwe_session_core::{access_token_hash, random_id, ProofKey};
+    use serde_json::{json, Map, Value};
+
+    /// The claims of a right proof: `htm`, `htu`, `iat`, a random `jti`, and `ath` when a
+    /// token is named.
+    pub fn claims(method: &str, htu: &str, iat: u64, token: Option<&str>) -> Map<String, Value> {
+        let mut c = Map::new();
+        c.insert("htm".into(), method.into());
+        c.insert("htu".into(), htu.into());
+        c.insert("iat".into(), iat.into());
+        c.insert("jti".into(), random_id().into());
+        if let Some(t) = token {
+            c.insert("ath".into(), access_token_hash(t).into());
+        }
+        c
+    }
+
+    /// A proof with `alg: none` and no signature.
+    pub fn unsigned(claims: &Map<String, Value>) -> String {
+        let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.",
+            b64(&json!({"typ": "dpop+jwt", "alg": "none"})),
+            b64(&Value::Object(claims.clone()))
+        )
+    }
+
+    /// A proof signed by `key` whose header's key also carries a private member (`d`).
+    pub fn with_private_member(key: &ProofKey, claims: &Map<String, Value>) -> String {
+        let proof = key.sign("dpop+jwt", claims).unwrap();
+        let (header, rest) = proof.split_once('.').unwrap();
+        let mut h: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        h["jwk"]["d"] = "AAAA".into();
+        format!("{}.{rest}", URL_SAFE_NO_PAD.encode(h.to_string()))
+    }
+
+    /// Every kind of wrong proof for `method` `htu` naming `token`, made at `iat`, by
+    /// `key` (the token's) unless it says otherwise: what each is, and the `DPoP` headers
+    /// to send (none, one or two).
+    pub fn forgeries(
+        key: &ProofKey,
+        method: &str,
+        htu: &str,
+        iat: u64,
+        token: &str,
+    ) -> Vec<(&'static str, Vec<String>)> {
+        let right = || claims(method, htu, iat, Some(token));
+        let with = |k: &str, v: Value| {
+            let mut c = right();
+            c.insert(k.to_owned(), v);
+            key.sign("dpop+jwt", &c).unwrap()
+        };
+        let without = |k: &str| {
+            let mut c = right();
+            c.remove(k);
+            key.sign("dpop+jwt", &c).unwrap()
+        };
+        let thief = ProofKey::generate().unwrap();
+        let other_method = if method == "GET" { "POST" } else { "GET" };
+        let sign = |c: &Map<String, Value>| key.sign("dpop+jwt", c).unwrap();
+        vec![
+            (
+                "another key (a stolen token)",
+                vec![thief.sign("dpop+jwt", &right()).unwrap()],
+            ),
+            ("another method", vec![with("htm", other_method.into())]),
+            (
+                "another URL",
+                vec![with("htu", format!("{htu}/other").into())],
+            ),
+            (
+                "another origin",
+                vec![with("htu", "https://evil.example/x".into())],
+            ),
+            (
+                "a stale iat",
+                vec![with("iat", iat.saturating_sub(301).into())],
+            ),
+            ("a future iat", vec![with("iat", (iat + 60).into())]),
+            ("no ath", vec![without("ath")]),
+            (
+                "a wrong ath",
+                vec![with("ath", access_token_hash("another token").into())],
+            ),
+            ("no jti", vec![without("jti")]),
+            ("typ JWT", vec![key.sign("JWT", &right()).unwrap()]),
+            ("alg none", vec![unsigned(&right())]),
+            (
+                "a private key in the header",
+                vec![with_private_member(key, &right())],
+            ),
+            ("garbage", vec!["garbage".to_owned()]),
+            ("two DPoP headers", vec![sign(&right()), sign(&right())]),
+            ("no DPoP header", vec![]),
+        ]
+    }
+}
