@@ -4,7 +4,17 @@
 //   {"op":"encrypt","jwk":{...},"header":{...},"plaintext":"..."} -> {"token":"..."}
 //   {"op":"decrypt_set","jwks":{"keys":[...]},"token":"..."} -> as decrypt, the key picked
 //     from the JWK Set by the header's kid and imported with importJWK
-import { CompactEncrypt, compactDecrypt, base64url, importJWK } from 'jose';
+//   {"op":"dpop_key"} -> {"jwk":{...private...},"thumbprint":"..."}: a new ES256 key made by
+//     panva/dpop's generateKeyPair, exported so later requests can sign with it
+//   {"op":"dpop_proof","jwk":{...},"htu":"...","htm":"...","nonce"?:"...","access_token"?:"..."}
+//     -> {"proof":"..."}: panva/dpop's generateProof
+//   {"op":"verify_proof","proof":"...","typ":"dpop+jwt"} -> {"header":{...},"payload":{...},
+//     "thumbprint":"..."}: jose's jwtVerify with EmbeddedJWK, and calculateJwkThumbprint
+import {
+  CompactEncrypt, compactDecrypt, base64url, importJWK, exportJWK, jwtVerify, EmbeddedJWK,
+  calculateJwkThumbprint,
+} from 'jose';
+import * as dpop from 'dpop';
 
 const input = await new Promise((resolve, reject) => {
   let data = '';
@@ -38,6 +48,30 @@ if (req.op === 'decrypt_set') {
     .setProtectedHeader(req.header)
     .encrypt(key);
   process.stdout.write(JSON.stringify({ token }));
+} else if (req.op === 'dpop_key') {
+  const pair = await dpop.generateKeyPair('ES256', { extractable: true });
+  process.stdout.write(JSON.stringify({
+    jwk: await exportJWK(pair.privateKey),
+    thumbprint: await dpop.calculateThumbprint(pair.publicKey),
+  }));
+} else if (req.op === 'dpop_proof') {
+  const { d, ...pub } = req.jwk;
+  const pair = {
+    privateKey: await importJWK(req.jwk, 'ES256'),
+    publicKey: await importJWK(pub, 'ES256', true),
+  };
+  const proof = await dpop.generateProof(pair, req.htu, req.htm, req.nonce, req.access_token);
+  process.stdout.write(JSON.stringify({ proof }));
+} else if (req.op === 'verify_proof') {
+  const { payload, protectedHeader } = await jwtVerify(req.proof, EmbeddedJWK, {
+    typ: req.typ,
+    algorithms: ['ES256'],
+  });
+  process.stdout.write(JSON.stringify({
+    header: protectedHeader,
+    payload,
+    thumbprint: await calculateJwkThumbprint(protectedHeader.jwk, 'sha256'),
+  }));
 } else {
   throw new Error(`unknown op ${req.op}`);
 }

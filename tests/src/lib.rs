@@ -627,6 +627,62 @@ impl Jose {
     }
 }
 
+/// Python's `cryptography` making DPoP proofs (`tests/interop/dpop_proof.py`), an ES256
+/// signer independent of ours.
+pub struct PythonProofs {
+    script: std::path::PathBuf,
+}
+
+impl PythonProofs {
+    /// The script, or `None` after a loud message when `python3` or its `cryptography`
+    /// package is missing. With `JWE_SESSION_REQUIRE_INTEROP=1` (as CI sets) that fails.
+    pub fn find() -> Option<Self> {
+        let ready = std::process::Command::new("python3")
+            .args(["-c", "import cryptography"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ready {
+            return Some(Self {
+                script: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("interop/dpop_proof.py"),
+            });
+        }
+        let msg = "python3 with the `cryptography` package missing (pip install cryptography)";
+        assert!(
+            std::env::var("JWE_SESSION_REQUIRE_INTEROP").as_deref() != Ok("1"),
+            "{msg}"
+        );
+        eprintln!("\n*** SKIPPING interop test: {msg} ***\n");
+        None
+    }
+
+    /// Runs one request that must succeed (see the script), and returns its answer.
+    pub fn call(&self, req: &serde_json::Value) -> serde_json::Value {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = std::process::Command::new("python3")
+            .arg(&self.script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(req.to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "python failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
 /// A WebSocket to the demo's `GET /ws`, opened with a cookie jar's cookies.
 pub struct WsClient {
     stream: tokio_tungstenite::WebSocketStream<

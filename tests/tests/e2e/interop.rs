@@ -113,3 +113,153 @@ fn jose_reads_a_key_set_with_schedule_members() {
         assert_eq!(back, serde_json::to_value(&sent).unwrap());
     }
 }
+
+/// DPoP across implementations: proofs made by panva/dpop (Node.js) and by Python's
+/// `cryptography` are accepted by the layer, login and request, with the thumbprint each
+/// computed; proofs our client signs verify in jose (`jwtVerify` with `EmbeddedJWK`).
+mod dpop {
+    use std::convert::Infallible;
+    use std::sync::Arc;
+
+    use axum::http::{Request, Response, StatusCode};
+    use jwe_session::{DpopConfig, ManualClock, ProofKey, SessionHandle, SessionLayer, Transport};
+    use jwe_session_core::{access_token_hash, UnixTime};
+    use jwe_session_tests::{Jose, PythonProofs};
+    use serde_json::{json, Value};
+    use tower::{service_fn, Layer, ServiceExt};
+
+    const ORIGIN: &str = "https://api.example.com";
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    fn layer() -> SessionLayer<()> {
+        SessionLayer::builder(jwe_session_test_support::seeded_ring(&[("i1", 3)]))
+            .clock(Arc::new(ManualClock::new(UnixTime::from_secs(now()))))
+            .transport(Transport::Bearer)
+            .dpop(DpopConfig::new().public_origin(ORIGIN))
+            .build()
+            .unwrap()
+    }
+
+    /// `/login` issues a token; any other path answers the session's `cnf.jkt`.
+    async fn handler(req: Request<String>) -> Result<Response<String>, Infallible> {
+        let handle = req
+            .extensions()
+            .get::<SessionHandle<()>>()
+            .cloned()
+            .unwrap();
+        let body = if req.uri().path() == "/login" {
+            match handle.issue("alice", ()) {
+                Ok(t) => format!("{} {}", t.token_type().as_str(), t.token()),
+                Err(e) => format!("refused {e}"),
+            }
+        } else {
+            handle
+                .claims()
+                .and_then(|c| c.cnf)
+                .map_or("no session".to_owned(), |c| c.jkt)
+        };
+        Ok(Response::new(body))
+    }
+
+    async fn send(layer: &SessionLayer<()>, req: axum::http::request::Builder) -> Response<String> {
+        layer
+            .layer(service_fn(handler))
+            .oneshot(req.body(String::new()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// Logs in with `login_proof`, then calls `/me` with the proof `me_proof` makes for
+    /// the token: the thumbprint the session is bound to.
+    async fn login_and_call(login_proof: String, me_proof: impl FnOnce(&str) -> String) -> String {
+        let layer = layer();
+        let res = send(&layer, Request::post("/login").header("dpop", login_proof)).await;
+        let body = res.into_body();
+        let token = body
+            .strip_prefix("DPoP ")
+            .unwrap_or_else(|| panic!("not bound: {body}"))
+            .to_owned();
+        let res = send(
+            &layer,
+            Request::get("/me")
+                .header("authorization", format!("DPoP {token}"))
+                .header("dpop", me_proof(&token)),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK, "{:?}", res.headers());
+        res.into_body()
+    }
+
+    #[tokio::test]
+    async fn panva_dpop_proofs_are_accepted_by_the_layer() {
+        let Some(jose) = Jose::find() else { return };
+        let key = jose.call(&json!({"op": "dpop_key"}));
+        let proof = |htm: &str, path: &str, token: Option<&str>| {
+            let mut req = json!({"op": "dpop_proof", "jwk": key["jwk"], "htu": format!("{ORIGIN}{path}"), "htm": htm});
+            if let Some(t) = token {
+                req["access_token"] = t.into();
+            }
+            jose.call(&req)["proof"].as_str().unwrap().to_owned()
+        };
+        let bound = login_and_call(proof("POST", "/login", None), |t| {
+            proof("GET", "/me", Some(t))
+        })
+        .await;
+        assert_eq!(bound, key["thumbprint"].as_str().unwrap());
+    }
+
+    #[tokio::test]
+    async fn python_cryptography_proofs_are_accepted_by_the_layer() {
+        let Some(py) = PythonProofs::find() else {
+            return;
+        };
+        let login =
+            py.call(&json!({"htm": "POST", "htu": format!("{ORIGIN}/login"), "iat": now()}));
+        let me = |token: &str| {
+            let out = py.call(&json!({
+                "htm": "GET", "htu": format!("{ORIGIN}/me"), "iat": now(),
+                "access_token": token, "key": login["key"],
+            }));
+            out["proofs"][0].as_str().unwrap().to_owned()
+        };
+        let bound = login_and_call(login["proofs"][0].as_str().unwrap().to_owned(), me).await;
+        assert_eq!(bound, login["thumbprint"].as_str().unwrap());
+        // Our PEM reader takes the key Python wrote, and names the same thumbprint.
+        let key = ProofKey::from_pkcs8_pem(login["key"].as_str().unwrap()).unwrap();
+        assert_eq!(key.thumbprint(), bound);
+    }
+
+    #[test]
+    fn our_proofs_verify_in_jose_with_the_same_thumbprint() {
+        let Some(jose) = Jose::find() else { return };
+        let key = ProofKey::generate().unwrap();
+        let claims = jwe_session_test_support::dpop::claims(
+            "GET",
+            &format!("{ORIGIN}/me"),
+            now(),
+            Some("the.token"),
+        );
+        let proof = key.sign("dpop+jwt", &claims).unwrap();
+        let out = jose.call(&json!({"op": "verify_proof", "proof": proof, "typ": "dpop+jwt"}));
+        assert_eq!(out["thumbprint"], key.thumbprint());
+        assert_eq!(out["header"]["alg"], "ES256");
+        assert!(out["header"]["jwk"].get("d").is_none());
+        assert_eq!(out["payload"]["ath"], access_token_hash("the.token"));
+        assert_eq!(out["payload"], Value::Object(claims));
+        // A proof with one byte of its signature changed does not verify there either.
+        let mut bad = proof.into_bytes();
+        let last = bad.len() - 2;
+        bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
+        let bad = String::from_utf8(bad).unwrap();
+        assert!(!jose
+            .run(&json!({"op": "verify_proof", "proof": bad, "typ": "dpop+jwt"}))
+            .status
+            .success());
+    }
+}
