@@ -170,3 +170,41 @@ async fn api_logins_bind_to_the_proofs_key_and_bad_proofs_are_refused() {
         "{challenge}"
     );
 }
+
+/// The walk-through script of docs/dpop.md, run as it is against the demo.
+#[tokio::test]
+async fn the_docs_walk_through_runs_against_the_demo() {
+    if jwe_session_tests::PythonProofs::find().is_none() {
+        return;
+    }
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/dpop.md")).unwrap();
+    let script = doc
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/dpop.md has a python block");
+    let demo = start("dpop-walk-through");
+    let dir = scratch("dpop-walk-through-script");
+    let path = dir.join("dpop_walkthrough.py");
+    std::fs::write(&path, script).unwrap();
+    // The demo is another process: waiting on the script here blocks nothing it needs.
+    let out = std::process::Command::new("python3")
+        .arg(&path)
+        .env("BASE", demo.url())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"token_type: DPoP"), "{stdout}");
+    assert!(lines[1].starts_with("cnf: {'jkt': '"), "{stdout}");
+    assert!(
+        lines[2].starts_with(r#"stolen copy: 401 DPoP algs="ES256", error="invalid_token""#),
+        "{stdout}"
+    );
+}
