@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use http::{Request, Response};
-use jwe_session::{SessionHandle, SessionLayer};
+use jwe_session::{DpopConfig, ProofKey, SessionHandle, SessionLayer, Transport};
 use jwe_session_core::{Key, KeyRing, ManualClock, UnixTime};
 use tower::{service_fn, Layer, Service};
 
@@ -93,4 +93,80 @@ pub fn request(kind: &str) -> Option<Box<dyn FnMut() -> Response<bool>>> {
         "login" => Box::new(move || run(layered.call(get("/login", None))).unwrap()),
         _ => return None,
     })
+}
+
+/// The bearer-transport requests, measured apart because a DPoP request needs a new proof
+/// each time (made in criterion's setup, outside the measurement).
+pub const HEADER_REQUESTS: [&str; 2] = ["valid bearer token", "valid DPoP token and proof"];
+
+/// A request kind of [`HEADER_REQUESTS`]: a maker of the next request (for DPoP, with a
+/// fresh proof by the token's key) and the layered service that answers it. Both layers
+/// have DPoP on, so the bearer row pays what a DPoP-enabled layer costs a bearer token.
+#[allow(clippy::type_complexity)]
+pub fn header_request(
+    kind: &str,
+) -> Option<(
+    Box<dyn FnMut() -> Request<()>>,
+    Box<dyn FnMut(Request<()>) -> Response<bool>>,
+)> {
+    const ORIGIN: &str = "https://api.example.com";
+    let ring = KeyRing::new(vec![Key::from_bytes("2026-11", &KEY).unwrap()], None).unwrap();
+    let layer = SessionLayer::<App>::builder(ring)
+        .clock(Arc::new(ManualClock::new(UnixTime::from_secs(NOW))))
+        .transport(Transport::Bearer)
+        // Every proof of a run stays in the window (the clock does not move), so the
+        // cache holds them all.
+        .dpop(DpopConfig::new().public_origin(ORIGIN).replay_cache(1 << 21))
+        .build()
+        .unwrap();
+    let mut layered = layer.layer(service_fn(handler));
+    let key = ProofKey::generate().unwrap();
+    let proof = move |method: &str, path: &str, token: Option<&str>| {
+        let mut c = serde_json::Map::new();
+        c.insert("htm".into(), method.into());
+        c.insert("htu".into(), format!("{ORIGIN}{path}").into());
+        c.insert("iat".into(), NOW.into());
+        c.insert("jti".into(), jwe_session_core::random_id().into());
+        if let Some(t) = token {
+            c.insert("ath".into(), jwe_session_core::access_token_hash(t).into());
+        }
+        key.sign("dpop+jwt", &c).unwrap()
+    };
+    let dpop = kind == "valid DPoP token and proof";
+    let mut login = Request::builder().uri("/login");
+    if dpop {
+        login = login.header("dpop", proof("GET", "/login", None));
+    }
+    let res = run(layered.call(login.body(()).unwrap())).unwrap();
+    let token = res.headers()["x-session-token"].to_str().unwrap().to_owned();
+    let make: Box<dyn FnMut() -> Request<()>> = match kind {
+        "valid bearer token" => {
+            let auth = format!("Bearer {token}");
+            Box::new(move || {
+                Request::builder()
+                    .uri("/me")
+                    .header("authorization", &auth)
+                    .body(())
+                    .unwrap()
+            })
+        }
+        "valid DPoP token and proof" => {
+            let auth = format!("DPoP {token}");
+            Box::new(move || {
+                Request::builder()
+                    .uri("/me")
+                    .header("authorization", &auth)
+                    .header("dpop", proof("GET", "/me", Some(&token)))
+                    .body(())
+                    .unwrap()
+            })
+        }
+        _ => return None,
+    };
+    let send = Box::new(move |req| {
+        let res = run(layered.call(black_box(req))).unwrap();
+        assert!(*res.body(), "the request had its session");
+        res
+    });
+    Some((make, send))
 }

@@ -440,11 +440,14 @@ pub(crate) struct Checked {
 /// number of shards, each a bounded map. A full shard first drops what has expired; if
 /// it is still full, a new proof is refused, never an unexpired id forgotten.
 struct ReplayCache {
-    shards: Box<[Mutex<HashMap<[u8; 16], UnixTime>>]>,
+    shards: Box<[Mutex<Shard>]>,
     per_shard: usize,
 }
 
 const SHARDS: usize = 16;
+
+/// A shard: the first 16 bytes of SHA-256(thumbprint, 0, jti), to when it is remembered.
+type Shard = HashMap<[u8; 16], UnixTime>;
 
 impl ReplayCache {
     fn new(capacity: usize) -> Self {
