@@ -573,6 +573,31 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Normalizing never panics, a normalized URI is its own normal form, and case in
+        /// the scheme and host never matters.
+        #[test]
+        fn normalization_is_idempotent_and_case_blind(
+            scheme in "(?i:https?)",
+            host in "[a-zA-Z0-9.-]{1,20}",
+            port in proptest::option::of(0u32..70_000),
+            path in "(/[a-zA-Z0-9._~%-]{0,8}){0,4}",
+        ) {
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            let uri = format!("{scheme}://{host}{port}{path}");
+            if let Some(n) = normalize_htu(&uri) {
+                proptest::prop_assert_eq!(normalize_htu(&n), Some(n.clone()));
+                let upper = format!("{}://{}{port}{path}", scheme.to_uppercase(), host.to_uppercase());
+                proptest::prop_assert_eq!(normalize_htu(&upper), Some(n));
+            }
+        }
+
+        #[test]
+        fn anything_normalizes_or_is_refused(s in ".{0,80}") {
+            let _ = normalize_htu(&s);
+        }
+    }
+
     #[test]
     fn the_access_token_hash_is_rfc_9449s() {
         // RFC 9449 §7.1's example token and its `ath`.
