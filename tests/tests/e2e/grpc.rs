@@ -104,7 +104,7 @@ async fn grpc_login_call_renew_and_refuse() {
 
     // A forged token gets no session: unauthenticated, never an internal error.
     let (mut other, other_token) = connect_with(url, Arc::new(clock.clone())).await.unwrap();
-    let forged = format!("{}x", first.trim_start_matches("Bearer "));
+    let forged = format!("{first}x");
     other_token.set(&forged).unwrap();
     assert_eq!(
         other.who_am_i(WhoAmIRequest {}).await.unwrap_err().code(),
