@@ -273,6 +273,15 @@ impl RoleTable {
         }
     }
 
+    /// Records a login and reads the user's roles: what both login routes ask.
+    ///
+    /// # Errors
+    /// A Redis error if the table is in Redis and it does not answer.
+    pub async fn login_roles(&self, user: &str) -> Result<Vec<String>, redis::RedisError> {
+        self.record_login(user).await?;
+        self.get(user).await
+    }
+
     /// Sets a user's roles; `false` (changing nothing) for a user the table does not hold
     /// (who never logged in).
     ///
@@ -502,10 +511,7 @@ async fn login(
             .into_response();
     }
     let notes = (!f.notes.is_empty()).then_some(f.notes);
-    let looked_up = match table.record_login(username).await {
-        Ok(()) => table.get(username).await,
-        Err(e) => Err(e),
-    };
+    let looked_up = table.login_roles(username).await;
     let roles = match looked_up {
         Ok(roles) => roles,
         Err(e) => {
@@ -552,10 +558,7 @@ async fn api_login(
             "wrong user name or password",
         );
     }
-    let looked_up = match table.record_login(username).await {
-        Ok(()) => table.get(username).await,
-        Err(e) => Err(e),
-    };
+    let looked_up = table.login_roles(username).await;
     let roles = match looked_up {
         Ok(roles) => roles,
         Err(e) => {

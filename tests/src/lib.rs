@@ -597,22 +597,7 @@ impl Jose {
 
     /// Runs one request; the process's output, whether it succeeded or not.
     pub fn run(&self, req: &serde_json::Value) -> std::process::Output {
-        use std::io::Write;
-        use std::process::Stdio;
-        let mut child = std::process::Command::new("node")
-            .arg(&self.script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(req.to_string().as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        run_script("node", &self.script, req)
     }
 
     /// Runs one request that must succeed, and returns its answer.
@@ -625,6 +610,30 @@ impl Jose {
         );
         serde_json::from_slice(&out.stdout).unwrap()
     }
+}
+
+/// Runs `program script` with one JSON request on stdin: its output, succeeded or not.
+fn run_script(
+    program: &str,
+    script: &std::path::Path,
+    req: &serde_json::Value,
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(program)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(req.to_string().as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// Python's `cryptography` making DPoP proofs (`tests/interop/dpop_proof.py`), an ES256
@@ -658,22 +667,7 @@ impl PythonProofs {
 
     /// Runs one request that must succeed (see the script), and returns its answer.
     pub fn call(&self, req: &serde_json::Value) -> serde_json::Value {
-        use std::io::Write;
-        use std::process::Stdio;
-        let mut child = std::process::Command::new("python3")
-            .arg(&self.script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(req.to_string().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = run_script("python3", &self.script, req);
         assert!(
             out.status.success(),
             "python failed: {}",

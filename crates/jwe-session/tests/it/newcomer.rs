@@ -595,7 +595,10 @@ async fn the_client_layer_sends_and_keeps_the_token() {
     assert!(token.get().is_none());
     assert_eq!(call("/login").await, "in");
     let first = token.get().unwrap();
-    assert!(first.starts_with("eyJ"), "the token itself, without a scheme");
+    assert!(
+        first.starts_with("eyJ"),
+        "the token itself, without a scheme"
+    );
     assert_eq!(call("/who").await, "alice", "a clone sends the kept token");
     // Past exp: the server renews, and the client keeps the renewed token.
     clock.advance(Duration::from_secs(16 * 60));
