@@ -81,6 +81,11 @@ async fn handler(req: Request<String>) -> Result<Response<String>, Infallible> {
             handle.end_others().await.unwrap();
             (StatusCode::OK, String::new())
         }
+        // `()` has nothing to change: an update still re-seals the session.
+        "/update" => {
+            handle.update(|_| {}).unwrap();
+            (StatusCode::OK, String::new())
+        }
         _ => match handle.claims() {
             Some(c) => (
                 StatusCode::OK,
@@ -357,11 +362,11 @@ async fn renewal_needs_the_proof_and_keeps_the_key() {
 }
 
 #[tokio::test]
-async fn cycle_and_end_others_keep_the_binding() {
+async fn update_cycle_and_end_others_keep_the_binding() {
     let f = fixture();
     let key = ProofKey::generate().unwrap();
     let mut token = f.login(&key).await;
-    for path in ["/cycle", "/others"] {
+    for path in ["/update", "/cycle", "/others"] {
         let res = f
             .send(
                 Request::post(path)
