@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::lifetimes::{Lifetimes, SessionLifetimes, Stage};
 use crate::names::Claim;
+use crate::proof::PublicJwk;
 use crate::time::{UnixMicros, UnixTime};
 
 /// The claims a session token carries: the registered JWT claims, `sid`, `auth_time` and
@@ -113,8 +114,10 @@ impl<T> Claims<T> {
 }
 
 /// The confirmation claim of a bound session (RFC 7800 §3.1): the RFC 7638 SHA-256
-/// thumbprint of the public key whose proofs the token requires (RFC 9449 §6.1). Only
-/// `jkt` is read; any other member is refused, since a token sealed here never has one.
+/// thumbprint of the public key whose proofs the token requires (RFC 9449 §6.1), and, for
+/// a device-bound browser session (DBSC), the public key itself with the session's DBSC
+/// identifier ([`DeviceKey`]). Any other member is refused, since a token sealed here
+/// never has one.
 ///
 /// ```
 /// use jwe_session_core::{Claims, Confirmation};
@@ -128,17 +131,73 @@ impl<T> Claims<T> {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Confirmation {
     /// The JWK SHA-256 thumbprint, base64url without padding.
     pub jkt: String,
+    /// Set for a device-bound session (DBSC): the key signs the session's refreshes, not
+    /// its requests, and the token is a cookie that lives only the bound lifetime. A
+    /// private member, `dbsc`; a DPoP-bound token never has it, so neither kind of token
+    /// passes for the other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dbsc: Option<DeviceKey>,
 }
 
 impl Confirmation {
-    /// A confirmation by this key thumbprint.
+    /// A confirmation by this key thumbprint (DPoP).
     pub fn jkt(thumbprint: impl Into<String>) -> Self {
         Self {
             jkt: thumbprint.into(),
+            dbsc: None,
         }
+    }
+
+    /// The confirmation of device-bound session `id` (its DBSC identifier): the key's
+    /// thumbprint and the key.
+    pub fn device(id: impl Into<String>, jwk: &PublicJwk) -> Self {
+        Self {
+            jkt: jwk.thumbprint(),
+            dbsc: Some(DeviceKey::new(id, jwk)),
+        }
+    }
+
+    /// Whether this is a device-bound (DBSC) session's confirmation.
+    #[must_use]
+    pub fn is_device_bound(&self) -> bool {
+        self.dbsc.is_some()
+    }
+}
+
+/// The device key of a DBSC session, as its token carries it: the identifier the browser
+/// knows the session by (its `sid` at registration, kept when the `sid` later moves) and the
+/// public P-256 key its refreshes are verified with.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceKey {
+    /// The DBSC session identifier.
+    pub id: String,
+    /// The public key's x coordinate, base64url.
+    pub x: String,
+    /// The public key's y coordinate, base64url.
+    pub y: String,
+}
+
+impl DeviceKey {
+    /// The device key of session `id`, from a proof's public key.
+    pub fn new(id: impl Into<String>, jwk: &PublicJwk) -> Self {
+        let (x, y) = jwk.p256_coordinates();
+        Self {
+            id: id.into(),
+            x,
+            y,
+        }
+    }
+
+    /// The public key, or `None` when a coordinate is not 32 bytes of base64url (never
+    /// for a key sealed here).
+    #[must_use]
+    pub fn public_jwk(&self) -> Option<PublicJwk> {
+        PublicJwk::from_p256_coordinates(&self.x, &self.y)
     }
 }
 

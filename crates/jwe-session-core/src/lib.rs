@@ -93,7 +93,7 @@ mod ring;
 mod time;
 mod validation;
 
-pub use claims::{random_id, Audience, Claims, Confirmation};
+pub use claims::{random_id, Audience, Claims, Confirmation, DeviceKey};
 pub use error::{
     debug_report, BoxError, CheckError, ClaimsTypeError, InvalidRevocation, KeyError, OpenError,
     Recorded, RevokeError, SealError, Segment, ValidationError, WatchUnsupported,
@@ -107,9 +107,10 @@ pub use key_file::{KeyFileWatchMode, KeyFileWatchOptions, KeyFileWatcher, DEFAUL
 pub use lifetimes::{Lifetimes, SessionLifetimes, Stage, REVOCATION_GRACE};
 pub use names::{Claim, Enc};
 pub use proof::{
-    access_token_hash, check_dpop, jwk_thumbprint, normalize_htu, verify_proof, DpopError,
-    DpopProof, DpopRequest, Proof, ProofAlg, ProofError, ProofKey, ProofKeyError, ProofOptions,
-    ProofPart, PublicJwk, DEFAULT_MAX_PROOF_LEN, DPOP_TYP, MAX_JTI_LEN,
+    access_token_hash, check_dbsc_refresh, check_dbsc_registration, check_dpop, jwk_thumbprint,
+    normalize_htu, verify_proof, verify_proof_by, DbscError, DbscProof, DpopError, DpopProof,
+    DpopRequest, Proof, ProofAlg, ProofError, ProofKey, ProofKeyError, ProofOptions, ProofPart,
+    PublicJwk, DBSC_TYP, DEFAULT_MAX_PROOF_LEN, DPOP_TYP, MAX_CHALLENGE_LEN, MAX_JTI_LEN,
 };
 pub use revocation::{
     BoxFuture, MemoryStore, Revocation, RevocationKey, RevocationStore, RevocationWatch, Revoked,

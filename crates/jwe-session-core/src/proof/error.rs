@@ -81,6 +81,9 @@ pub enum ProofError {
     },
     /// `jwk` is not a JSON object.
     JwkNotObject,
+    /// A `jwk` in a proof that is verified under a key the verifier already holds
+    /// ([`verify_proof_by`](super::verify_proof_by)): never trusted, so refused.
+    UnexpectedJwk,
     /// `jwk` holds a private key member (`d`, `p`, `k`, …): a client must never send it.
     PrivateKey {
         /// The member.
@@ -141,6 +144,9 @@ impl fmt::Display for ProofError {
                 )
             }
             Self::JwkNotObject => f.write_str("proof jwk is not a JSON object"),
+            Self::UnexpectedJwk => f.write_str(
+                "proof carries a jwk where the key is known already: a proof never chooses its key",
+            ),
             Self::PrivateKey { member } => write!(
                 f,
                 "proof jwk holds the private member {member:?}: only a public key belongs there"

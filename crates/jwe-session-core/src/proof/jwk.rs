@@ -62,6 +62,25 @@ impl PublicJwk {
         })
     }
 
+    /// A P-256 key from its coordinates in base64url (as a JWK's `x` and `y`); `None`
+    /// unless each is 32 bytes. Whether the point is on the curve is checked where a
+    /// signature is verified under it.
+    #[must_use]
+    pub fn from_p256_coordinates(x: &str, y: &str) -> Option<Self> {
+        Some(Self::P256 {
+            x: b64::decode_array::<32>(x.as_bytes())?,
+            y: b64::decode_array::<32>(y.as_bytes())?,
+        })
+    }
+
+    /// The coordinates in base64url, `x` then `y`.
+    #[must_use]
+    pub fn p256_coordinates(&self) -> (String, String) {
+        match self {
+            Self::P256 { x, y } => (b64::encode(x), b64::encode(y)),
+        }
+    }
+
     /// The RFC 7638 thumbprint: base64url of the SHA-256 of the key's required members,
     /// in lexicographic order, without whitespace.
     #[must_use]

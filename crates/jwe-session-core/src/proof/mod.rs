@@ -10,6 +10,7 @@
 //! A leaf of the crate: it knows base64url and its own errors, nothing of tokens or keys
 //! rings.
 
+mod dbsc;
 mod dpop;
 mod error;
 mod jwk;
@@ -21,6 +22,9 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
+pub use dbsc::{
+    check_dbsc_refresh, check_dbsc_registration, DbscError, DbscProof, DBSC_TYP, MAX_CHALLENGE_LEN,
+};
 pub use dpop::{
     access_token_hash, check_dpop, normalize_htu, DpopError, DpopProof, DpopRequest, DPOP_TYP,
     MAX_JTI_LEN,
@@ -197,11 +201,36 @@ impl<'de> Deserialize<'de> for UniqueMap {
     }
 }
 
-/// Verifies a compact-JWS proof against `opts`, in the order the module describes.
+/// Verifies a compact-JWS proof against `opts`, in the order the module describes, under
+/// the public key its header's `jwk` carries.
 ///
 /// # Errors
 /// The first [`ProofError`] that applies.
 pub fn verify_proof(proof: &str, opts: &ProofOptions) -> Result<Proof, ProofError> {
+    verify(proof, opts, None)
+}
+
+/// Verifies a compact-JWS proof as [`verify_proof`] does, but under a key the caller
+/// already holds (a device-bound session's refresh, whose key came at registration). A
+/// `jwk` in the header is refused, whichever key it names: the key a proof is checked with
+/// is never the proof's own choice.
+///
+/// # Errors
+/// The first [`ProofError`] that applies; [`ProofError::UnexpectedJwk`] for a header that
+/// carries a `jwk`.
+pub fn verify_proof_by(
+    proof: &str,
+    opts: &ProofOptions,
+    key: &PublicJwk,
+) -> Result<Proof, ProofError> {
+    verify(proof, opts, Some(key))
+}
+
+fn verify(
+    proof: &str,
+    opts: &ProofOptions,
+    given: Option<&PublicJwk>,
+) -> Result<Proof, ProofError> {
     if proof.len() > opts.max_len {
         return Err(ProofError::TooLarge {
             len: proof.len(),
@@ -253,11 +282,13 @@ pub fn verify_proof(proof: &str, opts: &ProofOptions) -> Result<Proof, ProofErro
     if header.b64 {
         return Err(ProofError::Extension { member: "b64" });
     }
-    let jwk_json = header
-        .jwk
-        .ok_or(ProofError::MissingHeader { member: "jwk" })?;
-    let jwk = match alg {
-        ProofAlg::Es256 => PublicJwk::for_es256(&jwk_json)?,
+    let jwk = match (given, header.jwk) {
+        (Some(_), Some(_)) => return Err(ProofError::UnexpectedJwk),
+        (Some(key), None) => key.clone(),
+        (None, None) => return Err(ProofError::MissingHeader { member: "jwk" }),
+        (None, Some(jwk_json)) => match alg {
+            ProofAlg::Es256 => PublicJwk::for_es256(&jwk_json)?,
+        },
     };
     // What was signed: the two parts as sent (RFC 7515 §5.2).
     let signed_len = header_b64.len() + 1 + payload_b64.len();

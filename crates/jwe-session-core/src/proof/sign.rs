@@ -180,6 +180,28 @@ impl ProofKey {
             Value::from(typ),
             self.jwk_json
         );
+        self.sign_with_header(&header, claims)
+    }
+
+    /// Signs a proof whose header names no key, for a verifier that holds it already (a
+    /// DBSC refresh: `{"typ":…,"alg":"ES256"}`).
+    ///
+    /// # Errors
+    /// As [`sign`](Self::sign).
+    pub fn sign_without_jwk(
+        &self,
+        typ: &str,
+        claims: &Map<String, Value>,
+    ) -> Result<String, ProofKeyError> {
+        let header = format!(r#"{{"typ":{},"alg":"ES256"}}"#, Value::from(typ));
+        self.sign_with_header(&header, claims)
+    }
+
+    fn sign_with_header(
+        &self,
+        header: &str,
+        claims: &Map<String, Value>,
+    ) -> Result<String, ProofKeyError> {
         let payload = serde_json::to_vec(claims).map_err(|_| ProofKeyError::Sign)?;
         let mut out = Vec::with_capacity(header.len() * 4 / 3 + payload.len() * 4 / 3 + 100);
         b64::encode_into(header.as_bytes(), &mut out);
