@@ -14,6 +14,7 @@ use jwe_session_core::{
 };
 
 use crate::cookies::CookieSettings;
+use crate::dbsc::{DeviceBound, DeviceBoundConfig};
 use crate::dpop::{Dpop, DpopConfig};
 use crate::opened::OpenedCache;
 use crate::origin::CrossOrigin;
@@ -68,6 +69,7 @@ pub struct SessionLayerBuilder<T> {
     local_development: bool,
     token_cache: usize,
     dpop: Option<DpopConfig>,
+    dbsc: Option<DeviceBoundConfig>,
     _claims: PhantomData<fn() -> T>,
 }
 
@@ -112,6 +114,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             local_development: false,
             token_cache: DEFAULT_TOKEN_CACHE,
             dpop: None,
+            dbsc: None,
             _claims: PhantomData,
         }
     }
@@ -267,6 +270,29 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
     /// ```
     pub fn dpop(mut self, config: DpopConfig) -> Self {
         self.dpop = Some(config);
+        self
+    }
+
+    /// Binds browser sessions to a key the browser keeps (Device Bound Session
+    /// Credentials): a response that starts a session asks the browser to register one,
+    /// the layer serves the registration and refresh endpoints itself (defaults
+    /// `POST /session/dbsc/register` and `POST /session/dbsc/refresh`), a bound cookie
+    /// lives only the [bound lifetime](DeviceBoundConfig::bound_lifetime) and only a
+    /// refresh signed by the device's key yields the next. Browsers without DBSC keep
+    /// ordinary sessions. Cookie transport, HTTPS only; see the module
+    /// [`dbsc`](crate::dbsc).
+    ///
+    /// ```
+    /// use jwe_session::{DeviceBoundConfig, KeyRing, SessionLayer};
+    ///
+    /// let ring = KeyRing::generate();
+    /// let layer = SessionLayer::<()>::builder(ring)
+    ///     .device_bound(DeviceBoundConfig::new())
+    ///     .build()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn device_bound(mut self, config: DeviceBoundConfig) -> Self {
+        self.dbsc = Some(config);
         self
     }
 
@@ -443,6 +469,8 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
                     .map_err(|origin| ConfigError::InvalidDpopOrigin { origin })?,
             ),
         };
+        let dbsc_name = full_name.clone();
+        let dbsc_domain = self.domain.clone();
         let cookie = CookieSettings::new(
             full_name,
             self.domain,
@@ -455,6 +483,42 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             self.max_token_len.min(cookie.capacity())
         } else {
             self.max_token_len
+        };
+        let dbsc = match self.dbsc {
+            None => None,
+            Some(config) => {
+                if !self.transport.cookie() {
+                    return Err(ConfigError::DeviceBoundWithoutCookie);
+                }
+                if !self.secure {
+                    return Err(ConfigError::DeviceBoundInsecure);
+                }
+                let path_ok = |p: &str| {
+                    p.starts_with('/')
+                        && p.bytes()
+                            .all(|b| b.is_ascii_graphic() && !b"?#;\"\\".contains(&b))
+                };
+                for path in [&config.register_path, &config.refresh_path] {
+                    if !path_ok(path) || config.register_path == config.refresh_path {
+                        return Err(ConfigError::InvalidDeviceBoundPath { path: path.clone() });
+                    }
+                }
+                let access = self.lifetimes.access();
+                if config.bound_lifetime.is_zero() || config.bound_lifetime > access {
+                    return Err(ConfigError::DeviceBoundLifetime {
+                        bound: config.bound_lifetime,
+                        access,
+                    });
+                }
+                Some(DeviceBound::new(
+                    config,
+                    &dbsc_name,
+                    dbsc_domain,
+                    self.max_chunks,
+                    max_len,
+                    &purpose,
+                ))
+            }
         };
         let mut validation = Validation::new()
             .dangerous_skip_exp()
@@ -491,6 +555,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             rejection: self.rejection,
             opened: OpenedCache::new(self.token_cache),
             dpop,
+            dbsc,
         };
         Ok(SessionLayer::from_shared(Arc::new(shared)))
     }

@@ -285,6 +285,15 @@ impl CookieSettings {
         }
     }
 
+    /// The main cookie's attributes as a `Set-Cookie` line gives them, without `Max-Age`
+    /// (`Path=/; Secure; HttpOnly; SameSite=Lax`): what a DBSC credential names.
+    pub(crate) fn attributes(&self) -> String {
+        let full = self.build(&self.name, String::new(), None).to_string();
+        // `name=; attr; attr`: everything after the first "; ".
+        full.split_once("; ")
+            .map_or(String::new(), |(_, a)| a.to_owned())
+    }
+
     /// One cookie; without `max_age` a browser-session cookie (dropped when the browser
     /// closes).
     fn build(&self, name: &str, value: String, max_age: Option<Duration>) -> Cookie<'static> {

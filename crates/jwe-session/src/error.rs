@@ -56,6 +56,24 @@ pub enum ConfigError {
     /// DPoP binds tokens sent in `Authorization`: the transport must be
     /// [`Transport::Bearer`](crate::Transport::Bearer) or [`Transport::Both`](crate::Transport::Both).
     DpopWithoutBearer,
+    /// Device-bound sessions (DBSC) are browser cookies: the transport must carry cookies.
+    DeviceBoundWithoutCookie,
+    /// Device-bound sessions need HTTPS: browsers register them only for a `Secure` cookie.
+    DeviceBoundInsecure,
+    /// A DBSC endpoint path must start with `/`, be distinct from the other one, and have
+    /// no query, fragment, `;`, `"` or whitespace.
+    InvalidDeviceBoundPath {
+        /// The path given.
+        path: String,
+    },
+    /// The bound lifetime must be more than zero and at most the access lifetime (the
+    /// revocation store's window is sized for that).
+    DeviceBoundLifetime {
+        /// The bound lifetime given.
+        bound: std::time::Duration,
+        /// The access lifetime, the longest allowed.
+        access: std::time::Duration,
+    },
     /// A DPoP public origin must be `http://host[:port]` or `https://host[:port]`.
     InvalidDpopOrigin {
         /// The origin given.
@@ -99,6 +117,20 @@ impl fmt::Display for ConfigError {
             Self::InvalidExemptPath { path } => {
                 write!(f, "exempt path {path:?} does not start with '/'")
             }
+            Self::DeviceBoundWithoutCookie => f.write_str(
+                "device-bound sessions are cookies: use Transport::Cookie or Transport::Both",
+            ),
+            Self::DeviceBoundInsecure => f.write_str(
+                "device-bound sessions need HTTPS and a Secure cookie (not allow_insecure_cookie or local development)",
+            ),
+            Self::InvalidDeviceBoundPath { path } => write!(
+                f,
+                "DBSC endpoint path {path:?} must start with '/', differ from the other, and have no query, ';', '\"' or whitespace"
+            ),
+            Self::DeviceBoundLifetime { bound, access } => write!(
+                f,
+                "the bound lifetime {bound:?} must be more than zero and at most the access lifetime {access:?}"
+            ),
             Self::DpopWithoutBearer => f.write_str(
                 "DPoP needs tokens in the Authorization header: use Transport::Bearer or Transport::Both",
             ),
@@ -123,6 +155,10 @@ impl fmt::Debug for ConfigError {
             Self::InvalidExemptPath { .. } => "ConfigError::InvalidExemptPath",
             Self::StoreWindowTooShort { .. } => "ConfigError::StoreWindowTooShort",
             Self::DpopWithoutBearer => "ConfigError::DpopWithoutBearer",
+            Self::DeviceBoundWithoutCookie => "ConfigError::DeviceBoundWithoutCookie",
+            Self::DeviceBoundInsecure => "ConfigError::DeviceBoundInsecure",
+            Self::InvalidDeviceBoundPath { .. } => "ConfigError::InvalidDeviceBoundPath",
+            Self::DeviceBoundLifetime { .. } => "ConfigError::DeviceBoundLifetime",
             Self::InvalidDpopOrigin { .. } => "ConfigError::InvalidDpopOrigin",
         };
         jwe_session_core::debug_report(self, variant, f)

@@ -52,6 +52,8 @@ pub(crate) struct State<T> {
     pub(crate) refused: bool,
     /// The layer has written the response's headers: a new token can no longer be sent.
     pub(crate) written: bool,
+    /// The handler started this session in this request (for a DBSC registration).
+    pub(crate) started: bool,
 }
 
 // Here, beside `StartError`, not in `shared`: `shared` imports nothing of the handle.
@@ -138,6 +140,7 @@ impl<T> SessionHandle<T> {
                 replaced: None,
                 refused: false,
                 written: false,
+                started: false,
             })),
         }
     }
@@ -274,8 +277,19 @@ impl<T> SessionHandle<T> {
             st.replaced = self.session_revocation(old, now);
         }
         st.pending = Pending::Write;
+        st.started = true;
         crate::metrics::started();
         Ok(())
+    }
+
+    /// A DBSC registration: `bound` (the session under a new `sid`, bound to the device
+    /// key) replaces `old`, whose `sid` the layer revokes before the response leaves.
+    pub(crate) fn bind_device(&self, bound: Claims<T>, old: Claims<T>, now: UnixTime) {
+        let replaced = self.session_revocation(old, now);
+        let mut st = self.lock();
+        st.current = Some(bound);
+        st.replaced = replaced;
+        st.pending = Pending::Write;
     }
 
     /// Starts a session, as [`start`](Self::start), and seals its token now, for an API's
@@ -376,7 +390,7 @@ impl<T> SessionHandle<T> {
         }
         let mut claims = st.current.clone().ok_or(UpdateError::NoSession)?;
         f(&mut claims.app);
-        self.shared.lifetimes.reissue(&mut claims, moment);
+        self.shared.reissue(&mut claims, moment);
         self.check_fits(&claims).map_err(|e| match e {
             SealError::TooLarge { len, max } => UpdateError::TooLarge { len, max },
             e => UpdateError::Claims(e),
@@ -431,7 +445,7 @@ impl<T> SessionHandle<T> {
                 return Err(CycleError::NoSession);
             };
             let old = (claims.sid.replace(random_id()), claims.auth_time);
-            self.shared.lifetimes.reissue(claims, moment);
+            self.shared.reissue(claims, moment);
             st.pending = Pending::Write;
             old
         };
@@ -531,7 +545,7 @@ impl<T> SessionHandle<T> {
             } else {
                 claims.sid = Some(random_id());
                 claims.started_us = Some(started);
-                self.shared.lifetimes.reissue(claims, started);
+                self.shared.reissue(claims, started);
                 st.pending = Pending::Write;
                 (sub, false)
             }

@@ -131,6 +131,7 @@ mod admin;
 mod builder;
 pub mod client;
 mod cookies;
+pub mod dbsc;
 pub mod dpop;
 mod error;
 #[cfg(feature = "axum")]
@@ -153,6 +154,7 @@ pub mod testing;
 
 pub use admin::SessionAdmin;
 pub use builder::{DangerousOptions, SessionLayerBuilder};
+pub use dbsc::{DbscRefusal, DeviceBoundConfig};
 pub use dpop::{DpopConfig, DpopRefusal};
 pub use error::ConfigError;
 #[cfg(feature = "axum")]

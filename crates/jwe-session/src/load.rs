@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, Method, Uri};
-use jwe_session_core::{Claims, OpenError, SessionIds, Stage, UnixMicros, UnixTime};
+use jwe_session_core::{Claims, Confirmation, OpenError, SessionIds, Stage, UnixMicros, UnixTime};
 use serde::de::DeserializeOwned;
 
 use crate::dpop::{DpopRefusal, DPOP_HEADER};
@@ -250,8 +250,17 @@ where
         tracing::debug!(reason = %e, "session claims refused");
         return (Found::Invalid(Refusal::of_validation(&e)), None);
     }
+    // A DPoP-bound token goes only with proofs by its key; a device-bound (DBSC) one only
+    // as a cookie of a layer that binds devices. Neither passes for the other.
+    let device = claims
+        .cnf
+        .as_ref()
+        .is_some_and(Confirmation::is_device_bound);
     let binding = match (&claims.cnf, source, proof_key) {
-        (Some(cnf), Source::Dpop, Some(key)) if crate::opened::same(&cnf.jkt, key) => None,
+        (Some(_), Source::Cookie, _) if device && shared.dbsc.is_some() => None,
+        (Some(cnf), Source::Dpop, Some(key)) if !device && crate::opened::same(&cnf.jkt, key) => {
+            None
+        }
         (Some(_), Source::Dpop, _) => Some(Refusal::KeyMismatch),
         (None, Source::Dpop, _) => Some(Refusal::Unbound),
         (Some(_), _, _) => Some(Refusal::Bound),
@@ -262,6 +271,14 @@ where
         return (Found::Invalid(why), None);
     }
     let stage = shared.lifetimes.stage(&claims, now);
+    if device && stage == Stage::Renewable {
+        // The security property of DBSC: past its short `exp` a bound cookie is worth
+        // nothing; only the refresh endpoint, with the device's key, yields the next one.
+        tracing::debug!(
+            "device-bound session token past its exp: refused (refresh with the device key)"
+        );
+        return (Found::Invalid(Refusal::BoundExpired), None);
+    }
     let (mut revoked, mut refresh_due) = (false, None);
     if stage == Stage::Fresh {
         let ids = SessionIds::from(&claims);

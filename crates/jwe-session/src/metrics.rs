@@ -13,6 +13,9 @@
 //! | `jwe_session_revocations_total` | counter | `scope`: `session`, `subject`, `all`, `refresh` | revocations made through a [`SessionHandle`](crate::SessionHandle) |
 //! | `jwe_session_cross_origin_refusals_total` | counter | | unsafe cross-origin requests refused with `403` |
 //! | `jwe_session_dpop_refusals_total` | counter | `reason` | DPoP requests refused with `401` ([`DpopRefusal::as_str`](crate::DpopRefusal::as_str)) |
+//! | `jwe_session_dbsc_registrations_total` | counter | | device-bound sessions registered (DBSC) |
+//! | `jwe_session_dbsc_refreshes_total` | counter | | device-bound sessions refreshed with the device key |
+//! | `jwe_session_dbsc_refusals_total` | counter | `reason` | DBSC registrations and refreshes refused ([`DbscRefusal::as_str`](crate::DbscRefusal::as_str)) |
 //! | `jwe_session_store_errors_total` | counter | `op`: `revoke`, `check` | revocation store failures |
 //! | `jwe_session_key_seals` | gauge | `kid` | tokens this process sealed under the key |
 //! | `jwe_session_key_budget_used_ratio` | gauge | `kid` | those seals over the key's budget ([`SEAL_LIMIT`](jwe_session_core::SEAL_LIMIT)); rotate well before 1 |
@@ -27,7 +30,8 @@
 //! could not decide: its data was unreachable; the cookie is kept) and `store_unavailable`
 //! (a renewal the store could not check, fail-closed); with DPoP, `bound` (a bound token sent
 //! without its proof: a cookie, or `Bearer`), `unbound` (`Authorization: DPoP` with a token
-//! bound to no key) and `key_mismatch` (a proof by another key: a stolen token). `unknown_kid` is also what forged
+//! bound to no key) and `key_mismatch` (a proof by another key: a stolen token); with DBSC,
+//! `bound_expired` (a device-bound cookie past its `exp`, which only a refresh renews). `unknown_kid` is also what forged
 //! headers count under: alert on its rate outside a rotation.
 
 /// Counter: requests that carried a valid session.
@@ -48,6 +52,12 @@ pub const REVOCATIONS: &str = "jwe_session_revocations_total";
 pub const CROSS_ORIGIN_REFUSALS: &str = "jwe_session_cross_origin_refusals_total";
 /// Counter, label `reason`: DPoP requests refused with `401`.
 pub const DPOP_REFUSALS: &str = "jwe_session_dpop_refusals_total";
+/// Device-bound sessions registered.
+pub const DBSC_REGISTRATIONS: &str = "jwe_session_dbsc_registrations_total";
+/// Device-bound sessions refreshed with the device key.
+pub const DBSC_REFRESHES: &str = "jwe_session_dbsc_refreshes_total";
+/// DBSC registrations and refreshes refused, by `reason`.
+pub const DBSC_REFUSALS: &str = "jwe_session_dbsc_refusals_total";
 /// Counter, label `op`: revocation store failures.
 pub const STORE_ERRORS: &str = "jwe_session_store_errors_total";
 /// Gauge, label `kid`: tokens this process sealed under the key.
@@ -76,6 +86,8 @@ pub(crate) enum Refusal {
     Unbound,
     /// A DPoP proof by another key than the token's.
     KeyMismatch,
+    /// A device-bound (DBSC) cookie past its `exp`: only a refresh with the key renews it.
+    BoundExpired,
 }
 
 impl Refusal {
@@ -94,6 +106,7 @@ impl Refusal {
             Self::Bound => "bound",
             Self::Unbound => "unbound",
             Self::KeyMismatch => "key_mismatch",
+            Self::BoundExpired => "bound_expired",
         }
     }
 
@@ -162,6 +175,18 @@ mod imp {
         metrics::counter!(super::DPOP_REFUSALS, "reason" => reason).increment(1);
     }
 
+    pub(crate) fn dbsc_registered() {
+        metrics::counter!(super::DBSC_REGISTRATIONS).increment(1);
+    }
+
+    pub(crate) fn dbsc_refreshed() {
+        metrics::counter!(super::DBSC_REFRESHES).increment(1);
+    }
+
+    pub(crate) fn dbsc_refused(reason: &'static str) {
+        metrics::counter!(super::DBSC_REFUSALS, "reason" => reason).increment(1);
+    }
+
     pub(crate) fn store_error(op: &'static str) {
         metrics::counter!(super::STORE_ERRORS, "op" => op).increment(1);
     }
@@ -196,6 +221,9 @@ mod imp {
     pub(crate) fn revoked(_: &Revocation) {}
     pub(crate) fn cross_origin_refused() {}
     pub(crate) fn dpop_refused(_: &'static str) {}
+    pub(crate) fn dbsc_registered() {}
+    pub(crate) fn dbsc_refreshed() {}
+    pub(crate) fn dbsc_refused(_: &'static str) {}
     pub(crate) fn store_error(_: &'static str) {}
     pub(crate) fn key_seals(_: &str, _: u64) {}
     pub(crate) fn authoritative_check(_: Duration) {}

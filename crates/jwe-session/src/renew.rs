@@ -76,7 +76,7 @@ pub(crate) async fn renew<T: Clone + Send + 'static>(
         Early::No => shared.moment(),
         Early::Refresh(at) => shared.moments.next_after(&*shared.clock, at),
     };
-    shared.lifetimes.reissue(&mut claims, issued);
+    shared.reissue(&mut claims, issued);
     Ok(claims)
 }
 

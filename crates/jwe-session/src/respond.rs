@@ -62,6 +62,9 @@ pub(crate) fn write<T: Serialize, B>(
                     let key = ring.active_at(now);
                     crate::metrics::key_seals(key.kid(), key.seal_count());
                     deliver(shared, claims, token.as_str(), incoming, res);
+                    if st.started && st.issued.is_none() && claims.cnf.is_none() {
+                        register_device(shared, claims, incoming, res);
+                    }
                     true
                 }
                 Err(e) if pending == Pending::Reseal => {
@@ -98,7 +101,7 @@ pub(crate) fn write<T: Serialize, B>(
 }
 
 /// Sends a freshly sealed token: cookies for browsers, the token header for bearer clients.
-fn deliver<T, B>(
+fn deliver<T: Serialize, B>(
     shared: &Shared<T>,
     claims: &Claims<T>,
     token: &str,
@@ -106,13 +109,26 @@ fn deliver<T, B>(
     res: &mut Response<B>,
 ) {
     let now = shared.clock.now();
-    // A bound token is worth nothing in a cookie: it goes only where its proofs go.
-    let to_cookie =
-        shared.transport.cookie() && !incoming.source.is_header() && claims.cnf.is_none();
-    let to_header = shared.transport.bearer() && incoming.source != Source::Cookie;
+    // A DPoP-bound token is worth nothing in a cookie: it goes only where its proofs go. A
+    // device-bound (DBSC) one is a cookie, with its binding cookie beside it.
+    let device = match (&claims.cnf, &shared.dbsc) {
+        (None, _) => None,
+        (Some(cnf), Some(d)) if cnf.is_device_bound() => Some(d),
+        (Some(_), _) => {
+            if incoming.source != Source::Cookie {
+                deliver_header(shared, token, res);
+            }
+            return;
+        }
+    };
+    let to_cookie = shared.transport.cookie() && !incoming.source.is_header();
+    let to_header =
+        shared.transport.bearer() && incoming.source != Source::Cookie && device.is_none();
     if to_cookie {
         let browser_session = claims.lifetimes.is_some_and(|l| l.browser_session);
-        let max_age = (!browser_session).then(|| {
+        // Until the session can no longer renew: the idle window after `exp`, within the
+        // absolute lifetime.
+        let renewable = (!browser_session).then(|| {
             let life = shared.lifetimes.for_claims(claims);
             let end = match (claims.exp, claims.auth_time) {
                 (Some(exp), Some(auth)) => exp
@@ -122,12 +138,47 @@ fn deliver<T, B>(
             };
             end.saturating_since(now).max(Duration::from_secs(1))
         });
+        let max_age = match device {
+            // A bound cookie lives until its `exp`: then the browser refreshes it.
+            Some(_) => Some(
+                claims
+                    .exp
+                    .map_or(Duration::ZERO, |exp| exp.saturating_since(now))
+                    .max(Duration::from_secs(1)),
+            ),
+            None => renewable,
+        };
         shared
             .cookie
             .write(res.headers_mut(), token, max_age, incoming.present);
+        if let Some(d) = device {
+            let ring = shared.ring.load();
+            d.write_binding(&ring, claims, now, renewable, res.headers_mut());
+        }
     }
     if to_header {
         deliver_header(shared, token, res);
+    }
+}
+
+/// Asks the browser to bind the session just started to a device key (DBSC), when the
+/// layer binds devices and the session went out as a cookie.
+fn register_device<T, B>(
+    shared: &Shared<T>,
+    claims: &Claims<T>,
+    incoming: &Incoming,
+    res: &mut Response<B>,
+) {
+    let (Some(d), Some(sid)) = (&shared.dbsc, claims.sid.as_deref()) else {
+        return;
+    };
+    if !shared.transport.cookie() || incoming.source.is_header() {
+        return;
+    }
+    let ring = shared.ring.load();
+    if let Some(v) = d.registration_header(&ring, sid, shared.clock.now_micros()) {
+        res.headers_mut()
+            .insert(crate::dbsc::SECURE_SESSION_REGISTRATION, v);
     }
 }
 

@@ -96,6 +96,26 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = Arc::clone(&self.shared);
+        // The DBSC endpoints are the layer's own (after the cross-origin check).
+        if let Some(endpoint) = shared
+            .dbsc
+            .as_ref()
+            .and_then(|d| d.endpoint(req.uri().path()))
+        {
+            return ResponseFuture::new(Box::pin(async move {
+                let (parts, _body) = req.into_parts();
+                Ok(
+                    crate::dbsc::serve(
+                        &shared,
+                        endpoint,
+                        &parts.method,
+                        &parts.uri,
+                        &parts.headers,
+                    )
+                    .await,
+                )
+            }));
+        }
         ResponseFuture::new(Box::pin(async move {
             let loaded = load(&shared, req.method(), req.uri(), req.headers()).await;
             let (handle, incoming) = match (loaded, &shared.dpop) {

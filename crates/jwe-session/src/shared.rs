@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use http::HeaderName;
 use jwe_session_core::{
-    Clock, KeyRingHandle, Lifetimes, Recorded, Revocation, RevocationStore, RevokeError,
-    TokenOptions, UnixMicros, UnixTime, Validation,
+    Claims, Clock, Confirmation, KeyRingHandle, Lifetimes, Recorded, Revocation, RevocationStore,
+    RevokeError, TokenOptions, UnixMicros, UnixTime, Validation,
 };
 
 use crate::cookies::CookieSettings;
+use crate::dbsc::DeviceBound;
 use crate::dpop::Dpop;
 use crate::opened::OpenedCache;
 use crate::options::{RejectionFormat, RenewHook, Transport};
@@ -50,6 +51,8 @@ pub(crate) struct Shared<T> {
     pub(crate) opened: OpenedCache<T>,
     /// DPoP, when configured.
     pub(crate) dpop: Option<Dpop>,
+    /// Device-bound sessions (DBSC), when configured.
+    pub(crate) dbsc: Option<DeviceBound>,
 }
 
 /// Moments for session starts and revocation cut-offs: the clock's microseconds, but
@@ -87,6 +90,24 @@ impl<T> Shared<T> {
     /// microseconds, strictly increasing across this layer.
     pub(crate) fn moment(&self) -> UnixMicros {
         self.moments.next(&*self.clock)
+    }
+
+    /// New `iat`, `exp` and `jti` for claims that go on (a renewal, an update, a cycle), as
+    /// of `moment`. A device-bound session's `exp` is never moved later here: only a
+    /// refresh with the device's key extends it (at the DBSC refresh endpoint).
+    pub(crate) fn reissue(&self, claims: &mut Claims<T>, moment: UnixMicros) {
+        let kept = claims.exp;
+        self.lifetimes.reissue(claims, moment);
+        if claims
+            .cnf
+            .as_ref()
+            .is_some_and(Confirmation::is_device_bound)
+        {
+            claims.exp = match (kept, claims.exp) {
+                (Some(k), Some(e)) => Some(k.min(e)),
+                (k, e) => k.or(e),
+            };
+        }
     }
 
     /// Records a revocation made through this layer, counted by scope.
