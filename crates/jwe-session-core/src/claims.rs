@@ -180,6 +180,12 @@ pub struct DeviceKey {
     pub x: String,
     /// The public key's y coordinate, base64url.
     pub y: String,
+    /// The `sid` the session had before it was bound, until the layer has revoked it (on
+    /// the bound cookie's first use): the unbound cookie of the login, and any copy of it,
+    /// then stops working, without a race with requests the browser sent before it had the
+    /// bound cookie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
 }
 
 impl DeviceKey {
@@ -190,6 +196,7 @@ impl DeviceKey {
             id: id.into(),
             x,
             y,
+            prev: None,
         }
     }
 

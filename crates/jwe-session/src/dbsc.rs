@@ -29,7 +29,8 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri};
 use jwe_session_core::{
     check_dbsc_refresh, check_dbsc_registration, random_id, Claims, Confirmation, DbscError,
-    KeyRing, OpenError, PublicJwk, Stage, TokenOptions, UnixMicros, UnixTime,
+    KeyRing, OpenError, PublicJwk, Revocation, SessionIds, Stage, TokenOptions, UnixMicros,
+    UnixTime,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -39,7 +40,7 @@ use crate::handle::{Pending, SessionHandle};
 use crate::load::{load, Incoming, Source};
 use crate::metrics::Refusal;
 use crate::renew::{renew, Early};
-use crate::respond::{revoke_replaced, write};
+use crate::respond::write;
 use crate::shared::Shared;
 
 /// The response header that asks a browser to register a device-bound session.
@@ -650,17 +651,22 @@ where
         }
         return (answer.into_response(), Some(r));
     }
-    // The bound session moves to a new `sid`: the unbound token of the old one (and any
-    // copy of it, or of this registration) is revoked before the response leaves.
+    // The bound session moves to a new `sid`. The old one (the unbound cookie of the login,
+    // and any copy of it or of this registration) is revoked when the bound cookie is first
+    // used: revoking it now would refuse, and clear, the requests the browser sent with it
+    // before it had the bound cookie (the page a login redirects to, say).
     let moment = shared.moment();
-    let mut bound = claims.clone();
+    let mut bound = claims;
     let new_sid = random_id();
-    bound.sid = Some(new_sid.clone());
-    bound.cnf = Some(Confirmation::device(new_sid.clone(), &proof.jwk));
+    let old_sid = bound.sid.replace(new_sid.clone());
+    let mut cnf = Confirmation::device(new_sid.clone(), &proof.jwk);
+    if let Some(key) = cnf.dbsc.as_mut() {
+        key.prev = old_sid;
+    }
+    bound.cnf = Some(cnf);
     shared.lifetimes.reissue(&mut bound, moment);
     d.extend(shared, &mut bound, moment.secs());
-    handle.bind_device(bound, claims, moment.secs());
-    revoke_replaced(shared, &handle).await;
+    handle.bind_device(bound);
     let mut answer = Answer::new(StatusCode::OK);
     answer.json = Some(d.instructions(&new_sid, &shared.cookie, &d.origin(uri, headers)));
     let mut res = answer.into_response();
@@ -749,6 +755,8 @@ where
     if let Err(r) = d.check_challenge(&ring, &proof.challenge, Purpose::Refresh, &id, now) {
         return challenge(Some(r));
     }
+    let mut claims = claims;
+    retire_previous(shared, &mut claims, now.secs()).await;
     match shared.lifetimes.stage(&claims, now.secs()) {
         Stage::Fresh | Stage::Renewable => {}
         Stage::IdleExpired | Stage::AbsoluteExpired | Stage::Incomplete => {
@@ -784,6 +792,40 @@ where
     write(shared, &handle, &incoming, &mut res);
     crate::metrics::dbsc_refreshed();
     (res, None)
+}
+
+/// Revokes the `sid` a device-bound session had before registration, if it has not been
+/// yet (the memory of the store says), and drops it from the claims. Whether the claims
+/// changed: the token is then sealed again. A revocation the store cannot take now is
+/// tried again on the next request.
+pub(crate) async fn retire_previous<T>(
+    shared: &Shared<T>,
+    claims: &mut Claims<T>,
+    now: UnixTime,
+) -> bool {
+    let Some(prev) = claims
+        .cnf
+        .as_ref()
+        .and_then(|c| c.dbsc.as_ref())
+        .and_then(|k| k.prev.clone())
+    else {
+        return false;
+    };
+    let ids = SessionIds {
+        sid: Some(&prev),
+        ..SessionIds::from(&*claims)
+    };
+    if shared.store.check(ids, now).is_none() {
+        let revocation = Revocation::session(prev, claims.auth_time, now, &shared.lifetimes);
+        if let Err(e) = shared.revoke(revocation, now).await {
+            tracing::warn!(error = ?e, "the unbound sid a device-bound session replaced could not be revoked; trying again on its next request");
+            return false;
+        }
+    }
+    if let Some(key) = claims.cnf.as_mut().and_then(|c| c.dbsc.as_mut()) {
+        key.prev = None;
+    }
+    true
 }
 
 /// A device-bound session's DBSC identifier and key, from its claims.

@@ -283,12 +283,10 @@ impl<T> SessionHandle<T> {
     }
 
     /// A DBSC registration: `bound` (the session under a new `sid`, bound to the device
-    /// key) replaces `old`, whose `sid` the layer revokes before the response leaves.
-    pub(crate) fn bind_device(&self, bound: Claims<T>, old: Claims<T>, now: UnixTime) {
-        let replaced = self.session_revocation(old, now);
+    /// key) replaces the request's session, and is written in the response.
+    pub(crate) fn bind_device(&self, bound: Claims<T>) {
         let mut st = self.lock();
         st.current = Some(bound);
-        st.replaced = replaced;
         st.pending = Pending::Write;
     }
 

@@ -439,6 +439,17 @@ where
         // A session decision comes only with valid claims.
         (_, None) => return Ok(empty(Pending::Nothing, None, incoming, proof)),
     };
+    // A device-bound session's first use retires the unbound sid it replaced.
+    let mut claims = claims;
+    let retired = match now_us {
+        Some(now) => crate::dbsc::retire_previous(shared, &mut claims, now.secs()).await,
+        None => false,
+    };
+    let pending = if retired && pending == Pending::Nothing {
+        Pending::Reseal
+    } else {
+        pending
+    };
     crate::metrics::opened();
     let handle = SessionHandle::new(Arc::clone(shared), Some(claims), pending);
     handle.lock().proof = proof;

@@ -321,15 +321,28 @@ async fn registration_binds_the_session_under_a_new_sid_and_answers_the_instruct
     ] {
         assert!(binding.contains(attr), "{binding} lacks {attr}");
     }
+    // Requests the browser sent with the unbound cookie before it had the bound one are
+    // still answered (the page a login redirects to), and clear nothing.
+    let res = f
+        .send(Request::get("/me").header(COOKIE, unbound.header("/me", f.now()).unwrap()))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get(SET_COOKIE).is_none());
+    // The bound cookie's first use revokes the unbound sid (re-sealing without the
+    // reminder): the unbound cookie of the login, and any copy of it, is worth nothing.
+    let first = f.browse(&mut jar, Request::get("/me")).await;
+    assert!(set_cookie(&first, COOKIE_NAME).is_some(), "re-sealed once");
+    assert!(f.me(&mut unbound.clone()).await.is_none());
+    let again = f.browse(&mut jar, Request::get("/me")).await;
+    assert!(again.headers().get(SET_COOKIE).is_none(), "and only once");
     let me = f.me(&mut jar).await.unwrap();
+    assert!(me["cnf"]["dbsc"].get("prev").is_none());
     assert_eq!(me["sid"], id);
     assert_ne!(me["sid"], before["sid"], "the bound session has a new sid");
     assert_eq!(me["auth_time"], before["auth_time"]);
     assert_eq!(me["cnf"]["jkt"], key.thumbprint());
     assert_eq!(me["cnf"]["dbsc"]["id"], id);
     assert_eq!(me["exp"], T0 + BOUND);
-    // The unbound cookie of before (a copy taken at login) is revoked.
-    assert!(f.me(&mut unbound.clone()).await.is_none());
     // A browser without DBSC never registers: its session stays as it is.
     let mut plain = Jar::default();
     f.browse(&mut plain, Request::post("/login")).await;
@@ -713,8 +726,9 @@ async fn every_registration_refusal() {
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let (_, fresh) = registration(&res);
-    // The fresh one registers; the same registration replayed is refused (its session is
-    // revoked; with the bound cookie, the session is bound already).
+    // The fresh one registers; once the bound cookie has been used, the same registration
+    // replayed is refused (its unbound session is revoked; with the bound cookie, the
+    // session is bound already).
     let register = |cookie: String, challenge: String| {
         f.send(Request::post(REGISTER).header(COOKIE, cookie).header(
             SECURE_SESSION_RESPONSE,
@@ -725,6 +739,7 @@ async fn every_registration_refusal() {
     let res = register(unbound.clone(), fresh.clone()).await;
     assert_eq!(res.status(), StatusCode::OK);
     jar.apply(&res, f.now());
+    assert!(f.me(&mut jar).await.is_some());
     assert_eq!(
         register(unbound, fresh.clone()).await.status(),
         StatusCode::FORBIDDEN
