@@ -35,6 +35,11 @@
 //!   /roles`) it runs the renew hook again: `4401` `session refused` if the hook refuses
 //!   (a ban), on with the new roles otherwise; `4401` `session expired` at the session's
 //!   absolute lifetime; `1013` when the session cannot be checked (role table down);
+//! - with device binding on (`DEMO_DBSC=1`, HTTPS): a login's response carries
+//!   `Secure-Session-Registration`, and the session layer serves `POST
+//!   /session/dbsc/register` and `POST /session/dbsc/refresh` (DBSC, see
+//!   `jwe_session::dbsc`): the bound cookie lives `DEMO_DBSC_BOUND_SECONDS` (default 600)
+//!   and only a refresh signed by the browser's key renews it;
 //! - `GET /metrics`: the layer's metrics (`jwe_session_*`, see `jwe_session::metrics`) in
 //!   Prometheus text format; `404` when the demo runs without a recorder.
 //!
@@ -60,7 +65,7 @@ use jwe_session::{
     Claims, Clock, KeyRingHandle, Lifetimes, Recorded, RevocationStore, RevokeError, SystemClock,
 };
 use jwe_session::{
-    ConfigError, DpopConfig, Session, SessionAdmin, SessionHandle, SessionLayer,
+    ConfigError, DeviceBoundConfig, DpopConfig, Session, SessionAdmin, SessionHandle, SessionLayer,
     SessionLayerBuilder, StartError, Transport,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -95,6 +100,8 @@ pub struct DemoOptions {
     /// The demo is served over HTTPS: a DPoP proof's `htu` is `https://` plus the
     /// request's `Host` (`http://` otherwise).
     pub https: bool,
+    /// Device-bound sessions (DBSC) with this bound lifetime; off with `None`.
+    pub dbsc: Option<Duration>,
 }
 
 impl DemoOptions {
@@ -109,6 +116,7 @@ impl DemoOptions {
             metrics: None,
             roles: RoleTable::memory(),
             https: false,
+            dbsc: None,
         }
     }
 }
@@ -410,6 +418,9 @@ pub fn layer_builder(opts: DemoOptions) -> SessionLayerBuilder<DemoClaims> {
     }
     if opts.insecure_cookie {
         b = b.dangerous().allow_insecure_cookie().done();
+    }
+    if let Some(bound) = opts.dbsc {
+        b = b.device_bound(DeviceBoundConfig::new().bound_lifetime(bound));
     }
     b
 }

@@ -6,6 +6,7 @@
 
 pub mod demo;
 pub mod grpc;
+pub mod tls;
 
 /// The README and every page of `docs/`, as doc tests: each Rust snippet a reader copies
 /// is compiled (and run, unless marked `no_run`) by `cargo test`.
@@ -29,4 +30,6 @@ mod docs {
     struct Performance;
     #[doc = include_str!("../../docs/security.md")]
     struct Security;
+    #[doc = include_str!("../../docs/dbsc.md")]
+    struct Dbsc;
 }

@@ -11,6 +11,8 @@ use jwe_session_test_support::scratch;
 use jwe_session_tests::{free_port, Client};
 use reqwest::StatusCode;
 
+#[path = "demo_process/dbsc.rs"]
+mod dbsc;
 #[path = "demo_process/dpop.rs"]
 mod dpop;
 
@@ -31,6 +33,12 @@ impl Demo {
         let demo = Self { child, port, log };
         demo.wait_listening();
         demo
+    }
+
+    /// Starts the demo without waiting (an HTTPS demo is waited for by a TLS client).
+    fn spawn_only(port: u16, env: &[(&str, &str)], log: PathBuf) -> Self {
+        let child = Self::spawn(port, env, &log);
+        Self { child, port, log }
     }
 
     fn spawn(port: u16, env: &[(&str, &str)], log: &Path) -> Child {

@@ -121,6 +121,27 @@ impl Client {
         }
     }
 
+    /// A client for an HTTPS `server` whose certificate `ca_pem` (PEM) signed, with an
+    /// empty jar.
+    pub fn https(base: impl Into<String>, ca_pem: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+            .build()
+            .unwrap();
+        Self {
+            http,
+            base: base.into(),
+            jar: BTreeMap::new(),
+        }
+    }
+
+    /// A request to `path`, for [`send`](Self::send).
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base))
+    }
+
     /// `GET path`.
     pub async fn get(&mut self, path: &str) -> Reply {
         let req = self.http.get(format!("{}{path}", self.base));
@@ -276,28 +297,8 @@ impl RedisServer {
             return None;
         }
         let mut s = Self::new(&[]);
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(rcgen::DnType::CommonName, "jwe-session test CA");
-        let ca_cert = ca.self_signed(&ca_key).unwrap();
-        let issuer = rcgen::Issuer::new(ca, ca_key);
-        let key = rcgen::KeyPair::generate().unwrap();
-        let params =
-            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-                .unwrap();
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        let write = |name: &str, pem: String| {
-            let path = s.dir.join(name);
-            std::fs::write(&path, pem).unwrap();
-            path.display().to_string()
-        };
-        let (crt, key, ca_file) = (
-            write("server.crt", cert.pem()),
-            write("server.key", key.serialize_pem()),
-            write("ca.crt", ca_cert.pem()),
-        );
+        let tls = TestCert::localhost();
+        let (crt, key, ca_file) = tls.write(&s.dir);
         s.args = vec![
             "--port".into(),
             "0".into(),
@@ -312,7 +313,7 @@ impl RedisServer {
             "--tls-auth-clients".into(),
             "no".into(),
         ];
-        s.tls_ca = Some(ca_cert.pem());
+        s.tls_ca = Some(tls.ca_pem);
         s.restart();
         Some(s)
     }
@@ -467,6 +468,62 @@ impl RedisCluster {
     }
 }
 
+/// A certificate for `localhost` and `127.0.0.1`, signed by a CA made for it: made per
+/// test run, for the TLS servers the tests start (Redis, the demo over HTTPS).
+pub struct TestCert {
+    /// The CA certificate, PEM: what clients trust.
+    pub ca_pem: String,
+    /// The server's certificate, PEM.
+    pub cert_pem: String,
+    /// The server's private key, PEM (PKCS#8).
+    pub key_pem: String,
+    /// Base64 of the SHA-256 of the server key's SubjectPublicKeyInfo: what Chromium's
+    /// `--ignore-certificate-errors-spki-list` takes.
+    pub spki_sha256: String,
+}
+
+impl TestCert {
+    /// A new CA and server certificate.
+    pub fn localhost() -> Self {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "jwe-session test CA");
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .unwrap();
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        let spki = sha2::Sha256::digest(rcgen::PublicKeyData::subject_public_key_info(&key));
+        Self {
+            ca_pem: ca_cert.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            spki_sha256: base64::engine::general_purpose::STANDARD.encode(spki),
+        }
+    }
+
+    /// Writes `server.crt`, `server.key` and `ca.crt` into `dir`; their paths, in that
+    /// order.
+    pub fn write(&self, dir: &std::path::Path) -> (String, String, String) {
+        let write = |name: &str, pem: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).unwrap();
+            path.display().to_string()
+        };
+        (
+            write("server.crt", &self.cert_pem),
+            write("server.key", &self.key_pem),
+            write("ca.crt", &self.ca_pem),
+        )
+    }
+}
+
 /// Headless Debian Chromium driven through `chromedriver` (WebDriver), with a fresh
 /// profile and no network of its own. Closed and killed, with every child, on drop.
 pub struct Browser {
@@ -480,6 +537,11 @@ impl Browser {
     /// Starts one, or returns `None` after a loud message when `chromedriver` is missing.
     /// With `JWE_SESSION_REQUIRE_BROWSER=1` (as CI sets) a missing driver panics.
     pub async fn start() -> Option<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// As [`start`](Self::start), with more Chromium flags.
+    pub async fn start_with(extra_args: &[String]) -> Option<Self> {
         if !tool_present(
             "chromedriver",
             "JWE_SESSION_REQUIRE_BROWSER",
@@ -522,6 +584,7 @@ impl Browser {
         ];
         let mut args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
         args.push(format!("--user-data-dir={}", profile.display()));
+        args.extend(extra_args.iter().cloned());
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -540,10 +603,45 @@ impl Browser {
         })
     }
 
+    /// Runs a Chrome DevTools Protocol command through the driver
+    /// (`POST /session/{id}/goog/cdp/execute`): what malware with the browser's access
+    /// would see, e.g. `Network.getAllCookies`.
+    pub async fn cdp(&self, cmd: &'static str, params: serde_json::Value) -> serde_json::Value {
+        self.client
+            .issue_cmd(Cdp { cmd, params })
+            .await
+            .unwrap_or_else(|e| panic!("CDP {cmd}: {e}"))
+    }
+
     /// Ends the session and stops the driver.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
         drop(self);
+    }
+}
+
+/// A CDP command for chromedriver's `goog/cdp/execute` endpoint.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = serde_json::json!({ "cmd": self.cmd, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
     }
 }
 

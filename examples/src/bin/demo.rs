@@ -24,7 +24,15 @@
 //!   the system's;
 //! - `DEMO_INSECURE_COOKIE=1`: drop `Secure` from the cookie. Chromium and Firefox accept
 //!   `Secure` cookies from `http://localhost`; Safari (WebKit) and some plain-HTTP clients
-//!   do not, and without this they never keep a session. Local use only.
+//!   do not, and without this they never keep a session. Local use only;
+//! - `DEMO_TLS_CERT` and `DEMO_TLS_KEY`: PEM files of a certificate chain (leaf first) and
+//!   its private key: the demo serves HTTPS (rustls) instead of HTTP;
+//! - `DEMO_DBSC=1`: device-bound sessions (DBSC): a login asks the browser to bind the
+//!   session to a key it keeps, and only refreshes signed by that key renew the session
+//!   cookie. Browsers register only over HTTPS (set the two above, or serve behind a TLS
+//!   proxy);
+//! - `DEMO_DBSC_BOUND_SECONDS`: how long a bound cookie lives (default 600, at most the
+//!   access lifetime of 900).
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -94,7 +102,23 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     opts.roles = role_table().await?;
     opts.insecure_cookie = std::env::var("DEMO_INSECURE_COOKIE").is_ok_and(|v| v == "1");
     opts.metrics = Some(jwe_session_demo::demo::install_metrics()?);
+    let tls = tls_config()?;
+    opts.https = tls.is_some();
+    opts.dbsc = dbsc()?;
+    if opts.dbsc.is_some() && tls.is_none() {
+        tracing::warn!(
+            "DEMO_DBSC=1 without DEMO_TLS_CERT/DEMO_TLS_KEY: browsers register device-bound sessions only over HTTPS (fine behind a TLS proxy)"
+        );
+    }
     let router = app(opts)?;
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    if let Some(config) = tls {
+        tracing::info!("demo listening on https://{}", listener.local_addr()?);
+        jwe_session_demo::tls::serve(listener, router, config, shutdown).await;
+        return Ok(());
+    }
 
     tracing::info!("demo listening on http://{}", listener.local_addr()?);
     if !std::env::var("DEMO_INSECURE_COOKIE").is_ok_and(|v| v == "1") {
@@ -104,11 +128,41 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())
+}
+
+/// HTTPS when `DEMO_TLS_CERT` and `DEMO_TLS_KEY` name the PEM files (both or neither).
+fn tls_config() -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+    let cert = std::env::var_os("DEMO_TLS_CERT");
+    let key = std::env::var_os("DEMO_TLS_KEY");
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => jwe_session_demo::tls::load(cert.as_ref(), key.as_ref())
+            .map(Some)
+            .map_err(|e| format!("DEMO_TLS_CERT/DEMO_TLS_KEY: {e}")),
+        _ => Err("DEMO_TLS_CERT and DEMO_TLS_KEY go together: set both for HTTPS".to_owned()),
+    }
+}
+
+/// The bound lifetime when `DEMO_DBSC=1` (`DEMO_DBSC_BOUND_SECONDS`, default 600).
+fn dbsc() -> Result<Option<std::time::Duration>, String> {
+    if !std::env::var("DEMO_DBSC").is_ok_and(|v| v == "1") {
+        return Ok(None);
+    }
+    let secs = match std::env::var("DEMO_DBSC_BOUND_SECONDS") {
+        Err(_) => 600,
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| *s > 0)
+            .ok_or_else(|| {
+                format!("DEMO_DBSC_BOUND_SECONDS: {v:?} is not a number of seconds above 0")
+            })?,
+    };
+    Ok(Some(std::time::Duration::from_secs(secs)))
 }
 
 /// The role table (`POST /roles`): in Redis with a single-node `REDIS_URL`, so every
