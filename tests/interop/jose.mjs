@@ -10,9 +10,14 @@
 //     -> {"proof":"..."}: panva/dpop's generateProof
 //   {"op":"verify_proof","proof":"...","typ":"dpop+jwt"} -> {"header":{...},"payload":{...},
 //     "thumbprint":"..."}: jose's jwtVerify with EmbeddedJWK, and calculateJwkThumbprint
+//   {"op":"dbsc_proof","jwk":{...private...},"jti":"...","embed":true|false} -> {"proof":"..."}:
+//     a DBSC proof (typ dbsc+jwt) by jose's SignJWT, with the public jwk in the header
+//     (registration) or without (refresh)
+//   {"op":"verify_with","proof":"...","typ":"...","jwk":{...public...}} -> {"header":{...},
+//     "payload":{...}}: jwtVerify under a given key (a DBSC refresh proof)
 import {
   CompactEncrypt, compactDecrypt, base64url, importJWK, exportJWK, jwtVerify, EmbeddedJWK,
-  calculateJwkThumbprint,
+  calculateJwkThumbprint, SignJWT,
 } from 'jose';
 import * as dpop from 'dpop';
 
@@ -72,6 +77,20 @@ if (req.op === 'decrypt_set') {
     payload,
     thumbprint: await calculateJwkThumbprint(protectedHeader.jwk, 'sha256'),
   }));
+} else if (req.op === 'dbsc_proof') {
+  const { d, ...pub } = req.jwk;
+  const header = { alg: 'ES256', typ: 'dbsc+jwt' };
+  if (req.embed) header.jwk = pub;
+  const proof = await new SignJWT({ jti: req.jti })
+    .setProtectedHeader(header)
+    .sign(await importJWK(req.jwk, 'ES256'));
+  process.stdout.write(JSON.stringify({ proof }));
+} else if (req.op === 'verify_with') {
+  const { payload, protectedHeader } = await jwtVerify(req.proof, await importJWK(req.jwk, 'ES256'), {
+    typ: req.typ,
+    algorithms: ['ES256'],
+  });
+  process.stdout.write(JSON.stringify({ header: protectedHeader, payload }));
 } else {
   throw new Error(`unknown op ${req.op}`);
 }

@@ -4,6 +4,7 @@
 //! and a browser with a fresh profile. They run one at a time (two cores) and skip loudly
 //! without `chromedriver`, unless `JWE_SESSION_REQUIRE_BROWSER=1`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use fantoccini::Locator;
 use jwe_session_core::{KeyRing, KeyRingHandle, ManualClock, UnixTime};
 use jwe_session_demo::demo::{app, DemoOptions};
 use jwe_session_test_support::{kid_of, seeded_ring};
-use jwe_session_tests::{Browser, Client, Server};
+use jwe_session_tests::{Browser, Client, Server, TestCert};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
@@ -72,6 +73,16 @@ fn screenshots() -> PathBuf {
 }
 
 async fn login(b: &Browser, base: &str, user: &str, notes: Option<&str>) {
+    submit_login(b, base, user, notes).await;
+    b.client
+        .wait()
+        .for_element(Locator::Id("user"))
+        .await
+        .unwrap();
+}
+
+/// Fills in and submits the login form (without waiting for the page it leads to).
+async fn submit_login(b: &Browser, base: &str, user: &str, notes: Option<&str>) {
     let c = &b.client;
     c.goto(&format!("{base}/")).await.unwrap();
     c.find(Locator::Id("username"))
@@ -101,7 +112,6 @@ async fn login(b: &Browser, base: &str, user: &str, notes: Option<&str>) {
         .click()
         .await
         .unwrap();
-    c.wait().for_element(Locator::Id("user")).await.unwrap();
 }
 
 /// One browser at a time, a fresh demo, and `user` logged in through the form.
@@ -431,5 +441,313 @@ async fn browser_cross_site_form_cannot_sign_the_victim_in_as_the_attacker() {
     logout(&b).await;
     login(&b, &demo.url(), "bob", None).await;
     assert_eq!(page_text(&b, "user").await, "bob");
+    b.close().await;
+}
+
+/// The Chromium flags that turn DBSC on without an origin trial, with software keys.
+fn dbsc_flags(cert: &TestCert) -> Vec<String> {
+    vec![
+        format!("--ignore-certificate-errors-spki-list={}", cert.spki_sha256),
+        "--enable-features=DeviceBoundSessions:RequireOriginTrialTokens/false/RefreshQuota/false,EnableBoundSessionCredentialsSoftwareKeysForManualTesting".to_owned(),
+    ]
+}
+
+/// What the server saw, in order: a transcript of the browser's part of the protocol.
+#[derive(Clone, Default)]
+struct Transcript(
+    Arc<std::sync::Mutex<Vec<String>>>,
+    Arc<std::sync::OnceLock<std::time::Instant>>,
+);
+
+impl Transcript {
+    fn record(&self, line: String) {
+        let start = *self.1.get_or_init(std::time::Instant::now);
+        let line = format!("{:>8.3} s  {line}", start.elapsed().as_secs_f64());
+        self.0.lock().unwrap().push(line);
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// How many lines hold every one of `parts`.
+    fn count(&self, parts: &[&str]) -> usize {
+        self.lines()
+            .iter()
+            .filter(|l| parts.iter().all(|p| l.contains(p)))
+            .count()
+    }
+}
+
+/// The browser's cookies as `Network.getAllCookies` lists them: name, value.
+async fn all_cookies(b: &Browser) -> BTreeMap<String, String> {
+    let out = b.cdp("Network.getAllCookies", json!({})).await;
+    out["cookies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// ` [session …abcdef]`: the end of the session cookie a request carries or a response
+/// sets (` [session cleared]` for an empty one), for the transcript.
+fn cookie_tag(headers: &axum::http::HeaderMap, name: &str, prefix: &str) -> String {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split("; "))
+        .find_map(|c| c.strip_prefix(prefix))
+        .map_or(String::new(), |v| {
+            let v = v.split(';').next().unwrap_or(v);
+            if v.is_empty() {
+                " [session cleared]".to_owned()
+            } else {
+                format!(" [session …{}]", &v[v.len().saturating_sub(6)..])
+            }
+        })
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// DBSC in Debian's Chromium over real HTTPS (a certificate made for this run): the demo's
+/// login form registers a device-bound session; every cookie the browser holds, copied as
+/// cookie-stealing malware would (`Network.getAllCookies`), is worth nothing once the bound
+/// lifetime has passed, while the browser itself goes on (it refreshed with its key); the
+/// copy driving the refresh endpoint with a key of its own gets nothing; after logout the
+/// session does not come back through a refresh. The bound lifetime passes in real time
+/// here: the browser's cookie jar keeps real time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_dbsc_a_copied_cookie_is_worthless_and_the_browser_refreshes_with_its_key() {
+    const BOUND: u64 = 4;
+    let _one = ONE_AT_A_TIME.lock().await;
+    let cert = TestCert::localhost();
+    let Some(b) = Browser::start_with(&dbsc_flags(&cert)).await else {
+        return;
+    };
+    let ring = KeyRingHandle::new(seeded_ring(&[("k1", 1)]));
+    let mut opts = DemoOptions::new(ring);
+    opts.https = true;
+    opts.dbsc = Some(Duration::from_secs(BOUND));
+    let transcript = Transcript::default();
+    let seen = transcript.clone();
+    let router = app(opts).unwrap().layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let seen = seen.clone();
+            async move {
+                let line = format!(
+                    "{} {}{}{}{}",
+                    req.method(),
+                    req.uri().path(),
+                    cookie_tag(req.headers(), "cookie", "__Host-session="),
+                    if req.headers().contains_key("secure-session-response") {
+                        " [proof]"
+                    } else {
+                        ""
+                    },
+                    if req.headers().contains_key("sec-secure-session-id") {
+                        " [Sec-Secure-Session-Id]"
+                    } else {
+                        ""
+                    },
+                );
+                let res = next.run(req).await;
+                let registration = res.headers().contains_key("secure-session-registration");
+                let challenge = res.headers().contains_key("secure-session-challenge");
+                seen.record(format!(
+                    "{line} -> {}{}{}{}{}",
+                    res.status().as_u16(),
+                    cookie_tag(res.headers(), "set-cookie", "__Host-session="),
+                    cookie_tag(res.headers(), "set-cookie", "__Secure-session-dbsc=")
+                        .replace("session", "binding"),
+                    if registration {
+                        " [Secure-Session-Registration]"
+                    } else {
+                        ""
+                    },
+                    if challenge {
+                        " [Secure-Session-Challenge]"
+                    } else {
+                        ""
+                    },
+                ));
+                res
+            }
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config =
+        jwe_session_demo::tls::server_config(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes())
+            .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(jwe_session_demo::tls::serve(
+        listener,
+        router,
+        config,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let base = format!("https://localhost:{port}");
+
+    submit_login(&b, &base, "alice", None).await;
+    let c = &b.client;
+    let shown = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("user"))
+        .await;
+    if shown.is_err() {
+        let html = c.source().await.unwrap_or_default();
+        panic!("login: {:#?}\n{html}", transcript.lines());
+    }
+    // Registration: the browser posts a proof by its new key; the binding cookie arrives.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !all_cookies(&b).await.contains_key("__Secure-session-dbsc") {
+        if std::time::Instant::now() > deadline {
+            let msg = format!(
+                "this Chromium did not register a DBSC session (no DeviceBoundSessions?): {:#?}",
+                transcript.lines()
+            );
+            if std::env::var("JWE_SESSION_REQUIRE_DBSC").is_ok_and(|v| v == "1") {
+                panic!("{msg}");
+            }
+            eprintln!("SKIPPING the DBSC browser test: {msg}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        transcript.count(&["POST /session/dbsc/register", "[proof] -> 200"]),
+        1,
+        "{:#?}",
+        transcript.lines()
+    );
+    let (status, me) = fetch_me(&b).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["sub"], "alice");
+    let id = me["cnf"]["dbsc"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        me["sid"],
+        id.as_str(),
+        "the bound session's sid is its DBSC id"
+    );
+
+    // Malware copies every cookie the browser holds.
+    let stolen = all_cookies(&b).await;
+    assert!(stolen.contains_key("__Host-session"), "{stolen:?}");
+    let mut thief = Client::https(base.clone(), &cert.ca_pem);
+    thief.jar = stolen.clone();
+    let copy = thief.get("/me").await;
+    assert_eq!(copy.status, 200, "within the bound lifetime the copy works");
+
+    // The bound lifetime passes (real time: the browser keeps it).
+    let exp = me["exp"].as_u64().unwrap();
+    while unix_now() <= exp + 1 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut thief = Client::https(base.clone(), &cert.ca_pem);
+    thief.jar = stolen.clone();
+    let copy = thief.get("/me").await;
+    assert_eq!(
+        copy.status, 401,
+        "the copy is refused past the bound lifetime"
+    );
+    assert!(
+        copy.set_cookie("__Host-session")
+            .is_none_or(|c| c.value().is_empty()),
+        "and not renewed"
+    );
+    // The thief drives the refresh endpoint with the binding cookie and its own key.
+    let thief_key = jwe_session::ProofKey::generate().unwrap();
+    let mut t = Client::https(base.clone(), &cert.ca_pem);
+    t.jar = stolen.clone();
+    let req = t
+        .request(reqwest::Method::POST, "/session/dbsc/refresh")
+        .header("sec-secure-session-id", &id);
+    let asked = t.send(req).await;
+    assert_eq!(asked.status, 403);
+    let challenge = asked.headers["secure-session-challenge"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let challenge = challenge
+        .split_once(";id=")
+        .unwrap()
+        .0
+        .trim_matches('"')
+        .to_owned();
+    let proof = thief_key
+        .sign_without_jwk("dbsc+jwt", json!({"jti": challenge}).as_object().unwrap())
+        .unwrap();
+    let req = t
+        .request(reqwest::Method::POST, "/session/dbsc/refresh")
+        .header("sec-secure-session-id", &id)
+        .header("secure-session-response", proof);
+    let tried = t.send(req).await;
+    assert_eq!(tried.status, 403, "another key gets nothing");
+    assert!(tried.set_cookie("__Host-session").is_none());
+
+    // The browser's own next request has its session: it refreshed with its key.
+    let started = std::time::Instant::now();
+    let (status, me2) = fetch_me(&b).await;
+    let took = started.elapsed();
+    assert_eq!(status, 200, "{:#?}", transcript.lines());
+    assert_eq!(me2["sid"], id.as_str());
+    assert!(me2["exp"].as_u64().unwrap() > exp, "a new bound cookie");
+    assert!(
+        transcript.count(&["POST /session/dbsc/refresh", "[proof]", "-> 200"]) >= 1,
+        "{:#?}",
+        transcript.lines()
+    );
+    transcript.record(format!(
+        "(a GET /me from the page, held for the refresh, took {took:?})"
+    ));
+
+    // Logout: the session does not come back through a refresh. (A refresh the browser
+    // had under way as the logout landed may still answer with a cookie: its sid is
+    // revoked, so that cookie is refused on its first request.) The browser's next
+    // refreshes are told `"continue": false`, and it drops the session and its binding.
+    b.client.goto(&format!("{base}/")).await.unwrap();
+    logout(&b).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, _) = fetch_me(&b).await;
+        assert_eq!(status, 401, "{:#?}", transcript.lines());
+        if !all_cookies(&b).await.contains_key("__Secure-session-dbsc") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the browser kept its binding after logout: {:#?}",
+            transcript.lines()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    b.client.goto(&format!("{base}/")).await.unwrap();
+    b.client
+        .wait()
+        .for_element(Locator::Id("login"))
+        .await
+        .unwrap();
+    let (status, _) = fetch_me(&b).await;
+    assert_eq!(status, 401);
+    let text = transcript.lines().join("\n");
+    println!("DBSC transcript (what the server saw from Chromium):\n{text}");
+    std::fs::write(screenshots().join("dbsc-transcript.txt"), &text).unwrap();
+    let _ = stop.send(());
+    let _ = server.await;
     b.close().await;
 }

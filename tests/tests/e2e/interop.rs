@@ -263,3 +263,49 @@ mod dpop {
             .success());
     }
 }
+
+/// DBSC proofs across implementations: panva/jose's `SignJWT` makes registration and
+/// refresh proofs that the core checks, and jose verifies ours under the key alone.
+/// (Chromium's own proofs are the core's test vectors and the browser test's traffic.)
+mod dbsc {
+    use jwe_session::core::{check_dbsc_refresh, check_dbsc_registration, DbscError, ProofError};
+    use jwe_session::ProofKey;
+    use jwe_session_tests::Jose;
+    use serde_json::json;
+
+    #[test]
+    fn jose_dbsc_proofs_are_checked_here_and_ours_verify_there() {
+        let Some(jose) = Jose::find() else { return };
+        let key = jose.call(&json!({"op": "dpop_key"}));
+        let proof = |embed: bool| {
+            let req = json!({"op": "dbsc_proof", "jwk": key["jwk"], "jti": "the challenge", "embed": embed});
+            jose.call(&req)["proof"].as_str().unwrap().to_owned()
+        };
+        let reg = check_dbsc_registration(&proof(true)).unwrap();
+        assert_eq!(reg.challenge, "the challenge");
+        assert_eq!(reg.thumbprint, key["thumbprint"].as_str().unwrap());
+        let refresh = check_dbsc_refresh(&proof(false), &reg.jwk).unwrap();
+        assert_eq!(refresh.challenge, "the challenge");
+        // A refresh proof that names a key is refused, even its own.
+        assert_eq!(
+            check_dbsc_refresh(&proof(true), &reg.jwk),
+            Err(DbscError::Proof(ProofError::UnexpectedJwk))
+        );
+        // Ours: the refresh form (no jwk) verifies in jose under the public key alone.
+        let ours = ProofKey::generate().unwrap();
+        let claims = json!({"jti": "c2"});
+        let signed = ours
+            .sign_without_jwk("dbsc+jwt", claims.as_object().unwrap())
+            .unwrap();
+        let (x, y) = ours.jwk().p256_coordinates();
+        let public = json!({"kty": "EC", "crv": "P-256", "x": x, "y": y});
+        let out = jose
+            .call(&json!({"op": "verify_with", "proof": signed, "typ": "dbsc+jwt", "jwk": public}));
+        assert_eq!(out["payload"]["jti"], "c2");
+        assert!(out["header"].get("jwk").is_none());
+        let registration = ours.sign("dbsc+jwt", claims.as_object().unwrap()).unwrap();
+        let out =
+            jose.call(&json!({"op": "verify_proof", "proof": registration, "typ": "dbsc+jwt"}));
+        assert_eq!(out["thumbprint"], ours.thumbprint());
+    }
+}
