@@ -133,6 +133,7 @@ pub mod client;
 mod cookies;
 pub mod dbsc;
 pub mod dpop;
+mod endpoints;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;

@@ -442,7 +442,7 @@ where
     // A device-bound session's first use retires the unbound sid it replaced.
     let mut claims = claims;
     let retired = match now_us {
-        Some(now) => crate::dbsc::retire_previous(shared, &mut claims, now.secs()).await,
+        Some(now) => shared.retire_previous(&mut claims, now.secs()).await,
         None => false,
     };
     let pending = if retired && pending == Pending::Nothing {

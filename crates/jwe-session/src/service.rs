@@ -104,16 +104,14 @@ where
         {
             return ResponseFuture::new(Box::pin(async move {
                 let (parts, _body) = req.into_parts();
-                Ok(
-                    crate::dbsc::serve(
-                        &shared,
-                        endpoint,
-                        &parts.method,
-                        &parts.uri,
-                        &parts.headers,
-                    )
-                    .await,
+                Ok(crate::endpoints::serve(
+                    &shared,
+                    endpoint,
+                    &parts.method,
+                    &parts.uri,
+                    &parts.headers,
                 )
+                .await)
             }));
         }
         ResponseFuture::new(Box::pin(async move {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use http::HeaderName;
 use jwe_session_core::{
     Claims, Clock, Confirmation, KeyRingHandle, Lifetimes, Recorded, Revocation, RevocationStore,
-    RevokeError, TokenOptions, UnixMicros, UnixTime, Validation,
+    RevokeError, SessionIds, TokenOptions, UnixMicros, UnixTime, Validation,
 };
 
 use crate::cookies::CookieSettings;
@@ -108,6 +108,36 @@ impl<T> Shared<T> {
                 (k, e) => k.or(e),
             };
         }
+    }
+
+    /// Revokes the `sid` a device-bound session had before registration, if it has not been
+    /// yet (the memory of the store says), and drops it from the claims. Whether the claims
+    /// changed: the token is then sealed again. A revocation the store cannot take now is
+    /// tried again on the next request.
+    pub(crate) async fn retire_previous(&self, claims: &mut Claims<T>, now: UnixTime) -> bool {
+        let Some(prev) = claims
+            .cnf
+            .as_ref()
+            .and_then(|c| c.dbsc.as_ref())
+            .and_then(|k| k.prev.clone())
+        else {
+            return false;
+        };
+        let ids = SessionIds {
+            sid: Some(&prev),
+            ..SessionIds::from(&*claims)
+        };
+        if self.store.check(ids, now).is_none() {
+            let revocation = Revocation::session(prev, claims.auth_time, now, &self.lifetimes);
+            if let Err(e) = self.revoke(revocation, now).await {
+                tracing::warn!(error = ?e, "the unbound sid a device-bound session replaced could not be revoked; trying again on its next request");
+                return false;
+            }
+        }
+        if let Some(key) = claims.cnf.as_mut().and_then(|c| c.dbsc.as_mut()) {
+            key.prev = None;
+        }
+        true
     }
 
     /// Records a revocation made through this layer, counted by scope.
