@@ -110,24 +110,23 @@ pub struct Client {
 impl Client {
     /// A client for `server` with an empty jar.
     pub fn new(base: impl Into<String>) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Self {
-            http,
-            base: base.into(),
-            jar: BTreeMap::new(),
-        }
+        Self::with(reqwest::Client::builder(), base)
     }
 
     /// A client for an HTTPS `server` whose certificate `ca_pem` (PEM) signed, with an
     /// empty jar.
     pub fn https(base: impl Into<String>, ca_pem: &str) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap();
+        let builder = reqwest::Client::builder()
             .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+            .add_root_certificate(ca);
+        Self::with(builder, base)
+    }
+
+    /// A client from `builder`, redirects not followed, with an empty jar.
+    fn with(builder: reqwest::ClientBuilder, base: impl Into<String>) -> Self {
+        let http = builder
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
         Self {

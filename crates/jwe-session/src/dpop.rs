@@ -308,14 +308,11 @@ impl Dpop {
         token: Option<&str>,
         now: UnixMicros,
     ) -> Result<Option<Checked>, DpopRefusal> {
-        let mut values = headers.get_all(DPOP_HEADER).iter();
-        let (Some(value), None) = (values.next(), values.next()) else {
-            return match headers.contains_key(DPOP_HEADER) {
-                true => Err(DpopRefusal::Header),
-                false => Ok(None),
-            };
+        let Some(proof) =
+            crate::headers::single(headers, &DPOP_HEADER).map_err(|_| DpopRefusal::Header)?
+        else {
+            return Ok(None);
         };
-        let proof = value.to_str().map_err(|_| DpopRefusal::Header)?;
         let target = self
             .target(uri, headers)
             .ok_or(DpopRefusal::Proof(DpopError::Uri {

@@ -39,13 +39,14 @@ where
     B: Default + 'static,
 {
     let Some(d) = &shared.dbsc else {
-        return status(StatusCode::NOT_FOUND);
+        return Answer::new(StatusCode::NOT_FOUND).into_response();
     };
     if method != Method::POST {
-        let mut res = status(StatusCode::METHOD_NOT_ALLOWED);
-        res.headers_mut()
+        let mut answer = Answer::new(StatusCode::METHOD_NOT_ALLOWED);
+        answer
+            .headers
             .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
-        return res;
+        return answer.into_response();
     }
     let (res, refused) = match endpoint {
         Endpoint::Register => register(shared, d, method, uri, headers).await,
@@ -104,12 +105,6 @@ impl Answer {
     }
 }
 
-fn status<B: Default>(status: StatusCode) -> Response<B> {
-    let mut res = Response::new(B::default());
-    *res.status_mut() = status;
-    res
-}
-
 /// A body of the service's type holding `json`, for the body types jwe-session knows.
 fn json_body<B: 'static>(json: String) -> Option<B> {
     fn cast<B: 'static, C: 'static>(c: C) -> Option<B> {
@@ -141,15 +136,9 @@ fn json_body<B: 'static>(json: String) -> Option<B> {
 /// The one `Secure-Session-Response` header, as sent (a structured-field string's quotes,
 /// if the browser added them, taken off).
 fn proof_header(headers: &HeaderMap) -> Result<Option<&str>, DbscRefusal> {
-    let mut values = headers.get_all(SECURE_SESSION_RESPONSE).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return match headers.contains_key(SECURE_SESSION_RESPONSE) {
-            true => Err(DbscRefusal::Header),
-            false => Ok(None),
-        };
-    };
-    let v = value.to_str().map_err(|_| DbscRefusal::Header)?.trim();
-    Ok(Some(unquote(v)))
+    let value = crate::headers::single(headers, &SECURE_SESSION_RESPONSE)
+        .map_err(|_| DbscRefusal::Header)?;
+    Ok(value.map(|v| unquote(v.trim())))
 }
 
 /// A structured-field string without its quotes, or a bare value as it is.

@@ -139,6 +139,7 @@ mod error;
 mod extract;
 mod future;
 mod handle;
+mod headers;
 mod layer;
 mod load;
 pub mod metrics;

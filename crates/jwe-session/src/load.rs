@@ -442,8 +442,8 @@ where
     // A device-bound session's first use retires the unbound sid it replaced.
     let mut claims = claims;
     let retired = match now_us {
-        Some(now) => shared.retire_previous(&mut claims, now.secs()).await,
-        None => false,
+        Some(now) if shared.dbsc.is_some() => shared.retire_previous(&mut claims, now.secs()).await,
+        _ => false,
     };
     let pending = if retired && pending == Pending::Nothing {
         Pending::Reseal

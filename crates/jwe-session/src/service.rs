@@ -92,11 +92,9 @@ where
             *res.status_mut() = StatusCode::FORBIDDEN;
             return ResponseFuture::new(Box::pin(std::future::ready(Ok(res))));
         }
-        // The inner service that was polled ready is the one to call; leave a clone behind.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = Arc::clone(&self.shared);
-        // The DBSC endpoints are the layer's own (after the cross-origin check).
+        // The DBSC endpoints are the layer's own (after the cross-origin check); the inner
+        // service is not called.
         if let Some(endpoint) = shared
             .dbsc
             .as_ref()
@@ -114,6 +112,9 @@ where
                 .await)
             }));
         }
+        // The inner service that was polled ready is the one to call; leave a clone behind.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         ResponseFuture::new(Box::pin(async move {
             let loaded = load(&shared, req.method(), req.uri(), req.headers()).await;
             let (handle, incoming) = match (loaded, &shared.dpop) {

@@ -216,6 +216,16 @@ impl Fixture {
         (res.status() == StatusCode::OK).then(|| serde_json::from_str(res.body()).unwrap())
     }
 
+    /// Registers `key` for the session of `jar`, answering `challenge`.
+    async fn register(&self, jar: &mut Jar, key: &ProofKey, challenge: &str) -> Response<String> {
+        let proof = registration_proof(key, challenge);
+        self.browse(
+            jar,
+            Request::post(REGISTER).header(SECURE_SESSION_RESPONSE, proof),
+        )
+        .await
+    }
+
     /// Logs in and registers a device key: a bound session.
     async fn bound(&self) -> Browser {
         let mut jar = Jar::default();
@@ -223,15 +233,7 @@ impl Fixture {
         let (path, challenge) = registration(&res);
         assert_eq!(path, REGISTER);
         let key = ProofKey::generate().unwrap();
-        let res = self
-            .browse(
-                &mut jar,
-                Request::post(REGISTER).header(
-                    SECURE_SESSION_RESPONSE,
-                    registration_proof(&key, &challenge),
-                ),
-            )
-            .await;
+        let res = self.register(&mut jar, &key, &challenge).await;
         assert_eq!(res.status(), StatusCode::OK, "{res:?}");
         let body: Value = serde_json::from_str(res.body()).unwrap();
         let id = body["session_identifier"].as_str().unwrap().to_owned();
@@ -280,15 +282,7 @@ async fn registration_binds_the_session_under_a_new_sid_and_answers_the_instruct
     let unbound = jar.clone();
     let before = f.me(&mut jar.clone()).await.unwrap();
     let key = ProofKey::generate().unwrap();
-    let res = f
-        .browse(
-            &mut jar,
-            Request::post(REGISTER).header(
-                SECURE_SESSION_RESPONSE,
-                registration_proof(&key, &challenge),
-            ),
-        )
-        .await;
+    let res = f.register(&mut jar, &key, &challenge).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()[CONTENT_TYPE], "application/json");
     assert_eq!(res.headers()[CACHE_CONTROL], "no-store");
@@ -623,8 +617,8 @@ async fn a_revoked_session_does_not_come_back_through_a_refresh() {
     assert_eq!(body, json!({"session_identifier": b.id, "continue": false}));
     assert!(set_cookie(&res, BINDING).unwrap().contains("Max-Age=0"));
     assert!(b2.jar.get(BINDING).is_none());
-    // Past the absolute lifetime a refresh ends the session too.
-    // A session refreshed within each idle window lives to its absolute end, no longer.
+    // A session refreshed within each idle window lives to its absolute end, no longer:
+    // past it a refresh ends the session too.
     let mut c = f.bound().await;
     let end = f.now() + 86_400;
     while f.now() + 3000 < end {
