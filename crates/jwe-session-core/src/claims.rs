@@ -620,6 +620,19 @@ impl Lifetimes {
         Some(auth.saturating_add(self.for_claims(claims).absolute()))
     }
 
+    /// Until when the token of `claims` can be renewed: its `exp` plus the idle timeout,
+    /// within the absolute lifetime (both narrowed by the session's own); `None` without
+    /// `exp` and `auth_time`. What a cookie's `Max-Age` covers and when a session's
+    /// registry record is dropped.
+    pub fn renewable_end<T>(&self, claims: &Claims<T>) -> Option<UnixTime> {
+        let (exp, auth) = (claims.exp?, claims.auth_time?);
+        let life = self.for_claims(claims);
+        Some(
+            exp.saturating_add(life.idle())
+                .min(auth.saturating_add(life.absolute())),
+        )
+    }
+
     /// The lifetimes that apply to one session: these, each narrowed by the session's own
     /// [`SessionLifetimes`] when it has them. A session never outlives the configured
     /// lifetimes, even if they were shortened after it began.

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use jwe_session_core::{Recorded, Revocation, RevokeError};
+use jwe_session_core::{Recorded, RegistryError, Revocation, RevokeError, SessionRecord};
 
 use crate::shared::Shared;
 
@@ -89,5 +89,46 @@ impl<T> SessionAdmin<T> {
         let at = self.shared.moment();
         let r = Revocation::everyone(at, &self.shared.lifetimes);
         self.shared.revoke(r, at.secs()).await
+    }
+
+    /// The live sessions of `sub` ("their devices"), oldest first: for an admin page or a
+    /// support tool. The same list [`SessionHandle::devices`](crate::SessionHandle::devices)
+    /// shows the user.
+    ///
+    /// # Errors
+    /// [`RegistryError::Unsupported`] from a store without a registry; the backend's
+    /// errors when it could not answer.
+    pub async fn devices_of(&self, sub: &str) -> Result<Vec<SessionRecord>, RegistryError> {
+        self.shared
+            .live_sessions(sub, self.shared.clock.now())
+            .await
+    }
+
+    /// Ends one session of `sub` by its `sid`, on every instance. `Ok(None)` when `sub`
+    /// has no live session with that `sid` (nothing revoked).
+    ///
+    /// # Errors
+    /// [`EndDeviceError::Registry`](crate::EndDeviceError::Registry) when the registry
+    /// could not be read, [`EndDeviceError::Revoke`](crate::EndDeviceError::Revoke) when the
+    /// revocation could not be recorded.
+    pub async fn end_device_of(
+        &self,
+        sub: &str,
+        sid: &str,
+    ) -> Result<Option<Recorded>, crate::EndDeviceError> {
+        let now = self.shared.clock.now();
+        let live = self
+            .shared
+            .live_sessions(sub, now)
+            .await
+            .map_err(crate::EndDeviceError::Registry)?;
+        let Some(record) = live.into_iter().find(|r| r.sid == sid) else {
+            return Ok(None);
+        };
+        self.shared
+            .end_listed(&record, now)
+            .await
+            .map(Some)
+            .map_err(crate::EndDeviceError::Revoke)
     }
 }

@@ -22,8 +22,8 @@ use crate::origin::CrossOrigin;
 use crate::error::ConfigError;
 use crate::layer::SessionLayer;
 use crate::options::{
-    RejectionFormat, Renew, RenewHook, Transport, DEFAULT_COOKIE_NAME, DEFAULT_TOKEN_CACHE,
-    DEFAULT_TOKEN_HEADER,
+    OverCap, RejectionFormat, Renew, RenewHook, SessionCap, Transport, DEFAULT_COOKIE_NAME,
+    DEFAULT_TOKEN_CACHE, DEFAULT_TOKEN_HEADER,
 };
 use crate::shared::{Moments, Shared};
 
@@ -70,6 +70,7 @@ pub struct SessionLayerBuilder<T> {
     token_cache: usize,
     dpop: Option<DpopConfig>,
     dbsc: Option<DeviceBoundConfig>,
+    cap: Option<SessionCap>,
     _claims: PhantomData<fn() -> T>,
 }
 
@@ -115,6 +116,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             token_cache: DEFAULT_TOKEN_CACHE,
             dpop: None,
             dbsc: None,
+            cap: None,
             _claims: PhantomData,
         }
     }
@@ -312,6 +314,39 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
     /// several, `jwe_session_redis::RedisStore`.
     pub fn revocation_store(mut self, store: Arc<dyn RevocationStore>) -> Self {
         self.store = store;
+        self
+    }
+
+    /// At most `max` live sessions per user (a user's devices, as the session registry
+    /// lists them): a login beyond it ends the user's oldest sessions
+    /// ([`OverCap::EndOldest`], the default) or is refused
+    /// ([`over_cap`](Self::over_cap)`(`[`OverCap::RefuseNew`]`)`). The count is read from
+    /// the store's registry when the login's response leaves, so the revocation store must
+    /// keep one (every store of this project does).
+    ///
+    /// Two logins of one user at the same moment on two instances may both count the
+    /// sessions before either is recorded: the cap can then be passed by one until the
+    /// next login.
+    ///
+    /// ```
+    /// # use jwe_session::{KeyRing, SessionLayer};
+    /// let layer = SessionLayer::<()>::builder(KeyRing::generate())
+    ///     .max_sessions_per_user(5)
+    ///     .build()?;
+    /// # Ok::<(), jwe_session::ConfigError>(())
+    /// ```
+    pub fn max_sessions_per_user(mut self, max: usize) -> Self {
+        let policy = self.cap.map_or(OverCap::EndOldest, |c| c.policy);
+        self.cap = Some(SessionCap { max, policy });
+        self
+    }
+
+    /// What a login beyond [`max_sessions_per_user`](Self::max_sessions_per_user) does
+    /// (default [`OverCap::EndOldest`]). Without a cap it changes nothing.
+    pub fn over_cap(mut self, policy: OverCap) -> Self {
+        if let Some(cap) = &mut self.cap {
+            cap.policy = policy;
+        }
         self
     }
 
@@ -520,6 +555,14 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
                 ))
             }
         };
+        if let Some(cap) = self.cap {
+            if cap.max == 0 {
+                return Err(ConfigError::SessionCapZero);
+            }
+            if self.store.registry().is_none() {
+                return Err(ConfigError::SessionCapWithoutRegistry);
+            }
+        }
         let mut validation = Validation::new()
             .dangerous_skip_exp()
             .leeway(self.leeway)
@@ -556,6 +599,7 @@ impl<T: Send + 'static> SessionLayerBuilder<T> {
             opened: OpenedCache::new(self.token_cache),
             dpop,
             dbsc,
+            cap: self.cap,
         };
         Ok(SessionLayer::from_shared(Arc::new(shared)))
     }

@@ -224,6 +224,7 @@ where
     answer.json = Some(d.instructions(&new_sid, &shared.cookie, &d.origin(uri, headers)));
     let mut res = answer.into_response();
     write(shared, &handle, &incoming, &mut res);
+    crate::devices::settle(shared, &handle).await;
     crate::metrics::dbsc_registered();
     (res, None)
 }

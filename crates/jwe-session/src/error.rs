@@ -79,6 +79,11 @@ pub enum ConfigError {
         /// The origin given.
         origin: String,
     },
+    /// A session cap of zero would refuse every login.
+    SessionCapZero,
+    /// A session cap counts the sessions the store's registry lists, and this revocation
+    /// store keeps none.
+    SessionCapWithoutRegistry,
 }
 
 impl fmt::Display for ConfigError {
@@ -138,6 +143,12 @@ impl fmt::Display for ConfigError {
                 f,
                 "DPoP public origin {origin:?} is not scheme://host[:port] (http or https, no path)"
             ),
+            Self::SessionCapZero => {
+                f.write_str("max_sessions_per_user is 0, which would refuse every login: use 1 or more")
+            }
+            Self::SessionCapWithoutRegistry => f.write_str(
+                "max_sessions_per_user needs a revocation store that keeps a session registry (MemoryStore, FileStore and RedisStore do)",
+            ),
         }
     }
 }
@@ -160,6 +171,8 @@ impl fmt::Debug for ConfigError {
             Self::InvalidDeviceBoundPath { .. } => "ConfigError::InvalidDeviceBoundPath",
             Self::DeviceBoundLifetime { .. } => "ConfigError::DeviceBoundLifetime",
             Self::InvalidDpopOrigin { .. } => "ConfigError::InvalidDpopOrigin",
+            Self::SessionCapZero => "ConfigError::SessionCapZero",
+            Self::SessionCapWithoutRegistry => "ConfigError::SessionCapWithoutRegistry",
         };
         jwe_session_core::debug_report(self, variant, f)
     }

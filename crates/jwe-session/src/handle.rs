@@ -10,6 +10,7 @@ use jwe_session_core::{
 use serde::Serialize;
 
 use crate::dpop::DpopRefusal;
+use crate::options::{DeviceInfo, OverCap};
 use crate::shared::Shared;
 
 /// What the response must do about the session.
@@ -24,6 +25,32 @@ pub(crate) enum Pending {
     Reseal,
     /// Clear the cookie (logout, or a token that was refused).
     Clear,
+}
+
+/// What the session registry must hear when the response leaves (see `devices`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum DeviceNote {
+    /// Nothing: an ordinary request writes nothing to the registry.
+    #[default]
+    None,
+    /// The handler started this session.
+    Started,
+    /// The session moved to a new `sid` (cycle, end_others, a DBSC registration); `from`
+    /// is the `sid` the request's session had.
+    Moved {
+        /// The previous `sid`.
+        from: String,
+    },
+}
+
+impl DeviceNote {
+    /// The session's `sid` changed from `old`: a start stays a start, and a session that
+    /// moved twice moved from where it was first.
+    pub(crate) fn moved(&mut self, old: Option<String>) {
+        if let (Self::None, Some(from)) = (&*self, old) {
+            *self = Self::Moved { from };
+        }
+    }
 }
 
 /// What the request proved about the key its client holds (DPoP).
@@ -54,6 +81,10 @@ pub(crate) struct State<T> {
     pub(crate) written: bool,
     /// The handler started this session in this request (for a DBSC registration).
     pub(crate) started: bool,
+    /// What the session registry must hear when the response leaves.
+    pub(crate) note: DeviceNote,
+    /// What the app said of the device a session started in this request runs on.
+    pub(crate) device: Option<DeviceInfo>,
 }
 
 // Here, beside `StartError`, not in `shared`: `shared` imports nothing of the handle.
@@ -141,6 +172,8 @@ impl<T> SessionHandle<T> {
                 refused: false,
                 written: false,
                 started: false,
+                note: DeviceNote::None,
+                device: None,
             })),
         }
     }
@@ -249,6 +282,27 @@ impl<T> SessionHandle<T> {
     where
         T: Serialize,
     {
+        if self
+            .shared
+            .cap
+            .is_some_and(|c| c.policy == OverCap::RefuseNew)
+        {
+            return Err(StartError::CapNeedsCheckedStart);
+        }
+        self.begin_unchecked(sub, app, lifetimes)
+    }
+
+    /// [`begin`](Self::begin) without the cap's guard: for `start_checked`, which has
+    /// counted the user's sessions.
+    pub(crate) fn begin_unchecked(
+        &self,
+        sub: String,
+        app: T,
+        lifetimes: Option<SessionLifetimes>,
+    ) -> Result<(), StartError>
+    where
+        T: Serialize,
+    {
         let binding = {
             let st = self.lock();
             if st.written {
@@ -278,15 +332,35 @@ impl<T> SessionHandle<T> {
         }
         st.pending = Pending::Write;
         st.started = true;
+        st.note = DeviceNote::Started;
         crate::metrics::started();
         Ok(())
+    }
+
+    /// Says what device the session this request starts runs on, for the session
+    /// registry ("your devices"): a label the user will recognize and a coarse network
+    /// hint. Call it beside [`start`](Self::start) (before or after); it is recorded when
+    /// the response leaves, with the new session, and kept for the session's life.
+    /// Ignored for a request that does not start a session, and by a store without a
+    /// registry.
+    ///
+    /// ```
+    /// # fn login(handle: jwe_session::SessionHandle<()>, ua: &str) -> Result<(), jwe_session::StartError> {
+    /// use jwe_session::DeviceInfo;
+    /// handle.start("alice", ())?;
+    /// handle.describe_device(DeviceInfo::from_user_agent(ua));
+    /// # Ok(()) }
+    /// ```
+    pub fn describe_device(&self, info: DeviceInfo) {
+        self.lock().device = Some(info);
     }
 
     /// A DBSC registration: `bound` (the session under a new `sid`, bound to the device
     /// key) replaces the request's session, and is written in the response.
     pub(crate) fn bind_device(&self, bound: Claims<T>) {
         let mut st = self.lock();
-        st.current = Some(bound);
+        let old = st.current.replace(bound).and_then(|c| c.sid);
+        st.note.moved(old);
         st.pending = Pending::Write;
     }
 
@@ -409,11 +483,18 @@ impl<T> SessionHandle<T> {
     /// `Ok(Recorded::Stored)`.
     pub async fn end(&self) -> Result<Recorded, RevokeError> {
         let now = self.shared.clock.now();
-        let taken = self.take_for_clearing();
-        let Some(revocation) = taken.and_then(|c| self.session_revocation(c, now)) else {
+        let Some(claims) = self.take_for_clearing() else {
             return Ok(Recorded::Stored);
         };
-        self.revoke(revocation, now).await
+        let owner = claims.sub.clone().zip(claims.sid.clone());
+        let Some(revocation) = self.session_revocation(claims, now) else {
+            return Ok(Recorded::Stored);
+        };
+        let recorded = self.revoke(revocation, now).await?;
+        if let Some((sub, sid)) = owner {
+            self.shared.forget_device(&sub, &sid, now).await;
+        }
+        Ok(recorded)
     }
 
     /// Moves this session to a new `sid` and revokes the old one: the claims, `auth_time`
@@ -445,6 +526,7 @@ impl<T> SessionHandle<T> {
             let old = (claims.sid.replace(random_id()), claims.auth_time);
             self.shared.reissue(claims, moment);
             st.pending = Pending::Write;
+            st.note.moved(old.0.clone());
             old
         };
         match self.sid_revocation(old, now) {
@@ -541,10 +623,11 @@ impl<T> SessionHandle<T> {
                 st.current = None;
                 (sub, true)
             } else {
-                claims.sid = Some(random_id());
+                let old = claims.sid.replace(random_id());
                 claims.started_us = Some(started);
                 self.shared.reissue(claims, started);
                 st.pending = Pending::Write;
+                st.note.moved(old);
                 (sub, false)
             }
         };
@@ -751,6 +834,20 @@ pub enum StartError {
     /// The layer requires binding ([`DpopConfig::require_binding`](crate::DpopConfig::require_binding))
     /// and the login request carried no DPoP proof.
     DpopRequired,
+    /// The user has `max` live sessions already and the layer refuses logins beyond the
+    /// cap ([`OverCap::RefuseNew`]): answer it yourself (`409`, say, with a link to
+    /// the user's devices).
+    TooManySessions {
+        /// The cap.
+        max: usize,
+    },
+    /// The layer refuses logins beyond a cap ([`OverCap::RefuseNew`]), which only
+    /// [`SessionHandle::start_checked`] can count: use it instead of `start`,
+    /// `start_with` or `issue`.
+    CapNeedsCheckedStart,
+    /// The session registry could not be read to count the user's sessions
+    /// ([`SessionHandle::start_checked`] under a cap); nothing started.
+    Registry(jwe_session_core::RegistryError),
 }
 
 /// The message of the `ResponseSent` variants.
@@ -776,6 +873,16 @@ impl fmt::Display for StartError {
             Self::DpopRequired => {
                 f.write_str("sessions must be bound: the login request carried no DPoP proof")
             }
+            Self::TooManySessions { max } => write!(
+                f,
+                "this user has {max} live sessions already, the most the layer allows: end one first"
+            ),
+            Self::CapNeedsCheckedStart => f.write_str(
+                "the layer refuses logins beyond its session cap: start sessions with start_checked, which counts them",
+            ),
+            Self::Registry(_) => {
+                f.write_str("the session registry could not be read to count the user's sessions")
+            }
         }
     }
 }
@@ -795,6 +902,7 @@ impl std::error::Error for StartError {
         match self {
             Self::Claims(e) | Self::Seal(e) => Some(e),
             Self::DpopProof(e) => Some(e),
+            Self::Registry(e) => Some(e),
             _ => None,
         }
     }

@@ -82,6 +82,18 @@ impl<T> SessionLayer<T> {
         SessionAdmin::new(Arc::clone(&self.shared))
     }
 
+    /// The live sessions of `sub` ("their devices"), oldest first, for admin tools:
+    /// [`SessionAdmin::devices_of`].
+    ///
+    /// # Errors
+    /// As [`SessionAdmin::devices_of`].
+    pub async fn devices_of(
+        &self,
+        sub: &str,
+    ) -> Result<Vec<jwe_session_core::SessionRecord>, jwe_session_core::RegistryError> {
+        self.admin().devices_of(sub).await
+    }
+
     /// The cookie name, prefix included.
     #[must_use]
     pub fn cookie_name(&self) -> &str {

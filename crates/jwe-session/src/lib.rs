@@ -132,6 +132,7 @@ mod builder;
 pub mod client;
 mod cookies;
 pub mod dbsc;
+mod devices;
 pub mod dpop;
 mod endpoints;
 mod error;
@@ -157,6 +158,7 @@ pub mod testing;
 pub use admin::SessionAdmin;
 pub use builder::{DangerousOptions, SessionLayerBuilder};
 pub use dbsc::{DbscRefusal, DeviceBoundConfig};
+pub use devices::{Device, DevicesError, EndDeviceError};
 pub use dpop::{DpopConfig, DpopRefusal};
 pub use error::ConfigError;
 #[cfg(feature = "axum")]
@@ -167,8 +169,8 @@ pub use handle::{
     WatchError,
 };
 pub use options::{
-    RejectionFormat, Renew, Transport, DEFAULT_COOKIE_NAME, DEFAULT_TOKEN_CACHE,
-    DEFAULT_TOKEN_HEADER,
+    DeviceInfo, OverCap, RejectionFormat, Renew, Transport, DEFAULT_COOKIE_NAME,
+    DEFAULT_TOKEN_CACHE, DEFAULT_TOKEN_HEADER,
 };
 // What an app touches from the core crate, so `jwe-session` is its one dependency: keys,
 // claims and their lifetimes, clocks, the embedded store, what the layer's operations
@@ -178,8 +180,9 @@ pub use future::ResponseFuture;
 pub use jwe_session_core::{
     Audience, Claim, Claims, Clock, Confirmation, DpopError, Enc, Key, KeyError, KeyRing,
     KeyRingHandle, Lifetimes, ManualClock, MemoryStore, Opened, ProofKey, ProofKeyError, Recorded,
-    RevocationStore, RevocationWatch, RevokeError, Revoked, SealError, SessionLifetimes,
-    SessionToken, SystemClock, UnixMicros, UnixTime, Validation, WatchEnd, DEFAULT_KEYS_ENV,
+    RegistryError, RevocationStore, RevocationWatch, RevokeError, Revoked, SealError,
+    SessionLifetimes, SessionRecord, SessionToken, SystemClock, UnixMicros, UnixTime, Validation,
+    WatchEnd, DEFAULT_KEYS_ENV,
 };
 #[cfg(feature = "watch")]
 #[cfg_attr(docsrs, doc(cfg(feature = "watch")))]

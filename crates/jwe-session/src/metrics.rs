@@ -16,7 +16,8 @@
 //! | `jwe_session_dbsc_registrations_total` | counter | | device-bound sessions registered (DBSC) |
 //! | `jwe_session_dbsc_refreshes_total` | counter | | device-bound sessions refreshed with the device key |
 //! | `jwe_session_dbsc_refusals_total` | counter | `reason` | DBSC registrations and refreshes refused ([`DbscRefusal::as_str`](crate::DbscRefusal::as_str)) |
-//! | `jwe_session_store_errors_total` | counter | `op`: `revoke`, `check` | revocation store failures |
+//! | `jwe_session_sessions_capped_total` | counter | | sessions ended, or logins refused, by the per-user session cap |
+//! | `jwe_session_store_errors_total` | counter | `op`: `revoke`, `check`, `registry` | revocation store (and session registry) failures |
 //! | `jwe_session_key_seals` | gauge | `kid` | tokens this process sealed under the key |
 //! | `jwe_session_key_budget_used_ratio` | gauge | `kid` | those seals over the key's budget ([`SEAL_LIMIT`](jwe_session_core::SEAL_LIMIT)); rotate well before 1 |
 //! | `jwe_session_authoritative_check_seconds` | histogram | | latency of the store's authoritative check at renewal |
@@ -58,6 +59,8 @@ pub const DBSC_REGISTRATIONS: &str = "jwe_session_dbsc_registrations_total";
 pub const DBSC_REFRESHES: &str = "jwe_session_dbsc_refreshes_total";
 /// DBSC registrations and refreshes refused, by `reason`.
 pub const DBSC_REFUSALS: &str = "jwe_session_dbsc_refusals_total";
+/// Counter: sessions ended, or logins refused, by the per-user session cap.
+pub const SESSIONS_CAPPED: &str = "jwe_session_sessions_capped_total";
 /// Counter, label `op`: revocation store failures.
 pub const STORE_ERRORS: &str = "jwe_session_store_errors_total";
 /// Gauge, label `kid`: tokens this process sealed under the key.
@@ -187,6 +190,10 @@ mod imp {
         metrics::counter!(super::DBSC_REFUSALS, "reason" => reason).increment(1);
     }
 
+    pub(crate) fn capped() {
+        metrics::counter!(super::SESSIONS_CAPPED).increment(1);
+    }
+
     pub(crate) fn store_error(op: &'static str) {
         metrics::counter!(super::STORE_ERRORS, "op" => op).increment(1);
     }
@@ -224,6 +231,7 @@ mod imp {
     pub(crate) fn dbsc_registered() {}
     pub(crate) fn dbsc_refreshed() {}
     pub(crate) fn dbsc_refused(_: &'static str) {}
+    pub(crate) fn capped() {}
     pub(crate) fn store_error(_: &'static str) {}
     pub(crate) fn key_seals(_: &str, _: u64) {}
     pub(crate) fn authoritative_check(_: Duration) {}

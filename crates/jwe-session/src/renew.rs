@@ -77,6 +77,7 @@ pub(crate) async fn renew<T: Clone + Send + 'static>(
         Early::Refresh(at) => shared.moments.next_after(&*shared.clock, at),
     };
     shared.reissue(&mut claims, issued);
+    shared.note_renewal(&claims, issued.secs()).await;
     Ok(claims)
 }
 

@@ -129,13 +129,7 @@ fn deliver<T: Serialize, B>(
         // Until the session can no longer renew: the idle window after `exp`, within the
         // absolute lifetime.
         let renewable = (!browser_session).then(|| {
-            let life = shared.lifetimes.for_claims(claims);
-            let end = match (claims.exp, claims.auth_time) {
-                (Some(exp), Some(auth)) => exp
-                    .saturating_add(life.idle())
-                    .min(auth.saturating_add(life.absolute())),
-                _ => now,
-            };
+            let end = shared.lifetimes.renewable_end(claims).unwrap_or(now);
             end.saturating_since(now).max(Duration::from_secs(1))
         });
         let max_age = match device {

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tower_service::Service;
 
+use crate::devices::settle;
 use crate::future::ResponseFuture;
 use crate::load::{authorization, load};
 use crate::respond::{revoke_replaced, write};
@@ -135,6 +136,7 @@ where
             let mut res = inner.call(req).await?;
             revoke_replaced(&shared, &handle).await;
             write(&shared, &handle, &incoming, &mut res);
+            settle(&shared, &handle).await;
             Ok(res)
         }))
     }

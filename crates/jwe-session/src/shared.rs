@@ -16,7 +16,7 @@ use crate::cookies::CookieSettings;
 use crate::dbsc::DeviceBound;
 use crate::dpop::Dpop;
 use crate::opened::OpenedCache;
-use crate::options::{RejectionFormat, RenewHook, Transport};
+use crate::options::{RejectionFormat, RenewHook, SessionCap, Transport};
 use crate::origin::CrossOrigin;
 
 /// The resolved configuration, shared by the layer, every service and every handle.
@@ -53,6 +53,8 @@ pub(crate) struct Shared<T> {
     pub(crate) dpop: Option<Dpop>,
     /// Device-bound sessions (DBSC), when configured.
     pub(crate) dbsc: Option<DeviceBound>,
+    /// The per-user session cap, when configured.
+    pub(crate) cap: Option<SessionCap>,
 }
 
 /// Moments for session starts and revocation cut-offs: the clock's microseconds, but
@@ -167,6 +169,7 @@ impl<T> fmt::Debug for Shared<T> {
             .field("renew_hook", &self.renew.is_some())
             .field("fail_open", &self.fail_open)
             .field("cross_origin", &self.cross_origin)
+            .field("cap", &self.cap)
             .finish_non_exhaustive()
     }
 }

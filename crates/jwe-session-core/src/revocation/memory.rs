@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use super::model::{cut, Cutoff, Revocation, Revoked, SessionIds};
+use super::registry::{MemoryRegistry, SessionRegistry};
 use super::store::{BoxFuture, RevocationStore};
 use super::watch::{Registry, RevocationWatch, WatchEnd};
 use crate::error::{InvalidRevocation, Recorded, RevokeError, WatchUnsupported};
@@ -37,6 +38,8 @@ use crate::time::{UnixMicros, UnixTime};
 pub struct MemoryStore {
     state: RwLock<State>,
     watches: Arc<Registry>,
+    /// The session registry ("your devices").
+    sessions: MemoryRegistry,
 }
 
 #[derive(Debug, Default)]
@@ -283,6 +286,10 @@ impl RevocationStore for MemoryStore {
             self.watches.fire_now(&watch, WatchEnd::Refreshed { at });
         }
         Ok(watch)
+    }
+
+    fn registry(&self) -> Option<&dyn SessionRegistry> {
+        Some(&self.sessions)
     }
 
     fn revoke(

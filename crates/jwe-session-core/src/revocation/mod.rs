@@ -17,10 +17,15 @@
 
 mod memory;
 mod model;
+mod registry;
 mod store;
 mod watch;
 
 pub use memory::MemoryStore;
 pub use model::{Revocation, RevocationKey, Revoked, Scope, SessionIds};
+pub use registry::{
+    Binding, MemoryRegistry, RegistryError, SessionRecord, SessionRegistry, MAX_LABEL_LEN,
+    MAX_NETWORK_LEN,
+};
 pub use store::{BoxFuture, RevocationStore};
 pub use watch::{RevocationWatch, WatchEnd};

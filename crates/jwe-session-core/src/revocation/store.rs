@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use super::model::{Revocation, Revoked, SessionIds};
+use super::registry::{RegistryError, SessionRecord, SessionRegistry};
 use super::watch::RevocationWatch;
 use crate::error::{CheckError, Recorded, RevokeError, WatchUnsupported};
 use crate::time::{UnixMicros, UnixTime};
@@ -74,6 +75,54 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// affects has expired ([`Lifetimes::mirror_window`](crate::Lifetimes::mirror_window)).
     fn memory_window(&self) -> Option<std::time::Duration> {
         None
+    }
+
+    /// The session registry this store keeps ("your devices"), if it keeps one: `None`
+    /// by default. [`MemoryStore`](super::MemoryStore), `FileStore` and `RedisStore` keep
+    /// one.
+    fn registry(&self) -> Option<&dyn SessionRegistry> {
+        None
+    }
+
+    /// The live sessions of `sub`, oldest first: the registry's records whose `until` is
+    /// after `now` and whose session no revocation ends (by the
+    /// [authoritative check](Self::check_authoritative): a logout, a logout everywhere, an
+    /// emergency cut-off, made on any instance). The one rule for what a device list shows
+    /// and a per-user cap counts. A revoked record met here is removed from the registry.
+    ///
+    /// # Errors
+    /// [`RegistryError::Unsupported`] from a store without a registry; the backend's
+    /// [`RegistryError::Timeout`] or [`RegistryError::Unavailable`] when the registry or
+    /// the revocation check could not answer.
+    fn sessions_of<'a>(
+        &'a self,
+        sub: &'a str,
+        now: UnixTime,
+    ) -> BoxFuture<'a, Result<Vec<SessionRecord>, RegistryError>> {
+        Box::pin(async move {
+            let registry = self.registry().ok_or(RegistryError::Unsupported)?;
+            let mut live = Vec::new();
+            for record in registry.records_of(sub, now).await? {
+                if record.sub != sub || record.until <= now {
+                    continue;
+                }
+                let ids = SessionIds {
+                    sid: Some(&record.sid),
+                    sub: Some(&record.sub),
+                    started: Some(record.started),
+                    issued: None,
+                };
+                if self.check_authoritative(ids, now).await?.is_some() {
+                    // Revoked: gone from every list from now on (best effort; listing
+                    // filters it anyway).
+                    let _ = registry.remove(sub, &record.sid, now).await;
+                    continue;
+                }
+                live.push(record);
+            }
+            live.sort_by(|a, b| a.started.cmp(&b.started).then_with(|| a.sid.cmp(&b.sid)));
+            Ok(live)
+        })
     }
 
     /// Records a revocation, in force on this instance when it returns `Ok`: either
