@@ -44,7 +44,7 @@
 //!
 //! # Layout (format 2)
 //!
-//! Three tables:
+//! Five tables:
 //! - `meta`: `"format"` → `2`. A redb file without it is not ours and is refused; a format
 //!   this version does not read is refused naming it ([`FileStoreError::UnsupportedFormat`]).
 //!   Format 1 (before kind 3) is read and marked 2 at open.
@@ -53,6 +53,14 @@
 //!   3 = claims refresh (`id` = sub). Entries merge with [`Revocation::absorb`], the rule
 //!   every store shares.
 //! - `expiry`: `(until, kind, id)` → `()`, the pruning index.
+//! - `devices`: `(sub, sid)` → a session registry record, the JSON of
+//!   [`SessionRecord::to_json`] ("your devices": `SessionHandle::devices` in `jwe-session`).
+//!   Written where a session starts, renews, moves to a new `sid` or ends, with the same
+//!   durability as a revocation; read from the file when a list is asked for.
+//! - `device_expiry`: `(until, sub, sid)` → `()`, its pruning index.
+//!
+//! The registry tables came without a new format number: a version that does not know
+//! them never opens them, and the revocations they sit beside mean what they meant.
 //!
 //! An entry of a kind this version does not know is refused, never skipped: the file does
 //! not open ([`FileStoreError::BadEntry`]), since skipping it would forget a logout (the
@@ -80,9 +88,9 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use jwe_session_core::{
-    BoxFuture, Clock, MemoryStore, Recorded, Revocation, RevocationKey, RevocationStore,
-    RevocationWatch, RevokeError, Revoked, Scope, SessionIds, SystemClock, UnixMicros, UnixTime,
-    WatchUnsupported,
+    BoxFuture, Clock, MemoryStore, Recorded, RegistryError, Revocation, RevocationKey,
+    RevocationStore, RevocationWatch, RevokeError, Revoked, Scope, SessionIds, SessionRecord,
+    SessionRegistry, SystemClock, UnixMicros, UnixTime, WatchUnsupported,
 };
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tokio::sync::oneshot;
@@ -98,6 +106,11 @@ const READS: [u64; 2] = [1, 2];
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const REVOKED: TableDefinition<'_, (u8, &str), (u64, u64)> = TableDefinition::new("revoked");
 const EXPIRY: TableDefinition<'_, (u64, u8, &str), ()> = TableDefinition::new("expiry");
+/// The session registry: `(sub, sid)` → the record's JSON ([`SessionRecord::to_json`]).
+const DEVICES: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("devices");
+/// The registry's pruning index: `(until, sub, sid)` → `()`.
+const DEVICE_EXPIRY: TableDefinition<'_, (u64, &str, &str), ()> =
+    TableDefinition::new("device_expiry");
 
 /// How often (in seconds of the callers' clock) commits also sweep expired entries.
 const PRUNE_EVERY_SECS: u64 = 60;
@@ -316,12 +329,28 @@ impl fmt::Debug for FileStore {
     }
 }
 
-/// One request to the writer: save a revocation that is in force at `now`, or (`None`)
-/// sweep what expired by `now`; `done` hears when it is committed.
+/// One request to the writer, committed at `now`; `done` hears when it is committed.
 struct Job {
-    revocation: Option<Revocation>,
+    work: Work,
     now: UnixTime,
     done: Reply,
+}
+
+/// What a [`Job`] asks of the writer.
+enum Work {
+    /// Save a revocation that is in force.
+    Revoke(Revocation),
+    /// Sweep what expired, in this commit.
+    Prune,
+    /// Save a session's registry record, merged into the one kept.
+    Record(SessionRecord),
+    /// Drop a session's registry record.
+    Forget {
+        /// Whose.
+        sub: String,
+        /// Which.
+        sid: String,
+    },
 }
 
 /// Where the writer answers: an async caller, or a thread that blocks (the spool, and
@@ -369,7 +398,7 @@ impl Inner {
                 continue; // already in force here, or expired: nothing to save
             }
             let job = Job {
-                revocation: Some(r),
+                work: Work::Revoke(r),
                 now,
                 done: Reply::Blocking(tx.clone()),
             };
@@ -413,7 +442,7 @@ impl FileStore {
         let db = Arc::new(db);
         // Expired entries go at once, so a file left alone for a week does not keep them.
         let mut next_prune = UnixTime::EPOCH;
-        commit(&db, &[], now, &mut next_prune).map_err(|e| write_error(&path, e))?;
+        commit(&db, &[], &[], now, &mut next_prune).map_err(|e| write_error(&path, e))?;
         let (jobs, rx) = mpsc::channel();
         let writer = {
             let (db, file) = (Arc::clone(&db), path.clone());
@@ -494,7 +523,7 @@ impl FileStore {
         self.inner.memory.prune(now);
         let (done, rx) = oneshot::channel();
         let job = Job {
-            revocation: None,
+            work: Work::Prune,
             now,
             done: Reply::Async(done),
         };
@@ -534,6 +563,10 @@ impl RevocationStore for FileStore {
         self.inner.memory.watch(ids, now)
     }
 
+    fn registry(&self) -> Option<&dyn SessionRegistry> {
+        Some(self)
+    }
+
     fn revoke(
         &self,
         revocation: Revocation,
@@ -547,7 +580,7 @@ impl RevocationStore for FileStore {
             }
             let (done, rx) = oneshot::channel();
             let job = Job {
-                revocation: Some(revocation),
+                work: Work::Revoke(revocation),
                 now,
                 done: Reply::Async(done),
             };
@@ -555,6 +588,98 @@ impl RevocationStore for FileStore {
             Ok(Recorded::Stored)
         })
     }
+}
+
+/// The session registry, on disk in the same file and with the same durability as the
+/// revocations: a record (or its removal) is committed with `fsync` when the call returns,
+/// and read from the file when asked (nothing of it is held in memory).
+impl SessionRegistry for FileStore {
+    fn record<'a>(
+        &'a self,
+        record: SessionRecord,
+        now: UnixTime,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        Box::pin(async move {
+            record.check()?;
+            if record.until <= now {
+                return Ok(());
+            }
+            self.registry_job(Work::Record(record), now).await
+        })
+    }
+
+    fn remove<'a>(
+        &'a self,
+        sub: &'a str,
+        sid: &'a str,
+        now: UnixTime,
+    ) -> BoxFuture<'a, Result<(), RegistryError>> {
+        Box::pin(async move {
+            let work = Work::Forget {
+                sub: sub.to_owned(),
+                sid: sid.to_owned(),
+            };
+            self.registry_job(work, now).await
+        })
+    }
+
+    fn records_of<'a>(
+        &'a self,
+        sub: &'a str,
+        now: UnixTime,
+    ) -> BoxFuture<'a, Result<Vec<SessionRecord>, RegistryError>> {
+        let read = records_of(&self.inner.db, sub, now).map_err(|e| RegistryError::Unavailable {
+            source: Box::new(corrupt(&self.inner.path, e)),
+        });
+        Box::pin(async move { read })
+    }
+}
+
+impl FileStore {
+    async fn registry_job(&self, work: Work, now: UnixTime) -> Result<(), RegistryError> {
+        let (done, rx) = oneshot::channel();
+        let job = Job {
+            work,
+            now,
+            done: Reply::Async(done),
+        };
+        self.submit(job, rx)
+            .await
+            .map_err(|e| RegistryError::Unavailable {
+                source: Box::new(e),
+            })
+    }
+}
+
+/// Every record of `sub` whose `until` is after `now`, read from the file. A record this
+/// version cannot read is an error, never skipped.
+fn records_of(
+    db: &redb::Database,
+    sub: &str,
+    now: UnixTime,
+) -> Result<Vec<SessionRecord>, redb::Error> {
+    let txn = db.begin_read()?;
+    let table = match txn.open_table(DEVICES) {
+        Ok(t) => t,
+        // A file from before the registry: no record yet.
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for row in table.range((sub, "")..)? {
+        let (key, value) = row?;
+        let (owner, _) = key.value();
+        if owner != sub {
+            break;
+        }
+        let record = SessionRecord::from_json(value.value()).map_err(|e| {
+            redb::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        })?;
+        if record.until > now {
+            out.push(record);
+        }
+    }
+    Ok(out)
 }
 
 fn corrupt(path: &Path, e: impl Into<redb::Error>) -> FileStoreError {
@@ -777,6 +902,7 @@ fn kind_and_id(key: RevocationKey<'_>) -> (u8, &str) {
 fn commit(
     db: &redb::Database,
     batch: &[Revocation],
+    registry: &[Work],
     now: UnixTime,
     next_prune: &mut UnixTime,
 ) -> Result<(), redb::Error> {
@@ -807,13 +933,65 @@ fn commit(
             revoked.insert((kind, id), (at, until))?;
             expiry.insert((until, kind, id), ())?;
         }
+        let mut devices = txn.open_table(DEVICES)?;
+        let mut device_expiry = txn.open_table(DEVICE_EXPIRY)?;
+        for work in registry {
+            match work {
+                Work::Record(record) => {
+                    let key = (record.sub.as_str(), record.sid.as_str());
+                    let mut merged = record.clone();
+                    let old = devices
+                        .get(key)?
+                        .and_then(|v| SessionRecord::from_json(v.value()).ok());
+                    if let Some(old) = old {
+                        let mut kept = old.clone();
+                        kept.absorb(record);
+                        merged = kept;
+                        device_expiry.remove((old.until.as_secs(), key.0, key.1))?;
+                    }
+                    devices.insert(key, merged.to_json().as_bytes())?;
+                    device_expiry.insert((merged.until.as_secs(), key.0, key.1), ())?;
+                }
+                Work::Forget { sub, sid } => {
+                    let key = (sub.as_str(), sid.as_str());
+                    let old = devices
+                        .remove(key)?
+                        .and_then(|v| SessionRecord::from_json(v.value()).ok());
+                    if let Some(old) = old {
+                        device_expiry.remove((old.until.as_secs(), key.0, key.1))?;
+                    }
+                }
+                Work::Revoke(_) | Work::Prune => {}
+            }
+        }
         if now >= *next_prune {
             prune(&mut revoked, &mut expiry, now)?;
+            prune_devices(&mut devices, &mut device_expiry, now)?;
             *next_prune = UnixTime::from_secs(now.as_secs().saturating_add(PRUNE_EVERY_SECS));
         }
     }
     txn.commit()?;
     Ok(())
+}
+
+/// Drops the registry records whose `until` is not after `now`.
+fn prune_devices(
+    devices: &mut redb::Table<'_, (&str, &str), &[u8]>,
+    expiry: &mut redb::Table<'_, (u64, &str, &str), ()>,
+    now: UnixTime,
+) -> Result<usize, redb::Error> {
+    let end = now.as_secs().saturating_add(1);
+    let mut gone = Vec::new();
+    for row in expiry.range((0u64, "", "")..(end, "", ""))? {
+        let (key, _) = row?;
+        let (until, sub, sid) = key.value();
+        gone.push((until, sub.to_owned(), sid.to_owned()));
+    }
+    for (until, sub, sid) in &gone {
+        expiry.remove((*until, sub.as_str(), sid.as_str()))?;
+        devices.remove((sub.as_str(), sid.as_str()))?;
+    }
+    Ok(gone.len())
 }
 
 fn prune(
@@ -853,17 +1031,20 @@ fn writer_loop(
         }
         let mut now = UnixTime::EPOCH;
         let mut revocations = Vec::with_capacity(batch.len());
+        let mut registry = Vec::new();
         let mut callers = Vec::with_capacity(batch.len());
         for job in batch {
             now = now.max(job.now);
-            match job.revocation {
-                Some(r) => revocations.push(r),
+            match job.work {
+                Work::Revoke(r) => revocations.push(r),
                 // `prune`: sweep in this commit, whenever the last sweep was.
-                None => next_prune = UnixTime::EPOCH,
+                Work::Prune => next_prune = UnixTime::EPOCH,
+                // In order: a record and its removal in one batch end removed.
+                work @ (Work::Record(_) | Work::Forget { .. }) => registry.push(work),
             }
             callers.push(job.done);
         }
-        let result = commit(db, &revocations, now, &mut next_prune).map_err(Arc::new);
+        let result = commit(db, &revocations, &registry, now, &mut next_prune).map_err(Arc::new);
         if let Err(e) = &result {
             tracing::error!(path = %path.display(), error = %e, "revocations not saved to disk");
         }

@@ -83,6 +83,16 @@ impl Keys {
         format!("{}sub:{sub}", self.base)
     }
 
+    /// A subject's session registry index (sorted set of sids by `until`).
+    pub(crate) fn devices(&self, sub: &str) -> String {
+        format!("{}devices:{sub}", self.base)
+    }
+
+    /// A session's registry record (hash).
+    pub(crate) fn device(&self, sid: &str) -> String {
+        format!("{}device:{sid}", self.base)
+    }
+
     pub(crate) fn all(&self) -> String {
         format!("{}all", self.base)
     }

@@ -38,12 +38,20 @@
 //! | `{P}log` | stream | one entry per write, one field `r` per revocation | trimmed by time (`MINID`) to the largest window plus a minute |
 //! | `{P}window` | string | the largest mirror window of any instance, ms | never |
 //! | `{P}epoch` | string | a random id, set once by the first instance | never |
+//! | `{P}devices:<sub>` | sorted set | the session registry: a subject's sids, scored by `until` | `EXAT` its latest `until`; pruned on every write |
+//! | `{P}device:<sid>` | hash | one session's registry record (`sid sub started_us renewed bound until`, and `label`, `network` when given) | `EXAT` its `until` |
 //!
 //! A log value is `s <until> <made> <sid>`, `u <at µs> <until> <sub>`,
 //! `a <at µs> <until>` or `f <at µs> <until> <sub>` (a claims refresh) (times in Unix seconds unless marked; ids last, as they may hold
 //! spaces). One Lua script merges a write into its point keys (the later cut-off and the
 //! later expiry win, as in every store) and appends to the log only what changed, so
 //! re-sending a revocation is harmless and cheap.
+//!
+//! The session registry ("your devices") is written where a session starts, renews, moves
+//! to a new `sid` or ends (one script: the merge rule every store applies), and read when
+//! a list is asked for; it is never on the log, so it costs the request path and the
+//! follower nothing. It came without a new format number: a version that does not know
+//! it never reads it.
 //!
 //! A log value or point key that this version cannot read (of a kind it does not know, or
 //! out of range) is never taken for another scope: it is set aside with an error naming
@@ -141,6 +149,7 @@ mod journal;
 mod layout;
 mod mirror;
 mod outbox;
+mod registry;
 mod sender;
 mod store;
 mod writer;

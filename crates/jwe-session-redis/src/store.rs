@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use jwe_session_core::{
     BoxFuture, CheckError, Clock, Recorded, Revocation, RevocationStore, RevocationWatch,
-    RevokeError, Revoked, SessionIds, UnixMicros, UnixTime, WatchUnsupported,
+    RevokeError, Revoked, SessionIds, SessionRegistry, UnixMicros, UnixTime, WatchUnsupported,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -191,6 +191,10 @@ impl RevocationStore for RedisStore {
 
     fn memory_window(&self) -> Option<Duration> {
         Some(self.shared.mirror.window())
+    }
+
+    fn registry(&self) -> Option<&dyn SessionRegistry> {
+        Some(self)
     }
 
     fn check_authoritative<'a>(

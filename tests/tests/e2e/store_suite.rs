@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwe_session_core::{
-    Clock, MemoryStore, Revocation, RevocationStore, RevokeError, Revoked, SessionIds, SystemClock,
-    UnixMicros, UnixTime, WatchEnd,
+    Binding, Clock, Lifetimes, MemoryStore, RegistryError, Revocation, RevocationStore,
+    RevokeError, Revoked, SessionIds, SessionRecord, SystemClock, UnixMicros, UnixTime, WatchEnd,
 };
 use jwe_session_file::FileStore;
 use jwe_session_redis::RedisStore;
@@ -414,6 +414,101 @@ pub(crate) async fn watches_complete(s: &dyn RevocationStore) {
     assert_eq!(again.revoked(), Some(Revoked::Session), "revoked already");
 }
 
+/// The session registry ("your devices"): records merge by one rule, a list shows only
+/// live sessions (any revocation scope hides a record), each store keeps users apart, and
+/// a record leaves at its `until`.
+pub(crate) async fn session_registry(s: &dyn RevocationStore) {
+    let reg = s
+        .registry()
+        .expect("every store of this project keeps a registry");
+    let now = UnixTime::now();
+    let t0 = SystemClock.now_micros();
+    let until = now.saturating_add(secs(3_600));
+    let rec =
+        |sid: &str, sub: &str, started: UnixMicros| SessionRecord::new(sid, sub, started, until);
+    reg.record(
+        rec("s1", "alice", t0)
+            .with_label("Phone")
+            .with_network("203.0.113.0/24"),
+        now,
+    )
+    .await
+    .unwrap();
+    reg.record(
+        rec("s2", "alice", us(t0.as_micros() + 5)).with_binding(Binding::Dpop),
+        now,
+    )
+    .await
+    .unwrap();
+    reg.record(rec("s3", "bob", t0), now).await.unwrap();
+    let sids = |v: &[SessionRecord]| v.iter().map(|r| r.sid.clone()).collect::<Vec<_>>();
+    let alice = s.sessions_of("alice", now).await.unwrap();
+    assert_eq!(sids(&alice), ["s1", "s2"], "oldest first, alice's only");
+    assert_eq!(alice[0].label.as_deref(), Some("Phone"));
+    assert_eq!(alice[0].network.as_deref(), Some("203.0.113.0/24"));
+    assert_eq!(alice[1].binding, Binding::Dpop);
+    assert_eq!(sids(&s.sessions_of("bob", now).await.unwrap()), ["s3"]);
+    assert!(s.sessions_of("carol", now).await.unwrap().is_empty());
+
+    // A renewal carries no label: the login's stays; renewed and until move on, never back.
+    let later = now.saturating_add(secs(600));
+    let renewal = rec("s1", "alice", t0).renewed_at(later, until.saturating_add(secs(600)));
+    reg.record(renewal, now).await.unwrap();
+    reg.record(rec("s1", "alice", t0), now).await.unwrap();
+    let alice = s.sessions_of("alice", now).await.unwrap();
+    assert_eq!(alice[0].label.as_deref(), Some("Phone"));
+    assert_eq!(alice[0].renewed, later);
+    assert_eq!(alice[0].until, until.saturating_add(secs(600)));
+
+    // Removing names the owner: bob cannot remove alice's record.
+    reg.remove("bob", "s1", now).await.unwrap();
+    assert_eq!(
+        sids(&s.sessions_of("alice", now).await.unwrap()),
+        ["s1", "s2"]
+    );
+
+    // A logout hides the record (and the list drops it from the registry).
+    s.revoke(
+        Revocation::session("s2", Some(now), now, &Lifetimes::default()),
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(sids(&s.sessions_of("alice", now).await.unwrap()), ["s1"]);
+    assert!(reg
+        .records_of("alice", now)
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| r.sid != "s2"));
+
+    // Logout everywhere at M hides what began by M, not what begins after.
+    let m = SystemClock.now_micros();
+    let after = us(m.as_micros() + 1);
+    reg.record(rec("s4", "alice", after), now).await.unwrap();
+    s.revoke(Revocation::subject("alice", m, &Lifetimes::default()), now)
+        .await
+        .unwrap();
+    assert_eq!(sids(&s.sessions_of("alice", now).await.unwrap()), ["s4"]);
+    assert_eq!(sids(&s.sessions_of("bob", now).await.unwrap()), ["s3"]);
+
+    reg.remove("alice", "s4", now).await.unwrap();
+    assert!(s.sessions_of("alice", now).await.unwrap().is_empty());
+
+    // Gone once it can no longer renew.
+    let past = until.saturating_add(secs(1));
+    assert!(s.sessions_of("bob", past).await.unwrap().is_empty());
+
+    // Bad input is refused and changes nothing.
+    for bad in [rec("", "bob", t0), rec("s9", "", t0)] {
+        assert!(matches!(
+            reg.record(bad, now).await,
+            Err(RegistryError::Invalid { .. })
+        ));
+    }
+    assert_eq!(sids(&s.sessions_of("bob", now).await.unwrap()), ["s3"]);
+}
+
 macro_rules! revocation_store_suite {
     ($name:ident) => {
         mod $name {
@@ -473,6 +568,14 @@ macro_rules! revocation_store_suite {
                     return;
                 };
                 super::watches_complete(&*f.store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn session_registry() {
+                let Some(f) = super::$name().await else {
+                    return;
+                };
+                super::session_registry(&*f.store).await;
             }
         }
     };
