@@ -56,8 +56,8 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Form, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::http::StatusCode;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, USER_AGENT};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -65,8 +65,8 @@ use jwe_session::{
     Claims, Clock, KeyRingHandle, Lifetimes, Recorded, RevocationStore, RevokeError, SystemClock,
 };
 use jwe_session::{
-    ConfigError, DeviceBoundConfig, DpopConfig, Session, SessionAdmin, SessionHandle, SessionLayer,
-    SessionLayerBuilder, StartError, Transport,
+    ConfigError, DeviceBoundConfig, DeviceInfo, DevicesError, DpopConfig, EndDeviceError, Session,
+    SessionAdmin, SessionHandle, SessionLayer, SessionLayerBuilder, StartError, Transport,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
@@ -102,6 +102,9 @@ pub struct DemoOptions {
     pub https: bool,
     /// Device-bound sessions (DBSC) with this bound lifetime; off with `None`.
     pub dbsc: Option<Duration>,
+    /// At most this many sessions per user (a login beyond it ends the oldest); no cap
+    /// with `None`.
+    pub max_sessions: Option<usize>,
 }
 
 impl DemoOptions {
@@ -117,6 +120,7 @@ impl DemoOptions {
             roles: RoleTable::memory(),
             https: false,
             dbsc: None,
+            max_sessions: None,
         }
     }
 }
@@ -422,6 +426,9 @@ pub fn layer_builder(opts: DemoOptions) -> SessionLayerBuilder<DemoClaims> {
     if let Some(bound) = opts.dbsc {
         b = b.device_bound(DeviceBoundConfig::new().bound_lifetime(bound));
     }
+    if let Some(max) = opts.max_sessions {
+        b = b.max_sessions_per_user(max);
+    }
     b
 }
 
@@ -495,6 +502,8 @@ pub fn router_with(layer: SessionLayer<DemoClaims>, roles: RoleTable) -> Router 
         .route("/logout-others", post(logout_others))
         .route("/roles", post(set_roles))
         .route("/ws", get(ws))
+        .route("/devices", get(devices))
+        .route("/devices/end", post(end_device))
         .layer(layer)
         .layer(Extension(admin))
         .with_state(roles)
@@ -508,9 +517,20 @@ struct LoginForm {
     notes: String,
 }
 
+/// What the session registry shows of the device a login comes from: the browser and
+/// system its `User-Agent` names.
+fn describe(handle: &SessionHandle<DemoClaims>, headers: &HeaderMap) {
+    let ua = headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    handle.describe_device(DeviceInfo::from_user_agent(ua));
+}
+
 async fn login(
     State(table): State<RoleTable>,
     handle: SessionHandle<DemoClaims>,
+    headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
     let username = f.username.trim();
@@ -531,6 +551,7 @@ async fn login(
         }
     };
     let started = handle.start(username, DemoClaims { roles, notes });
+    describe(&handle, &headers);
     match started {
         Ok(()) => Redirect::to("/").into_response(),
         // Nothing changed: a session the request had stays.
@@ -559,6 +580,7 @@ async fn login(
 async fn api_login(
     State(table): State<RoleTable>,
     handle: SessionHandle<DemoClaims>,
+    headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
     let username = f.username.trim();
@@ -582,6 +604,7 @@ async fn api_login(
         }
     };
     let notes = (!f.notes.is_empty()).then_some(f.notes);
+    describe(&handle, &headers);
     match handle.issue(username, DemoClaims { roles, notes }) {
         Ok(issued) => (
             [(CACHE_CONTROL, "no-store")],
@@ -619,6 +642,46 @@ fn api_error(status: StatusCode, error: &str, description: &str) -> Response {
 
 async fn me(session: Session<DemoClaims>) -> Json<Claims<DemoClaims>> {
     Json(session.claims().clone())
+}
+
+/// `GET /devices`: the caller's live sessions as JSON, oldest first, theirs marked
+/// `current`; `401` without a session.
+async fn devices(handle: SessionHandle<DemoClaims>) -> Response {
+    match handle.devices().await {
+        Ok(list) => ([(CACHE_CONTROL, "no-store")], Json(list)).into_response(),
+        Err(DevicesError::NoSession) => {
+            (StatusCode::UNAUTHORIZED, "no valid session: log in first").into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, "the session registry could not be read");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct EndDeviceForm {
+    sid: String,
+}
+
+/// `POST /devices/end` (`sid`): ends one of the caller's sessions, on every instance
+/// (`303` to `/`); `404` for a sid that is not one of the caller's live sessions, and
+/// nothing is revoked; `401` without a session.
+async fn end_device(handle: SessionHandle<DemoClaims>, Form(f): Form<EndDeviceForm>) -> Response {
+    match handle.end_device(f.sid.trim()).await {
+        Ok(recorded) => after_logout(Ok(recorded)),
+        Err(EndDeviceError::NoSession) => {
+            (StatusCode::UNAUTHORIZED, "no valid session: log in first").into_response()
+        }
+        Err(EndDeviceError::NotFound) => {
+            (StatusCode::NOT_FOUND, "no session of yours has that id").into_response()
+        }
+        Err(EndDeviceError::Revoke(e)) => after_logout(Err(e)),
+        Err(e) => {
+            tracing::error!(error = ?e, "a device could not be ended");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response()
+        }
+    }
 }
 
 async fn logout(handle: SessionHandle<DemoClaims>) -> Response {
@@ -800,8 +863,64 @@ fn after_logout(result: Result<Recorded, RevokeError>) -> Response {
     }
 }
 
-async fn index(session: Option<Session<DemoClaims>>) -> Html<String> {
-    Html(page(session.as_ref().map(|s| s.claims()), None))
+async fn index(
+    session: Option<Session<DemoClaims>>,
+    handle: SessionHandle<DemoClaims>,
+) -> Html<String> {
+    let devices = match &session {
+        Some(_) => handle.devices().await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let mut html = page(session.as_ref().map(|s| s.claims()), None);
+    if session.is_some() {
+        html = html.replace("<!--devices-->", &devices_html(&devices));
+    }
+    Html(html)
+}
+
+/// The "your devices" list of the home page, a button per device.
+fn devices_html(devices: &[jwe_session::Device]) -> String {
+    let mut rows = String::new();
+    for d in devices {
+        let label = d.label().unwrap_or("Unknown device");
+        let button = if d.current() {
+            "<em>this device</em>".to_owned()
+        } else {
+            format!(
+                r#"<form method="post" action="/devices/end"><input type="hidden" name="sid" value="{sid}"><button class="end-device" type="submit">Sign out</button></form>"#,
+                sid = escape(d.sid()),
+            )
+        };
+        rows.push_str(&format!(
+            r#"<li class="device" data-sid="{sid}">{label} — signed in {started}, bound: {bound} {button}</li>
+"#,
+            sid = escape(d.sid()),
+            label = escape(label),
+            started = utc(d.started().as_secs()),
+            bound = d.binding(),
+        ));
+    }
+    format!("<h2>Your devices</h2>\n<ul id=\"devices\">\n{rows}</ul>")
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM UTC` (the proleptic Gregorian calendar).
+fn utc(secs: u64) -> String {
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's days-to-civil, for days since 1970-01-01.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rest / 3_600,
+        rest % 3_600 / 60
+    )
 }
 
 fn page(claims: Option<&Claims<DemoClaims>>, error: Option<&str>) -> String {
@@ -815,6 +934,7 @@ fn page(claims: Option<&Claims<DemoClaims>>, error: Option<&str>) -> String {
 <form method="post" action="/logout"><button id="logout" type="submit">Log out</button></form>
 <form method="post" action="/logout-everywhere"><button id="logout-everywhere" type="submit">Log out everywhere</button></form>
 <form method="post" action="/logout-others"><button id="logout-others" type="submit">Log out my other devices</button></form>
+<!--devices-->
 <h2>Roles</h2>
 <p>Set a user's roles: their next request, on any instance, renews with them.</p>
 <form id="roles" method="post" action="/roles">
@@ -871,6 +991,13 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(utc(1_796_474_096), "2026-12-05 12:34 UTC");
+    }
 
     #[test]
     fn escapes_markup() {

@@ -11,6 +11,7 @@
 //! jwe-session decrypt --keys FILE [--validate] [--raw]     # stdin compact JWE -> claims JSON
 //! jwe-session inspect                                      # stdin compact JWE -> header and sizes
 //! jwe-session revoke (--redis URL [--prefix P] | --file PATH) (--sid S | --sids-from FILE | --sub U | --all | --refresh --sub U) [--before TIME] [--force]
+//! jwe-session sessions (--redis URL [--prefix P] | --file PATH) --sub U   # a user's live sessions, JSON lines
 //! ```
 //!
 //! Every command reads at most one item from stdin (surrounding whitespace trimmed). On
@@ -71,6 +72,9 @@ enum Cmd {
     Inspect,
     /// Revoke sessions: through Redis, or in the service's revocation file (running or not).
     Revoke(RevokeArgs),
+    /// List a user's live sessions (the session registry), one JSON object a line, oldest
+    /// first; end one with `revoke --sid`.
+    Sessions(SessionsArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -272,6 +276,33 @@ struct RevokeArgs {
     prefix: Option<String>,
 }
 
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["redis", "file"])))]
+struct SessionsArgs {
+    /// Redis URL (rediss:// for TLS); with --cluster, cluster nodes, comma-separated.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+    /// The service's revocation file (its FileStore): read directly when no process has it
+    /// open, else asked of the running service through the spool folder beside it.
+    #[arg(long, value_name = "PATH")]
+    file: Option<PathBuf>,
+    /// With --file: how long to wait for the running service's answer, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, requires = "file")]
+    wait: u64,
+    /// The URL names nodes of a Redis Cluster.
+    #[arg(long, requires = "redis", conflicts_with = "file")]
+    cluster: bool,
+    /// PEM file of CA certificates to trust for rediss:// instead of the system's.
+    #[arg(long, value_name = "FILE", requires = "redis", conflicts_with = "file")]
+    ca_file: Option<PathBuf>,
+    /// Key prefix of the service's store [default: jwe-session:].
+    #[arg(long, requires = "redis", conflicts_with = "file")]
+    prefix: Option<String>,
+    /// Whose sessions.
+    #[arg(long, value_name = "U")]
+    sub: String,
+}
+
 /// A failure: one line for stderr and an exit code.
 struct Fail {
     code: u8,
@@ -319,6 +350,7 @@ fn main() -> ExitCode {
         Cmd::Decrypt(a) => decrypt(&a),
         Cmd::Inspect => inspect(),
         Cmd::Revoke(a) => revoke(&a),
+        Cmd::Sessions(a) => sessions(&a),
     };
     match result {
         Ok(out) => {
@@ -977,6 +1009,105 @@ fn revoke_in_redis(a: &RevokeArgs, url: &str, revocations: &[Revocation]) -> Res
         })
     })?;
     Ok(())
+}
+
+fn sessions(a: &SessionsArgs) -> Out {
+    let now = SystemClock.now();
+    let records = match (&a.redis, &a.file) {
+        (_, Some(path)) => jwe_session_file::sessions_of(path, &a.sub, Duration::from_secs(a.wait))
+            .map_err(|e| fail(code::FAILURE, e.to_string()))?,
+        (Some(url), None) => sessions_in_redis(a, url, now)?,
+        (None, None) => return Err(fail(code::USAGE, "give --redis URL or --file PATH")),
+    };
+    let mut out = String::new();
+    for r in records {
+        let line = serde_json::json!({
+            "sid": r.sid,
+            "sub": r.sub,
+            "started": r.started_secs(),
+            "renewed": r.renewed,
+            "bound": r.binding.label(),
+            "label": r.label,
+            "network": r.network,
+            "until": r.until,
+        });
+        let _ = writeln!(out, "{line}");
+    }
+    Ok(out)
+}
+
+/// A user's live sessions through Redis, refusing a prefix no service has connected with.
+fn sessions_in_redis(
+    a: &SessionsArgs,
+    url: &str,
+    now: UnixTime,
+) -> Result<Vec<jwe_session_core::SessionRecord>, Fail> {
+    use jwe_session_core::RevocationStore as _;
+    let ca = match &a.ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .map_err(|e| fail(code::FAILURE, format!("--ca-file {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            fail(
+                code::FAILURE,
+                format!("could not start the async runtime: {e}"),
+            )
+        })?;
+    runtime.block_on(async {
+        let builder = || {
+            let b = if a.cluster {
+                jwe_session_redis::RedisStore::cluster_builder(url.split(',').map(str::trim))
+            } else {
+                jwe_session_redis::RedisStore::builder(url.to_owned())
+            };
+            let b = match &ca {
+                Some(pem) => b.tls_root_certificates(pem.clone()),
+                None => b,
+            };
+            let prefix = a
+                .prefix
+                .as_deref()
+                .unwrap_or(jwe_session_redis::DEFAULT_PREFIX);
+            b.prefix(prefix).timeout(Duration::from_secs(2))
+        };
+        let prefix = a
+            .prefix
+            .as_deref()
+            .unwrap_or(jwe_session_redis::DEFAULT_PREFIX);
+        let writer = builder()
+            .connect_writer()
+            .await
+            .map_err(|e| fail(code::FAILURE, e.to_string()))?;
+        if !writer
+            .serving()
+            .await
+            .map_err(|e| fail(code::FAILURE, e.to_string()))?
+        {
+            return Err(fail(
+                code::FAILURE,
+                format!(
+                    "no service uses prefix {prefix:?} on this Redis (its key {{{prefix}}}epoch \
+                     does not exist): pass the app's .prefix(..) as --prefix"
+                ),
+            ));
+        }
+        // A reader with the shortest window: it asks Redis about each session itself.
+        let store = builder()
+            .mirror_window(Duration::from_secs(1))
+            .connect()
+            .await
+            .map_err(|e| fail(code::FAILURE, e.to_string()))?;
+        store
+            .sessions_of(&a.sub, now)
+            .await
+            .map_err(|e| fail(code::FAILURE, e.to_string()))
+    })
 }
 
 /// The sids of `--sids-from`: one a line, surrounding whitespace trimmed, blank lines

@@ -342,8 +342,8 @@ enum Work {
     Revoke(Revocation),
     /// Sweep what expired, in this commit.
     Prune,
-    /// Save a session's registry record, merged into the one kept.
-    Record(SessionRecord),
+    /// Save a session's registry record, merged into the one kept (boxed: jobs stay small).
+    Record(Box<SessionRecord>),
     /// Drop a session's registry record.
     Forget {
         /// Whose.
@@ -604,7 +604,7 @@ impl SessionRegistry for FileStore {
             if record.until <= now {
                 return Ok(());
             }
-            self.registry_job(Work::Record(record), now).await
+            self.registry_job(Work::Record(Box::new(record)), now).await
         })
     }
 
@@ -636,6 +636,25 @@ impl SessionRegistry for FileStore {
 }
 
 impl FileStore {
+    /// [`RevocationStore::sessions_of`] without a runtime: this store's registry and
+    /// revocation checks never wait (the file is read in place, revocations are in
+    /// memory), so the one rule runs to completion in a single poll. For the spool thread
+    /// and tools.
+    pub(crate) fn live_sessions_now(
+        &self,
+        sub: &str,
+        now: UnixTime,
+    ) -> Result<Vec<SessionRecord>, RegistryError> {
+        let mut fut = self.sessions_of(sub, now);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match fut.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(result) => result,
+            std::task::Poll::Pending => Err(RegistryError::Unavailable {
+                source: "the file store's registry did not answer at once".into(),
+            }),
+        }
+    }
+
     async fn registry_job(&self, work: Work, now: UnixTime) -> Result<(), RegistryError> {
         let (done, rx) = oneshot::channel();
         let job = Job {
@@ -939,13 +958,13 @@ fn commit(
             match work {
                 Work::Record(record) => {
                     let key = (record.sub.as_str(), record.sid.as_str());
-                    let mut merged = record.clone();
+                    let mut merged = record.as_ref().clone();
                     let old = devices
                         .get(key)?
                         .and_then(|v| SessionRecord::from_json(v.value()).ok());
                     if let Some(old) = old {
                         let mut kept = old.clone();
-                        kept.absorb(record);
+                        kept.absorb(record.as_ref());
                         merged = kept;
                         device_expiry.remove((old.until.as_secs(), key.0, key.1))?;
                     }
@@ -1063,7 +1082,7 @@ fn writer_loop(
 
 pub mod spool;
 
-pub use spool::{deliver, DeliverError, Delivery};
+pub use spool::{deliver, sessions_of, DeliverError, Delivery};
 
 #[cfg(test)]
 mod tests;

@@ -28,7 +28,7 @@ use std::sync::{mpsc, Arc, Weak};
 use std::time::{Duration, Instant};
 
 use jwe_session_core::Clock as _;
-use jwe_session_core::{Revocation, SystemClock};
+use jwe_session_core::{Revocation, SessionRecord, SystemClock};
 use serde::{Deserialize, Serialize};
 
 use crate::{decode, kind_and_id, row, FileStore, FileStoreError, Inner};
@@ -68,12 +68,19 @@ struct Entry {
 struct Request {
     v: u32,
     revocations: Vec<Entry>,
+    /// A question instead: the live sessions of this subject (the session registry). A
+    /// store from before the registry refuses the request (an unknown field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sessions_of: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Done {
     applied: usize,
+    /// The answer to `sessions_of`: each record's JSON ([`SessionRecord::to_json`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sessions: Option<Vec<String>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -263,16 +270,78 @@ pub fn deliver(
             drop(store);
             Ok(Delivery::Written { applied })
         }
-        Err(FileStoreError::InUse { .. }) => spool(path, revocations, wait),
+        Err(FileStoreError::InUse { .. }) => {
+            let request = Request {
+                v: VERSION,
+                revocations: revocations.iter().map(entry).collect(),
+                sessions_of: None,
+            };
+            let done = spool(path, &request, wait)?;
+            Ok(Delivery::Spooled {
+                applied: done.applied,
+            })
+        }
         Err(e) => Err(DeliverError::Store(e)),
     }
 }
 
-fn spool(
+/// The live sessions of `sub` in the session registry of the revocation file at `path`
+/// (what `jwe-session sessions --file` prints), oldest first, whether or not a service
+/// holds it: read directly when no process has it open, else asked of the holder through
+/// its spool. The same list the service's `SessionHandle::devices` shows.
+///
+/// # Errors
+/// [`DeliverError`]: no file, a holder without a spool or from before the registry
+/// ([`DeliverError::Refused`]), no answer in `wait`, an unreadable file.
+pub fn sessions_of(
     path: &Path,
-    revocations: &[Revocation],
+    sub: &str,
     wait: Duration,
-) -> Result<Delivery, DeliverError> {
+) -> Result<Vec<SessionRecord>, DeliverError> {
+    if !path.exists() {
+        return Err(DeliverError::NoFile {
+            path: path.to_path_buf(),
+        });
+    }
+    match FileStore::open(path) {
+        Ok(store) => {
+            let live = store
+                .live_sessions_now(sub, SystemClock.now())
+                .map_err(|e| DeliverError::Refused {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                })?;
+            drop(store);
+            Ok(live)
+        }
+        Err(FileStoreError::InUse { .. }) => {
+            let request = Request {
+                v: VERSION,
+                revocations: Vec::new(),
+                sessions_of: Some(sub.to_owned()),
+            };
+            let refused = |reason: &str| DeliverError::Refused {
+                path: path.to_path_buf(),
+                reason: reason.to_owned(),
+            };
+            let done = spool(path, &request, wait)?;
+            let records = done
+                .sessions
+                .ok_or_else(|| refused("it did not answer the question"))?;
+            records
+                .iter()
+                .map(|r| {
+                    SessionRecord::from_json(r.as_bytes())
+                        .map_err(|_| refused("it answered a record this version cannot read"))
+                })
+                .collect()
+        }
+        Err(e) => Err(DeliverError::Store(e)),
+    }
+}
+
+/// Hands `request` to the process holding the file at `path` and waits for its answer.
+fn spool(path: &Path, request: &Request, wait: Duration) -> Result<Done, DeliverError> {
     let dir = spool_dir(path);
     if !dir.is_dir() {
         return Err(DeliverError::NoSpool {
@@ -283,11 +352,7 @@ fn spool(
         let p = p.to_path_buf();
         move |source| DeliverError::Io { path: p, source }
     };
-    let request = Request {
-        v: VERSION,
-        revocations: revocations.iter().map(entry).collect(),
-    };
-    let bytes = serde_json::to_vec(&request).map_err(|e| DeliverError::Io {
+    let bytes = serde_json::to_vec(request).map_err(|e| DeliverError::Io {
         path: dir.clone(),
         source: e.into(),
     })?;
@@ -302,7 +367,7 @@ fn spool(
         return Err(io(&dir)(e));
     }
     let (done, refused) = (file("done"), file("refused"));
-    let answer = |deadline: Instant| -> Result<Option<Delivery>, DeliverError> {
+    let answer = |deadline: Instant| -> Result<Option<Done>, DeliverError> {
         while Instant::now() < deadline {
             if let Some(d) = read_answer(path, &done, &refused)? {
                 return Ok(Some(d));
@@ -333,7 +398,7 @@ fn spool(
     }
 }
 
-fn read_answer(path: &Path, done: &Path, refused: &Path) -> Result<Option<Delivery>, DeliverError> {
+fn read_answer(path: &Path, done: &Path, refused: &Path) -> Result<Option<Done>, DeliverError> {
     let take = |p: &Path| -> Result<Option<Vec<u8>>, DeliverError> {
         match std::fs::read(p) {
             Ok(b) => {
@@ -348,8 +413,11 @@ fn read_answer(path: &Path, done: &Path, refused: &Path) -> Result<Option<Delive
         }
     };
     if let Some(b) = take(done)? {
-        let applied = serde_json::from_slice::<Done>(&b).map_or(0, |d| d.applied);
-        return Ok(Some(Delivery::Spooled { applied }));
+        let done = serde_json::from_slice::<Done>(&b).unwrap_or(Done {
+            applied: 0,
+            sessions: None,
+        });
+        return Ok(Some(done));
     }
     if let Some(b) = take(refused)? {
         let reason = serde_json::from_slice::<Refused>(&b)
@@ -449,19 +517,32 @@ fn answer(inner: Arc<Inner>, dir: &Path, request: &Path, claimed: bool) {
         None => Ok(()),
     }
     .and_then(|()| read_request(&taken))
-    .and_then(|revs| {
-        inner
-            .apply_blocking(revs, SystemClock.now())
-            .map_err(|e| e.to_string())
+    .and_then(|(revs, question)| {
+        let now = SystemClock.now();
+        let applied = inner.apply_blocking(revs, now).map_err(|e| e.to_string())?;
+        let sessions = match question {
+            Some(sub) => Some(
+                FileStore {
+                    inner: Arc::clone(&inner),
+                }
+                .live_sessions_now(&sub, now)
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(SessionRecord::to_json)
+                .collect(),
+            ),
+            None => None,
+        };
+        Ok(Done { applied, sessions })
     });
     let (ext, body) = match &result {
-        Ok(applied) => {
+        Ok(done) => {
             tracing::info!(
                 path = %inner.path.display(),
-                applied,
-                "revocations taken from the spool"
+                applied = done.applied,
+                "a spooled request answered"
             );
-            ("done", serde_json::to_vec(&Done { applied: *applied }))
+            ("done", serde_json::to_vec(done))
         }
         Err(error) => {
             tracing::warn!(
@@ -495,8 +576,8 @@ fn answer(inner: Arc<Inner>, dir: &Path, request: &Path, claimed: bool) {
     }
 }
 
-/// A request's revocations; a malformed request is refused whole.
-fn read_request(path: &Path) -> Result<Vec<Revocation>, String> {
+/// A request's revocations, and its question; a malformed request is refused whole.
+fn read_request(path: &Path) -> Result<(Vec<Revocation>, Option<String>), String> {
     let file = std::fs::File::open(path).map_err(|e| format!("could not read it: {e}"))?;
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_REQUEST + 1), &mut bytes)
@@ -512,12 +593,13 @@ fn read_request(path: &Path) -> Result<Vec<Revocation>, String> {
             request.v
         ));
     }
-    request
+    let revocations = request
         .revocations
         .iter()
         .map(|e| {
             decode(e.kind, &e.id, e.at_us, e.until)
                 .ok_or_else(|| format!("a revocation of kind {} is not well-formed", e.kind))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((revocations, request.sessions_of))
 }

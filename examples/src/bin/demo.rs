@@ -32,7 +32,9 @@
 //!   cookie. Browsers register only over HTTPS (set the two above, or serve behind a TLS
 //!   proxy);
 //! - `DEMO_DBSC_BOUND_SECONDS`: how long a bound cookie lives (default 600, at most the
-//!   access lifetime of 900).
+//!   access lifetime of 900);
+//! - `DEMO_MAX_SESSIONS`: at most this many sessions per user; a login beyond it ends the
+//!   user's oldest session (on every instance). `GET /devices` lists them.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -105,6 +107,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let tls = tls_config()?;
     opts.https = tls.is_some();
     opts.dbsc = dbsc()?;
+    opts.max_sessions = max_sessions()?;
     if opts.dbsc.is_some() && tls.is_none() {
         tracing::warn!(
             "DEMO_DBSC=1 without DEMO_TLS_CERT/DEMO_TLS_KEY: browsers register device-bound sessions only over HTTPS (fine behind a TLS proxy)"
@@ -143,6 +146,20 @@ fn tls_config() -> Result<Option<Arc<rustls::ServerConfig>>, String> {
             .map(Some)
             .map_err(|e| format!("DEMO_TLS_CERT/DEMO_TLS_KEY: {e}")),
         _ => Err("DEMO_TLS_CERT and DEMO_TLS_KEY go together: set both for HTTPS".to_owned()),
+    }
+}
+
+/// The per-user session cap of `DEMO_MAX_SESSIONS`, if set.
+fn max_sessions() -> Result<Option<usize>, String> {
+    match std::env::var("DEMO_MAX_SESSIONS") {
+        Err(_) => Ok(None),
+        Ok(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or_else(|| format!("DEMO_MAX_SESSIONS: {v:?} is not a number of sessions above 0")),
     }
 }
 
