@@ -13,6 +13,8 @@ use reqwest::StatusCode;
 
 #[path = "demo_process/dbsc.rs"]
 mod dbsc;
+#[path = "demo_process/devices.rs"]
+mod devices;
 #[path = "demo_process/dpop.rs"]
 mod dpop;
 
