@@ -948,3 +948,138 @@ fn revoke_refuses_a_revocation_file_that_does_not_exist() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `sessions --file`: a user's live sessions as JSON lines, from the file of a running
+/// demo (asked through its spool) and of a stopped one (read directly); `revoke --sid`
+/// ends one, which then leaves the list and is refused by the demo.
+#[test]
+fn sessions_in_the_file_of_a_running_and_a_stopped_demo() {
+    use jwe_session_core::KeyRing;
+    use jwe_session_demo::demo::{app, DemoOptions};
+    use jwe_session_tests::{Client, Server};
+    let dir = scratch("sessions-file");
+    let file = dir.join("revocations.redb");
+    let path = s(&file).to_owned();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let lines = |out: &str| -> Vec<serde_json::Value> {
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let sessions = |sub: &str| lines(&ok(&["sessions", "--file", &path, "--sub", sub], ""));
+    let demo = {
+        let store = jwe_session_file::FileStore::open(&file).unwrap();
+        let mut opts = DemoOptions::new(KeyRing::generate());
+        opts.store = Some(std::sync::Arc::new(store));
+        rt.block_on(async { Server::start(app(opts).unwrap()).await })
+    };
+    let (mut laptop, mut phone) = (Client::new(demo.url()), Client::new(demo.url()));
+    let laptop_sid = rt.block_on(async {
+        laptop.login("alice").await;
+        phone.login("alice").await;
+        laptop.get("/me").await.json()["sid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    });
+    let list = sessions("alice");
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert_eq!(list[0]["sid"], laptop_sid.as_str(), "oldest first");
+    for l in &list {
+        assert_eq!(l["sub"], "alice");
+        assert_eq!(l["bound"], "none");
+        assert!(l["until"].as_u64().unwrap() > l["started"].as_u64().unwrap());
+    }
+    assert!(sessions("nobody").is_empty());
+    assert_eq!(
+        json(&ok(&["revoke", "--file", &path, "--sid", &laptop_sid], ""))["revoked"],
+        "session"
+    );
+    assert_eq!(sessions("alice").len(), 1);
+    rt.block_on(async {
+        assert_eq!(laptop.get("/me").await.status.as_u16(), 401);
+        assert_eq!(phone.get("/me").await.status.as_u16(), 200);
+    });
+    rt.block_on(demo.stop());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while jwe_session_file::FileStore::open(&file).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stopped demo holds the file"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Stopped: read from the file itself.
+    assert_eq!(sessions("alice").len(), 1);
+    // A path no service uses: refused, nothing created.
+    let typo = dir.join("typo.redb");
+    let out = run(&["sessions", "--file", s(&typo), "--sub", "alice"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(!typo.exists());
+    assert_eq!(
+        run(&["sessions", "--file", &path], "").status.code(),
+        Some(2)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `sessions --redis`: what the stores of a service recorded, with a revoked session left
+/// out; a prefix no service uses is refused.
+#[test]
+fn sessions_through_redis() {
+    use jwe_session_core::{
+        Clock, Lifetimes, Revocation, RevocationStore, SessionRecord, SystemClock, UnixTime,
+    };
+    let Some(server) = jwe_session_tests::RedisServer::start() else {
+        return;
+    };
+    let url = server.url();
+    // One runtime for the service's store and what it records (its connection lives there).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = jwe_session_redis::RedisStore::builder(url.as_str())
+            .connect()
+            .await
+            .unwrap();
+        let now = UnixTime::now();
+        let until = UnixTime::from_secs(now.as_secs() + 3_600);
+        let reg = store.registry().unwrap();
+        for sid in ["s1", "s2"] {
+            let r = SessionRecord::new(sid, "alice", SystemClock.now_micros(), until)
+                .with_label("Phone");
+            reg.record(r, now).await.unwrap();
+        }
+        store
+            .revoke(
+                Revocation::session("s2", Some(now), now, &Lifetimes::default()),
+                now,
+            )
+            .await
+            .unwrap();
+    });
+    let out = ok(&["sessions", "--redis", &url, "--sub", "alice"], "");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["sid"], "s1");
+    assert_eq!(lines[0]["label"], "Phone");
+    let out = run(
+        &[
+            "sessions", "--redis", &url, "--sub", "alice", "--prefix", "other:",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("other:"), "{err}");
+}

@@ -526,7 +526,7 @@ fn answer(inner: Arc<Inner>, dir: &Path, request: &Path, claimed: bool) {
                     inner: Arc::clone(&inner),
                 }
                 .live_sessions_now(&sub, now)
-                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("{e:?}"))?
                 .iter()
                 .map(SessionRecord::to_json)
                 .collect(),

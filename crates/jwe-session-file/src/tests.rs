@@ -721,3 +721,49 @@ mod from_outside {
         drop(db);
     }
 }
+
+/// The registry is on disk: records survive a reopen, a revoked one leaves the list, and
+/// the blocking listing (the spool's) agrees with the async one.
+#[tokio::test]
+async fn session_records_survive_a_reopen() {
+    let dir = Dir::new("registry-reopen");
+    let path = dir.file("r.redb");
+    let now = t(1_000);
+    {
+        let store = FileStore::open_at(&path, now).unwrap();
+        let reg = store.registry().unwrap();
+        for (sid, start) in [("s1", 10), ("s2", 20)] {
+            let r = SessionRecord::new(sid, "alice", us(start), t(5_000)).with_label("Phone");
+            reg.record(r, now).await.unwrap();
+        }
+        assert_eq!(store.live_sessions_now("alice", now).unwrap().len(), 2);
+    }
+    let store = FileStore::open_at(&path, now).unwrap();
+    let live = store.sessions_of("alice", now).await.unwrap();
+    assert_eq!(live.len(), 2);
+    assert_eq!(live[0].label.as_deref(), Some("Phone"));
+    store
+        .revoke(
+            Revocation::Session {
+                sid: "s1".into(),
+                until: t(4_000),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let blocking = std::thread::scope(|s| {
+        s.spawn(|| store.live_sessions_now("alice", now).unwrap())
+            .join()
+            .unwrap()
+    });
+    assert_eq!(blocking.len(), 1);
+    assert_eq!(blocking, store.sessions_of("alice", now).await.unwrap());
+    // Past `until`: gone at the next open.
+    drop(store);
+    let store = FileStore::open_at(&path, t(5_000)).unwrap();
+    assert!(store
+        .live_sessions_now("alice", t(5_000))
+        .unwrap()
+        .is_empty());
+}

@@ -88,7 +88,7 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// after `now` and whose session no revocation ends (by the
     /// [authoritative check](Self::check_authoritative): a logout, a logout everywhere, an
     /// emergency cut-off, made on any instance). The one rule for what a device list shows
-    /// and a per-user cap counts. A revoked record met here is removed from the registry.
+    /// and a per-user cap counts. It only reads.
     ///
     /// # Errors
     /// [`RegistryError::Unsupported`] from a store without a registry; the backend's
@@ -112,13 +112,11 @@ pub trait RevocationStore: Send + Sync + 'static {
                     started: Some(record.started),
                     issued: None,
                 };
-                if self.check_authoritative(ids, now).await?.is_some() {
-                    // Revoked: gone from every list from now on (best effort; listing
-                    // filters it anyway).
-                    let _ = registry.remove(sub, &record.sid, now).await;
-                    continue;
+                // Revoked by any scope: not listed. The record itself stays until its
+                // `until` (a list never writes); the layer removes what it ends.
+                if self.check_authoritative(ids, now).await?.is_none() {
+                    live.push(record);
                 }
-                live.push(record);
             }
             live.sort_by(|a, b| a.started.cmp(&b.started).then_with(|| a.sid.cmp(&b.sid)));
             Ok(live)
