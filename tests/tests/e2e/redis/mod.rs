@@ -15,6 +15,7 @@ use jwe_session_redis::RedisStore;
 use jwe_session_tests::{Client, RedisServer, Server, WsClient, WsEnd};
 use redis::AsyncCommands;
 
+mod devices;
 mod faults;
 mod live;
 mod outage;
