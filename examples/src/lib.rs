@@ -32,4 +32,6 @@ mod docs {
     struct Security;
     #[doc = include_str!("../../docs/dbsc.md")]
     struct Dbsc;
+    #[doc = include_str!("../../docs/devices.md")]
+    struct Devices;
 }

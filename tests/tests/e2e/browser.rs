@@ -751,3 +751,74 @@ async fn browser_dbsc_a_copied_cookie_is_worthless_and_the_browser_refreshes_wit
     let _ = server.await;
     b.close().await;
 }
+
+/// "Your devices" in two browsers (issue 29): alice logs in on both; the first browser's
+/// home page lists both devices, and its "Sign out" button ends the other one, whose next
+/// page is the login form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_devices_one_browser_signs_the_other_out() {
+    let Some((_one, laptop, demo)) = logged_in("alice", None).await else {
+        return;
+    };
+    let Some(phone) = Browser::start().await else {
+        return;
+    };
+    login(&phone, &demo.url(), "alice", None).await;
+    laptop
+        .client
+        .goto(&format!("{}/", demo.url()))
+        .await
+        .unwrap();
+    let devices = laptop
+        .client
+        .find_all(Locator::Css("li.device"))
+        .await
+        .unwrap();
+    assert_eq!(devices.len(), 2);
+    let listed = page_text(&laptop, "devices").await;
+    assert!(listed.contains("this device"), "{listed}");
+    assert!(listed.contains("Chrome on Linux"), "{listed}");
+    std::fs::write(
+        screenshots().join("devices.png"),
+        laptop.client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    assert_eq!(fetch_me(&phone).await.0, 200);
+
+    laptop
+        .client
+        .find(Locator::Css("button.end-device"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    laptop
+        .client
+        .wait()
+        .for_element(Locator::Id("user"))
+        .await
+        .unwrap();
+    let devices = laptop
+        .client
+        .find_all(Locator::Css("li.device"))
+        .await
+        .unwrap();
+    assert_eq!(devices.len(), 1, "the other device is gone from the list");
+    assert_eq!(fetch_me(&laptop).await.0, 200);
+
+    phone
+        .client
+        .goto(&format!("{}/", demo.url()))
+        .await
+        .unwrap();
+    phone
+        .client
+        .wait()
+        .for_element(Locator::Id("login"))
+        .await
+        .unwrap();
+    assert_eq!(fetch_me(&phone).await.0, 401);
+    phone.close().await;
+    laptop.close().await;
+}

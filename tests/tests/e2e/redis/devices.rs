@@ -119,7 +119,7 @@ async fn two_devices_on_two_instances_list_and_end_each_other() {
     note(format!("B  GET /me (laptop's cookie) -> {on_b}"));
     note(format!("A  GET /me (laptop) -> {on_a}"));
     assert_eq!((on_a.as_u16(), on_b.as_u16()), (401, 401));
-    assert_eq!(sids(&list(&mut phone).await), [phone_sid.clone()]);
+    assert_eq!(sids(&list(&mut phone).await), [phone_sid]);
 
     // The cap (3) across instances: three more logins, on A and B; the oldest ends.
     let mut others = Vec::new();
