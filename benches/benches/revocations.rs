@@ -1,6 +1,8 @@
 //! Revocation stores: how many durable revocations per second the file store commits on
 //! this machine (one caller at a time, and many at once sharing commits), and what the
-//! per-request check costs in it next to the memory store, both holding 10,000 entries.
+//! per-request check costs in it next to the memory store, both holding 10,000 entries;
+//! and what the session registry ("your devices") adds to a login or a renewal (one
+//! record written) and what a device list costs (a user with five sessions), per store.
 //!
 //!   cd benches && cargo bench --bench revocations
 //!
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use jwe_session_core::{
-    MemoryStore, Revocation, RevocationStore, SessionIds, UnixMicros, UnixTime,
+    MemoryStore, Revocation, RevocationStore, SessionIds, SessionRecord, UnixMicros, UnixTime,
 };
 use jwe_session_file::FileStore;
 
@@ -128,5 +130,51 @@ fn checks(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! { name = revocations; config = jwe_session_benches::criterion_config(); targets = durable_revocations, checks }
+/// The registry's cost where a session changes: one record written (a login or a
+/// renewal; durable in the file store) and one user's list read (five sessions).
+fn registry(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let now = UnixTime::from_secs(NOW);
+    let memory = MemoryStore::new();
+    let file = FileStore::open_at(file_path(), now).expect("the file opens");
+    let until = UnixTime::from_secs(NOW + 86_400);
+    let record = |sub: &str, sid: String| {
+        SessionRecord::new(sid, sub, UnixMicros::from_micros(NOW * 1_000_000), until)
+            .with_label("Firefox on Linux")
+    };
+    let mut g = c.benchmark_group("session_registry");
+    g.sample_size(20);
+    for (name, store) in [
+        ("memory_store", &memory as &dyn RevocationStore),
+        ("file_store", &file as &dyn RevocationStore),
+    ] {
+        let reg = store.registry().expect("a registry");
+        rt.block_on(async {
+            for i in 0..5 {
+                reg.record(record("carol", format!("listed-{i}")), now)
+                    .await
+                    .expect("recorded");
+            }
+        });
+        let next = AtomicU64::new(0);
+        g.bench_function(BenchmarkId::new(name, "record_one"), |b| {
+            b.iter(|| {
+                let i = next.fetch_add(1, Ordering::Relaxed) % 1_000;
+                rt.block_on(reg.record(record("alice", format!("s{i}")), now))
+                    .expect("recorded")
+            })
+        });
+        g.bench_function(BenchmarkId::new(name, "list_user_of_5"), |b| {
+            b.iter(|| {
+                rt.block_on(store.sessions_of(std::hint::black_box("carol"), now))
+                    .expect("listed")
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group! { name = revocations; config = jwe_session_benches::criterion_config(); targets = durable_revocations, checks, registry }
 criterion_main!(revocations);

@@ -947,42 +947,19 @@ fn revoke_in_file(a: &RevokeArgs, path: &Path, revocations: &[Revocation]) -> Re
 /// Records `revocations` through Redis, refusing a prefix no service has connected with
 /// unless `--force`.
 fn revoke_in_redis(a: &RevokeArgs, url: &str, revocations: &[Revocation]) -> Result<(), Fail> {
-    let ca = match &a.ca_file {
-        Some(path) => Some(std::fs::read(path).map_err(|e| {
-            fail(
-                code::FAILURE,
-                format!("--ca-file {}: {e}; nothing was revoked", path.display()),
-            )
-        })?),
-        None => None,
+    let target = RedisTarget {
+        url,
+        cluster: a.cluster,
+        ca_file: a.ca_file.as_deref(),
+        prefix: a.prefix.as_deref(),
+        nothing: "nothing was revoked",
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            fail(
-                code::FAILURE,
-                format!("could not start the async runtime: {e}"),
-            )
-        })?;
+    let (runtime, builder) = target.connect()?;
+    let prefix = target.prefix();
     runtime.block_on(async {
-        let builder = if a.cluster {
-            jwe_session_redis::RedisStore::cluster_builder(url.split(',').map(str::trim))
-        } else {
-            jwe_session_redis::RedisStore::builder(url.to_owned())
-        };
-        let builder = match ca {
-            Some(pem) => builder.tls_root_certificates(pem),
-            None => builder,
-        };
-        let prefix = a
-            .prefix
-            .as_deref()
-            .unwrap_or(jwe_session_redis::DEFAULT_PREFIX);
+        let builder = builder();
         // A writer: no mirror to load, so the command starts at once whatever is stored.
         let writer = builder
-            .prefix(prefix)
-            .timeout(Duration::from_secs(2))
             .connect_writer()
             .await
             .map_err(|e| fail(code::FAILURE, format!("{e}; nothing was revoked")))?;
@@ -1036,6 +1013,66 @@ fn sessions(a: &SessionsArgs) -> Out {
     Ok(out)
 }
 
+/// Where a Redis command goes: the URL (or cluster nodes), the CA to trust, the prefix.
+struct RedisTarget<'a> {
+    url: &'a str,
+    cluster: bool,
+    ca_file: Option<&'a Path>,
+    prefix: Option<&'a str>,
+    /// What the error messages say was not done ("nothing was revoked").
+    nothing: &'static str,
+}
+
+impl RedisTarget<'_> {
+    fn prefix(&self) -> &str {
+        self.prefix.unwrap_or(jwe_session_redis::DEFAULT_PREFIX)
+    }
+
+    /// A runtime for the command, and a maker of store builders for this target (a 2 s
+    /// timeout, the prefix, the CA).
+    fn connect(
+        &self,
+    ) -> Result<
+        (
+            tokio::runtime::Runtime,
+            impl Fn() -> jwe_session_redis::RedisStoreBuilder + '_,
+        ),
+        Fail,
+    > {
+        let ca = match self.ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                fail(
+                    code::FAILURE,
+                    format!("--ca-file {}: {e}; {}", path.display(), self.nothing),
+                )
+            })?),
+            None => None,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                fail(
+                    code::FAILURE,
+                    format!("could not start the async runtime: {e}"),
+                )
+            })?;
+        let builder = move || {
+            let b = if self.cluster {
+                jwe_session_redis::RedisStore::cluster_builder(self.url.split(',').map(str::trim))
+            } else {
+                jwe_session_redis::RedisStore::builder(self.url.to_owned())
+            };
+            let b = match &ca {
+                Some(pem) => b.tls_root_certificates(pem.clone()),
+                None => b,
+            };
+            b.prefix(self.prefix()).timeout(Duration::from_secs(2))
+        };
+        Ok((runtime, builder))
+    }
+}
+
 /// A user's live sessions through Redis, refusing a prefix no service has connected with.
 fn sessions_in_redis(
     a: &SessionsArgs,
@@ -1043,43 +1080,16 @@ fn sessions_in_redis(
     now: UnixTime,
 ) -> Result<Vec<jwe_session_core::SessionRecord>, Fail> {
     use jwe_session_core::RevocationStore as _;
-    let ca = match &a.ca_file {
-        Some(path) => Some(
-            std::fs::read(path)
-                .map_err(|e| fail(code::FAILURE, format!("--ca-file {}: {e}", path.display())))?,
-        ),
-        None => None,
+    let target = RedisTarget {
+        url,
+        cluster: a.cluster,
+        ca_file: a.ca_file.as_deref(),
+        prefix: a.prefix.as_deref(),
+        nothing: "nothing was listed",
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            fail(
-                code::FAILURE,
-                format!("could not start the async runtime: {e}"),
-            )
-        })?;
+    let (runtime, builder) = target.connect()?;
+    let prefix = target.prefix();
     runtime.block_on(async {
-        let builder = || {
-            let b = if a.cluster {
-                jwe_session_redis::RedisStore::cluster_builder(url.split(',').map(str::trim))
-            } else {
-                jwe_session_redis::RedisStore::builder(url.to_owned())
-            };
-            let b = match &ca {
-                Some(pem) => b.tls_root_certificates(pem.clone()),
-                None => b,
-            };
-            let prefix = a
-                .prefix
-                .as_deref()
-                .unwrap_or(jwe_session_redis::DEFAULT_PREFIX);
-            b.prefix(prefix).timeout(Duration::from_secs(2))
-        };
-        let prefix = a
-            .prefix
-            .as_deref()
-            .unwrap_or(jwe_session_redis::DEFAULT_PREFIX);
         let writer = builder()
             .connect_writer()
             .await
