@@ -600,8 +600,7 @@ impl SessionRegistry for FileStore {
         now: UnixTime,
     ) -> BoxFuture<'a, Result<(), RegistryError>> {
         Box::pin(async move {
-            record.check()?;
-            if record.until <= now {
+            if !record.to_keep(now)? {
                 return Ok(());
             }
             self.registry_job(Work::Record(Box::new(record)), now).await

@@ -64,8 +64,7 @@ impl SessionRegistry for RedisStore {
         now: UnixTime,
     ) -> BoxFuture<'a, Result<(), RegistryError>> {
         Box::pin(async move {
-            record.check()?;
-            if record.until <= now {
+            if !record.to_keep(now)? {
                 return Ok(());
             }
             let writer = &self.shared.writer;

@@ -202,6 +202,17 @@ impl SessionRecord {
         reason.map_or(Ok(()), |reason| Err(RegistryError::Invalid { reason }))
     }
 
+    /// What every store asks of a record it is given to write: well-formed
+    /// ([`check`](Self::check)), and whether it is still worth keeping at `now` (`false`
+    /// once its `until` has passed: nothing is written then).
+    ///
+    /// # Errors
+    /// [`RegistryError::Invalid`], as [`check`](Self::check).
+    pub fn to_keep(&self, now: UnixTime) -> Result<bool, RegistryError> {
+        self.check()?;
+        Ok(self.until > now)
+    }
+
     /// The record as a JSON object, the encoding the durable stores keep:
     /// `{"sid":…,"sub":…,"started_us":…,"renewed":…,"bound":"none","until":…}`, with
     /// `label` and `network` when present.
@@ -412,11 +423,11 @@ impl MemoryRegistry {
     /// # Errors
     /// [`RegistryError::Invalid`]; nothing changes then.
     pub fn put(&self, record: SessionRecord, now: UnixTime) -> Result<(), RegistryError> {
-        record.check()?;
+        let keep = record.to_keep(now)?;
         let mut all = self.by_sub.write().unwrap_or_else(PoisonError::into_inner);
         let mine = all.entry(record.sub.clone()).or_default();
         mine.retain(|_, r| r.until > now);
-        if record.until <= now {
+        if !keep {
             return Ok(());
         }
         match mine.get_mut(&record.sid) {
