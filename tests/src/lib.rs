@@ -242,6 +242,321 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Where a PostgreSQL program is: on `PATH`, or in Debian's versioned
+/// `/usr/lib/postgresql/<major>/bin` (the `postgresql` package puts only the client on
+/// `PATH`), newest first.
+pub fn pg_bin(name: &str) -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    let mut majors: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path())))
+        .collect();
+    majors.sort();
+    majors
+        .into_iter()
+        .rev()
+        .map(|(_, dir)| dir.join("bin").join(name))
+        .find(|p| p.is_file())
+}
+
+/// Whether PostgreSQL's server programs are installed; a loud skip, or a failure when CI
+/// requires it (`JWE_SESSION_REQUIRE_POSTGRES=1`).
+pub fn postgres_present() -> bool {
+    let present = ["initdb", "postgres", "pg_isready"]
+        .iter()
+        .all(|b| pg_bin(b).is_some());
+    if !present {
+        let msg = "PostgreSQL is not installed (apt-get install postgresql)";
+        assert!(
+            std::env::var("JWE_SESSION_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "{msg}"
+        );
+        eprintln!("\n*** SKIPPING: {msg} ***\n");
+    }
+    present
+}
+
+/// The uid and gid PostgreSQL runs as when the tests run as root (it refuses root): the
+/// `postgres` user Debian's package makes. `None` when not root.
+#[cfg(unix)]
+fn pg_user() -> Option<(u32, u32)> {
+    if !rustix::process::geteuid().is_root() {
+        return None;
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let line = passwd.lines().find(|l| l.starts_with("postgres:")).expect(
+        "running as root, PostgreSQL needs the `postgres` user (apt-get install postgresql)",
+    );
+    let f: Vec<&str> = line.split(':').collect();
+    Some((f[2].parse().unwrap(), f[3].parse().unwrap()))
+}
+
+#[cfg(unix)]
+fn as_pg_user(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt as _;
+    if let Some((uid, gid)) = pg_user() {
+        cmd.uid(uid).gid(gid);
+    }
+}
+
+#[cfg(unix)]
+fn chown_pg(path: &std::path::Path) {
+    if let Some((uid, gid)) = pg_user() {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+    }
+}
+
+/// A data directory made by `initdb` once per test process, copied for each server
+/// (initdb takes seconds; a copy milliseconds).
+fn pg_template() -> &'static std::path::Path {
+    static TEMPLATE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let root = pg_root();
+        let dir = root.join("template");
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut cmd = std::process::Command::new(pg_bin("initdb").unwrap());
+        cmd.arg("-D")
+            .arg(&dir)
+            .args(["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"])
+            .args(["--no-instructions", "--locale=C"])
+            .stdout(std::process::Stdio::null());
+        as_pg_user(&mut cmd);
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+}
+
+/// This process's folder for PostgreSQL data, readable by the `postgres` user.
+fn pg_root() -> std::path::PathBuf {
+    let root = std::env::temp_dir().join(format!("jwe-session-pg-{}", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+    chown_pg(&root);
+    root
+}
+
+/// A real PostgreSQL server on a free loopback port, from a fresh data directory
+/// (`fsync` off: a killed server loses nothing the OS has, which is what the tests kill),
+/// stopped on drop and whenever the test process ends.
+pub struct PgServer {
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+    extra: Vec<String>,
+}
+
+impl PgServer {
+    /// Starts one, or returns `None` after a loud message when PostgreSQL is not installed.
+    pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// As [`start`](Self::start), with more `postgres` settings (`name=value`).
+    pub fn start_with(settings: &[&str]) -> Option<Self> {
+        if !postgres_present() {
+            return None;
+        }
+        let port = free_port();
+        let dir = pg_root().join(format!("data-{port}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(pg_template())
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "could not copy the PostgreSQL template");
+        let mut s = Self {
+            port,
+            dir,
+            child: None,
+            extra: settings.iter().map(|a| (*a).to_owned()).collect(),
+        };
+        s.restart();
+        Some(s)
+    }
+
+    /// One server for every test of this process that needs no server of its own (each
+    /// takes a [`database`](Self::database) of its own); stopped when the process ends.
+    pub fn shared() -> Option<&'static Self> {
+        static SHARED: std::sync::OnceLock<Option<PgServer>> = std::sync::OnceLock::new();
+        SHARED.get_or_init(Self::start).as_ref()
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`: the superuser's URL.
+    pub fn url(&self) -> String {
+        self.url_for("postgres", "postgres")
+    }
+
+    /// The URL of database `db` as `user` (no password: the test server trusts loopback).
+    pub fn url_for(&self, user: &str, db: &str) -> String {
+        format!("postgres://{user}@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Makes a fresh database and returns its (superuser) URL.
+    pub fn database(&self) -> String {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        self.psql("postgres", &format!("CREATE DATABASE {name}"));
+        self.url_for("postgres", &name)
+    }
+
+    /// Runs SQL as the superuser with `psql` in database `db`; its output (unaligned,
+    /// tuples only). Panics if psql fails.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = self.try_psql(db, sql);
+        out.unwrap_or_else(|e| panic!("psql {sql:?}: {e}"))
+    }
+
+    /// As [`psql`](Self::psql), returning psql's error instead of panicking.
+    pub fn try_psql(&self, db: &str, sql: &str) -> Result<String, String> {
+        let out = std::process::Command::new(pg_bin("psql").expect("psql"))
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+            ])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// Kills the server (SIGKILL to the postmaster, as a crash would) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // The child is the watching shell: SIGTERM makes it SIGKILL the server.
+            if let Some(pid) = rustix::process::Pid::from_raw(c.id() as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+            let _ = c.wait();
+            // The postmaster's children exit on their own once it is gone; wait until the
+            // port is free so a restart can bind it.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = std::fs::remove_file(self.dir.join("postmaster.pid"));
+        }
+    }
+
+    /// Starts the server (again) on the same port and data and waits until it answers.
+    pub fn restart(&mut self) {
+        self.kill();
+        let port = self.port.to_string();
+        // Through `sh`, which stops the server when this process goes (a shared server is
+        // never dropped): it watches /proc for this process while the server runs.
+        let mut args = vec![
+            "-D".to_owned(),
+            self.dir.display().to_string(),
+            "-p".into(),
+            port,
+            "-c".into(),
+            "listen_addresses=127.0.0.1".into(),
+            "-c".into(),
+            format!("unix_socket_directories={}", self.dir.display()),
+            "-c".into(),
+            "fsync=off".into(),
+            "-c".into(),
+            "full_page_writes=off".into(),
+            "-c".into(),
+            "max_connections=200".into(),
+            "-c".into(),
+            "shared_buffers=32MB".into(),
+        ];
+        for e in &self.extra {
+            args.push("-c".into());
+            args.push(e.clone());
+        }
+        let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+        let script = format!(
+            "exec 0</dev/null; {bin} {args} >>'{dir}/server.log' 2>&1 & pg=$!; \
+             trap 'kill -9 $pg 2>/dev/null; exit 0' TERM KILL; \
+             while [ -d /proc/{parent} ] && kill -0 $pg 2>/dev/null; do sleep 0.2; done; \
+             kill -QUIT $pg 2>/dev/null; wait $pg; \\
+             [ -d /proc/{parent} ] || rm -rf '{root}'",
+            bin = pg_bin("postgres").unwrap().display(),
+            args = quoted.join(" "),
+            dir = self.dir.display(),
+            parent = std::process::id(),
+            root = pg_root().display(),
+        );
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(script)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        as_pg_user(&mut cmd);
+        self.child = Some(cmd.spawn().unwrap());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let ready = std::process::Command::new(pg_bin("pg_isready").unwrap())
+                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "postgres did not start on port {}; see {}/server.log",
+                self.port,
+                self.dir.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// A real `redis-server` on a free loopback port, persistence off, killed on drop.
 pub struct RedisServer {
     port: u16,

@@ -114,8 +114,8 @@ pub use proof::{
 };
 pub use revocation::{
     Binding, BoxFuture, MemoryRegistry, MemoryStore, RegistryError, Revocation, RevocationKey,
-    RevocationStore, RevocationWatch, Revoked, Scope, SessionIds, SessionRecord, SessionRegistry,
-    WatchEnd, MAX_LABEL_LEN, MAX_NETWORK_LEN,
+    RevocationQueue, RevocationStore, RevocationWatch, Revoked, Scope, SessionIds, SessionRecord,
+    SessionRegistry, WatchEnd, MAX_LABEL_LEN, MAX_NETWORK_LEN,
 };
 pub use ring::{KeyRing, KeyRingHandle, DEFAULT_KEYS_ENV};
 pub use time::{Clock, ManualClock, SystemClock, UnixMicros, UnixTime};

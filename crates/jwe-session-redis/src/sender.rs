@@ -21,8 +21,7 @@ pub(crate) async fn send_loop(shared: Arc<Shared>) {
             shared.outbox.changed().await;
             continue;
         }
-        let revs: Vec<_> = batch.iter().map(|(_, r)| r.clone()).collect();
-        let outcome = match shared.writer.send(&revs).await {
+        let outcome = match shared.writer.send(&batch).await {
             Err(e) if conn::refused(&e) => isolate(&shared, &batch).await,
             other => other,
         };
@@ -57,17 +56,16 @@ pub(crate) async fn send_loop(shared: Arc<Shared>) {
 /// in the next round). How many changed what Redis held.
 async fn isolate(
     shared: &Shared,
-    batch: &[(String, jwe_session_core::Revocation)],
+    batch: &[jwe_session_core::Revocation],
 ) -> Result<usize, BackendError> {
     let mut changed = 0;
     for one in batch {
-        let (key, r) = one;
-        match shared.writer.send(std::slice::from_ref(r)).await {
+        match shared.writer.send(std::slice::from_ref(one)).await {
             Ok(n) => changed += n,
             Err(e) if conn::refused(&e) => {
                 tracing::warn!(
                     error = ?e,
-                    key = key.as_str(),
+                    key = shared.writer.keys.point(one).as_str(),
                     "Redis refuses one revocation; dropped from the queue (the others go on)"
                 );
             }

@@ -39,11 +39,9 @@ impl Shared {
         self.updates.send_modify(|n| *n += 1);
     }
 
-    /// Queues revocations for Redis, each under its point key.
+    /// Queues revocations for Redis.
     pub(crate) fn enqueue(&self, revs: impl IntoIterator<Item = Revocation>) {
-        let keys = &self.writer.keys;
-        self.outbox
-            .enqueue(revs.into_iter().map(|r| (keys.point(&r), r)));
+        self.outbox.enqueue(revs);
     }
 
     /// Applies log entries to the mirror; how many revocations they held.

@@ -1,5 +1,5 @@
-//! One conformance suite for every `RevocationStore`: the memory, file and Redis stores
-//! must answer alike.
+//! One conformance suite for every `RevocationStore`: the memory, file, Redis and
+//! PostgreSQL stores must answer alike.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +9,9 @@ use jwe_session_core::{
     RevokeError, Revoked, SessionIds, SessionRecord, SystemClock, UnixMicros, UnixTime, WatchEnd,
 };
 use jwe_session_file::FileStore;
+use jwe_session_postgres::PgStore;
 use jwe_session_redis::RedisStore;
-use jwe_session_tests::RedisServer;
+use jwe_session_tests::{PgServer, RedisServer};
 
 /// A store under test, with whatever must live as long as it (a Redis server, a file).
 pub(crate) struct Fixture {
@@ -31,6 +32,23 @@ pub(crate) async fn redis_store() -> Option<Fixture> {
     Some(Fixture {
         store: Arc::new(store),
         _guard: Some(Box::new(server)),
+    })
+}
+
+/// A schema of its own on the process's shared PostgreSQL server.
+pub(crate) async fn postgres_store() -> Option<Fixture> {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let server = PgServer::shared()?;
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let pool = sqlx::PgPool::connect(&server.url()).await.unwrap();
+    let store = PgStore::builder(pool)
+        .schema(format!("suite_{n}"))
+        .connect()
+        .await
+        .unwrap();
+    Some(Fixture {
+        store: Arc::new(store),
+        _guard: None,
     })
 }
 
@@ -579,3 +597,4 @@ macro_rules! revocation_store_suite {
 revocation_store_suite!(memory_store);
 revocation_store_suite!(file_store);
 revocation_store_suite!(redis_store);
+revocation_store_suite!(postgres_store);

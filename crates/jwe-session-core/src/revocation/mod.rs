@@ -17,12 +17,14 @@
 
 mod memory;
 mod model;
+mod queue;
 mod registry;
 mod store;
 mod watch;
 
 pub use memory::MemoryStore;
 pub use model::{Revocation, RevocationKey, Revoked, Scope, SessionIds};
+pub use queue::RevocationQueue;
 pub use registry::{
     Binding, MemoryRegistry, RegistryError, SessionRecord, SessionRegistry, MAX_LABEL_LEN,
     MAX_NETWORK_LEN,
