@@ -1,5 +1,5 @@
 //! `jwe-session`: make and rotate key rings, encrypt, decrypt and inspect session tokens,
-//! and revoke sessions through Redis or the service's revocation file.
+//! and revoke sessions through Redis, PostgreSQL or the service's revocation file.
 //!
 //! ```text
 //! jwe-session keygen [--kid KID] [--enc A256GCM] [--set]   # one oct JWK (or a one-key JWK Set)
@@ -10,15 +10,15 @@
 //! jwe-session encrypt --keys FILE [--kid KID]              # stdin claims JSON -> compact JWE
 //! jwe-session decrypt --keys FILE [--validate] [--raw]     # stdin compact JWE -> claims JSON
 //! jwe-session inspect                                      # stdin compact JWE -> header and sizes
-//! jwe-session revoke (--redis URL [--prefix P] | --file PATH) (--sid S | --sids-from FILE | --sub U | --all | --refresh --sub U) [--before TIME] [--force]
-//! jwe-session sessions (--redis URL [--prefix P] | --file PATH) --sub U   # a user's live sessions, JSON lines
+//! jwe-session revoke (--redis URL [--prefix P] | --postgres URL [--schema S] | --file PATH) (--sid S | --sids-from FILE | --sub U | --all | --refresh --sub U) [--before TIME] [--force]
+//! jwe-session sessions (--redis URL [--prefix P] | --postgres URL [--schema S] | --file PATH) --sub U   # a user's live sessions, JSON lines
 //! ```
 //!
 //! Every command reads at most one item from stdin (surrounding whitespace trimmed). On
 //! success it prints the result and exits 0. On failure it prints one line to stderr,
 //! nothing to stdout, and exits with: 2 usage error, 3 bad input (a malformed token, claims
 //! or key file), 4 a token that does not open (wrong keys, another purpose, or modified),
-//! 5 a token that opens but fails `--validate`, 1 anything else (I/O, Redis). Keys never
+//! 5 a token that opens but fails `--validate`, 1 anything else (I/O, Redis, PostgreSQL). Keys never
 //! appear in errors.
 #![forbid(unsafe_code)]
 
@@ -215,12 +215,20 @@ struct DecryptArgs {
 
 #[derive(Args)]
 #[command(group(clap::ArgGroup::new("scope").required(true).args(["sid", "sids_from", "sub", "all"])))]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["redis", "file"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["redis", "postgres", "file"])))]
 struct RevokeArgs {
     /// Redis URL, e.g. redis://127.0.0.1:6379/ (rediss:// for TLS); with --cluster, one or
     /// more cluster nodes, comma-separated.
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// PostgreSQL URL of the service's database, e.g. postgres://user:pass@host/db
+    /// (`?sslmode=verify-full` for TLS).
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// Schema of the service's PostgreSQL store: what the app passes to `.schema(..)`
+    /// [default: jwe_session].
+    #[arg(long, value_name = "S", requires = "postgres")]
+    schema: Option<String>,
     /// The service's revocation file (its FileStore, e.g. the demo's
     /// JWE_SESSION_REVOCATIONS): written directly when no process has it open, else handed
     /// to the running service through the spool folder beside it.
@@ -229,9 +237,9 @@ struct RevokeArgs {
     /// With --file: how long to wait for the running service to make it durable, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 10, requires = "file")]
     wait: u64,
-    /// Write even where no service reads yet: a --prefix no service has connected with, or
-    /// a --file that does not exist (created). Without it, such a revocation is refused,
-    /// since it would protect nothing.
+    /// Write even where no service reads yet: a --prefix no service has connected with, a
+    /// --schema no service has created (created), or a --file that does not exist
+    /// (created). Without it, such a revocation is refused, since it would protect nothing.
     #[arg(long)]
     force: bool,
     /// The URL names nodes of a Redis Cluster.
@@ -277,11 +285,17 @@ struct RevokeArgs {
 }
 
 #[derive(Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["redis", "file"])))]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["redis", "postgres", "file"])))]
 struct SessionsArgs {
     /// Redis URL (rediss:// for TLS); with --cluster, cluster nodes, comma-separated.
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// PostgreSQL URL of the service's database (`?sslmode=verify-full` for TLS).
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// Schema of the service's PostgreSQL store [default: jwe_session].
+    #[arg(long, value_name = "S", requires = "postgres")]
+    schema: Option<String>,
     /// The service's revocation file (its FileStore): read directly when no process has it
     /// open, else asked of the running service through the spool folder beside it.
     #[arg(long, value_name = "PATH")]
@@ -905,10 +919,16 @@ fn revoke(a: &RevokeArgs) -> Out {
         (None, None, None) => vec![Revocation::everyone(at, &lifetimes)],
     };
     let session_until = session(String::new()).until();
-    match (&a.redis, &a.file) {
-        (_, Some(path)) => revoke_in_file(a, path, &revocations)?,
-        (Some(url), None) => revoke_in_redis(a, url, &revocations)?,
-        (None, None) => return Err(fail(code::USAGE, "give --redis URL or --file PATH")),
+    match (&a.redis, &a.postgres, &a.file) {
+        (_, _, Some(path)) => revoke_in_file(a, path, &revocations)?,
+        (_, Some(url), None) => revoke_in_postgres(a, url, &revocations, now)?,
+        (Some(url), None, None) => revoke_in_redis(a, url, &revocations)?,
+        (None, None, None) => {
+            return Err(fail(
+                code::USAGE,
+                "give --redis URL, --postgres URL or --file PATH",
+            ))
+        }
     }
     let summary = match (&a.sids_from, revocations.first()) {
         (Some(_), _) => serde_json::json!({
@@ -990,11 +1010,19 @@ fn revoke_in_redis(a: &RevokeArgs, url: &str, revocations: &[Revocation]) -> Res
 
 fn sessions(a: &SessionsArgs) -> Out {
     let now = SystemClock.now();
-    let records = match (&a.redis, &a.file) {
-        (_, Some(path)) => jwe_session_file::sessions_of(path, &a.sub, Duration::from_secs(a.wait))
-            .map_err(|e| fail(code::FAILURE, e.to_string()))?,
-        (Some(url), None) => sessions_in_redis(a, url, now)?,
-        (None, None) => return Err(fail(code::USAGE, "give --redis URL or --file PATH")),
+    let records = match (&a.redis, &a.postgres, &a.file) {
+        (_, _, Some(path)) => {
+            jwe_session_file::sessions_of(path, &a.sub, Duration::from_secs(a.wait))
+                .map_err(|e| fail(code::FAILURE, e.to_string()))?
+        }
+        (_, Some(url), None) => sessions_in_postgres(a, url, now)?,
+        (Some(url), None, None) => sessions_in_redis(a, url, now)?,
+        (None, None, None) => {
+            return Err(fail(
+                code::USAGE,
+                "give --redis URL, --postgres URL or --file PATH",
+            ))
+        }
     };
     let mut out = String::new();
     for r in records {
@@ -1071,6 +1099,148 @@ impl RedisTarget<'_> {
         };
         Ok((runtime, builder))
     }
+}
+
+/// Where a PostgreSQL command goes: the URL and the schema.
+struct PgTarget<'a> {
+    url: &'a str,
+    schema: Option<&'a str>,
+    /// What the error messages say was not done ("nothing was revoked").
+    nothing: &'static str,
+}
+
+impl PgTarget<'_> {
+    fn schema(&self) -> &str {
+        self.schema
+            .unwrap_or(jwe_session_postgres::DEFAULT_SCHEMA)
+    }
+
+    /// A runtime for the command and a pool on the URL (a 10 s timeout on connecting).
+    /// Errors never quote the URL, which may carry a password.
+    fn connect(
+        &self,
+    ) -> Result<(tokio::runtime::Runtime, jwe_session_postgres::PgPool), Fail> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                fail(
+                    code::FAILURE,
+                    format!("could not start the async runtime: {e}"),
+                )
+            })?;
+        let pool = runtime
+            .block_on(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(self.url),
+            )
+            .map_err(|e| fail(code::FAILURE, format!("--postgres: {e}; {}", self.nothing)))?;
+        Ok((runtime, pool))
+    }
+
+    fn builder(&self, pool: jwe_session_postgres::PgPool) -> jwe_session_postgres::PgStoreBuilder {
+        jwe_session_postgres::PgStore::builder(pool)
+            .schema(self.schema())
+            .timeout(Duration::from_secs(10))
+    }
+
+    fn not_served(&self) -> String {
+        let schema = self.schema();
+        format!(
+            "no service uses schema {schema:?} in this database (its table {schema}.meta does \
+             not exist), so {}: pass the app's .schema(..) as --schema",
+            self.nothing
+        )
+    }
+}
+
+/// Records `revocations` through PostgreSQL, refusing a schema no service has created
+/// unless `--force` (which creates it).
+fn revoke_in_postgres(
+    a: &RevokeArgs,
+    url: &str,
+    revocations: &[Revocation],
+    now: UnixTime,
+) -> Result<(), Fail> {
+    let target = PgTarget {
+        url,
+        schema: a.schema.as_deref(),
+        nothing: "nothing was revoked",
+    };
+    let (runtime, pool) = target.connect()?;
+    runtime.block_on(async {
+        let failed = |e: jwe_session_postgres::BackendError| {
+            fail(code::FAILURE, format!("{e}; nothing was revoked"))
+        };
+        let writer = target
+            .builder(pool.clone())
+            .connect_writer()
+            .await
+            .map_err(failed)?;
+        if !writer.serving().await.map_err(failed)? {
+            if !a.force {
+                return Err(fail(
+                    code::FAILURE,
+                    format!("{}, or --force to create it", target.not_served()),
+                ));
+            }
+            jwe_session_postgres::migrate(&pool, target.schema())
+                .await
+                .map_err(failed)?;
+        }
+        writer.revoke_batch(revocations, now).await.map_err(|e| {
+            fail(
+                code::FAILURE,
+                format!("{e}; it may be recorded in part: running the command again is safe"),
+            )
+        })
+    })?;
+    Ok(())
+}
+
+/// A user's live sessions through PostgreSQL, refusing a schema no service has created.
+fn sessions_in_postgres(
+    a: &SessionsArgs,
+    url: &str,
+    now: UnixTime,
+) -> Result<Vec<jwe_session_core::SessionRecord>, Fail> {
+    use jwe_session_core::RevocationStore as _;
+    let target = PgTarget {
+        url,
+        schema: a.schema.as_deref(),
+        nothing: "nothing was listed",
+    };
+    let (runtime, pool) = target.connect()?;
+    runtime.block_on(async {
+        let writer = target
+            .builder(pool.clone())
+            .connect_writer()
+            .await
+            .map_err(|e| fail(code::FAILURE, e.to_string()))?;
+        if !writer
+            .serving()
+            .await
+            .map_err(|e| fail(code::FAILURE, e.to_string()))?
+        {
+            return Err(fail(code::FAILURE, target.not_served()));
+        }
+        // A reader with the shortest window and no listener: it asks the table about each
+        // session itself, and never creates or changes the schema.
+        let store = target
+            .builder(pool)
+            .migrate(false)
+            .listen(false)
+            .mirror_window(Duration::from_secs(1))
+            .connect()
+            .await
+            .map_err(|e| fail(code::FAILURE, e.to_string()))?;
+        store
+            .sessions_of(&a.sub, now)
+            .await
+            .map_err(|e| fail(code::FAILURE, e.to_string()))
+    })
 }
 
 /// A user's live sessions through Redis, refusing a prefix no service has connected with.

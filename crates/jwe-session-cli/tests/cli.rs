@@ -1083,3 +1083,114 @@ fn sessions_through_redis() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("other:"), "{err}");
 }
+
+/// `revoke --postgres` and `sessions --postgres` against a real PostgreSQL: what the CLI
+/// records, a service's store on another connection sees (announced, no restart); a
+/// schema no service made is refused with nothing created, until `--force` creates it;
+/// the listing leaves out the revoked session.
+#[test]
+fn revoke_and_sessions_through_postgres() {
+    use jwe_session_core::{
+        Clock, RevocationStore, Revoked, SessionIds, SessionRecord, SystemClock, UnixTime,
+    };
+    let Some(server) = jwe_session_tests::PgServer::start() else {
+        return;
+    };
+    let url = server.database();
+    let db = url.rsplit('/').next().unwrap().to_owned();
+    // No service yet: refused, and nothing created.
+    let out = run(&["revoke", "--postgres", &url, "--sid", "s-0"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("\"jwe_session\"") && err.contains("--schema") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(server.psql(&db, "SELECT to_regnamespace('jwe_session') IS NULL"), "t");
+    let out = run(&["sessions", "--postgres", &url, "--sub", "alice"], "");
+    assert_eq!(out.status.code(), Some(1));
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = rt.block_on(async {
+        let pool = jwe_session_postgres::PgPool::connect(&url).await.unwrap();
+        jwe_session_postgres::PgStore::builder(pool)
+            .connect()
+            .await
+            .unwrap()
+    });
+    let now = UnixTime::now();
+    let until = UnixTime::from_secs(now.as_secs() + 3_600);
+    rt.block_on(async {
+        let reg = store.registry().unwrap();
+        for sid in ["s1", "s2"] {
+            let r = SessionRecord::new(sid, "alice", SystemClock.now_micros(), until)
+                .with_label("Phone");
+            reg.record(r, now).await.unwrap();
+        }
+    });
+    let out = ok(&["revoke", "--postgres", &url, "--sid", "s2"], "");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["revoked"], "session");
+    let out = ok(&["revoke", "--postgres", &url, "--sub", "bob"], "");
+    assert_eq!(json(&out)["revoked"], "subject");
+    let ids = |sid, sub| SessionIds {
+        sid: Some(sid),
+        sub: Some(sub),
+        started: Some(jwe_session_core::UnixMicros::from_micros(1_000_000)),
+        issued: None,
+    };
+    // The running store hears of both (NOTIFY), within a bounded wait.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while store.check(ids("s2", "alice"), UnixTime::now()).is_none()
+        || store.check(ids("s9", "bob"), UnixTime::now()).is_none()
+    {
+        assert!(std::time::Instant::now() < deadline, "the store never saw them");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(store.check(ids("s2", "alice"), UnixTime::now()), Some(Revoked::Session));
+    let out = ok(&["sessions", "--postgres", &url, "--sub", "alice"], "");
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| json(l)).collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["sid"], "s1");
+    assert_eq!(lines[0]["label"], "Phone");
+
+    // Another schema: refused, named; --force creates it and writes.
+    let out = run(
+        &["revoke", "--postgres", &url, "--schema", "other_app", "--all"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("other_app"));
+    ok(
+        &[
+            "revoke", "--postgres", &url, "--schema", "other_app", "--all", "--force",
+        ],
+        "",
+    );
+    assert_eq!(
+        server.psql(&db, "SELECT count(*) FROM other_app.revocations WHERE scope = 2"),
+        "1"
+    );
+    // A schema name that is not an identifier is refused before anything is sent.
+    let out = run(
+        &["revoke", "--postgres", &url, "--schema", "x; drop", "--all", "--force"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("identifier"));
+
+    // Many sids from stdin, in batches; repeating them changes nothing.
+    let sids: String = (0..5_000).map(|i| format!("bulk-{i}\n")).collect();
+    let out = ok(&["revoke", "--postgres", &url, "--sids-from", "-"], &sids);
+    assert_eq!(json(&out)["count"], 5_000);
+    ok(&["revoke", "--postgres", &url, "--sids-from", "-"], &sids);
+    assert_eq!(
+        server.psql(&db, "SELECT count(*) FROM jwe_session.revocations WHERE id LIKE 'bulk-%'"),
+        "5000"
+    );
+    drop(store);
+}

@@ -13,6 +13,7 @@
 //! ```sh
 //! cargo add jwe-session                                  # axum extractors and the file store included
 //! cargo add jwe-session --features redis                 # many instances: the Redis store too
+//! cargo add jwe-session --features postgres              # many instances, on PostgreSQL
 //! cargo add --dev jwe-session --features testing         # sessions for handler tests
 //! ```
 //!
@@ -115,6 +116,9 @@
 //!   (`FileStore`): logouts survive restarts on one machine.
 //! - `redis`: `jwe_session::redis`, the Redis revocation store for many instances (with
 //!   `file` too, its queue can live in a file).
+//! - `postgres`: `jwe_session::postgres`, the PostgreSQL revocation store for many
+//!   instances, on the app's own `sqlx::PgPool` (with `file` too, its queue can live in a
+//!   file).
 //! - `testing`: `jwe_session::testing`, sessions minted for handler tests (with an
 //!   example test using a `ManualClock`). For `[dev-dependencies]`.
 //!
@@ -227,3 +231,8 @@ pub use jwe_session_file as file;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use jwe_session_redis as redis;
+/// The PostgreSQL revocation store for many instances: the
+/// [`jwe-session-postgres`](jwe_session_postgres) crate, re-exported (feature `postgres`).
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use jwe_session_postgres as postgres;

@@ -18,6 +18,11 @@
 //!   when Redis answers, even across a restart;
 //!   The role table of `POST /roles` is then a Redis hash (`jwe-session-demo:roles`),
 //!   so a role change reaches every instance;
+//! - `DATABASE_URL`: keep revocations (and the "your devices" registry) in PostgreSQL
+//!   instead (`jwe-session-postgres`, `postgres://user:pass@host/db`), shared with other
+//!   instances; the store creates its schema (`jwe_session`) on first start. As with
+//!   Redis, the revocation file is then this instance's durable queue. The role table
+//!   stays in each instance's memory. Set at most one of `REDIS_URL` and `DATABASE_URL`;
 //! - `REDIS_CLUSTER=1`: `REDIS_URL` names nodes of a Redis Cluster (comma-separated);
 //!   the role table stays in each instance's memory then;
 //! - `REDIS_CA_FILE`: a PEM file of CA certificates to trust for `rediss://` instead of
@@ -196,14 +201,32 @@ async fn role_table() -> Result<RoleTable, String> {
     }
 }
 
-/// Redis when `REDIS_URL` is set; otherwise the revocation file.
+/// Redis when `REDIS_URL` is set, PostgreSQL when `DATABASE_URL` is; otherwise the
+/// revocation file.
 async fn revocation_store(port: u16) -> Result<Arc<dyn RevocationStore>, String> {
+    let database = std::env::var("DATABASE_URL").ok();
+    if database.is_some() && std::env::var_os("REDIS_URL").is_some() {
+        return Err("REDIS_URL and DATABASE_URL are both set: choose one revocation store".into());
+    }
     let path = match std::env::var_os("JWE_SESSION_REVOCATIONS") {
         Some(p) => PathBuf::from(p),
         None => default_revocations_file(port)?,
     };
     let file = jwe_session_file::FileStore::open(&path)
         .map_err(|e| format!("JWE_SESSION_REVOCATIONS: {e}"))?;
+    if let Some(url) = database {
+        // The URL may carry a password: errors name the variable and the cause only.
+        let pool = jwe_session_postgres::PgPool::connect(url.trim())
+            .await
+            .map_err(|e| format!("DATABASE_URL: {e}"))?;
+        let store = jwe_session_postgres::PgStore::builder(pool)
+            .queue_in(file)
+            .connect()
+            .await
+            .map_err(|e| format!("DATABASE_URL: {e}"))?;
+        tracing::info!(queue = %path.display(), "revocations shared through PostgreSQL");
+        return Ok(Arc::new(store));
+    }
     if let Ok(url) = std::env::var("REDIS_URL") {
         let urls: Vec<&str> = url.split(',').map(str::trim).collect();
         let builder = if std::env::var("REDIS_CLUSTER").is_ok_and(|v| v == "1") {
