@@ -17,6 +17,8 @@ mod dbsc;
 mod devices;
 #[path = "demo_process/dpop.rs"]
 mod dpop;
+#[path = "demo_process/postgres.rs"]
+mod postgres;
 
 /// A fixed key ring, so a restarted demo opens the cookies of the one before it.
 const KEYS: &str = r#"{"keys":[{"kty":"oct","kid":"demo-test","k":"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr0"}]}"#;

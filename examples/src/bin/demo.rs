@@ -216,7 +216,10 @@ async fn revocation_store(port: u16) -> Result<Arc<dyn RevocationStore>, String>
         .map_err(|e| format!("JWE_SESSION_REVOCATIONS: {e}"))?;
     if let Some(url) = database {
         // The URL may carry a password: errors name the variable and the cause only.
-        let pool = jwe_session_postgres::PgPool::connect(url.trim())
+        // Five seconds to reach the database at start-up, not the driver's thirty.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(url.trim())
             .await
             .map_err(|e| format!("DATABASE_URL: {e}"))?;
         let store = jwe_session_postgres::PgStore::builder(pool)
