@@ -430,6 +430,9 @@ impl PgServer {
     }
 
     /// As [`psql`](Self::psql), returning psql's error instead of panicking.
+    ///
+    /// # Errors
+    /// What psql printed to stderr when it failed.
     pub fn try_psql(&self, db: &str, sql: &str) -> Result<String, String> {
         let out = std::process::Command::new(pg_bin("psql").expect("psql"))
             .args([

@@ -1111,15 +1111,12 @@ struct PgTarget<'a> {
 
 impl PgTarget<'_> {
     fn schema(&self) -> &str {
-        self.schema
-            .unwrap_or(jwe_session_postgres::DEFAULT_SCHEMA)
+        self.schema.unwrap_or(jwe_session_postgres::DEFAULT_SCHEMA)
     }
 
     /// A runtime for the command and a pool on the URL (a 10 s timeout on connecting).
     /// Errors never quote the URL, which may carry a password.
-    fn connect(
-        &self,
-    ) -> Result<(tokio::runtime::Runtime, jwe_session_postgres::PgPool), Fail> {
+    fn connect(&self) -> Result<(tokio::runtime::Runtime, jwe_session_postgres::PgPool), Fail> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -1106,7 +1106,10 @@ fn revoke_and_sessions_through_postgres() {
         err.contains("\"jwe_session\"") && err.contains("--schema") && err.contains("--force"),
         "{err}"
     );
-    assert_eq!(server.psql(&db, "SELECT to_regnamespace('jwe_session') IS NULL"), "t");
+    assert_eq!(
+        server.psql(&db, "SELECT to_regnamespace('jwe_session') IS NULL"),
+        "t"
+    );
     let out = run(&["sessions", "--postgres", &url, "--sub", "alice"], "");
     assert_eq!(out.status.code(), Some(1));
 
@@ -1148,40 +1151,72 @@ fn revoke_and_sessions_through_postgres() {
     while store.check(ids("s2", "alice"), UnixTime::now()).is_none()
         || store.check(ids("s9", "bob"), UnixTime::now()).is_none()
     {
-        assert!(std::time::Instant::now() < deadline, "the store never saw them");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store never saw them"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    assert_eq!(store.check(ids("s2", "alice"), UnixTime::now()), Some(Revoked::Session));
+    assert_eq!(
+        store.check(ids("s2", "alice"), UnixTime::now()),
+        Some(Revoked::Session)
+    );
     let out = ok(&["sessions", "--postgres", &url, "--sub", "alice"], "");
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| json(l)).collect();
+    let lines: Vec<serde_json::Value> = out.lines().map(json).collect();
     assert_eq!(lines.len(), 1, "{out}");
     assert_eq!(lines[0]["sid"], "s1");
     assert_eq!(lines[0]["label"], "Phone");
 
     // Another schema: refused, named; --force creates it and writes.
     let out = run(
-        &["revoke", "--postgres", &url, "--schema", "other_app", "--all"],
+        &[
+            "revoke",
+            "--postgres",
+            &url,
+            "--schema",
+            "other_app",
+            "--all",
+        ],
         "",
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8(out.stderr).unwrap().contains("other_app"));
     ok(
         &[
-            "revoke", "--postgres", &url, "--schema", "other_app", "--all", "--force",
+            "revoke",
+            "--postgres",
+            &url,
+            "--schema",
+            "other_app",
+            "--all",
+            "--force",
         ],
         "",
     );
     assert_eq!(
-        server.psql(&db, "SELECT count(*) FROM other_app.revocations WHERE scope = 2"),
+        server.psql(
+            &db,
+            "SELECT count(*) FROM other_app.revocations WHERE scope = 2"
+        ),
         "1"
     );
     // A schema name that is not an identifier is refused before anything is sent.
     let out = run(
-        &["revoke", "--postgres", &url, "--schema", "x; drop", "--all", "--force"],
+        &[
+            "revoke",
+            "--postgres",
+            &url,
+            "--schema",
+            "x; drop",
+            "--all",
+            "--force",
+        ],
         "",
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8(out.stderr).unwrap().contains("identifier"));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("identifier"));
 
     // Many sids from stdin, in batches; repeating them changes nothing.
     let sids: String = (0..5_000).map(|i| format!("bulk-{i}\n")).collect();
@@ -1189,7 +1224,10 @@ fn revoke_and_sessions_through_postgres() {
     assert_eq!(json(&out)["count"], 5_000);
     ok(&["revoke", "--postgres", &url, "--sids-from", "-"], &sids);
     assert_eq!(
-        server.psql(&db, "SELECT count(*) FROM jwe_session.revocations WHERE id LIKE 'bulk-%'"),
+        server.psql(
+            &db,
+            "SELECT count(*) FROM jwe_session.revocations WHERE id LIKE 'bulk-%'"
+        ),
         "5000"
     );
     drop(store);

@@ -50,17 +50,13 @@ pub(crate) fn secs(t: UnixTime) -> i64 {
 /// A row back as what it stores; `Err` with a description for a row this version cannot
 /// read (a scope it does not know, a moment out of range), which the caller sets aside.
 pub(crate) fn decode(row: &PgRow) -> Result<Stored, String> {
-    let get = || -> Result<(i16, String, Option<i64>, i64, i64, i64), sqlx::Error> {
-        Ok((
-            row.try_get("scope")?,
-            row.try_get("id")?,
-            row.try_get("at_us")?,
-            row.try_get("until_s")?,
-            row.try_get("made_us")?,
-            row.try_get("seq")?,
-        ))
-    };
-    let (scope, id, at, until, made, seq) = get().map_err(|e| e.to_string())?;
+    let col = |e: sqlx::Error| e.to_string();
+    let scope: i16 = row.try_get("scope").map_err(col)?;
+    let id: String = row.try_get("id").map_err(col)?;
+    let at: Option<i64> = row.try_get("at_us").map_err(col)?;
+    let until: i64 = row.try_get("until_s").map_err(col)?;
+    let made: i64 = row.try_get("made_us").map_err(col)?;
+    let seq: i64 = row.try_get("seq").map_err(col)?;
     let named = format!(
         "scope {scope}, id {:?}",
         id.chars().take(80).collect::<String>()

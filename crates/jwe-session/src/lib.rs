@@ -226,13 +226,13 @@ pub mod core {
 #[cfg(feature = "file")]
 #[cfg_attr(docsrs, doc(cfg(feature = "file")))]
 pub use jwe_session_file as file;
-/// The Redis revocation store for many instances: the
-/// [`jwe-session-redis`](jwe_session_redis) crate, re-exported (feature `redis`).
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use jwe_session_redis as redis;
 /// The PostgreSQL revocation store for many instances: the
 /// [`jwe-session-postgres`](jwe_session_postgres) crate, re-exported (feature `postgres`).
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use jwe_session_postgres as postgres;
+/// The Redis revocation store for many instances: the
+/// [`jwe-session-redis`](jwe_session_redis) crate, re-exported (feature `redis`).
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use jwe_session_redis as redis;

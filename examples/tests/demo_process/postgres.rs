@@ -96,7 +96,10 @@ async fn two_demos_on_postgres_share_logouts_and_outlive_an_outage() {
         free_port(),
         &[
             ("DATABASE_URL", database.as_str()),
-            ("JWE_SESSION_REVOCATIONS", dir.join("c.redb").to_str().unwrap()),
+            (
+                "JWE_SESSION_REVOCATIONS",
+                dir.join("c.redb").to_str().unwrap(),
+            ),
         ],
         dir.join("c.log"),
     );

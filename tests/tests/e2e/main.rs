@@ -6,6 +6,7 @@ mod file;
 mod grpc;
 mod http;
 mod interop;
+mod postgres;
 mod redis;
 mod startup;
 mod store_suite;
