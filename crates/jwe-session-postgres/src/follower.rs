@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::TryStreamExt as _;
-use jwe_session_core::UnixTime;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::{PgPool, Row as _, SqlStr};
 use tokio::sync::oneshot;
@@ -80,7 +79,7 @@ pub(crate) async fn follow_loop(
             pruned = tokio::time::Instant::now();
             let now = shared.clock.now();
             shared.mirror.prune(now);
-            if let Err(e) = prune(&shared, now, 1_000, 10).await {
+            if let Err(e) = shared.writer.prune(now, 1_000, 10).await {
                 tracing::debug!(error = ?e, "revocation table: pruning failed; next time");
             }
         }
@@ -316,37 +315,6 @@ fn repair(shared: &Shared, why: &'static str) {
     shared.enqueue(known);
     shared.repairs.fetch_add(1, Ordering::SeqCst);
     shared.bump();
-}
-
-/// Deletes expired rows in bounded batches: revocations (but the newest), then registry
-/// records. How many went.
-pub(crate) async fn prune(
-    shared: &Shared,
-    now: UnixTime,
-    batch: u32,
-    rounds: u32,
-) -> Result<u64, BackendError> {
-    let w = &shared.writer;
-    let mut gone = 0;
-    for sql in [&w.sql.prune, &w.sql.devices_prune] {
-        let sql: &SqlStr = sql;
-        for _ in 0..rounds {
-            let done = bounded(
-                w.timeout,
-                sqlx::query(sql.clone())
-                    .bind(rows::secs(now))
-                    .bind(i64::from(batch))
-                    .execute(&w.pool),
-            )
-            .await?
-            .rows_affected();
-            gone += done;
-            if done < u64::from(batch) {
-                break;
-            }
-        }
-    }
-    Ok(gone)
 }
 
 #[cfg(test)]

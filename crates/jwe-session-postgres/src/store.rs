@@ -179,7 +179,7 @@ impl PgStore {
         batch: u32,
         rounds: u32,
     ) -> Result<u64, crate::BackendError> {
-        crate::follower::prune(&self.shared, now, batch, rounds).await
+        self.shared.writer.prune(now, batch, rounds).await
     }
 
     async fn check_remote(

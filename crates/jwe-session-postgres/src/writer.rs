@@ -110,6 +110,36 @@ impl Writer {
             .collect())
     }
 
+    /// Deletes expired rows in bounded batches (at most `batch` rows a statement, `rounds`
+    /// statements a table): revocations but the newest, then registry records. How many
+    /// went.
+    pub(crate) async fn prune(
+        &self,
+        now: UnixTime,
+        batch: u32,
+        rounds: u32,
+    ) -> Result<u64, BackendError> {
+        let mut gone = 0;
+        for sql in [&self.sql.prune, &self.sql.devices_prune] {
+            for _ in 0..rounds {
+                let done = bounded(
+                    self.timeout,
+                    sqlx::query(sql.clone())
+                        .bind(rows::secs(now))
+                        .bind(i64::from(batch))
+                        .execute(&self.pool),
+                )
+                .await?
+                .rows_affected();
+                gone += done;
+                if done < u64::from(batch) {
+                    break;
+                }
+            }
+        }
+        Ok(gone)
+    }
+
     /// Whether the schema's meta table exists and holds an epoch: the schema was made for
     /// a service.
     pub(crate) async fn serving(&self) -> Result<bool, BackendError> {

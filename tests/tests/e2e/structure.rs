@@ -168,6 +168,7 @@ fn no_module_imports_its_way_back_to_itself() {
         "crates/jwe-session-core",
         "crates/jwe-session",
         "crates/jwe-session-redis",
+        "crates/jwe-session-postgres",
         "crates/jwe-session-file",
         "examples",
     ] {
