@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Redis revocation store at scale, against real redis-server processes on loopback,
-# with release builds of the CLI, the demo and the storm harness (tests/src/bin/redis-storm.rs):
+# with release builds of the CLI, the demo and the storm harness (tests/src/bin/storm.rs):
 #
 #   1. bulk revocation through the CLI (`revoke --sids-from`): revocations per second;
 #   2. 1,000,000 session revocations stored: a new demo instance's time to its first answer,
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 n=${1:-1000000}
 
 cargo build --release --locked -q -p jwe-session-cli -p jwe-session-examples -p jwe-session-tests \
-  --bin jwe-session --bin demo --bin redis-storm
+  --bin jwe-session --bin demo --bin storm
 bin=target/release
 work=$(mktemp -d)
 pids=()
@@ -80,4 +80,4 @@ read -r t_shared rss_shared <<<"$(demo_start "$shared")"
 echo "10,000 revocations beside $(redis-cli -p "$shared" dbsize) keys: first answer after ${t_shared} s, RSS $((rss_shared / 1024)) MiB"
 
 storm=$(free_port); redis "$storm"
-"$bin/redis-storm" "redis://127.0.0.1:$storm/" 1000 10
+"$bin/storm" "redis://127.0.0.1:$storm/" 1000 10

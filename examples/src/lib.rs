@@ -22,6 +22,8 @@ mod docs {
     struct Revocation;
     #[doc = include_str!("../../docs/redis.md")]
     struct Redis;
+    #[doc = include_str!("../../docs/postgres.md")]
+    struct Postgres;
     #[doc = include_str!("../../docs/keys.md")]
     struct Keys;
     #[doc = include_str!("../../docs/cli.md")]

@@ -239,15 +239,7 @@ async fn read(
 }
 
 fn decode_all(rows: &[sqlx::postgres::PgRow]) -> Vec<Stored> {
-    rows.iter()
-        .filter_map(|r| match rows::decode(r) {
-            Ok(s) => Some(s),
-            Err(why) => {
-                tracing::error!(row = %why, "revocation table: a row this version cannot read is set aside");
-                None
-            }
-        })
-        .collect()
+    rows.iter().filter_map(rows::decode_or_set_aside).collect()
 }
 
 /// The first load (and every reload): in one repeatable-read transaction, the newest
@@ -274,7 +266,7 @@ async fn load(shared: &Shared) -> Result<(usize, i64), BackendError> {
                 .bind(rows::secs(now))
                 .fetch(&mut *tx);
             while let Some(r) = cut.try_next().await? {
-                stored.push(r);
+                stored.extend(rows::decode_or_set_aside(&r));
             }
         }
         {
@@ -283,15 +275,14 @@ async fn load(shared: &Shared) -> Result<(usize, i64), BackendError> {
                 .bind(rows::secs(now))
                 .fetch(&mut *tx);
             while let Some(r) = recent.try_next().await? {
-                stored.push(r);
+                stored.extend(rows::decode_or_set_aside(&r));
             }
         }
         tx.commit().await?;
         Ok::<_, sqlx::Error>((newest, stored))
     })
     .await?;
-    let decoded = decode_all(&stored);
-    let n = shared.apply(&decoded);
+    let n = shared.apply(&stored);
     w.saw(newest);
     tracing::info!(
         revocations = n,

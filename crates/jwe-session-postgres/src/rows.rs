@@ -88,3 +88,15 @@ pub(crate) fn decode(row: &PgRow) -> Result<Stored, String> {
         seq,
     })
 }
+
+/// [`decode`], or `None` after an error naming the row: one this version cannot read is
+/// set aside, never taken for another scope, and the rest go on.
+pub(crate) fn decode_or_set_aside(row: &PgRow) -> Option<Stored> {
+    match decode(row) {
+        Ok(s) => Some(s),
+        Err(why) => {
+            tracing::error!(row = %why, "revocation table: a row this version cannot read is set aside");
+            None
+        }
+    }
+}

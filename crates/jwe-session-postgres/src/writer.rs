@@ -98,16 +98,7 @@ impl Writer {
                 .fetch_all(&self.pool),
         )
         .await?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| match rows::decode(r) {
-                Ok(s) => Some(s),
-                Err(why) => {
-                    tracing::error!(row = %why, "revocation table: a row this version cannot read is set aside");
-                    None
-                }
-            })
-            .collect())
+        Ok(rows.iter().filter_map(rows::decode_or_set_aside).collect())
     }
 
     /// Deletes expired rows in bounded batches (at most `batch` rows a statement, `rounds`

@@ -1,12 +1,13 @@
-//! Three demo instances on one Redis under a steady stream of revocations, for
-//! `benches/revocations.sh`: how long a revocation made on instance 0 takes to be refused
-//! by instances 1 and 2 (p50/p99/max), and request throughput on the three while idle and
-//! during the storm.
+//! Three demo instances on one shared store (Redis or PostgreSQL) under a steady stream
+//! of revocations, for `benches/revocations.sh` and `benches/revocations-postgres.sh`:
+//! how long a revocation made on instance 0 takes to be refused by instances 1 and 2
+//! (p50/p99/max), and request throughput on the three while idle and during the storm.
 //!
-//! `redis-storm REDIS_URL [RATE_PER_S] [SECONDS]` (defaults 1000 and 10). Each instance is a
-//! demo router with its own `RedisStore` (own connections, own follower, own mirror) on its
-//! own port, as separate processes would have; they share this process's two cores with
-//! the load generator, so the figures are a floor.
+//! `storm URL [RATE_PER_S] [SECONDS]` (defaults 1000 and 10): `redis://…` for the Redis
+//! store, `postgres://…` for the PostgreSQL one. Each instance is a demo router with its
+//! own store (own connections, own follower, own mirror) on its own port, as separate
+//! processes would have; they share this process's two cores with the load generator, so
+//! the figures are a floor.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,8 +17,10 @@ use std::time::{Duration, Instant};
 
 use jwe_session_core::{KeyRing, KeyRingHandle, Revocation, RevocationStore, SessionIds, UnixTime};
 use jwe_session_demo::demo::{app, DemoOptions};
+use jwe_session_postgres::PgStore;
 use jwe_session_redis::RedisStore;
 use jwe_session_tests::{Client, Server};
+use tokio::sync::watch;
 
 const LOAD_TASKS: usize = 4;
 
@@ -25,7 +28,7 @@ const LOAD_TASKS: usize = 4;
 async fn main() {
     let mut args = std::env::args().skip(1);
     let Some(url) = args.next() else {
-        eprintln!("usage: redis-storm REDIS_URL [RATE_PER_S] [SECONDS]");
+        eprintln!("usage: storm (REDIS_URL | POSTGRES_URL) [RATE_PER_S] [SECONDS]");
         std::process::exit(2);
     };
     let rate: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
@@ -35,9 +38,9 @@ async fn main() {
     let mut stores = Vec::new();
     let mut servers = Vec::new();
     for _ in 0..3 {
-        let store = RedisStore::builder(url.clone()).connect().await.unwrap();
+        let store = connect(&url).await;
         let mut opts = DemoOptions::new(ring.clone());
-        opts.store = Some(Arc::new(store.clone()));
+        opts.store = Some(Arc::clone(&store.0));
         servers.push(Server::start(app(opts).unwrap()).await);
         stores.push(store);
     }
@@ -57,11 +60,11 @@ async fn main() {
     let started: Arc<Mutex<Vec<Option<Instant>>>> =
         Arc::new(Mutex::new(vec![None; usize::try_from(total).unwrap()]));
     let mut watchers = Vec::new();
-    for store in &stores[1..] {
-        let store = store.clone();
+    for (store, updates) in &stores[1..] {
+        let store = Arc::clone(store);
+        let mut updates = updates.clone();
         let started = Arc::clone(&started);
         watchers.push(tokio::spawn(async move {
-            let mut updates = store.updates();
             let mut next = 0u64;
             let mut lat = Vec::with_capacity(usize::try_from(total).unwrap());
             let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds + 10);
@@ -96,7 +99,7 @@ async fn main() {
         }));
     }
     let revoker = {
-        let store = stores[0].clone();
+        let store = Arc::clone(&stores[0].0);
         let started = Arc::clone(&started);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
@@ -140,6 +143,20 @@ async fn main() {
         "throughput during the storm: {storm:.0} requests/s ({:.0}% of idle)",
         storm / idle * 100.0
     );
+}
+
+/// A store on `url`, and the counter it moves whenever its mirror changes.
+async fn connect(url: &str) -> (Arc<dyn RevocationStore>, watch::Receiver<u64>) {
+    if url.starts_with("postgres") {
+        let pool = jwe_session_postgres::PgPool::connect(url).await.unwrap();
+        let store = PgStore::builder(pool).connect().await.unwrap();
+        let updates = store.updates();
+        (Arc::new(store), updates)
+    } else {
+        let store = RedisStore::builder(url).connect().await.unwrap();
+        let updates = store.updates();
+        (Arc::new(store), updates)
+    }
 }
 
 /// GET /me with a valid cookie from `LOAD_TASKS` clients, round-robin over the instances,
