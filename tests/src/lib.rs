@@ -355,6 +355,7 @@ pub struct PgServer {
     dir: std::path::PathBuf,
     child: Option<std::process::Child>,
     extra: Vec<String>,
+    tls_ca: Option<String>,
 }
 
 impl PgServer {
@@ -368,6 +369,43 @@ impl PgServer {
         if !postgres_present() {
             return None;
         }
+        let mut s = Self::prepare(settings);
+        s.restart();
+        Some(s)
+    }
+
+    /// A server that also speaks TLS (`ssl=on`), with a certificate for `127.0.0.1` and
+    /// `localhost` signed by a CA made for it ([`tls_ca_file`](Self::tls_ca_file)).
+    pub fn start_tls() -> Option<Self> {
+        if !postgres_present() {
+            return None;
+        }
+        let mut s = Self::prepare(&[]);
+        let tls = TestCert::localhost();
+        let (crt, key, ca) = tls.write(&s.dir);
+        for f in [&crt, &key] {
+            chown_pg(std::path::Path::new(f));
+        }
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        s.extra = vec![
+            "ssl=on".into(),
+            format!("ssl_cert_file={crt}"),
+            format!("ssl_key_file={key}"),
+        ];
+        s.tls_ca = Some(ca);
+        s.restart();
+        Some(s)
+    }
+
+    /// The CA certificate file (PEM) of a TLS server.
+    pub fn tls_ca_file(&self) -> Option<&str> {
+        self.tls_ca.as_deref()
+    }
+
+    fn prepare(settings: &[&str]) -> Self {
         let port = free_port();
         let dir = pg_root().join(format!("data-{port}"));
         let _ = std::fs::remove_dir_all(&dir);
@@ -378,14 +416,13 @@ impl PgServer {
             .status()
             .unwrap();
         assert!(status.success(), "could not copy the PostgreSQL template");
-        let mut s = Self {
+        Self {
             port,
             dir,
             child: None,
             extra: settings.iter().map(|a| (*a).to_owned()).collect(),
-        };
-        s.restart();
-        Some(s)
+            tls_ca: None,
+        }
     }
 
     /// One server for every test of this process that needs no server of its own (each
@@ -480,7 +517,10 @@ impl PgServer {
             {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
+            // What a killed postmaster leaves: its lock files (a new one refuses to start
+            // while their pid looks alive).
             let _ = std::fs::remove_file(self.dir.join("postmaster.pid"));
+            let _ = std::fs::remove_file(self.dir.join(format!(".s.PGSQL.{}.lock", self.port)));
         }
     }
 
@@ -515,7 +555,7 @@ impl PgServer {
         let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
         let script = format!(
             "exec 0</dev/null; {bin} {args} >>'{dir}/server.log' 2>&1 & pg=$!; \
-             trap 'kill -9 $pg 2>/dev/null; exit 0' TERM KILL; \
+             trap 'kill -9 $pg 2>/dev/null; wait $pg; exit 0' TERM; \
              while [ -d /proc/{parent} ] && kill -0 $pg 2>/dev/null; do sleep 0.2; done; \
              kill -QUIT $pg 2>/dev/null; wait $pg; \\
              [ -d /proc/{parent} ] || rm -rf '{root}'",

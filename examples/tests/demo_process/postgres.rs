@@ -91,6 +91,34 @@ async fn two_demos_on_postgres_share_logouts_and_outlive_an_outage() {
         "A logged the queued logout: {}",
         a.log_text()
     );
+    // The durable queue: a logout A makes while PostgreSQL is down, then A killed before
+    // the database is back; only A's file holds it. A restarted on the same file sends it.
+    let mut dave = Client::new(a.url());
+    dave.login("dave").await;
+    let mut dave_copy = browser(&b.url(), &dave.jar);
+    server.kill();
+    assert_eq!(
+        dave.post_form("/logout", &[]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let a_port = a.port;
+    a.kill();
+    server.restart();
+    assert_eq!(
+        dave_copy.get("/me").await.status,
+        StatusCode::OK,
+        "only A's queue knows"
+    );
+    let a = Demo::start(a_port, &env_a, dir.join("a2.log"));
+    let took = until_status(
+        &mut dave_copy,
+        StatusCode::UNAUTHORIZED,
+        Duration::from_secs(10),
+    )
+    .await;
+    eprintln!("a logout queued on disk by a killed instance reached B {took:?} after its restart");
+    drop(a);
+
     // Nothing of the logouts is lost across the restart: a new instance refuses both.
     let c = Demo::start(
         free_port(),
@@ -103,7 +131,7 @@ async fn two_demos_on_postgres_share_logouts_and_outlive_an_outage() {
         ],
         dir.join("c.log"),
     );
-    for jar in [&alice.jar, &carol.jar] {
+    for jar in [&alice.jar, &carol.jar, &dave.jar] {
         let mut late = browser(&c.url(), jar);
         assert_eq!(late.get("/me").await.status, StatusCode::UNAUTHORIZED);
     }

@@ -418,3 +418,95 @@ async fn a_row_this_version_cannot_read_is_set_aside() {
         None
     );
 }
+
+/// TLS through rustls, trusting only the CA a test made (`sslmode=verify-full`): the
+/// store connects, writes, and a second store hears of it over its own TLS connection
+/// (`LISTEN` included); without the CA the handshake is refused, typed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_private_ca() {
+    let Some(server) = PgServer::start_tls() else {
+        return;
+    };
+    let plain = server.database();
+    let ca = server.tls_ca_file().unwrap();
+    let tls = format!("{plain}?sslmode=verify-full&sslrootcert={ca}");
+    let a = PgStore::builder(pool(&tls).await).connect().await.unwrap();
+    let b = PgStore::builder(pool(&tls).await)
+        .poll_interval(Duration::from_secs(60))
+        .connect()
+        .await
+        .unwrap();
+    a.revoke(session("over-tls"), UnixTime::now())
+        .await
+        .unwrap();
+    until_refused(&b, &["over-tls".to_owned()], Duration::from_secs(5)).await;
+    assert!(b.is_listening());
+    let db = plain.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(
+        server.psql(
+            &db,
+            "SELECT count(*) > 0 FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+             WHERE ssl AND datname = current_database()"
+        ),
+        "t",
+        "the stores' connections are TLS"
+    );
+    // The system's roots do not know the test CA: refused.
+    let untrusted = format!("{plain}?sslmode=verify-full");
+    let err = PgPool::connect(&untrusted).await.unwrap_err();
+    assert!(
+        err.to_string().to_lowercase().contains("certificate")
+            || err.to_string().to_lowercase().contains("tls"),
+        "{err}"
+    );
+}
+
+/// PostgreSQL down: a revocation holds here at once and is queued (acknowledged, not
+/// durable without `queue_in`), the authoritative check fails typed (the layer's policy
+/// decides), and once the server is back the queue goes out and another store sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_queues_and_fails_the_authoritative_check_typed() {
+    let Some(mut server) = PgServer::start() else {
+        return;
+    };
+    let url = server.database();
+    let a = PgStore::builder(pool(&url).await)
+        .timeout(Duration::from_millis(500))
+        .max_backoff(Duration::from_millis(200))
+        .poll_interval(Duration::from_millis(100))
+        .connect()
+        .await
+        .unwrap();
+    server.kill();
+    let now = UnixTime::now();
+    match a.revoke(session("during"), now).await.unwrap() {
+        Recorded::Queued { durable, .. } => assert!(!durable),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(a.queued(), 1);
+    assert_eq!(a.check(ids("during"), now), Some(Revoked::Session));
+    assert!(matches!(
+        a.check_authoritative(ids("someone"), now).await,
+        Err(jwe_session_core::CheckError::Unavailable { .. }
+            | jwe_session_core::CheckError::Timeout { .. })
+    ));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while a.is_connected() {
+        assert!(
+            Instant::now() < deadline,
+            "the store never noticed the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while a.queued() > 0 || !a.is_connected() {
+        assert!(Instant::now() < deadline, "the queue never went out");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let b = PgStore::builder(pool(&url).await).connect().await.unwrap();
+    assert_eq!(
+        b.check(ids("during"), UnixTime::now()),
+        Some(Revoked::Session)
+    );
+}
