@@ -546,6 +546,25 @@ impl FileStore {
     }
 }
 
+/// The durable queue of a shared store (`queue_in` of the Redis and PostgreSQL stores).
+impl jwe_session_core::DurableJournal for FileStore {
+    fn snapshot(&self, now: UnixTime) -> Vec<Revocation> {
+        FileStore::snapshot(self, now)
+    }
+
+    fn revokes(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<Revoked> {
+        self.check(ids, now)
+    }
+
+    fn record<'a>(
+        &'a self,
+        revocation: &'a Revocation,
+        now: UnixTime,
+    ) -> BoxFuture<'a, Result<(), RevokeError>> {
+        Box::pin(async move { self.revoke(revocation.clone(), now).await.map(|_| ()) })
+    }
+}
+
 impl RevocationStore for FileStore {
     fn check(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<Revoked> {
         self.inner.memory.check(ids, now)

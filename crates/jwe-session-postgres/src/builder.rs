@@ -7,13 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
-use jwe_session_core::{Clock, MemoryStore, RevocationQueue, SystemClock};
+use jwe_session_core::{Clock, Journal, MemoryStore, RevocationQueue, SystemClock};
 use sqlx::PgPool;
 use tokio::sync::{oneshot, watch, Notify};
 
 use crate::error::BackendError;
 use crate::follower::{follow_loop, listen_loop};
-use crate::journal::Journal;
 use crate::schema::{self, Sql, DEFAULT_SCHEMA};
 use crate::sender::send_loop;
 use crate::store::{AbortOnDrop, PgStore, Shared};
@@ -160,7 +159,7 @@ impl PgStoreBuilder {
             "this file is a PostgreSQL store's local queue, not what the service's instances \
              read: revoke through PostgreSQL (jwe-session revoke --postgres URL ...)",
         );
-        self.journal = Journal::in_file(file);
+        self.journal = Journal::new(file);
         self
     }
 

@@ -136,7 +136,6 @@ mod builder;
 mod conn;
 mod error;
 mod follower;
-mod journal;
 mod registry;
 mod rows;
 mod schema;

@@ -9,14 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwe_session_core::{
-    BoxFuture, CheckError, Clock, MemoryStore, Recorded, Revocation, RevocationQueue,
+    BoxFuture, CheckError, Clock, Journal, MemoryStore, Recorded, Revocation, RevocationQueue,
     RevocationStore, RevocationWatch, RevokeError, Revoked, SessionIds, SessionRegistry,
     UnixMicros, UnixTime, WatchUnsupported,
 };
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::journal::Journal;
 use crate::rows::Stored;
 use crate::writer::Writer;
 

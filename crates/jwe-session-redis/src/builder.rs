@@ -6,13 +6,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jwe_session_core::{Clock, SystemClock};
+use jwe_session_core::{Clock, Journal, SystemClock};
 use tokio::sync::{oneshot, watch};
 
 use crate::conn::{Conn, Target};
 use crate::error::BackendError;
 use crate::follower::{follow_loop, BLOCK};
-use crate::journal::Journal;
 use crate::layout::{self, Keys, StreamId};
 use crate::mirror::Mirror;
 use crate::outbox::Outbox;
@@ -148,7 +147,7 @@ impl RedisStoreBuilder {
             "this file is a Redis store's local queue, not what the service's instances read: \
              revoke through Redis (jwe-session revoke --redis URL --prefix P ...)",
         );
-        self.journal = Journal::in_file(file);
+        self.journal = Journal::new(file);
         self
     }
 

@@ -145,7 +145,6 @@ mod builder;
 mod conn;
 mod error;
 mod follower;
-mod journal;
 mod layout;
 mod mirror;
 mod outbox;

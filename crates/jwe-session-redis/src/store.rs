@@ -9,13 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwe_session_core::{
-    BoxFuture, CheckError, Clock, Recorded, Revocation, RevocationStore, RevocationWatch,
+    BoxFuture, CheckError, Clock, Journal, Recorded, Revocation, RevocationStore, RevocationWatch,
     RevokeError, Revoked, SessionIds, SessionRegistry, UnixMicros, UnixTime, WatchUnsupported,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::journal::Journal;
 use crate::mirror::Mirror;
 use crate::outbox::Outbox;
 use crate::writer::Writer;

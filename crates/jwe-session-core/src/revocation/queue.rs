@@ -1,12 +1,17 @@
-//! [`RevocationQueue`]: revocations a shared store's backend has not taken yet, one per
-//! [entry](RevocationKey), merged as they come by [`Revocation::absorb`] (the rule every
-//! store applies), and settled only for what was sent unchanged. The Redis and
-//! PostgreSQL stores keep their outage queues in one; a leaf that knows revocations only.
+//! What a shared store (Redis, PostgreSQL) keeps for an outage: [`RevocationQueue`],
+//! the revocations its backend has not taken yet, one per [entry](RevocationKey), merged
+//! as they come by [`Revocation::absorb`] (the rule every store applies) and settled only
+//! for what was sent unchanged; and [`Journal`], the optional durable record of every
+//! revocation the instance made ([`DurableJournal`], which the file store implements), so
+//! the queue survives a restart and a backend that lost data can be written back. A leaf
+//! that knows revocations only.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::model::{Revocation, RevocationKey, Revoked, Scope, SessionIds};
+use super::store::BoxFuture;
+use crate::error::RevokeError;
 use crate::time::UnixTime;
 
 /// An entry's key, owned.
@@ -106,6 +111,80 @@ impl RevocationQueue {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// A durable record of the revocations one instance made, kept beside a shared store:
+/// what [`Journal`] holds. `jwe_session_file::FileStore` implements it (the stores'
+/// `queue_in`).
+pub trait DurableJournal: Send + Sync + 'static {
+    /// Every revocation it holds that is still in force at `now`.
+    fn snapshot(&self, now: UnixTime) -> Vec<Revocation>;
+
+    /// Why it says session `ids` is revoked at `now`, if it does.
+    fn revokes(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<Revoked>;
+
+    /// Records `revocation`; on disk when the future completes with `Ok`.
+    ///
+    /// # Errors
+    /// [`RevokeError`]: it is not recorded.
+    fn record<'a>(
+        &'a self,
+        revocation: &'a Revocation,
+        now: UnixTime,
+    ) -> BoxFuture<'a, Result<(), RevokeError>>;
+}
+
+/// A shared store's optional [`DurableJournal`]: with none, it holds nothing and writes
+/// nothing. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Journal {
+    inner: Option<Arc<dyn DurableJournal>>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("durable", &self.inner.is_some())
+            .finish()
+    }
+}
+
+impl Journal {
+    /// A journal kept in `durable`.
+    pub fn new(durable: impl DurableJournal) -> Self {
+        Self {
+            inner: Some(Arc::new(durable)),
+        }
+    }
+
+    /// Every revocation it holds that is still in force at `now` (none without a journal).
+    #[must_use]
+    pub fn snapshot(&self, now: UnixTime) -> Vec<Revocation> {
+        self.inner
+            .as_ref()
+            .map_or_else(Vec::new, |j| j.snapshot(now))
+    }
+
+    /// Why it says session `ids` is revoked at `now`, if it does.
+    #[must_use]
+    pub fn revokes(&self, ids: SessionIds<'_>, now: UnixTime) -> Option<Revoked> {
+        self.inner.as_ref().and_then(|j| j.revokes(ids, now))
+    }
+
+    /// Records `revocation`; whether it is on disk now (a failure is logged, not
+    /// returned: the revocation holds in memory and in the queue either way).
+    pub async fn write(&self, revocation: &Revocation, now: UnixTime) -> bool {
+        let Some(j) = &self.inner else {
+            return false;
+        };
+        match j.record(revocation, now).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = ?e, "could not record a revocation in the durable queue");
+                false
+            }
+        }
     }
 }
 
