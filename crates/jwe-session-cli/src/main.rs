@@ -1041,6 +1041,19 @@ fn sessions(a: &SessionsArgs) -> Out {
     Ok(out)
 }
 
+/// The runtime a store command runs on: one thread, as a command needs no more.
+fn command_runtime() -> Result<tokio::runtime::Runtime, Fail> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            fail(
+                code::FAILURE,
+                format!("could not start the async runtime: {e}"),
+            )
+        })
+}
+
 /// Where a Redis command goes: the URL (or cluster nodes), the CA to trust, the prefix.
 struct RedisTarget<'a> {
     url: &'a str,
@@ -1076,15 +1089,7 @@ impl RedisTarget<'_> {
             })?),
             None => None,
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                fail(
-                    code::FAILURE,
-                    format!("could not start the async runtime: {e}"),
-                )
-            })?;
+        let runtime = command_runtime()?;
         let builder = move || {
             let b = if self.cluster {
                 jwe_session_redis::RedisStore::cluster_builder(self.url.split(',').map(str::trim))
@@ -1117,15 +1122,7 @@ impl PgTarget<'_> {
     /// A runtime for the command and a pool on the URL (a 10 s timeout on connecting).
     /// Errors never quote the URL, which may carry a password.
     fn connect(&self) -> Result<(tokio::runtime::Runtime, jwe_session_postgres::PgPool), Fail> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                fail(
-                    code::FAILURE,
-                    format!("could not start the async runtime: {e}"),
-                )
-            })?;
+        let runtime = command_runtime()?;
         let pool = runtime
             .block_on(
                 sqlx::postgres::PgPoolOptions::new()

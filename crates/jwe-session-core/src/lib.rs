@@ -113,9 +113,9 @@ pub use proof::{
     PublicJwk, DBSC_TYP, DEFAULT_MAX_PROOF_LEN, DPOP_TYP, MAX_CHALLENGE_LEN, MAX_JTI_LEN,
 };
 pub use revocation::{
-    Binding, BoxFuture, DurableJournal, Journal, MemoryRegistry, MemoryStore, RegistryError,
-    Revocation, RevocationKey, RevocationQueue, RevocationStore, RevocationWatch, Revoked, Scope,
-    SessionIds, SessionRecord, SessionRegistry, WatchEnd, MAX_LABEL_LEN, MAX_NETWORK_LEN,
+    Binding, BoxFuture, DurableJournal, Journal, Lost, MemoryRegistry, MemoryStore, RegistryError,
+    Resync, Revocation, RevocationKey, RevocationQueue, RevocationStore, RevocationWatch, Revoked,
+    Scope, SessionIds, SessionRecord, SessionRegistry, WatchEnd, MAX_LABEL_LEN, MAX_NETWORK_LEN,
 };
 pub use ring::{KeyRing, KeyRingHandle, DEFAULT_KEYS_ENV};
 pub use time::{Clock, ManualClock, SystemClock, UnixMicros, UnixTime};

@@ -1,7 +1,7 @@
 //! The follower: reads the revocation table into the mirror for the life of the store.
 //! It wakes on a `NOTIFY` (the listener's), on the listener's (re)connect, or every poll
 //! interval, and reads the rows numbered after the last it saw; on every read it also
-//! compares the database with the one it knew ([`resync`]): the same, it reads on; the
+//! compares the database with the one it knew ([`Resync`], the core's rule): the same, it reads on; the
 //! first load, it reads the cut-offs and the window; a database replaced or gone back in
 //! time, it writes back what this instance knows first.
 //!
@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::TryStreamExt as _;
+use jwe_session_core::{Lost, Resync};
 use sqlx::postgres::{PgListener, PgPoolOptions};
-use sqlx::{PgPool, Row as _, SqlStr};
+use sqlx::{PgPool, Row as _};
 use tokio::sync::oneshot;
 
 use crate::conn::bounded;
@@ -137,33 +138,6 @@ pub(crate) async fn listen_loop(shared: Arc<Shared>, pool: PgPool) {
     }
 }
 
-/// What a read must do about the mirror, by what it found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Resync {
-    /// The same database, not older: read on from where the follower was.
-    Continue,
-    /// The first load (no database known yet): read the cut-offs and the window.
-    Reload,
-    /// The database was replaced (another epoch) or went back in time (its newest number
-    /// is below one this instance saw): write back what this instance knows, then reload.
-    Repair(&'static str),
-}
-
-/// The repair decision, from the epoch the follower knew (none before the first load),
-/// the epoch the database holds now, and whether its numbers went back.
-fn resync(known: Option<&str>, epoch: &str, went_back: bool) -> Resync {
-    match known {
-        None => Resync::Reload,
-        Some(k) if k != epoch => Resync::Repair(
-            "the revocation schema was replaced (epoch changed)",
-        ),
-        Some(_) if went_back => Resync::Repair(
-            "PostgreSQL came back with older data (its newest revocation is older than one this instance saw)",
-        ),
-        Some(_) => Resync::Continue,
-    }
-}
-
 /// Brings the mirror in step with the table; how many revocations it applied.
 pub(crate) async fn sync(shared: &Shared, pos: &mut Position) -> Result<usize, BackendError> {
     let w = &shared.writer;
@@ -185,10 +159,14 @@ pub(crate) async fn sync(shared: &Shared, pos: &mut Position) -> Result<usize, B
         });
     };
     let went_back = newest < seen;
-    match resync(pos.epoch.as_deref(), &epoch, went_back) {
+    match Resync::decide(pos.epoch.as_deref(), &epoch, went_back) {
         Resync::Continue => {}
         Resync::Reload => pos.last = None,
-        Resync::Repair(why) => {
+        Resync::Repair(lost) => {
+            let why = match lost {
+                Lost::Replaced => "the revocation schema was replaced (epoch changed)",
+                Lost::WentBack => "PostgreSQL came back with older data (its newest revocation is older than one this instance saw)",
+            };
             repair(shared, why);
             w.rewind(seen, newest);
             pos.last = None;
@@ -205,7 +183,15 @@ pub(crate) async fn sync(shared: &Shared, pos: &mut Position) -> Result<usize, B
             let mut from = from;
             let mut applied = 0;
             loop {
-                let rows = read(shared, &w.sql.since, |q| q.bind(from).bind(READ_COUNT)).await?;
+                let rows = bounded(
+                    w.timeout,
+                    sqlx::query(w.sql.since.clone())
+                        .bind(from)
+                        .bind(READ_COUNT)
+                        .fetch_all(&w.pool),
+                )
+                .await?;
+                let rows: Vec<Stored> = rows.iter().filter_map(rows::decode_or_set_aside).collect();
                 let Some(last) = rows.last().map(|s| s.seq) else {
                     break;
                 };
@@ -219,27 +205,6 @@ pub(crate) async fn sync(shared: &Shared, pos: &mut Position) -> Result<usize, B
             Ok(applied)
         }
     }
-}
-
-type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
-
-/// Runs a row query, decoding each row; a row this version cannot read is set aside,
-/// loudly, and the rest go on.
-async fn read(
-    shared: &Shared,
-    sql: &SqlStr,
-    bind: impl FnOnce(Query<'_>) -> Query<'_>,
-) -> Result<Vec<Stored>, BackendError> {
-    let rows = bounded(
-        shared.writer.timeout,
-        bind(sqlx::query(sql.clone())).fetch_all(&shared.writer.pool),
-    )
-    .await?;
-    Ok(decode_all(&rows))
-}
-
-fn decode_all(rows: &[sqlx::postgres::PgRow]) -> Vec<Stored> {
-    rows.iter().filter_map(rows::decode_or_set_aside).collect()
 }
 
 /// The first load (and every reload): in one repeatable-read transaction, the newest
@@ -306,26 +271,4 @@ fn repair(shared: &Shared, why: &'static str) {
     shared.enqueue(known);
     shared.repairs.fetch_add(1, Ordering::SeqCst);
     shared.bump();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every read's outcome: only a known database that was replaced or went back is
-    /// repaired, and the first load never is (there is nothing of ours to write back).
-    #[test]
-    fn the_resync_decision() {
-        assert_eq!(resync(None, "e1", false), Resync::Reload);
-        assert_eq!(resync(None, "e1", true), Resync::Reload);
-        assert_eq!(resync(Some("e1"), "e1", false), Resync::Continue);
-        assert!(matches!(
-            resync(Some("e1"), "e2", false),
-            Resync::Repair(why) if why.contains("epoch changed")
-        ));
-        assert!(matches!(
-            resync(Some("e1"), "e1", true),
-            Resync::Repair(why) if why.contains("older data")
-        ));
-    }
 }

@@ -1,5 +1,5 @@
 //! The follower: reads the replication log into the mirror for the life of the store. On
-//! every (re)connect it compares the dataset with the one it knew ([`resync`]): the same,
+//! every (re)connect it compares the dataset with the one it knew ([`Resync`], the core's rule): the same,
 //! it reads on from where it was; the first load, it reads the cut-offs and the log's
 //! window; a Redis that lost data or came back older, it writes back what this instance
 //! knows first. Between reads it checks the epoch and the log's end every second.
@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use jwe_session_core::{Lost, Resync};
 use tokio::sync::oneshot;
 
 use crate::conn::{bounded, Clients, Conn};
@@ -160,10 +161,14 @@ async fn sync(
         }
     };
     let went_back = went_back || shared.writer.went_back(conn).await?;
-    match resync(pos.epoch.as_deref(), &epoch, went_back) {
+    match Resync::decide(pos.epoch.as_deref(), &epoch, went_back) {
         Resync::Continue => {}
         Resync::Reload => pos.last_id = None,
-        Resync::Repair(why) => {
+        Resync::Repair(lost) => {
+            let why = match lost {
+                Lost::Replaced => "Redis lost its revocation data (epoch marker changed)",
+                Lost::WentBack => "Redis came back with older data (its log ends before entries this instance saw)",
+            };
             repair(shared, why).await?;
             pos.last_id = None;
         }
@@ -179,33 +184,6 @@ async fn sync(
         pos.last_id = Some(last.unwrap_or(start));
     }
     Ok(applied)
-}
-
-/// What a (re)connect must do about the mirror, by what it found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Resync {
-    /// The same dataset, not older: read on from where the follower was.
-    Continue,
-    /// The first load (no dataset known yet): read the log's window.
-    Reload,
-    /// Redis lost data (another epoch) or came back older (its log ends before an entry
-    /// this instance saw): write back what this instance knows, then read the window.
-    Repair(&'static str),
-}
-
-/// The repair decision, from the epoch the follower knew (none before the first load),
-/// the epoch Redis holds now, and whether its log went back in time.
-fn resync(known: Option<&str>, epoch: &str, went_back: bool) -> Resync {
-    match known {
-        None => Resync::Reload,
-        Some(k) if k != epoch => {
-            Resync::Repair("Redis lost its revocation data (epoch marker changed)")
-        }
-        Some(_) if went_back => Resync::Repair(
-            "Redis came back with older data (its log ends before entries this instance saw)",
-        ),
-        Some(_) => Resync::Continue,
-    }
 }
 
 /// Writes back what this instance knows (its mirror, with each entry's whole `until`, and
@@ -292,31 +270,5 @@ async fn load_log(
         if entries.len() < READ_COUNT {
             return Ok((applied, last));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every (re)connect outcome: only a known dataset that is gone or older is repaired,
-    /// and the first load never is (there is nothing of ours to write back yet).
-    #[test]
-    fn the_resync_decision() {
-        assert_eq!(resync(None, "e1", false), Resync::Reload);
-        assert_eq!(resync(None, "e1", true), Resync::Reload);
-        assert_eq!(resync(Some("e1"), "e1", false), Resync::Continue);
-        assert!(matches!(
-            resync(Some("e1"), "e2", false),
-            Resync::Repair(why) if why.contains("epoch marker changed")
-        ));
-        assert!(matches!(
-            resync(Some("e1"), "e2", true),
-            Resync::Repair(why) if why.contains("epoch marker changed")
-        ));
-        assert!(matches!(
-            resync(Some("e1"), "e1", true),
-            Resync::Repair(why) if why.contains("older data")
-        ));
     }
 }

@@ -112,7 +112,7 @@ pub(crate) struct SessionCap {
 /// use jwe_session::DeviceInfo;
 ///
 /// let ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36";
-/// let info = DeviceInfo::from_user_agent(ua).network("203.0.113.77".parse().unwrap());
+/// let info = DeviceInfo::from_user_agent(ua).network([203, 0, 113, 77].into());
 /// assert_eq!(info.label_text(), Some("Chrome on Linux"));
 /// assert_eq!(info.network_text(), Some("203.0.113.0/24"));
 /// ```

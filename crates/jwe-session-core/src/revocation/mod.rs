@@ -24,7 +24,7 @@ mod watch;
 
 pub use memory::MemoryStore;
 pub use model::{Revocation, RevocationKey, Revoked, Scope, SessionIds};
-pub use queue::{DurableJournal, Journal, RevocationQueue};
+pub use queue::{DurableJournal, Journal, Lost, Resync, RevocationQueue};
 pub use registry::{
     Binding, MemoryRegistry, RegistryError, SessionRecord, SessionRegistry, MAX_LABEL_LEN,
     MAX_NETWORK_LEN,

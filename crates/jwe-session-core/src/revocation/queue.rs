@@ -3,8 +3,9 @@
 //! as they come by [`Revocation::absorb`] (the rule every store applies) and settled only
 //! for what was sent unchanged; and [`Journal`], the optional durable record of every
 //! revocation the instance made ([`DurableJournal`], which the file store implements), so
-//! the queue survives a restart and a backend that lost data can be written back. A leaf
-//! that knows revocations only.
+//! the queue survives a restart and a backend that lost data can be written back; and
+//! [`Resync`], the one rule for when that write-back is due. A leaf that knows
+//! revocations only.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -188,6 +189,45 @@ impl Journal {
     }
 }
 
+/// What a shared store's follower does when it reads its backend again (a reconnect, a
+/// periodic check), by what it found: the one repair rule of the Redis and PostgreSQL
+/// stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resync {
+    /// The same backend, not older: read on from where the follower was.
+    Continue,
+    /// The first load (no backend known yet): read what the window needs.
+    Reload,
+    /// The backend lost data: write back what this instance knows, then reload.
+    Repair(Lost),
+}
+
+/// How a backend was found to have lost data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lost {
+    /// Its epoch marker (a random id the first instance set) is another: it was emptied
+    /// or replaced.
+    Replaced,
+    /// Its log or numbering ends before an entry this instance saw: it went back in time
+    /// (an older snapshot or backup, a failover to a lagging replica).
+    WentBack,
+}
+
+impl Resync {
+    /// The decision, from the epoch the follower knew (`None` before the first load), the
+    /// epoch the backend holds now, and whether it went back. The first load never
+    /// repairs: there is nothing of this instance's to write back yet.
+    #[must_use]
+    pub fn decide(known: Option<&str>, epoch: &str, went_back: bool) -> Self {
+        match known {
+            None => Self::Reload,
+            Some(k) if k != epoch => Self::Repair(Lost::Replaced),
+            Some(_) if went_back => Self::Repair(Lost::WentBack),
+            Some(_) => Self::Continue,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +281,27 @@ mod tests {
         let one = q.batch(1);
         assert_eq!(one.len(), 1);
         assert_eq!(q.settle(&one), 1);
+    }
+
+    /// Every outcome: only a known backend that was replaced or went back is repaired, a
+    /// replaced one whether or not it also went back, and the first load never.
+    #[test]
+    fn the_resync_decision() {
+        assert_eq!(Resync::decide(None, "e1", false), Resync::Reload);
+        assert_eq!(Resync::decide(None, "e1", true), Resync::Reload);
+        assert_eq!(Resync::decide(Some("e1"), "e1", false), Resync::Continue);
+        assert_eq!(
+            Resync::decide(Some("e1"), "e2", false),
+            Resync::Repair(Lost::Replaced)
+        );
+        assert_eq!(
+            Resync::decide(Some("e1"), "e2", true),
+            Resync::Repair(Lost::Replaced)
+        );
+        assert_eq!(
+            Resync::decide(Some("e1"), "e1", true),
+            Resync::Repair(Lost::WentBack)
+        );
     }
 
     /// A queued revocation revokes before the backend has it, until its `until`.
