@@ -1029,25 +1029,7 @@ impl Jose {
     /// The bridge, or `None` after a loud message when `node` or `npm ci --prefix
     /// tests/interop` is missing. With `JWE_SESSION_REQUIRE_INTEROP=1` (as CI sets) that fails.
     pub fn find() -> Option<Self> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop");
-        let ready = dir.join("node_modules/jose").is_dir()
-            && std::process::Command::new("node")
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success());
-        if ready {
-            return Some(Self {
-                script: dir.join("jose.mjs"),
-            });
-        }
-        let msg =
-            "node or tests/interop/node_modules/jose missing (run `npm ci --prefix tests/interop`)";
-        assert!(
-            std::env::var("JWE_SESSION_REQUIRE_INTEROP").as_deref() != Ok("1"),
-            "{msg}"
-        );
-        eprintln!("\n*** SKIPPING interop test: {msg} ***\n");
-        None
+        node_bridge("jose", "jose.mjs").map(|script| Self { script })
     }
 
     /// Runs one request; the process's output, whether it succeeded or not.
@@ -1064,6 +1046,63 @@ impl Jose {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+/// `tests/interop/SCRIPT` when `node` runs and `tests/interop/node_modules/MODULE` is
+/// installed; else `None` after a loud message (a failure under
+/// `JWE_SESSION_REQUIRE_INTEROP=1`, as CI sets).
+fn node_bridge(module: &str, script: &str) -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("interop");
+    let ready = dir.join("node_modules").join(module).is_dir()
+        && std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if ready {
+        return Some(dir.join(script));
+    }
+    let msg = format!(
+        "node or tests/interop/node_modules/{module} missing (run `npm ci --prefix tests/interop`)"
+    );
+    assert!(
+        std::env::var("JWE_SESSION_REQUIRE_INTEROP").as_deref() != Ok("1"),
+        "{msg}"
+    );
+    eprintln!("\n*** SKIPPING interop test: {msg} ***\n");
+    None
+}
+
+/// Auth.js's own packages behind `tests/interop/authjs.mjs`: `@auth/core` (v5) and
+/// `next-auth@4`, each with its `encode`, `decode`, `getToken` and cookie chunking. One
+/// JSON array of requests in, one array of answers out.
+pub struct AuthJs {
+    script: std::path::PathBuf,
+}
+
+impl AuthJs {
+    /// The bridge, or `None` after a loud message when node or the packages are missing
+    /// (a failure under `JWE_SESSION_REQUIRE_INTEROP=1`).
+    pub fn find() -> Option<Self> {
+        let script = node_bridge("@auth/core", "authjs.mjs")?;
+        node_bridge("next-auth", "authjs.mjs")?;
+        Some(Self { script })
+    }
+
+    /// Runs a batch of requests that must all be understood; their answers, in order.
+    pub fn call(&self, reqs: &[serde_json::Value]) -> Vec<serde_json::Value> {
+        let out = run_script("node", &self.script, &serde_json::Value::from(reqs.to_vec()));
+        assert!(
+            out.status.success(),
+            "authjs.mjs failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Runs one request.
+    pub fn one(&self, req: serde_json::Value) -> serde_json::Value {
+        self.call(&[req]).remove(0)
     }
 }
 

@@ -92,8 +92,14 @@ pub enum KeyError {
         /// The key's kid.
         kid: String,
     },
-    /// The JWK Set has no keys.
+    /// The JWK Set has no keys (or no Auth.js secret was given).
     EmptySet,
+    /// An Auth.js / NextAuth secret is empty (`AUTH_SECRET=`): it would derive a key anyone
+    /// can compute.
+    EmptySecret {
+        /// Its position in the list of secrets, from 0.
+        index: usize,
+    },
     /// Two keys share a kid.
     DuplicateKid {
         /// The repeated kid.
@@ -238,6 +244,7 @@ impl KeyError {
             Self::BadLength { .. } => "BadLength",
             Self::PassphraseLike { .. } => "PassphraseLike",
             Self::EmptySet { .. } => "EmptySet",
+            Self::EmptySecret { .. } => "EmptySecret",
             Self::DuplicateKid { .. } => "DuplicateKid",
             Self::ActiveKidMissing { .. } => "ActiveKidMissing",
             Self::ActiveKidDecryptOnly { .. } => "ActiveKidDecryptOnly",
@@ -309,13 +316,17 @@ impl fmt::Display for KeyError {
             ),
             Self::BadLength { kid, bytes } => write!(
                 f,
-                "key {kid:?} is {bytes} bytes; AES-GCM keys are 16, 24 or 32 bytes: {MAKE_A_KEY}"
+                "key {kid:?} is {bytes} bytes; AES-GCM keys are 16, 24 or 32 bytes (64 for A256CBC-HS512): {MAKE_A_KEY}"
             ),
             Self::PassphraseLike { kid } => write!(
                 f,
                 "key {kid:?} looks like a password, not random bytes; {MAKE_A_KEY}"
             ),
             Self::EmptySet => f.write_str("the key set has no keys"),
+            Self::EmptySecret { index } => write!(
+                f,
+                "Auth.js secret {index} is empty; set AUTH_SECRET to the Next.js app's secret"
+            ),
             Self::DuplicateKid { kid } => write!(f, "two keys share the kid {kid:?}"),
             Self::ActiveKidMissing { kid } => {
                 write!(f, "active kid {kid:?} is not in the key set")

@@ -37,10 +37,11 @@ impl Headers {
         Self(ArcSwap::from_pointee(Vec::new()))
     }
 
-    /// The header the key `kid` (for `enc`) writes for `purpose`, built on first use.
+    /// The header the key `kid` (for `enc`) writes for `purpose`, built on first use; a
+    /// key that writes no kid (NextAuth v4's) passes `None`.
     pub(crate) fn for_purpose(
         &self,
-        kid: &str,
+        kid: Option<&str>,
         enc: Enc,
         purpose: Option<&Arc<str>>,
     ) -> Arc<Written> {
@@ -77,16 +78,20 @@ impl Headers {
 }
 
 /// The protected header a key writes for a purpose, base64url-encoded:
-/// `{"alg":"dir","enc":…,"kid":…}` and, with a purpose, `"typ"`.
-pub(crate) fn encode(kid: &str, enc: Enc, purpose: Option<&str>) -> String {
+/// `{"alg":"dir","enc":…,"kid":…}` and, with a purpose, `"typ"`. (Auth.js writes the same
+/// three members in the same order; NextAuth v4 writes no kid.)
+pub(crate) fn encode(kid: Option<&str>, enc: Enc, purpose: Option<&str>) -> String {
     let mut json = String::with_capacity(96);
     json.push_str("{\"alg\":\"dir\",\"enc\":\"");
     json.push_str(enc.as_str());
+    json.push('"');
     // Kids are printable ASCII without quotes or backslashes (checked at load), so they
     // need no escaping; purposes may be anything and go through the JSON encoder.
-    json.push_str("\",\"kid\":\"");
-    json.push_str(kid);
-    json.push('"');
+    if let Some(kid) = kid {
+        json.push_str(",\"kid\":\"");
+        json.push_str(kid);
+        json.push('"');
+    }
     if let Some(p) = purpose {
         json.push_str(",\"typ\":");
         json.push_str(&serde_json::Value::from(p).to_string());
@@ -96,15 +101,16 @@ pub(crate) fn encode(kid: &str, enc: Enc, purpose: Option<&str>) -> String {
 }
 
 /// A token's protected header after the checks that need no key: `alg` is `dir`, no `zip`,
-/// no `crit`, a `kid`. What is left depends on the key the `kid` names.
+/// no `crit`. What is left depends on the key the `kid` names (a ring that opens tokens
+/// without a kid, Auth.js's, finds the key otherwise; any other refuses them).
 pub(crate) struct Parsed<'a> {
-    pub(crate) kid: Cow<'a, str>,
+    pub(crate) kid: Option<Cow<'a, str>>,
     pub(crate) enc: Option<Cow<'a, str>>,
     pub(crate) typ: Option<Cow<'a, str>>,
 }
 
 /// Reads a protected header (already known to start as a JSON object), in the documented
-/// order: JSON, `alg` present and `dir`, no `zip`, no `crit`, `kid` present.
+/// order: JSON, `alg` present and `dir`, no `zip`, no `crit`.
 pub(crate) fn parse(json: &[u8]) -> Result<Parsed<'_>, OpenError> {
     let header: Repr<'_> = serde_json::from_slice(json).map_err(|_| OpenError::HeaderNotJson)?;
     let alg = header
@@ -121,11 +127,8 @@ pub(crate) fn parse(json: &[u8]) -> Result<Parsed<'_>, OpenError> {
     if header.crit {
         return Err(OpenError::Critical);
     }
-    let kid = header
-        .kid
-        .ok_or(OpenError::MissingHeader { field: "kid" })?;
     Ok(Parsed {
-        kid,
+        kid: header.kid,
         enc: header.enc,
         typ: header.typ,
     })

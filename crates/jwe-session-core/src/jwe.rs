@@ -15,6 +15,7 @@ use crate::b64;
 
 use crate::error::{starts_json_object, ClaimsTypeError, OpenError, SealError, Segment};
 use crate::key::Key;
+use crate::names::Enc;
 
 /// The default limit on a token's length: 16 KiB.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -260,7 +261,7 @@ pub(crate) fn decode(s: Segments<'_>) -> Result<Decoded<'_>, OpenError> {
     })
 }
 
-/// IV and tag lengths, then the AEAD.
+/// IV and tag lengths (the key's algorithm's), then the AEAD.
 pub(crate) fn finish(
     key: &Key,
     header_b64: &str,
@@ -268,12 +269,13 @@ pub(crate) fn finish(
     mut buf: Zeroizing<Vec<u8>>,
     tag: &[u8],
 ) -> Result<Opened<Zeroizing<Vec<u8>>>, OpenError> {
-    let iv: &[u8; 12] = iv
-        .try_into()
-        .map_err(|_| OpenError::IvLength { len: iv.len() })?;
-    let tag: &[u8; 16] = tag
-        .try_into()
-        .map_err(|_| OpenError::TagLength { len: tag.len() })?;
+    let enc = key.enc();
+    if iv.len() != enc.iv_len() {
+        return Err(OpenError::IvLength { len: iv.len() });
+    }
+    if tag.len() != enc.tag_len() {
+        return Err(OpenError::TagLength { len: tag.len() });
+    }
     key.decrypt_in_place(iv, header_b64.as_bytes(), &mut buf, tag)
         .map_err(|_| OpenError::Decrypt)?;
     Ok(Opened {
@@ -457,7 +459,7 @@ pub(crate) fn seal_with(
     opts: &TokenOptions,
 ) -> Result<SessionToken, SealError> {
     let header = key.header_for(opts.purpose.as_ref());
-    let len = sealed_len(header.b64.len(), payload.len());
+    let len = sealed_len(key.enc(), header.b64.len(), payload.len());
     if len > opts.max_len {
         return Err(SealError::TooLarge {
             len,
@@ -469,20 +471,23 @@ pub(crate) fn seal_with(
     })?;
     // Straight from the OS for every token: a user-space pool would be faster, but after a
     // fork() two processes would hand out the same IVs, and GCM does not survive that.
-    let mut iv = [0u8; 12];
-    OsRng.fill_bytes(&mut iv);
-    seal_raw(key, &header.b64, &iv, payload)
+    let mut iv = [0u8; 16];
+    let iv = &mut iv[..key.enc().iv_len()];
+    OsRng.fill_bytes(iv);
+    seal_raw(key, &header.b64, iv, payload)
 }
 
-pub(crate) const fn sealed_len(header_len: usize, payload_len: usize) -> usize {
+/// The length of a token whose base64url header is `header_len` bytes and whose plaintext
+/// is `payload_len` bytes, sealed with `enc`.
+pub(crate) const fn sealed_len(enc: Enc, header_len: usize, payload_len: usize) -> usize {
     // header . (empty) . iv . ciphertext . tag
     header_len
         + 2
-        + b64::encoded_len(12)
+        + b64::encoded_len(enc.iv_len())
         + 1
-        + b64::encoded_len(payload_len)
+        + b64::encoded_len(enc.ciphertext_len(payload_len))
         + 1
-        + b64::encoded_len(16)
+        + b64::encoded_len(enc.tag_len())
 }
 
 /// Seals with an explicit header and IV, encrypting the payload in place. Only
@@ -490,7 +495,7 @@ pub(crate) const fn sealed_len(header_len: usize, payload_len: usize) -> usize {
 pub(crate) fn seal_raw(
     key: &Key,
     header_b64: &str,
-    iv: &[u8; 12],
+    iv: &[u8],
     mut buf: Zeroizing<Vec<u8>>,
 ) -> Result<SessionToken, SealError> {
     let tag = key
@@ -499,14 +504,22 @@ pub(crate) fn seal_raw(
     // Ciphertext now, which the token shows anyway: out of `Zeroizing`, it is freed
     // without being wiped (the spare capacity never held plaintext: nothing wrote there).
     let buf = std::mem::take(&mut *buf);
-    let mut out = Vec::with_capacity(sealed_len(header_b64.len(), buf.len()));
+    let tag = tag.as_slice();
+    let len = header_b64.len()
+        + 2
+        + b64::encoded_len(iv.len())
+        + 1
+        + b64::encoded_len(buf.len())
+        + 1
+        + b64::encoded_len(tag.len());
+    let mut out = Vec::with_capacity(len);
     out.extend_from_slice(header_b64.as_bytes());
     out.extend_from_slice(b"..");
     b64::encode_into(iv, &mut out);
     out.push(b'.');
     b64::encode_into(&buf, &mut out);
     out.push(b'.');
-    b64::encode_into(&tag, &mut out);
+    b64::encode_into(tag, &mut out);
     // Always ASCII: a base64url header, dots and base64url segments.
     String::from_utf8(out)
         .map(SessionToken)
@@ -664,12 +677,12 @@ mod tests {
         let aad = v["protected_b64"].as_str().unwrap().as_bytes();
         let iv: [u8; 12] = d("iv_b64").try_into().unwrap();
         let tag: [u8; 16] = d("tag_b64").try_into().unwrap();
-        let mut buf = d("ciphertext_b64");
+        let mut buf = Zeroizing::new(d("ciphertext_b64"));
         key.decrypt_in_place(&iv, aad, &mut buf, &tag).unwrap();
-        assert_eq!(buf, v["plaintext"].as_str().unwrap().as_bytes());
+        assert_eq!(buf.as_slice(), v["plaintext"].as_str().unwrap().as_bytes());
         let got_tag = key.encrypt_in_place(&iv, aad, &mut buf).unwrap();
-        assert_eq!(buf, d("ciphertext_b64"));
-        assert_eq!(got_tag, tag);
+        assert_eq!(*buf, d("ciphertext_b64"));
+        assert_eq!(got_tag.as_slice(), tag);
     }
 
     fn variant(e: &OpenError) -> String {

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::aes::Aes192;
-use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm, Nonce, Tag};
+use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm, Nonce, Tag as Tag16};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use crate::cbc_hs::{self, CbcHs512};
 use crate::error::{truncate, KeyError};
 use crate::header::{Headers, Written};
 use crate::names::Enc;
@@ -30,13 +31,31 @@ pub const SEAL_WARN_AT: u64 = 1 << 30;
 
 const SEAL_WARN_EVERY: u64 = 1 << 28;
 
-/// The expanded AES key schedule and GHASH key, built once per key. The `aes` and
-/// `polyval` crates zeroize both on drop (their `zeroize` features are enabled).
+/// The expanded AES key schedule and GHASH key (or, for CBC, the keyed MAC), built once
+/// per key. The `aes`, `polyval` and `hmac` crates zeroize them on drop (their `zeroize`
+/// features are enabled).
 enum Cipher {
     A128(Box<Aes128Gcm>),
     A192(Box<AesGcm<Aes192, U12>>),
     A256(Box<Aes256Gcm>),
+    CbcHs512(Box<CbcHs512>),
 }
+
+/// A tag as the cipher made it: 16 bytes for AES-GCM, 32 for `A256CBC-HS512`.
+pub(crate) struct Tag {
+    bytes: [u8; cbc_hs::TAG_LEN],
+    len: usize,
+}
+
+impl Tag {
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// The cipher refused a token: its tag did not verify.
+#[derive(Debug)]
+pub(crate) struct Refused;
 
 /// A content-encryption key with its kid.
 ///
@@ -68,6 +87,21 @@ pub struct Key {
     /// this moment and re-sealed under the active key from it on (see
     /// [`KeyRing::new`](crate::KeyRing::new)).
     pub(crate) keep_until: UnixTime,
+    /// How the key treats tokens without a `kid` (Auth.js's keys only; a key of a JWK Set
+    /// always writes its kid and opens only tokens that name it).
+    pub(crate) kidless: Kidless,
+}
+
+/// How a key treats tokens without a `kid` header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kidless {
+    /// Writes its kid; opens only tokens that name it.
+    Refuse,
+    /// Writes its kid; also opens tokens without one, when their `enc` is its own (the
+    /// first Auth.js secret's keys, as `@auth/core`'s `decode` does).
+    Open,
+    /// Writes no kid, and opens tokens without one (NextAuth v4's key).
+    Anonymous,
 }
 
 impl fmt::Debug for Key {
@@ -200,6 +234,9 @@ impl Key {
             Enc::A256Gcm => Cipher::A256(Box::new(
                 Aes256Gcm::new_from_slice(&secret).map_err(|_| bad_len())?,
             )),
+            Enc::A256CbcHs512 => {
+                Cipher::CbcHs512(Box::new(CbcHs512::new(&secret).ok_or_else(bad_len)?))
+            }
         };
         Ok(Self {
             kid: Arc::from(kid),
@@ -212,7 +249,21 @@ impl Key {
             seals_from: None,
             sealed_until: None,
             keep_until: UnixTime::EPOCH,
+            kidless: Kidless::Refuse,
         })
+    }
+
+    /// A key derived from a secret (Auth.js's HKDF keys): random bytes of `enc`'s length,
+    /// with no passphrase check (the bytes are a hash output, never typed).
+    pub(crate) fn derived(
+        kid: &str,
+        secret: Zeroizing<Vec<u8>>,
+        kidless: Kidless,
+    ) -> Result<Self, KeyError> {
+        check_kid(kid)?;
+        let mut key = Self::build(kid, secret, true)?;
+        key.kidless = kidless;
+        Ok(key)
     }
 
     /// This key, restricted to opening tokens (as `"key_ops":["decrypt"]` does).
@@ -270,7 +321,8 @@ impl Key {
 
     /// The base64url protected header this key writes for `purpose` (see [`Headers`]).
     pub(crate) fn header_for(&self, purpose: Option<&Arc<str>>) -> Arc<Written> {
-        self.headers.for_purpose(&self.kid, self.enc, purpose)
+        let kid = (self.kidless != Kidless::Anonymous).then_some(&*self.kid);
+        self.headers.for_purpose(kid, self.enc, purpose)
     }
 
     /// Whether this key may seal (false for `"key_ops":["decrypt"]`).
@@ -344,36 +396,78 @@ impl Key {
         out
     }
 
+    /// Encrypts `buf` in place under `iv` (of [`Enc::iv_len`] bytes; CBC's padding grows
+    /// `buf`) and returns the tag.
     pub(crate) fn encrypt_in_place(
         &self,
-        iv: &[u8; 12],
+        iv: &[u8],
         aad: &[u8],
-        buf: &mut [u8],
-    ) -> Result<[u8; 16], aes_gcm::Error> {
-        let nonce = &Nonce::<U12>::from(*iv);
-        let buf = buf.into();
-        let tag = match &self.cipher {
-            Cipher::A128(c) => c.encrypt_inout_detached(nonce, aad, buf)?,
-            Cipher::A192(c) => c.encrypt_inout_detached(nonce, aad, buf)?,
-            Cipher::A256(c) => c.encrypt_inout_detached(nonce, aad, buf)?,
+        buf: &mut Zeroizing<Vec<u8>>,
+    ) -> Result<Tag, Refused> {
+        let mut out = Tag {
+            bytes: [0; cbc_hs::TAG_LEN],
+            len: self.enc.tag_len(),
         };
-        Ok(tag.into())
+        let gcm = |iv: &[u8]| <&[u8; 12]>::try_from(iv).map(|iv| Nonce::<U12>::from(*iv));
+        let tag = match &self.cipher {
+            Cipher::CbcHs512(c) => {
+                let iv = iv.try_into().map_err(|_| Refused)?;
+                out.bytes = c.seal(iv, aad, buf);
+                return Ok(out);
+            }
+            Cipher::A128(c) => {
+                let nonce = gcm(iv).map_err(|_| Refused)?;
+                c.encrypt_inout_detached(&nonce, aad, buf.as_mut_slice().into())
+            }
+            Cipher::A192(c) => {
+                let nonce = gcm(iv).map_err(|_| Refused)?;
+                c.encrypt_inout_detached(&nonce, aad, buf.as_mut_slice().into())
+            }
+            Cipher::A256(c) => {
+                let nonce = gcm(iv).map_err(|_| Refused)?;
+                c.encrypt_inout_detached(&nonce, aad, buf.as_mut_slice().into())
+            }
+        }
+        .map_err(|_| Refused)?;
+        out.bytes[..16].copy_from_slice(&tag);
+        Ok(out)
     }
 
+    /// Checks `tag` and decrypts `buf` in place (CBC's padding is cut off). The IV and tag
+    /// lengths were checked against [`enc`](Self::enc) by the caller.
     pub(crate) fn decrypt_in_place(
         &self,
-        iv: &[u8; 12],
+        iv: &[u8],
         aad: &[u8],
-        buf: &mut [u8],
-        tag: &[u8; 16],
-    ) -> Result<(), aes_gcm::Error> {
-        let nonce = &Nonce::<U12>::from(*iv);
-        let tag = &Tag::from(*tag);
-        let buf = buf.into();
+        buf: &mut Zeroizing<Vec<u8>>,
+        tag: &[u8],
+    ) -> Result<(), Refused> {
+        let gcm = |iv: &[u8], tag: &[u8]| -> Result<(Nonce<U12>, Tag16), Refused> {
+            let iv = <&[u8; 12]>::try_from(iv).map_err(|_| Refused)?;
+            let tag = <&[u8; 16]>::try_from(tag).map_err(|_| Refused)?;
+            Ok((Nonce::<U12>::from(*iv), Tag16::from(*tag)))
+        };
         match &self.cipher {
-            Cipher::A128(c) => c.decrypt_inout_detached(nonce, aad, buf, tag),
-            Cipher::A192(c) => c.decrypt_inout_detached(nonce, aad, buf, tag),
-            Cipher::A256(c) => c.decrypt_inout_detached(nonce, aad, buf, tag),
+            Cipher::CbcHs512(c) => {
+                let iv = iv.try_into().map_err(|_| Refused)?;
+                let tag = tag.try_into().map_err(|_| Refused)?;
+                c.open(iv, aad, buf, tag).map_err(|_| Refused)
+            }
+            Cipher::A128(c) => {
+                let (nonce, tag) = gcm(iv, tag)?;
+                c.decrypt_inout_detached(&nonce, aad, buf.as_mut_slice().into(), &tag)
+                    .map_err(|_| Refused)
+            }
+            Cipher::A192(c) => {
+                let (nonce, tag) = gcm(iv, tag)?;
+                c.decrypt_inout_detached(&nonce, aad, buf.as_mut_slice().into(), &tag)
+                    .map_err(|_| Refused)
+            }
+            Cipher::A256(c) => {
+                let (nonce, tag) = gcm(iv, tag)?;
+                c.decrypt_inout_detached(&nonce, aad, buf.as_mut_slice().into(), &tag)
+                    .map_err(|_| Refused)
+            }
         }
     }
 }

@@ -41,6 +41,9 @@
 //!   plus yours; `exp`/`nbf`/leeway/`iss`/`aud`/required/absolute lifetime; the three
 //!   session clocks.
 //! - [`RevocationStore`], [`MemoryStore`]: logout, logout everywhere, emergency.
+//! - [`KeyRing::from_authjs_secrets`], [`KeyRing::from_nextauth_secret`], [`AuthJsClaims`],
+//!   [`join_authjs_chunks`]: Auth.js / NextAuth session cookies (`A256CBC-HS512` or
+//!   `A256GCM` under an HKDF-derived key), opened as strictly as this crate's own.
 //! - [`Clock`], [`ManualClock`]: every time-dependent call has an `_at(now)` form.
 //!
 //! # Security model
@@ -77,7 +80,9 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod authjs;
 mod b64;
+mod cbc_hs;
 mod claims;
 mod error;
 mod header;
@@ -93,6 +98,10 @@ mod ring;
 mod time;
 mod validation;
 
+pub use authjs::{
+    join_authjs_chunks, split_authjs_token, AuthJsClaims, AuthJsVersion, ChunkError,
+    AUTHJS_CLOCK_TOLERANCE, AUTHJS_MAX_CHUNKS,
+};
 pub use claims::{random_id, Audience, Claims, Confirmation, DeviceKey};
 pub use error::{
     debug_report, BoxError, CheckError, ClaimsTypeError, InvalidRevocation, KeyError, OpenError,

@@ -4,7 +4,8 @@
 
 use std::fmt;
 
-/// The JWE content-encryption algorithm, fixed by the key's length.
+/// The JWE content-encryption algorithm, fixed by the key's length: AES-GCM for 16, 24 and
+/// 32 bytes, `A256CBC-HS512` (RFC 7518 §5.2.5, what Auth.js seals its cookies with) for 64.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Enc {
@@ -15,6 +16,9 @@ pub enum Enc {
     /// AES-GCM with a 256-bit key: the default and the recommendation.
     #[default]
     A256Gcm,
+    /// AES-256-CBC with HMAC-SHA-512 (RFC 7518 §5.2.5), a 64-byte key: the first half keys
+    /// the MAC, the second the cipher. Auth.js's session cookies use it.
+    A256CbcHs512,
 }
 
 impl Enc {
@@ -25,6 +29,7 @@ impl Enc {
             Self::A128Gcm => "A128GCM",
             Self::A192Gcm => "A192GCM",
             Self::A256Gcm => "A256GCM",
+            Self::A256CbcHs512 => "A256CBC-HS512",
         }
     }
 
@@ -35,6 +40,31 @@ impl Enc {
             Self::A128Gcm => 16,
             Self::A192Gcm => 24,
             Self::A256Gcm => 32,
+            Self::A256CbcHs512 => 64,
+        }
+    }
+
+    /// The IV length in bytes: 12 for AES-GCM, 16 for CBC.
+    pub(crate) const fn iv_len(self) -> usize {
+        match self {
+            Self::A256CbcHs512 => 16,
+            _ => 12,
+        }
+    }
+
+    /// The tag length in bytes: 16 for AES-GCM, 32 for `A256CBC-HS512`.
+    pub(crate) const fn tag_len(self) -> usize {
+        match self {
+            Self::A256CbcHs512 => 32,
+            _ => 16,
+        }
+    }
+
+    /// The ciphertext length for `len` bytes of plaintext (CBC pads to whole blocks).
+    pub(crate) const fn ciphertext_len(self, len: usize) -> usize {
+        match self {
+            Self::A256CbcHs512 => crate::cbc_hs::padded_len(len),
+            _ => len,
         }
     }
 
@@ -45,6 +75,7 @@ impl Enc {
             "A128GCM" => Some(Self::A128Gcm),
             "A192GCM" => Some(Self::A192Gcm),
             "A256GCM" => Some(Self::A256Gcm),
+            "A256CBC-HS512" => Some(Self::A256CbcHs512),
             _ => None,
         }
     }
@@ -54,6 +85,7 @@ impl Enc {
             16 => Some(Self::A128Gcm),
             24 => Some(Self::A192Gcm),
             32 => Some(Self::A256Gcm),
+            64 => Some(Self::A256CbcHs512),
             _ => None,
         }
     }

@@ -10,6 +10,7 @@ use super::KeyRing;
 use crate::b64;
 use crate::error::{truncate, OpenError, SealError};
 use crate::header;
+use crate::key::Kidless;
 use crate::jwe::{
     check_len, claims_len, decode, finish, parse_claims, seal_with, sealed_len, serialize_claims,
     split, wipe, Decoded, Opened, SessionToken, TokenOptions,
@@ -72,13 +73,12 @@ impl KeyRing {
         opts: &TokenOptions,
     ) -> Result<usize, SealError> {
         let claims_len = claims_len(claims)?;
-        let header = self
+        let len = self
             .keys()
             .iter()
-            .map(|k| k.header_for(opts.purpose.as_ref()).b64.len())
+            .map(|k| sealed_len(k.enc(), k.header_for(opts.purpose.as_ref()).b64.len(), claims_len))
             .max()
             .unwrap_or(0);
-        let len = sealed_len(header, claims_len);
         if len > opts.max_len {
             return Err(SealError::TooLarge {
                 len,
@@ -173,13 +173,14 @@ impl KeyRing {
             tag,
         } = decode(segments)?;
         let header = header::parse(&header_json)?;
-        let kid = header.kid;
-        let key = self.get(&kid).ok_or_else(|| OpenError::UnknownKid {
-            kid: truncate(&kid),
-        })?;
-        let enc = header
-            .enc
-            .ok_or(OpenError::MissingHeader { field: "enc" })?;
+        let enc = header.enc.as_deref();
+        let key = match header.kid.as_deref() {
+            Some(kid) => self.get(kid).ok_or_else(|| OpenError::UnknownKid {
+                kid: truncate(kid),
+            })?,
+            None => self.kidless_key(enc)?,
+        };
+        let enc = enc.ok_or(OpenError::MissingHeader { field: "enc" })?;
         if enc != key.enc().as_str() {
             return Err(OpenError::EncMismatch {
                 kid: key.kid().to_owned(),
@@ -196,6 +197,19 @@ impl KeyRing {
             }
         }
         finish(key, header_b64, &iv, buf, &tag)
+    }
+
+    /// The key for a token without a `kid`: a key of this ring that opens such tokens
+    /// (Auth.js's first secret, NextAuth v4's only key) and whose `enc` is the token's; the
+    /// first such key when none matches, so that the `enc` check names the mismatch. A ring
+    /// from a JWK Set has none: [`OpenError::MissingHeader`] `kid`, as always.
+    fn kidless_key(&self, enc: Option<&str>) -> Result<&crate::Key, OpenError> {
+        let mut open = self.keys().iter().filter(|k| k.kidless != Kidless::Refuse);
+        let first = open
+            .clone()
+            .next()
+            .ok_or(OpenError::MissingHeader { field: "kid" })?;
+        Ok(open.find(|k| Some(k.enc().as_str()) == enc).unwrap_or(first))
     }
 
     /// The shape every token this ring sealed has: a header byte-identical to the one a key
@@ -216,6 +230,10 @@ impl KeyRing {
         const TAG: usize = b64::encoded_len(16);
         let bytes = token.as_bytes();
         let (key, header) = self.keys().iter().find_map(|k| {
+            // AES-GCM's shape only: Auth.js's A256CBC-HS512 tokens take the strict path.
+            if k.enc().iv_len() != 12 {
+                return None;
+            }
             let h = k.header_for(opts.purpose.as_ref());
             let n = h.b64.len();
             (bytes.starts_with(h.b64.as_bytes()) && bytes.get(n..n + 2) == Some(b"..".as_slice()))
