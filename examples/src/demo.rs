@@ -61,8 +61,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use jwe_session::authjs::{AuthJsConfigError, AuthJsLayer, AuthJsSession};
 use jwe_session::{
-    Claims, Clock, KeyRingHandle, Lifetimes, Recorded, RevocationStore, RevokeError, SystemClock,
+    AuthJsVersion, Claims, Clock, KeyRingHandle, Lifetimes, Recorded, RevocationStore, RevokeError,
+    SystemClock,
 };
 use jwe_session::{
     ConfigError, DeviceBoundConfig, DeviceInfo, DevicesError, DpopConfig, EndDeviceError, Session,
@@ -105,6 +107,9 @@ pub struct DemoOptions {
     /// At most this many sessions per user (a login beyond it ends the oldest); no cap
     /// with `None`.
     pub max_sessions: Option<usize>,
+    /// A Next.js app's Auth.js session cookies that `GET /me` also accepts: the version
+    /// and its secrets (`AUTH_SECRET`, newest first); off with `None`.
+    pub authjs: Option<(AuthJsVersion, Vec<String>)>,
 }
 
 impl DemoOptions {
@@ -121,9 +126,14 @@ impl DemoOptions {
             https: false,
             dbsc: None,
             max_sessions: None,
+            authjs: None,
         }
     }
 }
+
+/// The claims of a Next.js app's session as the demo reads them: Auth.js's and any the
+/// app added, as they are.
+pub type NextClaims = serde_json::Map<String, serde_json::Value>;
 
 /// Roles a user has until `POST /roles` says otherwise.
 fn default_roles(user: &str) -> Vec<String> {
@@ -436,10 +446,31 @@ pub fn layer_builder(opts: DemoOptions) -> SessionLayerBuilder<DemoClaims> {
 ///
 /// # Errors
 /// As [`layer`].
-pub fn app(mut opts: DemoOptions) -> Result<Router, ConfigError> {
+pub fn app(mut opts: DemoOptions) -> Result<Router, DemoError> {
     let metrics = opts.metrics.take();
     let roles = opts.roles.clone();
-    let router = router_with(layer(opts)?, roles);
+    let authjs = opts.authjs.take();
+    let clock = Arc::clone(&opts.clock);
+    let layer = layer(opts)?;
+    let authjs = match authjs {
+        None => None,
+        Some((version, secrets)) => {
+            let builder = match version {
+                AuthJsVersion::V4 => {
+                    AuthJsLayer::<NextClaims>::v4(secrets.first().map_or("", String::as_str))
+                }
+                _ => AuthJsLayer::<NextClaims>::v5(&secrets),
+            };
+            // The demo's own store: a logout everywhere ends Next.js sessions too.
+            Some(
+                builder
+                    .revocation_store(Arc::clone(layer.revocation_store()))
+                    .clock(clock)
+                    .build()?,
+            )
+        }
+    };
+    let router = router_for(layer, roles, authjs);
     Ok(match metrics {
         Some(handle) => router.route(
             "/metrics",
@@ -447,6 +478,38 @@ pub fn app(mut opts: DemoOptions) -> Result<Router, ConfigError> {
         ),
         None => router,
     })
+}
+
+/// Why the demo's app could not be built.
+#[derive(Debug)]
+pub enum DemoError {
+    /// The session layer's configuration.
+    Layer(ConfigError),
+    /// The Auth.js layer's (an empty `AUTH_SECRET`, say).
+    AuthJs(AuthJsConfigError),
+}
+
+impl std::fmt::Display for DemoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Layer(e) => e.fmt(f),
+            Self::AuthJs(e) => write!(f, "AUTH_SECRET: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DemoError {}
+
+impl From<ConfigError> for DemoError {
+    fn from(e: ConfigError) -> Self {
+        Self::Layer(e)
+    }
+}
+
+impl From<AuthJsConfigError> for DemoError {
+    fn from(e: AuthJsConfigError) -> Self {
+        Self::AuthJs(e)
+    }
 }
 
 /// The recorder's metrics in the Prometheus text exposition format.
@@ -491,12 +554,27 @@ pub fn router(layer: SessionLayer<DemoClaims>) -> Router {
 
 /// The demo's routes behind a given layer; `roles` must be the table its renew hook reads.
 pub fn router_with(layer: SessionLayer<DemoClaims>, roles: RoleTable) -> Router {
+    router_for(layer, roles, None)
+}
+
+/// The demo's routes behind its layer and, with one, the Auth.js layer whose sessions
+/// `GET /me` also accepts.
+fn router_for(
+    layer: SessionLayer<DemoClaims>,
+    roles: RoleTable,
+    authjs: Option<AuthJsLayer<NextClaims>>,
+) -> Router {
     let admin = layer.admin();
-    Router::new()
+    let me_route = if authjs.is_some() {
+        get(me_or_next)
+    } else {
+        get(me)
+    };
+    let router = Router::new()
         .route("/", get(index))
         .route("/login", post(login))
         .route("/api/login", post(api_login))
-        .route("/me", get(me))
+        .route("/me", me_route)
         .route("/logout", post(logout))
         .route("/logout-everywhere", post(logout_everywhere))
         .route("/logout-others", post(logout_others))
@@ -504,9 +582,12 @@ pub fn router_with(layer: SessionLayer<DemoClaims>, roles: RoleTable) -> Router 
         .route("/ws", get(ws))
         .route("/devices", get(devices))
         .route("/devices/end", post(end_device))
-        .layer(layer)
-        .layer(Extension(admin))
-        .with_state(roles)
+        .layer(layer);
+    let router = match authjs {
+        Some(authjs) => router.layer(authjs),
+        None => router,
+    };
+    router.layer(Extension(admin)).with_state(roles)
 }
 
 #[derive(Deserialize)]
@@ -642,6 +723,21 @@ fn api_error(status: StatusCode, error: &str, description: &str) -> Response {
 
 async fn me(session: Session<DemoClaims>) -> Json<Claims<DemoClaims>> {
     Json(session.claims().clone())
+}
+
+/// `GET /me` with `AUTH_SECRET` set: the demo's own session, else the Next.js app's
+/// (its claims as JSON), else `401`. A Next.js cookie that does not open is left alone.
+async fn me_or_next(
+    session: Option<Session<DemoClaims>>,
+    next: Option<AuthJsSession<NextClaims>>,
+) -> Response {
+    match (session, next) {
+        (Some(session), _) => Json(session.claims().clone()).into_response(),
+        (None, Some(next)) => Json(next.claims().clone()).into_response(),
+        (None, None) => {
+            (StatusCode::UNAUTHORIZED, "no valid session: log in first").into_response()
+        }
+    }
 }
 
 /// `GET /devices`: the caller's live sessions as JSON, oldest first, theirs marked

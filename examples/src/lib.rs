@@ -36,4 +36,6 @@ mod docs {
     struct Dbsc;
     #[doc = include_str!("../../docs/devices.md")]
     struct Devices;
+    #[doc = include_str!("../../docs/authjs.md")]
+    struct AuthJs;
 }

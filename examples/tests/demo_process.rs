@@ -11,6 +11,8 @@ use jwe_session_test_support::scratch;
 use jwe_session_tests::{free_port, Client};
 use reqwest::StatusCode;
 
+#[path = "demo_process/authjs.rs"]
+mod authjs;
 #[path = "demo_process/dbsc.rs"]
 mod dbsc;
 #[path = "demo_process/devices.rs"]

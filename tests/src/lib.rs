@@ -1091,7 +1091,11 @@ impl AuthJs {
 
     /// Runs a batch of requests that must all be understood; their answers, in order.
     pub fn call(&self, reqs: &[serde_json::Value]) -> Vec<serde_json::Value> {
-        let out = run_script("node", &self.script, &serde_json::Value::from(reqs.to_vec()));
+        let out = run_script(
+            "node",
+            &self.script,
+            &serde_json::Value::from(reqs.to_vec()),
+        );
         assert!(
             out.status.success(),
             "authjs.mjs failed: {}",

@@ -76,7 +76,11 @@ impl AuthJsVersion {
     ///
     /// # Errors
     /// As those two.
-    pub fn ring<S: AsRef<[u8]>>(self, secrets: &[S], cookie_name: &str) -> Result<KeyRing, KeyError> {
+    pub fn ring<S: AsRef<[u8]>>(
+        self,
+        secrets: &[S],
+        cookie_name: &str,
+    ) -> Result<KeyRing, KeyError> {
         match self {
             Self::V5 => KeyRing::from_authjs_secrets(secrets, cookie_name),
             Self::V4 => {
@@ -132,7 +136,12 @@ impl KeyRing {
                 Kidless::Refuse
             };
             for enc in [Enc::A256CbcHs512, Enc::A256Gcm] {
-                let bytes = hkdf_sha256(secret, cookie_name.as_bytes(), info.as_bytes(), enc.key_len());
+                let bytes = hkdf_sha256(
+                    secret,
+                    cookie_name.as_bytes(),
+                    info.as_bytes(),
+                    enc.key_len(),
+                );
                 let kid = oct_thumbprint(&bytes);
                 keys.push(Key::derived(&kid, bytes, kidless)?);
             }
@@ -269,9 +278,7 @@ impl std::fmt::Display for ChunkError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Missing { index } => write!(f, "session cookie chunk {index} is missing"),
-            Self::WholeAndChunks => {
-                f.write_str("the session cookie came both whole and in chunks")
-            }
+            Self::WholeAndChunks => f.write_str("the session cookie came both whole and in chunks"),
             Self::TooMany => write!(
                 f,
                 "the session cookie has more than {AUTHJS_MAX_CHUNKS} chunks"
@@ -341,7 +348,10 @@ where
         }
     }
     if count == 0 {
-        return Ok(whole.map(|w| check_len(w, max_len)).transpose()?.map(Cow::Borrowed));
+        return Ok(whole
+            .map(|w| check_len(w, max_len))
+            .transpose()?
+            .map(Cow::Borrowed));
     }
     if whole.is_some() {
         return Err(ChunkError::WholeAndChunks);
@@ -449,7 +459,12 @@ mod tests {
                 &field("info"),
                 usize::try_from(c["L"].as_u64().unwrap()).unwrap(),
             );
-            assert_eq!(okm.as_slice(), field("OKM").as_slice(), "case {}", c["case"]);
+            assert_eq!(
+                okm.as_slice(),
+                field("OKM").as_slice(),
+                "case {}",
+                c["case"]
+            );
         }
     }
 
@@ -458,14 +473,19 @@ mod tests {
         // The canonical form by hand, hashed independently.
         let key = [7u8; 64];
         let json = format!(r#"{{"k":"{}","kty":"oct"}}"#, b64::encode(&key));
-        assert_eq!(oct_thumbprint(&key), b64::encode(&Sha512::digest(json.as_bytes())));
+        assert_eq!(
+            oct_thumbprint(&key),
+            b64::encode(&Sha512::digest(json.as_bytes()))
+        );
         assert_eq!(oct_thumbprint(&key).len(), 86);
         let key = [7u8; 32];
         let json = format!(r#"{{"k":"{}","kty":"oct"}}"#, b64::encode(&key));
-        assert_eq!(oct_thumbprint(&key), b64::encode(&Sha256::digest(json.as_bytes())));
+        assert_eq!(
+            oct_thumbprint(&key),
+            b64::encode(&Sha256::digest(json.as_bytes()))
+        );
         // And it agrees with the RFC 7638 code the proofs use.
-        let jwk: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&json).unwrap();
+        let jwk: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&json).unwrap();
         assert_eq!(crate::jwk_thumbprint(&jwk).unwrap(), oct_thumbprint(&key));
     }
 
@@ -478,7 +498,11 @@ mod tests {
         let opts = TokenOptions::new();
         let token = ring.seal(&serde_json::json!({"sub": "a"}), &opts).unwrap();
         let header = inspect(token.as_str(), &opts).unwrap().header;
-        assert_eq!(header.len(), 3, "alg, enc, kid and nothing else: {header:?}");
+        assert_eq!(
+            header.len(),
+            3,
+            "alg, enc, kid and nothing else: {header:?}"
+        );
         assert_eq!(header["enc"], "A256CBC-HS512");
         assert_eq!(header["kid"].as_str().unwrap().len(), 86);
 
@@ -496,15 +520,20 @@ mod tests {
             "b"
         );
         // Another cookie name is another salt: another key.
-        let secure = KeyRing::from_authjs_secrets(&["new-secret"], "__Secure-authjs.session-token")
-            .unwrap();
+        let secure =
+            KeyRing::from_authjs_secrets(&["new-secret"], "__Secure-authjs.session-token").unwrap();
         assert!(matches!(
             secure.open::<serde_json::Value>(token.as_str(), &opts),
             Err(OpenError::UnknownKid { .. })
         ));
         // The A256GCM key of a secret opens tokens sealed with it.
-        let gcm = ring.seal_bytes_with_kid(ring.keys()[1].kid(), b"{}", &opts).unwrap();
-        assert_eq!(inspect(gcm.as_str(), &opts).unwrap().header["enc"], "A256GCM");
+        let gcm = ring
+            .seal_bytes_with_kid(ring.keys()[1].kid(), b"{}", &opts)
+            .unwrap();
+        assert_eq!(
+            inspect(gcm.as_str(), &opts).unwrap().header["enc"],
+            "A256GCM"
+        );
         assert!(ring.open::<serde_json::Value>(gcm.as_str(), &opts).is_ok());
     }
 
@@ -514,9 +543,14 @@ mod tests {
         let key = ring.keys().iter().find(|k| k.enc() == enc).unwrap();
         let header = crate::header::encode(None, enc, None);
         let iv = [9u8; 16];
-        crate::jwe::seal_raw(key, &header, &iv[..enc.iv_len()], Zeroizing::new(payload.to_vec()))
-            .unwrap()
-            .into_string()
+        crate::jwe::seal_raw(
+            key,
+            &header,
+            &iv[..enc.iv_len()],
+            Zeroizing::new(payload.to_vec()),
+        )
+        .unwrap()
+        .into_string()
     }
 
     #[test]
@@ -532,7 +566,10 @@ mod tests {
         // Sealed under the second secret without a kid: not found, as in Auth.js.
         let second = KeyRing::from_authjs_secrets(&["second"], name).unwrap();
         let token = without_kid(&second, Enc::A256CbcHs512, b"{}");
-        assert!(matches!(ring.open::<serde_json::Value>(&token, &opts), Err(OpenError::Decrypt)));
+        assert!(matches!(
+            ring.open::<serde_json::Value>(&token, &opts),
+            Err(OpenError::Decrypt)
+        ));
         // A JWK Set ring still wants a kid.
         let plain = KeyRing::generate();
         let token = without_kid(&plain, Enc::A256Gcm, b"{}");
@@ -548,14 +585,20 @@ mod tests {
         let opts = TokenOptions::new();
         let token = ring.seal(&serde_json::json!({"sub": "c"}), &opts).unwrap();
         let header = inspect(token.as_str(), &opts).unwrap().header;
-        assert_eq!(serde_json::Value::from(header), serde_json::json!({"alg":"dir","enc":"A256GCM"}));
+        assert_eq!(
+            serde_json::Value::from(header),
+            serde_json::json!({"alg":"dir","enc":"A256GCM"})
+        );
         // The strict path and the fast path agree.
         let strict = ring.open_strict(token.as_str(), &opts).unwrap();
         assert_eq!(strict.payload().as_slice(), br#"{"sub":"c"}"#);
         assert!(ring.open_usual(token.as_str(), &opts).unwrap().is_ok());
         // Another secret: the tag fails.
         let other = KeyRing::from_nextauth_secret(b"v4-other").unwrap();
-        assert!(matches!(other.open::<serde_json::Value>(token.as_str(), &opts), Err(OpenError::Decrypt)));
+        assert!(matches!(
+            other.open::<serde_json::Value>(token.as_str(), &opts),
+            Err(OpenError::Decrypt)
+        ));
         // A CBC token under a v4 ring: its enc is not the key's.
         let v5 = KeyRing::from_authjs_secrets(&["v4-secret"], "next-auth.session-token").unwrap();
         let cbc = without_kid(&v5, Enc::A256CbcHs512, b"{}");
@@ -568,12 +611,18 @@ mod tests {
     #[test]
     fn empty_secrets_are_refused() {
         let none: [&str; 0] = [];
-        assert!(matches!(KeyRing::from_authjs_secrets(&none, "n"), Err(KeyError::EmptySet)));
+        assert!(matches!(
+            KeyRing::from_authjs_secrets(&none, "n"),
+            Err(KeyError::EmptySet)
+        ));
         assert!(matches!(
             KeyRing::from_authjs_secrets(&["a", ""], "n"),
             Err(KeyError::EmptySecret { index: 1 })
         ));
-        assert!(matches!(KeyRing::from_nextauth_secret(b""), Err(KeyError::EmptySecret { index: 0 })));
+        assert!(matches!(
+            KeyRing::from_nextauth_secret(b""),
+            Err(KeyError::EmptySecret { index: 0 })
+        ));
         assert!(matches!(
             KeyRing::from_authjs_secrets(&["a", "a"], "n"),
             Err(KeyError::DuplicateKid { .. })
@@ -584,11 +633,16 @@ mod tests {
     fn every_byte_of_a_cbc_token_is_covered() {
         let ring = KeyRing::from_authjs_secrets(&["tamper"], "authjs.session-token").unwrap();
         let opts = TokenOptions::new();
-        let token = ring.seal(&serde_json::json!({"sub": "t"}), &opts).unwrap().into_string();
+        let token = ring
+            .seal(&serde_json::json!({"sub": "t"}), &opts)
+            .unwrap()
+            .into_string();
         for i in 0..token.len() {
             let mut bytes = token.clone().into_bytes();
             bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
-            let Ok(t) = String::from_utf8(bytes) else { continue };
+            let Ok(t) = String::from_utf8(bytes) else {
+                continue;
+            };
             assert!(
                 ring.open::<Claims<AuthJsClaims>>(&t, &opts).is_err(),
                 "byte {i} changed and the token still opened"
@@ -605,7 +659,10 @@ mod tests {
             .unwrap();
         assert_eq!(c.app.name, None);
         assert_eq!(c.app.extra["role"], "r");
-        assert!(!c.app.extra.contains_key("sub"), "registered claims stay out of T");
+        assert!(
+            !c.app.extra.contains_key("sub"),
+            "registered claims stay out of T"
+        );
         let c: Claims<AuthJsClaims> = serde_json::from_str(r#"{"sub":"s","picture":"p"}"#).unwrap();
         assert_eq!(c.app.picture.as_deref(), Some("p"));
         let back = serde_json::to_value(&c).unwrap();
@@ -620,36 +677,74 @@ mod tests {
         assert_eq!(j(&[("other", "x")]).unwrap(), None);
         assert_eq!(j(&[(n, "whole")]).unwrap().as_deref(), Some("whole"));
         assert_eq!(j(&[(n, "")]).unwrap(), None, "a cleared cookie");
-        let c = [("authjs.session-token.2", "c"), ("authjs.session-token.0", "a"), ("authjs.session-token.1", "b")];
+        let c = [
+            ("authjs.session-token.2", "c"),
+            ("authjs.session-token.0", "a"),
+            ("authjs.session-token.1", "b"),
+        ];
         assert_eq!(j(&c).unwrap().as_deref(), Some("abc"));
         // Numeric, not lexical, order.
-        let many: Vec<(String, String)> = (0..12).map(|i| (format!("{n}.{i}"), format!("{i},"))).collect();
-        let joined = join_authjs_chunks(many.iter().rev().map(|(a, b)| (a.as_str(), b.as_str())), n, 64)
-            .unwrap()
-            .unwrap();
+        let many: Vec<(String, String)> = (0..12)
+            .map(|i| (format!("{n}.{i}"), format!("{i},")))
+            .collect();
+        let joined = join_authjs_chunks(
+            many.iter().rev().map(|(a, b)| (a.as_str(), b.as_str())),
+            n,
+            64,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(joined, "0,1,2,3,4,5,6,7,8,9,10,11,");
-        assert_eq!(j(&[("authjs.session-token.1", "b")]), Err(ChunkError::Missing { index: 0 }));
+        assert_eq!(
+            j(&[("authjs.session-token.1", "b")]),
+            Err(ChunkError::Missing { index: 0 })
+        );
         assert_eq!(
             j(&[("authjs.session-token.0", "a"), (n, "w")]),
             Err(ChunkError::WholeAndChunks)
         );
-        assert_eq!(j(&[("authjs.session-token.16", "a")]), Err(ChunkError::TooMany));
+        assert_eq!(
+            j(&[("authjs.session-token.16", "a")]),
+            Err(ChunkError::TooMany)
+        );
         // Not chunk names: ignored.
-        for odd in ["authjs.session-token.01", "authjs.session-token.+1", "authjs.session-token.", "authjs.session-token.x", "authjs.session-tokenx"] {
-            assert_eq!(j(&[(odd, "zzz"), (n, "w")]).unwrap().as_deref(), Some("w"), "{odd}");
+        for odd in [
+            "authjs.session-token.01",
+            "authjs.session-token.+1",
+            "authjs.session-token.",
+            "authjs.session-token.x",
+            "authjs.session-tokenx",
+        ] {
+            assert_eq!(
+                j(&[(odd, "zzz"), (n, "w")]).unwrap().as_deref(),
+                Some("w"),
+                "{odd}"
+            );
         }
         // The first of a repeated name counts.
-        assert_eq!(j(&[(n, "first"), (n, "second")]).unwrap().as_deref(), Some("first"));
-        assert!(matches!(j(&[(n, &*"x".repeat(65).leak())]), Err(ChunkError::TooLong { len: 65, max: 64 })));
+        assert_eq!(
+            j(&[(n, "first"), (n, "second")]).unwrap().as_deref(),
+            Some("first")
+        );
+        assert!(matches!(
+            j(&[(n, &*"x".repeat(65).leak())]),
+            Err(ChunkError::TooLong { len: 65, max: 64 })
+        ));
     }
 
     #[test]
     fn splitting_uses_each_versions_size() {
         let t = "y".repeat(3936);
-        assert_eq!(split_authjs_token(&t, "n", AuthJsVersion::V5), vec![("n".to_owned(), t.as_str())]);
+        assert_eq!(
+            split_authjs_token(&t, "n", AuthJsVersion::V5),
+            vec![("n".to_owned(), t.as_str())]
+        );
         let t = "y".repeat(3934);
         let parts = split_authjs_token(&t, "n", AuthJsVersion::V4);
-        assert_eq!(parts.iter().map(|p| p.1.len()).collect::<Vec<_>>(), [3933, 1]);
+        assert_eq!(
+            parts.iter().map(|p| p.1.len()).collect::<Vec<_>>(),
+            [3933, 1]
+        );
         assert_eq!(parts[1].0, "n.1");
     }
 

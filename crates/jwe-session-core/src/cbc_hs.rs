@@ -159,7 +159,9 @@ mod tests {
         assert_eq!(buf.as_slice(), v.ciphertext.as_slice());
         assert_eq!(tag, v.tag);
         // The plaintext of the vector is what its name says.
-        assert!(v.plaintext.starts_with(b"A cipher system must not be required to be secret"));
+        assert!(v
+            .plaintext
+            .starts_with(b"A cipher system must not be required to be secret"));
         assert_eq!(v.aad, b"The second principle of Auguste Kerckhoffs");
     }
 

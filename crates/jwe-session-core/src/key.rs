@@ -621,6 +621,33 @@ mod tests {
     }
 
     #[test]
+    fn a_64_byte_key_is_a256cbc_hs512_and_round_trips() {
+        let bytes: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37) | 0x80).collect();
+        let key = Key::from_jwk(&jwk(&bytes, r#","alg":"A256CBC-HS512""#)).unwrap();
+        assert_eq!(key.enc(), Enc::A256CbcHs512);
+        assert_eq!(Enc::from_name("A256CBC-HS512"), Some(Enc::A256CbcHs512));
+        let err = Key::from_jwk(&jwk(&bytes, r#","alg":"A256GCM""#)).unwrap_err();
+        assert!(matches!(err, KeyError::AlgMismatch { .. }), "{err:?}");
+        let ring = crate::KeyRing::new(vec![key], None).unwrap();
+        let opts = crate::TokenOptions::new();
+        let token = ring.seal(&serde_json::json!({"sub": "s"}), &opts).unwrap();
+        let info = crate::inspect(token.as_str(), &opts).unwrap();
+        assert_eq!(
+            (info.iv_len, info.tag_len, info.ciphertext_len % 16),
+            (16, 32, 0)
+        );
+        let back = ring
+            .open::<serde_json::Value>(token.as_str(), &opts)
+            .unwrap();
+        assert_eq!(back.payload()["sub"], "s");
+        // The worst case check_fits promises is what sealing makes.
+        let fits = ring
+            .check_fits(&serde_json::json!({"sub": "s"}), &opts)
+            .unwrap();
+        assert_eq!(fits, token.len());
+    }
+
+    #[test]
     fn generated_keys_default_to_a256gcm_and_load_back() {
         let key = Key::generate("g", Enc::default()).unwrap();
         assert_eq!(key.enc(), Enc::A256Gcm);

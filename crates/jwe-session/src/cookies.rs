@@ -346,7 +346,7 @@ fn split(token: &str, chunk_len: usize) -> Vec<&str> {
 /// (no percent-decoding). Bytes, not `str`: a header with one non-ASCII cookie must not
 /// hide the others. Written out because this runs on every request and the general parser
 /// cost more than the rest of the layer but the token itself.
-fn pairs(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+pub(crate) fn pairs(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     let mut rest = Some(header);
     std::iter::from_fn(move || loop {
         let h = rest?;

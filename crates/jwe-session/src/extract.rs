@@ -176,7 +176,14 @@ impl SessionRejection {
         }
     }
 
-    const MISSING_LAYER: Self = Self {
+    /// No session, as plain text without a challenge (the Auth.js layer's cookies).
+    pub(crate) const NO_SESSION: Self = Self {
+        reason: RejectionReason::NoSession,
+        format: RejectionFormat::PlainText,
+        challenge: None,
+    };
+
+    pub(crate) const MISSING_LAYER: Self = Self {
         reason: RejectionReason::MissingLayer,
         format: RejectionFormat::PlainText,
         challenge: None,

@@ -132,6 +132,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod admin;
+pub mod authjs;
 mod builder;
 pub mod client;
 mod cookies;
@@ -182,11 +183,11 @@ pub use options::{
 // implements, the token inspection tools) is in [`core`].
 pub use future::ResponseFuture;
 pub use jwe_session_core::{
-    Audience, Claim, Claims, Clock, Confirmation, DpopError, Enc, Key, KeyError, KeyRing,
-    KeyRingHandle, Lifetimes, ManualClock, MemoryStore, Opened, ProofKey, ProofKeyError, Recorded,
-    RegistryError, RevocationStore, RevocationWatch, RevokeError, Revoked, SealError,
-    SessionLifetimes, SessionRecord, SessionToken, SystemClock, UnixMicros, UnixTime, Validation,
-    WatchEnd, DEFAULT_KEYS_ENV,
+    Audience, AuthJsClaims, AuthJsVersion, Claim, Claims, Clock, Confirmation, DpopError, Enc, Key,
+    KeyError, KeyRing, KeyRingHandle, Lifetimes, ManualClock, MemoryStore, Opened, ProofKey,
+    ProofKeyError, Recorded, RegistryError, RevocationStore, RevocationWatch, RevokeError, Revoked,
+    SealError, SessionLifetimes, SessionRecord, SessionToken, SystemClock, UnixMicros, UnixTime,
+    Validation, WatchEnd, DEFAULT_KEYS_ENV,
 };
 #[cfg(feature = "watch")]
 #[cfg_attr(docsrs, doc(cfg(feature = "watch")))]

@@ -190,7 +190,7 @@ fn deliver_header<T, B>(shared: &Shared<T>, token: &str, res: &mut Response<B>) 
 /// A response that writes a session must not be stored by a shared cache, which would
 /// hand one user's session to the next. A handler's own `no-store` or `private` stands;
 /// anything else (`public, max-age=…`) gives way to `no-store`.
-fn no_store(headers: &mut HeaderMap) {
+pub(crate) fn no_store(headers: &mut HeaderMap) {
     let kept = headers.get_all(CACHE_CONTROL).iter().any(|v| {
         v.as_bytes().split(|b| *b == b',').any(|d| {
             let d = d.trim_ascii();

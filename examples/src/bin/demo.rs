@@ -47,7 +47,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use jwe_session::{KeyError, KeyRing, KeyRingHandle, RevocationStore};
+use jwe_session::{AuthJsVersion, KeyError, KeyRing, KeyRingHandle, RevocationStore};
 use jwe_session_demo::demo::{app, DemoOptions, RoleTable};
 use tracing_subscriber::EnvFilter;
 
@@ -113,6 +113,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     opts.https = tls.is_some();
     opts.dbsc = dbsc()?;
     opts.max_sessions = max_sessions()?;
+    opts.authjs = authjs()?;
     if opts.dbsc.is_some() && tls.is_none() {
         tracing::warn!(
             "DEMO_DBSC=1 without DEMO_TLS_CERT/DEMO_TLS_KEY: browsers register device-bound sessions only over HTTPS (fine behind a TLS proxy)"
@@ -152,6 +153,49 @@ fn tls_config() -> Result<Option<Arc<rustls::ServerConfig>>, String> {
             .map_err(|e| format!("DEMO_TLS_CERT/DEMO_TLS_KEY: {e}")),
         _ => Err("DEMO_TLS_CERT and DEMO_TLS_KEY go together: set both for HTTPS".to_owned()),
     }
+}
+
+/// A Next.js app's sessions that `GET /me` also accepts: `AUTH_SECRET` (and, while it
+/// rotates, the older `AUTH_SECRET_1` … `AUTH_SECRET_3`, as next-auth v5 reads them), for
+/// Auth.js v5's cookie, or NextAuth v4's with `AUTHJS_V4=1`.
+fn authjs() -> Result<Option<(AuthJsVersion, Vec<String>)>, String> {
+    let v4 = std::env::var("AUTHJS_V4").is_ok_and(|v| v == "1");
+    let Some(secret) = std::env::var_os("AUTH_SECRET") else {
+        if v4 {
+            return Err("AUTHJS_V4=1 needs AUTH_SECRET, the Next.js app's secret".to_owned());
+        }
+        return Ok(None);
+    };
+    let text = |name: &str, v: std::ffi::OsString| {
+        v.into_string()
+            .map_err(|_| format!("{name} is not UTF-8"))
+            .and_then(|s| {
+                if s.is_empty() {
+                    Err(format!(
+                        "{name} is empty; set it to the Next.js app's secret"
+                    ))
+                } else {
+                    Ok(s)
+                }
+            })
+    };
+    let mut secrets = vec![text("AUTH_SECRET", secret)?];
+    for n in 1..=3 {
+        let name = format!("AUTH_SECRET_{n}");
+        if let Some(v) = std::env::var_os(&name) {
+            secrets.push(text(&name, v)?);
+        }
+    }
+    let version = if v4 {
+        AuthJsVersion::V4
+    } else {
+        AuthJsVersion::V5
+    };
+    tracing::info!(
+        cookie = version.cookie_name(false),
+        "GET /me also accepts the Next.js app's Auth.js session (AUTH_SECRET)"
+    );
+    Ok(Some((version, secrets)))
 }
 
 /// The per-user session cap of `DEMO_MAX_SESSIONS`, if set.

@@ -75,7 +75,10 @@ fn tokens_minted_by_auth_js_v5_open_here() {
     ]);
     let ring = KeyRing::from_authjs_secrets(&["v5-secret", "v5-old"], V5).unwrap();
     let secure = KeyRing::from_authjs_secrets(&["v5-secret"], V5_SECURE).unwrap();
-    for (i, minted) in [&small, &big, &small, &small, &small].into_iter().enumerate() {
+    for (i, minted) in [&small, &big, &small, &small, &small]
+        .into_iter()
+        .enumerate()
+    {
         let token = token_of(&answers[i]);
         let ring = if i == 2 { &secure } else { &ring };
         let opened = ring
@@ -121,9 +124,15 @@ fn wrong_secrets_salts_and_changed_bytes_are_refused_typed() {
 
     // v5 names its key: another secret or another salt (cookie name) knows no such kid.
     let wrong_secret = KeyRing::from_authjs_secrets(&["wrong"], V5).unwrap();
-    assert!(matches!(open(&wrong_secret, &v5), Err(OpenError::UnknownKid { .. })));
+    assert!(matches!(
+        open(&wrong_secret, &v5),
+        Err(OpenError::UnknownKid { .. })
+    ));
     let wrong_salt = KeyRing::from_authjs_secrets(&["right"], V5_SECURE).unwrap();
-    assert!(matches!(open(&wrong_salt, &v5), Err(OpenError::UnknownKid { .. })));
+    assert!(matches!(
+        open(&wrong_salt, &v5),
+        Err(OpenError::UnknownKid { .. })
+    ));
     // v4 names none: the tag does not verify.
     let wrong_v4 = KeyRing::from_nextauth_secret(b"wrong").unwrap();
     assert!(matches!(open(&wrong_v4, &v4), Err(OpenError::Decrypt)));
@@ -177,7 +186,10 @@ fn tokens_sealed_here_open_in_auth_js_and_next_auth() {
     };
     let big_v5_cookies = cookie_header(&big_v5, V5, AuthJsVersion::V5);
     let big_v4_cookies = cookie_header(&big_v4, V4, AuthJsVersion::V4);
-    assert!(big_v5_cookies.contains("authjs.session-token.2="), "three chunks");
+    assert!(
+        big_v5_cookies.contains("authjs.session-token.2="),
+        "three chunks"
+    );
     let answers = node.call(&[
         json!({"op": "decode", "version": 5, "secret": ["here-new", "here-old"], "salt": V5, "token": small_v5}),
         json!({"op": "decode", "version": 5, "secret": "here-old", "salt": V5, "token": small_v5}),
@@ -188,7 +200,12 @@ fn tokens_sealed_here_open_in_auth_js_and_next_auth() {
         json!({"op": "decode", "version": 4, "secret": "other", "token": small_v4}),
     ]);
     for (i, extra) in [(0, 0), (2, 0), (3, 9_000), (4, 0), (5, 9_000)] {
-        assert_eq!(answers[i]["payload"], claims(extra), "answer {i}: {}", answers[i]);
+        assert_eq!(
+            answers[i]["payload"],
+            claims(extra),
+            "answer {i}: {}",
+            answers[i]
+        );
     }
     // Sealed under the new secret: the old one alone does not open it; nor another v4 one.
     assert!(answers[1]["error"].is_string(), "{}", answers[1]);
@@ -211,13 +228,22 @@ fn chunks_are_split_as_auth_js_splits_them_and_joined_from_its_cookies() {
         .collect();
     let answers = node.call(&reqs);
     for ((version, name, n), answer) in cases.into_iter().zip(answers) {
-        let v = if version == 5 { AuthJsVersion::V5 } else { AuthJsVersion::V4 };
+        let v = if version == 5 {
+            AuthJsVersion::V5
+        } else {
+            AuthJsVersion::V4
+        };
         let token = value(n);
         let theirs: Vec<(String, String)> = answer["cookies"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|c| (c["name"].as_str().unwrap().to_owned(), c["value"].as_str().unwrap().to_owned()))
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_owned(),
+                    c["value"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect();
         let ours: Vec<(String, String)> = split_authjs_token(&token, name, v)
             .into_iter()
@@ -232,5 +258,81 @@ fn chunks_are_split_as_auth_js_splits_them_and_joined_from_its_cookies() {
         )
         .unwrap();
         assert_eq!(joined.as_deref(), Some(token.as_str()));
+    }
+}
+
+/// The layer's renewal, read back by Auth.js itself: a day-old session through
+/// `AuthJsLayer::renew` over real HTTP, its `Set-Cookie` chunks sent as a browser would to
+/// `@auth/core`'s `getToken` (v5) and `next-auth@4`'s (v4), which open them.
+#[tokio::test]
+async fn renewed_cookies_written_by_the_layer_are_read_by_get_token() {
+    use jwe_session::authjs::{AuthJsLayer, AuthJsSession, DEFAULT_MAX_AGE, DEFAULT_UPDATE_AGE};
+    use jwe_session_tests::{Client, Server};
+
+    let Some(node) = AuthJs::find() else { return };
+    async fn me(s: AuthJsSession<Extra>) -> String {
+        s.sub().to_owned()
+    }
+    let now = UnixTime::now().as_secs();
+    let old = |c: &mut Value| {
+        c["iat"] = json!(now - 2 * 86_400);
+        c["exp"] = json!(now + 86_400);
+        c["jti"] = json!("old");
+    };
+    for (version, name) in [(5u8, V5), (4, V4)] {
+        let (layer, ring) = if version == 5 {
+            (
+                AuthJsLayer::<Extra>::v5(&["renew-secret"]),
+                KeyRing::from_authjs_secrets(&["renew-secret"], V5).unwrap(),
+            )
+        } else {
+            (
+                AuthJsLayer::<Extra>::v4("renew-secret"),
+                KeyRing::from_nextauth_secret(b"renew-secret").unwrap(),
+            )
+        };
+        let layer = layer
+            .renew(DEFAULT_MAX_AGE, DEFAULT_UPDATE_AGE)
+            .build()
+            .unwrap();
+        let server = Server::start(
+            axum::Router::new()
+                .route("/me", axum::routing::get(me))
+                .layer(layer),
+        )
+        .await;
+        let mut claims = user(7_000);
+        old(&mut claims);
+        let token = ring.seal(&claims, &opts()).unwrap().into_string();
+        let v = if version == 5 {
+            AuthJsVersion::V5
+        } else {
+            AuthJsVersion::V4
+        };
+        let mut client = Client::new(server.url());
+        client.jar = split_authjs_token(&token, name, v)
+            .into_iter()
+            .map(|(n, v)| (n, v.to_owned()))
+            .collect();
+        let reply = client.get("/me").await;
+        assert_eq!(reply.body, "user-42");
+        assert!(
+            reply.set_cookies.len() >= 2,
+            "chunked: {:?}",
+            reply.set_cookies
+        );
+        let header = reply
+            .set_cookies
+            .iter()
+            .filter(|c| !c.value().is_empty())
+            .map(|c| format!("{}={}", c.name(), c.value()))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let answer = node.one(json!({"op": "getToken", "version": version, "secret": "renew-secret", "secureCookie": false, "cookie": header}));
+        let payload = &answer["payload"];
+        assert_eq!(payload["sub"], "user-42", "v{version}: {answer}");
+        assert_eq!(payload["notes"], claims["notes"]);
+        assert!(payload["iat"].as_u64().unwrap() >= now, "re-issued now");
+        assert_ne!(payload["jti"], "old");
     }
 }

@@ -10,11 +10,11 @@ use super::KeyRing;
 use crate::b64;
 use crate::error::{truncate, OpenError, SealError};
 use crate::header;
-use crate::key::Kidless;
 use crate::jwe::{
     check_len, claims_len, decode, finish, parse_claims, seal_with, sealed_len, serialize_claims,
     split, wipe, Decoded, Opened, SessionToken, TokenOptions,
 };
+use crate::key::Kidless;
 
 impl KeyRing {
     /// Seals `claims` (anything that serializes to a JSON object) with the key active now
@@ -76,7 +76,13 @@ impl KeyRing {
         let len = self
             .keys()
             .iter()
-            .map(|k| sealed_len(k.enc(), k.header_for(opts.purpose.as_ref()).b64.len(), claims_len))
+            .map(|k| {
+                sealed_len(
+                    k.enc(),
+                    k.header_for(opts.purpose.as_ref()).b64.len(),
+                    claims_len,
+                )
+            })
             .max()
             .unwrap_or(0);
         if len > opts.max_len {
@@ -175,9 +181,9 @@ impl KeyRing {
         let header = header::parse(&header_json)?;
         let enc = header.enc.as_deref();
         let key = match header.kid.as_deref() {
-            Some(kid) => self.get(kid).ok_or_else(|| OpenError::UnknownKid {
-                kid: truncate(kid),
-            })?,
+            Some(kid) => self
+                .get(kid)
+                .ok_or_else(|| OpenError::UnknownKid { kid: truncate(kid) })?,
             None => self.kidless_key(enc)?,
         };
         let enc = enc.ok_or(OpenError::MissingHeader { field: "enc" })?;
@@ -185,7 +191,7 @@ impl KeyRing {
             return Err(OpenError::EncMismatch {
                 kid: key.kid().to_owned(),
                 expected: key.enc(),
-                found: truncate(&enc),
+                found: truncate(enc),
             });
         }
         if let Some(expected) = opts.purpose() {
@@ -209,7 +215,9 @@ impl KeyRing {
             .clone()
             .next()
             .ok_or(OpenError::MissingHeader { field: "kid" })?;
-        Ok(open.find(|k| Some(k.enc().as_str()) == enc).unwrap_or(first))
+        Ok(open
+            .find(|k| Some(k.enc().as_str()) == enc)
+            .unwrap_or(first))
     }
 
     /// The shape every token this ring sealed has: a header byte-identical to the one a key

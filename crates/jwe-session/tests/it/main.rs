@@ -2,6 +2,7 @@
 //! module says what it covers).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod authjs;
 mod dbsc;
 mod devices;
 mod dpop;
