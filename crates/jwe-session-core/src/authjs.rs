@@ -383,6 +383,31 @@ fn check_len(value: &str, max: usize) -> Result<&str, ChunkError> {
     Ok(value)
 }
 
+/// Whether the cookie `cookie` is the Auth.js session cookie `name` or one of its chunks
+/// (`name.0`, `name.1`, … below [`AUTHJS_MAX_CHUNKS`]), as [`join_authjs_chunks`] reads
+/// them: what a renewal replaces or clears, and nothing else.
+///
+/// ```
+/// use jwe_session_core::is_authjs_cookie;
+///
+/// let name = "authjs.session-token";
+/// assert!(is_authjs_cookie("authjs.session-token", name));
+/// assert!(is_authjs_cookie("authjs.session-token.3", name));
+/// assert!(!is_authjs_cookie("authjs.session-token.03", name));
+/// assert!(!is_authjs_cookie("authjs.session-token-legacy", name));
+/// ```
+#[must_use]
+pub fn is_authjs_cookie(cookie: &str, name: &str) -> bool {
+    match cookie.strip_prefix(name) {
+        Some("") => true,
+        Some(rest) => rest
+            .strip_prefix('.')
+            .and_then(chunk_number)
+            .is_some_and(|i| i < AUTHJS_MAX_CHUNKS),
+        None => false,
+    }
+}
+
 /// A chunk number: ASCII digits, no sign, no leading zero (but `0` itself).
 fn chunk_number(digits: &str) -> Option<usize> {
     let ok = !digits.is_empty()

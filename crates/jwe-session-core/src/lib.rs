@@ -99,8 +99,8 @@ mod time;
 mod validation;
 
 pub use authjs::{
-    join_authjs_chunks, split_authjs_token, AuthJsClaims, AuthJsVersion, ChunkError,
-    AUTHJS_CLOCK_TOLERANCE, AUTHJS_MAX_CHUNKS,
+    is_authjs_cookie, join_authjs_chunks, split_authjs_token, AuthJsClaims, AuthJsVersion,
+    ChunkError, AUTHJS_CLOCK_TOLERANCE, AUTHJS_MAX_CHUNKS,
 };
 pub use claims::{random_id, Audience, Claims, Confirmation, DeviceKey};
 pub use error::{

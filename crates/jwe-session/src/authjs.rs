@@ -74,12 +74,12 @@ use std::time::Duration;
 
 use cookie::{Cookie, SameSite};
 use http::header::{COOKIE, SET_COOKIE};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Request, Response};
 use jwe_session_core::{
-    join_authjs_chunks, random_id, split_authjs_token, AuthJsClaims, AuthJsVersion, Claim, Claims,
-    Clock, KeyError, KeyRing, Lifetimes, MemoryStore, Recorded, Revocation, RevocationStore,
-    RevokeError, SessionIds, SystemClock, TokenOptions, UnixTime, Validation,
-    AUTHJS_CLOCK_TOLERANCE,
+    is_authjs_cookie, join_authjs_chunks, random_id, split_authjs_token, AuthJsClaims,
+    AuthJsVersion, Claim, Claims, Clock, KeyError, KeyRing, Lifetimes, MemoryStore, Recorded,
+    Revocation, RevocationStore, RevokeError, SessionIds, SystemClock, TokenOptions, UnixTime,
+    Validation, AUTHJS_CLOCK_TOLERANCE,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -442,12 +442,15 @@ impl<T> AuthJsSession<T> {
     /// renewing layer writes no renewed cookie for it.
     ///
     /// # Errors
-    /// [`RevokeError`]: nothing was recorded.
+    /// [`RevokeError::Invalid`] for a token with neither `sid` nor `jti`; otherwise what
+    /// the store answers ([`RevokeError`]): nothing was recorded.
     pub async fn end(&self) -> Result<Recorded, RevokeError> {
         let ids = self.ids();
         let now = self.shared.clock.now();
         let id = ids.sid.unwrap_or_default().to_owned();
         let revocation = Revocation::session(id, None, now, &self.shared.lifetimes());
+        // A token with neither `sid` nor `jti` has nothing to revoke by: refused typed.
+        revocation.check()?;
         let recorded = self.shared.store.revoke(revocation, now).await?;
         self.ended.store(true, Ordering::Relaxed);
         Ok(recorded)
@@ -499,7 +502,7 @@ impl Shared {
             }
         }
         for (index, n) in self.names.iter().enumerate() {
-            let ours = |c: &&(&str, &str)| c.0.starts_with(n.name) && !c.1.is_empty();
+            let ours = |c: &&(&str, &str)| is_authjs_cookie(c.0, n.name) && !c.1.is_empty();
             if !pairs.iter().any(|c| ours(&c)) {
                 continue;
             }
@@ -640,10 +643,7 @@ where
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         if let Err(refusal) = self.shared.cross_origin.check(&req) {
-            crate::metrics::cross_origin_refused();
-            tracing::debug!(reason = %refusal, method = %req.method(), path = req.uri().path(), "request refused");
-            let mut res = Response::new(ResB::default());
-            *res.status_mut() = StatusCode::FORBIDDEN;
+            let res = crate::origin::forbidden(refusal, &req);
             return ResponseFuture::new(Box::pin(std::future::ready(Ok(res))));
         }
         let shared = Arc::clone(&self.shared);

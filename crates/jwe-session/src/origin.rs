@@ -136,6 +136,24 @@ fn same_origin<B>(req: &Request<B>, origin: &[u8]) -> bool {
     host.is_some_and(|h| same_host(origin, h))
 }
 
+/// The answer to a request the protection refused: `403` with an empty body, counted and
+/// logged (at `debug`) with the reason. The handler never runs.
+pub(crate) fn forbidden<B, ResB: Default>(
+    refusal: OriginRefusal,
+    req: &Request<B>,
+) -> http::Response<ResB> {
+    crate::metrics::cross_origin_refused();
+    tracing::debug!(
+        reason = %refusal,
+        method = %req.method(),
+        path = req.uri().path(),
+        "request refused"
+    );
+    let mut res = http::Response::new(ResB::default());
+    *res.status_mut() = http::StatusCode::FORBIDDEN;
+    res
+}
+
 /// A WebSocket opening handshake: `Upgrade` lists `websocket` (RFC 6455 §4.1; the list is
 /// comma-separated and case-insensitive), or the browser says so in `Sec-Fetch-Mode`.
 /// (Over HTTP/2, RFC 8441's extended `CONNECT` is not a safe method, so it is checked as

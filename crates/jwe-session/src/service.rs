@@ -82,15 +82,7 @@ where
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         if let Err(refusal) = cross_origin_check(&self.shared, &req) {
-            crate::metrics::cross_origin_refused();
-            tracing::debug!(
-                reason = %refusal,
-                method = %req.method(),
-                path = req.uri().path(),
-                "request refused"
-            );
-            let mut res = Response::new(ResB::default());
-            *res.status_mut() = StatusCode::FORBIDDEN;
+            let res = crate::origin::forbidden(refusal, &req);
             return ResponseFuture::new(Box::pin(std::future::ready(Ok(res))));
         }
         let shared = Arc::clone(&self.shared);

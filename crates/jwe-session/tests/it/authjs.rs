@@ -44,8 +44,11 @@ async fn me(session: AuthJsSession<Extra>) -> String {
 }
 
 async fn logout(session: AuthJsSession<Extra>) -> StatusCode {
-    session.end().await.unwrap();
-    StatusCode::NO_CONTENT
+    match session.end().await {
+        Ok(_) => StatusCode::NO_CONTENT,
+        Err(jwe_session::RevokeError::Invalid(_)) => StatusCode::BAD_REQUEST,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
 }
 
 async fn maybe(session: Option<AuthJsSession<Extra>>) -> String {
@@ -120,6 +123,16 @@ async fn send(app: &Router, method: &str, path: &str, cookie: Option<&str>) -> A
 
 fn clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(UnixTime::from_secs(T0)))
+}
+
+/// The app behind a v5 layer that renews as Auth.js does by default.
+fn renewing_app(clock: &Arc<ManualClock>) -> Router {
+    let layer = AuthJsLayer::<Extra>::v5(&["current-secret"])
+        .clock(clock.clone())
+        .renew(DEFAULT_MAX_AGE, DEFAULT_UPDATE_AGE)
+        .build()
+        .unwrap();
+    app(layer)
 }
 
 fn v5_layer(clock: &Arc<ManualClock>, store: Arc<MemoryStore>) -> AuthJsLayer<Extra> {
@@ -325,6 +338,22 @@ async fn logout_everywhere_and_session_revocations_apply() {
             StatusCode::UNAUTHORIZED
         );
     }
+    // Neither sid nor jti: nothing to revoke by, refused typed (and nothing recorded).
+    let bare = ring
+        .seal(
+            &json!({"sub": "erin", "iat": T0, "exp": T0 + 3600}),
+            &TokenOptions::new(),
+        )
+        .unwrap();
+    let bare = cookies(bare.as_str(), V5, AuthJsVersion::V5);
+    assert_eq!(
+        send(&app, "POST", "/logout", Some(&bare)).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        send(&app, "GET", "/me", Some(&bare)).await.status,
+        StatusCode::OK
+    );
     // Without a sid, the jti is what logout revokes.
     let lone = cookies(&minted(&ring, "dave", T0 + 10, 0), V5, AuthJsVersion::V5);
     assert_eq!(
@@ -340,12 +369,7 @@ async fn logout_everywhere_and_session_revocations_apply() {
 #[tokio::test]
 async fn renewal_writes_auth_js_cookies_with_its_chunks_and_attributes() {
     let clock = clock();
-    let layer = AuthJsLayer::<Extra>::v5(&["current-secret"])
-        .clock(clock.clone())
-        .renew(DEFAULT_MAX_AGE, DEFAULT_UPDATE_AGE)
-        .build()
-        .unwrap();
-    let app = app(layer);
+    let app = renewing_app(&clock);
     let ring = KeyRing::from_authjs_secrets(&["current-secret"], V5_SECURE).unwrap();
     // Several chunks today; the renewed token (same claims) as many, so nothing left over.
     let token = minted(&ring, "alice", T0, 9_000);
@@ -421,12 +445,7 @@ async fn renewal_writes_auth_js_cookies_with_its_chunks_and_attributes() {
 #[tokio::test]
 async fn a_shorter_renewed_token_clears_the_chunks_it_no_longer_needs() {
     let clock = clock();
-    let layer = AuthJsLayer::<Extra>::v5(&["current-secret"])
-        .clock(clock.clone())
-        .renew(DEFAULT_MAX_AGE, DEFAULT_UPDATE_AGE)
-        .build()
-        .unwrap();
-    let app = app(layer);
+    let app = renewing_app(&clock);
     let ring = KeyRing::from_authjs_secrets(&["current-secret"], V5).unwrap();
     // A token in two chunks only because of a long `jti`: renewed (a fresh 22-character
     // jti), it fits in one cookie, and the two chunks must go, as Auth.js's SessionStore
@@ -438,7 +457,11 @@ async fn a_shorter_renewed_token_clears_the_chunks_it_no_longer_needs() {
         .unwrap()
         .into_string();
     assert_eq!(split_authjs_token(&token, V5, AuthJsVersion::V5).len(), 2);
-    let cookie = cookies(&token, V5, AuthJsVersion::V5);
+    // Cookies that only look like its chunks are not the layer's to clear.
+    let cookie = format!(
+        "{}; {V5}.01=x; {V5}-legacy=y",
+        cookies(&token, V5, AuthJsVersion::V5)
+    );
     clock.set(UnixTime::from_secs(T0 + DEFAULT_UPDATE_AGE.as_secs()));
     let a = send(&app, "GET", "/me", Some(&cookie)).await;
     assert_eq!(a.status, StatusCode::OK);
@@ -493,13 +516,9 @@ async fn cross_origin_unsafe_requests_are_refused_before_the_handler() {
         .body(Body::empty())
         .unwrap();
     assert_eq!(
-        app_of(trusted).oneshot(req).await.unwrap().status(),
+        self::app(trusted).oneshot(req).await.unwrap().status(),
         StatusCode::NO_CONTENT
     );
-}
-
-fn app_of(layer: AuthJsLayer<Extra>) -> Router {
-    app(layer)
 }
 
 #[tokio::test]
