@@ -36,7 +36,7 @@ for line in open(log):
     if line.startswith("token_len,"):
         _, impl, size, n = line.strip().split(",")
         lens[(impl, size)] = n
-for impl in ["jwe-session", "josekit", "biscuit", "cookie-private", "jsonwebtoken-hs256", "aes-gcm-floor"]:
+for impl in ["jwe-session", "jwe-session-authjs", "josekit", "biscuit", "cookie-private", "jsonwebtoken-hs256", "aes-gcm-floor"]:
     for size in ["typical", "large"]:
         for op in ["seal", "open"]:
             path = os.path.join(target, "criterion", impl, op, size, "new", "estimates.json")

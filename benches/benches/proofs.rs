@@ -102,8 +102,10 @@ fn bench(c: &mut Criterion) {
     let case = case();
     let opts = ProofOptions::new("dpop+jwt");
     assert!(verify_proof(&case.proof, &opts).is_ok());
-    let ring_key =
-        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, &case.sec1);
+    let ring_key = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::ECDSA_P256_SHA256_FIXED,
+        &case.sec1,
+    );
     assert!(ring_key.verify(&case.signed, &case.sig).is_ok());
 
     let request = DpopRequest {
@@ -129,8 +131,14 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("dpop-verifier 4.4 verify", |b| {
         b.iter(|| {
-            ready(theirs.verify(&mut NoStore, black_box(&case.proof), HTU, "GET", Some(TOKEN)))
-                .is_ok()
+            ready(theirs.verify(
+                &mut NoStore,
+                black_box(&case.proof),
+                HTU,
+                "GET",
+                Some(TOKEN),
+            ))
+            .is_ok()
         })
     });
     g.bench_function("verify_proof (all checks; ring signature)", |b| {

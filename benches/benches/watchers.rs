@@ -88,9 +88,7 @@ fn watchers(c: &mut Criterion) {
                 sid: format!("not-watched-{n}"),
                 until: UnixTime::from_secs(NOW + 3_600),
             };
-            store
-                .apply(&r, UnixTime::from_secs(NOW))
-                .expect("applied")
+            store.apply(&r, UnixTime::from_secs(NOW)).expect("applied")
         });
         drop(held);
     });

@@ -24,8 +24,9 @@ pub struct Case {
 }
 
 /// The implementations, in the order of the table.
-pub const IMPLEMENTATIONS: [&str; 6] = [
+pub const IMPLEMENTATIONS: [&str; 7] = [
     "jwe-session",
+    "jwe-session-authjs",
     "josekit",
     "biscuit",
     "cookie-private",
@@ -42,6 +43,7 @@ pub fn case(implementation: &str, size: &str) -> Option<Case> {
     let size = SIZES.iter().find(|(s, _)| *s == size)?.0;
     let (implementation, (token_len, seal, open)) = match implementation {
         "jwe-session" => ("jwe-session", jwe_session(large)),
+        "jwe-session-authjs" => ("jwe-session-authjs", jwe_session_authjs(large)),
         "josekit" => ("josekit", josekit(large)),
         "biscuit" => ("biscuit", biscuit(large)),
         "cookie-private" => ("cookie-private", cookie_private(large)),
@@ -77,6 +79,45 @@ fn jwe_session(large: bool) -> Parts {
         Box::new(move || {
             let o = ring2
                 .open::<Claims<App>>(black_box(&token), &opts2)
+                .unwrap();
+            validation.validate_at(o.payload(), now).unwrap();
+            o.payload().exp.unwrap().as_secs()
+        }),
+    )
+}
+
+/// The same claims as an Auth.js v5 session cookie: `A256CBC-HS512` under the key
+/// `KeyRing::from_authjs_secrets` derives, opened as `AuthJsLayer` opens it (Auth.js's
+/// claims around the app's, `exp` with its 15 s tolerance).
+fn jwe_session_authjs(large: bool) -> Parts {
+    use jwe_session_core::{
+        AuthJsClaims, Claims, KeyRing, TokenOptions, UnixTime, Validation, AUTHJS_CLOCK_TOLERANCE,
+    };
+    let ring = std::rc::Rc::new(
+        KeyRing::from_authjs_secrets(&["bench-auth-secret"], "authjs.session-token").unwrap(),
+    );
+    let opts = std::rc::Rc::new(TokenOptions::new());
+    let claims = claims(large);
+    let token = ring.seal(&claims, &opts).unwrap().into_string();
+    let (ring2, opts2) = (std::rc::Rc::clone(&ring), std::rc::Rc::clone(&opts));
+    let validation = Validation::new().leeway(AUTHJS_CLOCK_TOLERANCE);
+    let now = UnixTime::from_secs(NOW);
+    // The app's claims less `email`, which is Auth.js's own (in `AuthJsClaims`).
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct NextApp {
+        roles: Vec<String>,
+        locale: String,
+        tenant: String,
+        #[serde(default)]
+        extra: Option<String>,
+    }
+    (
+        token.len(),
+        Box::new(move || ring.seal(black_box(&claims), &opts).unwrap().len()),
+        Box::new(move || {
+            let o = ring2
+                .open::<Claims<AuthJsClaims<NextApp>>>(black_box(&token), &opts2)
                 .unwrap();
             validation.validate_at(o.payload(), now).unwrap();
             o.payload().exp.unwrap().as_secs()

@@ -116,7 +116,11 @@ pub fn header_request(
         .transport(Transport::Bearer)
         // Every proof of a run stays in the window (the clock does not move), so the
         // cache holds them all.
-        .dpop(DpopConfig::new().public_origin(ORIGIN).replay_cache(1 << 21))
+        .dpop(
+            DpopConfig::new()
+                .public_origin(ORIGIN)
+                .replay_cache(1 << 21),
+        )
         .build()
         .unwrap();
     let mut layered = layer.layer(service_fn(handler));
@@ -138,7 +142,10 @@ pub fn header_request(
         login = login.header("dpop", proof("GET", "/login", None));
     }
     let res = run(layered.call(login.body(()).unwrap())).unwrap();
-    let token = res.headers()["x-session-token"].to_str().unwrap().to_owned();
+    let token = res.headers()["x-session-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let make: Box<dyn FnMut() -> Request<()>> = match kind {
         "valid bearer token" => {
             let auth = format!("Bearer {token}");

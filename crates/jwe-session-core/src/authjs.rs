@@ -206,7 +206,8 @@ fn oct_thumbprint(key: &[u8]) -> String {
 /// The claims Auth.js puts in a session token beside the registered ones (`sub`, `iat`,
 /// `exp`, `jti`, read by [`Claims`](crate::Claims)): the user's `name`, `email` and
 /// `picture` (each may be `null` or absent), and whatever the app's `jwt` callback adds,
-/// read into `T`.
+/// read into `T`. `name`, `email` and `picture` are taken here first, so `T` must not
+/// declare them (a `T` field `email` would be reported missing).
 ///
 /// ```
 /// use jwe_session_core::{AuthJsClaims, Claims};
