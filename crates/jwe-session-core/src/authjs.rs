@@ -332,15 +332,13 @@ where
         if value.is_empty() {
             continue;
         }
-        let Some(rest) = n.strip_prefix(name) else {
-            continue;
-        };
-        if rest.is_empty() {
-            whole.get_or_insert(value);
-            continue;
-        }
-        let Some(index) = rest.strip_prefix('.').and_then(chunk_number) else {
-            continue;
+        let index = match part(n, name) {
+            None => continue,
+            Some(Part::Whole) => {
+                whole.get_or_insert(value);
+                continue;
+            }
+            Some(Part::Chunk(index)) => index,
         };
         let slot = chunks.get_mut(index).ok_or(ChunkError::TooMany)?;
         if slot.is_none() {
@@ -399,13 +397,29 @@ fn check_len(value: &str, max: usize) -> Result<&str, ChunkError> {
 /// ```
 #[must_use]
 pub fn is_authjs_cookie(cookie: &str, name: &str) -> bool {
-    match cookie.strip_prefix(name) {
-        Some("") => true,
-        Some(rest) => rest
+    match part(cookie, name) {
+        Some(Part::Whole) => true,
+        Some(Part::Chunk(i)) => i < AUTHJS_MAX_CHUNKS,
+        None => false,
+    }
+}
+
+/// Which part of the session cookie `name` the cookie `cookie` is.
+enum Part {
+    /// `name` itself.
+    Whole,
+    /// `name.i`, `i` written plainly (any size: the callers bound it).
+    Chunk(usize),
+}
+
+/// The one reading of cookie names for [`join_authjs_chunks`] and [`is_authjs_cookie`].
+fn part(cookie: &str, name: &str) -> Option<Part> {
+    match cookie.strip_prefix(name)? {
+        "" => Some(Part::Whole),
+        rest => rest
             .strip_prefix('.')
             .and_then(chunk_number)
-            .is_some_and(|i| i < AUTHJS_MAX_CHUNKS),
-        None => false,
+            .map(Part::Chunk),
     }
 }
 

@@ -139,6 +139,8 @@ struct Shared {
     opts: TokenOptions,
     renew: Option<Renewal>,
     cross_origin: CrossOrigin,
+    /// `exp` and `sub` required, Auth.js's tolerance: built once, not per request.
+    validation: Validation,
 }
 
 /// When a renewing layer re-issues a token, and for how long.
@@ -328,6 +330,9 @@ impl<T> AuthJsLayerBuilder<T> {
                 opts: TokenOptions::new().with_max_len(self.max_len),
                 renew: self.renew,
                 cross_origin: self.cross_origin,
+                validation: Validation::new()
+                    .leeway(AUTHJS_CLOCK_TOLERANCE)
+                    .require(&[Claim::Exp, Claim::Sub]),
             }),
             _claims: std::marker::PhantomData,
         })
@@ -522,10 +527,7 @@ impl Shared {
                     return None;
                 }
             };
-            let validation = Validation::new()
-                .leeway(AUTHJS_CLOCK_TOLERANCE)
-                .require(&[Claim::Exp, Claim::Sub]);
-            if let Err(e) = validation.validate_at(&opened, now) {
+            if let Err(e) = self.validation.validate_at(&opened, now) {
                 tracing::debug!(cookie = n.name, reason = %e, "Auth.js session refused");
                 return None;
             }
