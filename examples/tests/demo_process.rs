@@ -579,6 +579,12 @@ async fn the_demo_serves_its_metrics_in_prometheus_format() {
     let mut user = Client::new(demo.url());
     assert_eq!(user.login("mia").await.status, StatusCode::SEE_OTHER);
     assert_eq!(user.get("/me").await.status, StatusCode::OK);
+    // A route that never reads the session never opens the cookie: not counted below.
+    let health = user.get("/healthz").await;
+    assert_eq!(
+        (health.status, health.body.as_str()),
+        (StatusCode::OK, "ok")
+    );
     let copy = user.jar.clone();
     assert_eq!(
         user.post_form("/logout", &[]).await.status,
@@ -591,6 +597,16 @@ async fn the_demo_serves_its_metrics_in_prometheus_format() {
         &BTreeMap::from([("__Host-session".to_owned(), "not-a-token".to_owned())]),
     );
     assert_eq!(forger.get("/me").await.status, StatusCode::UNAUTHORIZED);
+    // Nor a revoked or forged one: left as it came, judged where the session is read.
+    for client in [&mut stolen, &mut forger] {
+        let reply = client.get("/healthz").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(
+            !reply.headers.contains_key("set-cookie"),
+            "{:?}",
+            reply.headers
+        );
+    }
 
     let reply = Client::new(demo.url()).get("/metrics").await;
     assert_eq!(reply.status, StatusCode::OK);

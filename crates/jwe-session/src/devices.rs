@@ -269,7 +269,7 @@ impl<T> Shared<T> {
 pub(crate) async fn settle<T>(shared: &Shared<T>, handle: &SessionHandle<T>) {
     let now = shared.clock.now();
     let (note, info, record) = {
-        let mut st = handle.lock();
+        let mut st = handle.raw();
         if st.note == DeviceNote::None {
             return;
         }
@@ -344,6 +344,7 @@ impl<T> SessionHandle<T> {
     /// [`DevicesError::NoSession`] without a session; [`DevicesError::Registry`] when the
     /// store keeps no registry ([`RegistryError::Unsupported`]) or could not answer.
     pub async fn devices(&self) -> Result<Vec<Device>, DevicesError> {
+        self.load().await;
         let (sub, sid) = self.owner().ok_or(DevicesError::NoSession)?;
         let now = self.shared.clock.now();
         let live = self
@@ -388,6 +389,7 @@ impl<T> SessionHandle<T> {
     /// [`EndDeviceError::NoSession`], [`EndDeviceError::NotFound`],
     /// [`EndDeviceError::Registry`] (nothing revoked), [`EndDeviceError::Revoke`].
     pub async fn end_device(&self, sid: &str) -> Result<Recorded, EndDeviceError> {
+        self.load().await;
         let (sub, own) = self.owner().ok_or(EndDeviceError::NoSession)?;
         if sid == own {
             return self.end().await.map_err(EndDeviceError::Revoke);
@@ -428,6 +430,7 @@ impl<T> SessionHandle<T> {
     where
         T: Serialize,
     {
+        self.load().await;
         let sub = sub.into();
         if let Some(cap) = self.shared.cap.filter(|c| c.policy == OverCap::RefuseNew) {
             let now = self.shared.clock.now();

@@ -281,7 +281,9 @@ impl<S: Send + Sync, T: Send + Sync + 'static> FromRequestParts<S> for SessionHa
     type Rejection = SessionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        handle_of(parts)
+        let handle = handle_of(parts)?;
+        handle.load().await;
+        Ok(handle)
     }
 }
 
@@ -290,6 +292,7 @@ impl<S: Send + Sync, T: Clone + Send + Sync + 'static> FromRequestParts<S> for S
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let handle = handle_of::<T>(parts)?;
+        handle.load().await;
         match handle.claims() {
             Some(claims) => Ok(Self::new(claims, handle)),
             None => Err(SessionRejection::no_session(&handle)),
@@ -302,6 +305,7 @@ impl<S: Send + Sync, T: Clone + Send + Sync + 'static> OptionalFromRequestParts<
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
         let handle = handle_of::<T>(parts)?;
+        handle.load().await;
         Ok(handle.claims().map(|claims| Self::new(claims, handle)))
     }
 }

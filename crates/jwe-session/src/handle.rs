@@ -1,7 +1,8 @@
 //! The per-request session handle that the layer puts into request extensions.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Poll, Waker};
 
 use jwe_session_core::{
     random_id, Audience, Claims, Confirmation, Lifetimes, Recorded, Revocation, RevocationWatch,
@@ -10,6 +11,7 @@ use jwe_session_core::{
 use serde::Serialize;
 
 use crate::dpop::DpopRefusal;
+use crate::load::{Deferred, Loaded};
 use crate::options::{DeviceInfo, OverCap};
 use crate::shared::Shared;
 
@@ -65,7 +67,19 @@ pub(crate) enum ProofState {
     Refused(DpopRefusal),
 }
 
+/// Whether the request's token has been opened (see [`SessionHandle::load`]).
+pub(crate) enum Load<T> {
+    /// Opened (or there was none): `current` is the session.
+    Done,
+    /// Not yet: opened on the first access.
+    Deferred(Deferred<T>),
+    /// Being opened by [`SessionHandle::load`]; these wait for it.
+    Loading(Vec<Waker>),
+}
+
 pub(crate) struct State<T> {
+    /// Whether `current` is known yet.
+    pub(crate) load: Load<T>,
     pub(crate) current: Option<Claims<T>>,
     /// The request's DPoP proof, for a login to bind to.
     pub(crate) proof: ProofState,
@@ -85,6 +99,34 @@ pub(crate) struct State<T> {
     pub(crate) note: DeviceNote,
     /// What the app said of the device a session started in this request runs on.
     pub(crate) device: Option<DeviceInfo>,
+}
+
+impl<T> State<T> {
+    fn apply(&mut self, loaded: Loaded<T>) {
+        self.current = loaded.current;
+        self.pending = loaded.pending;
+        self.refused = loaded.refused;
+    }
+}
+
+/// The end of a [`SessionHandle::load`]: what it found goes into the state and whoever
+/// waited is woken; if the load was dropped half-way, the request has no session.
+struct Loading<'a, T> {
+    handle: &'a SessionHandle<T>,
+    loaded: Option<Loaded<T>>,
+}
+
+impl<T> Drop for Loading<'_, T> {
+    fn drop(&mut self) {
+        let mut st = self.handle.raw();
+        if let Some(loaded) = self.loaded.take() {
+            st.apply(loaded);
+        }
+        if let Load::Loading(waiting) = std::mem::replace(&mut st.load, Load::Done) {
+            drop(st);
+            waiting.into_iter().for_each(Waker::wake);
+        }
+    }
 }
 
 // Here, beside `StartError`, not in `shared`: `shared` imports nothing of the handle.
@@ -146,7 +188,7 @@ impl<T> Clone for SessionHandle<T> {
 
 impl<T> fmt::Debug for SessionHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = self.lock();
+        let st = self.raw();
         // Claims are confidential: show only whether there is a session.
         f.debug_struct("SessionHandle")
             .field("active", &st.current.is_some())
@@ -161,9 +203,31 @@ impl<T> SessionHandle<T> {
         current: Option<Claims<T>>,
         pending: Pending,
     ) -> Self {
+        Self::with(shared, Load::Done, current, pending)
+    }
+
+    /// The handle of a request phase that opened the request's token (or had none).
+    pub(crate) fn loaded(shared: Arc<Shared<T>>, loaded: Loaded<T>) -> Self {
+        let handle = Self::new(shared, loaded.current, loaded.pending);
+        handle.raw().refused = loaded.refused;
+        handle
+    }
+
+    /// The handle of a request whose token is opened on the first access.
+    pub(crate) fn deferred(shared: Arc<Shared<T>>, deferred: Deferred<T>) -> Self {
+        Self::with(shared, Load::Deferred(deferred), None, Pending::Nothing)
+    }
+
+    fn with(
+        shared: Arc<Shared<T>>,
+        load: Load<T>,
+        current: Option<Claims<T>>,
+        pending: Pending,
+    ) -> Self {
         Self {
             shared,
             state: Arc::new(Mutex::new(State {
+                load,
                 current,
                 proof: ProofState::None,
                 issued: None,
@@ -178,8 +242,75 @@ impl<T> SessionHandle<T> {
         }
     }
 
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
+    /// The state as it is, the request's token opened or not: for the layer's response
+    /// phase, which never opens a token no one asked for.
+    pub(crate) fn raw(&self) -> MutexGuard<'_, State<T>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The state, the request's token opened first if no one has yet (what needs no
+    /// waiting: see [`load`](Self::load)).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
+        let mut st = self.raw();
+        if let Load::Deferred(_) = st.load {
+            if let Load::Deferred(d) = std::mem::replace(&mut st.load, Load::Done) {
+                let loaded = (d.open_now)(&self.shared, d);
+                st.apply(loaded);
+            }
+        }
+        st
+    }
+
+    /// Opens the request's token, if no one has yet: the layer leaves a cookie (or a
+    /// bearer token) unopened until the request's session is first asked for, so a route
+    /// that never reads the session never pays for the decryption. The axum extractors
+    /// and this handle's `async` methods call it; a service that takes the handle from the
+    /// request's extensions (hyper, tonic) calls it before reading the handle:
+    ///
+    /// ```
+    /// # use jwe_session::SessionHandle;
+    /// # async fn handler(req: http::Request<()>) {
+    /// if let Some(handle) = req.extensions().get::<SessionHandle<()>>() {
+    ///     handle.load().await;
+    ///     let signed_in = handle.is_active();
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// Every check runs as it would have in the request phase: validation, lifetimes, the
+    /// revocation check, and, for a token past `exp`, renewal with the store's
+    /// authoritative check and the renew hook; a refused token is cleared in the response,
+    /// a renewed one written. The handle's synchronous methods open a token themselves
+    /// when no one has, without waiting: a token that needs renewal is then no session for
+    /// that request (a warning says so once), so call this first outside axum.
+    ///
+    /// Calling it again, from any clone, does nothing; concurrent calls wait for the
+    /// first.
+    pub async fn load(&self) {
+        let deferred = std::future::poll_fn(|cx| {
+            let mut st = self.raw();
+            match std::mem::replace(&mut st.load, Load::Done) {
+                Load::Done => Poll::Ready(None),
+                Load::Deferred(d) => {
+                    st.load = Load::Loading(Vec::new());
+                    Poll::Ready(Some(d))
+                }
+                Load::Loading(mut waiting) => {
+                    waiting.push(cx.waker().clone());
+                    st.load = Load::Loading(waiting);
+                    Poll::Pending
+                }
+            }
+        })
+        .await;
+        let Some(d) = deferred else {
+            return;
+        };
+        let mut loading = Loading {
+            handle: self,
+            loaded: None,
+        };
+        loading.loaded = Some((d.open)(Arc::clone(&self.shared), d).await);
     }
 
     /// Ends the session in this response (the cookie is cleared) and hands back its claims.
@@ -482,6 +613,7 @@ impl<T> SessionHandle<T> {
     /// user is logged out, nothing to retry. Without a session there is nothing to record:
     /// `Ok(Recorded::Stored)`.
     pub async fn end(&self) -> Result<Recorded, RevokeError> {
+        self.load().await;
         let now = self.shared.clock.now();
         let Some(claims) = self.take_for_clearing() else {
             return Ok(Recorded::Stored);
@@ -513,6 +645,7 @@ impl<T> SessionHandle<T> {
     /// to its new `sid` anyway, and the old token stays valid until its `exp`
     /// (a queued revocation is a success: revoked here, sent on by the store).
     pub async fn cycle(&self) -> Result<(), CycleError> {
+        self.load().await;
         let moment = self.moment();
         let now = moment.secs();
         let old = {
@@ -579,6 +712,7 @@ impl<T> SessionHandle<T> {
     /// [`RevokeError`] if the revocation could not be recorded; the cookie is cleared
     /// anyway. As for [`end`](Self::end), `Ok(Recorded::Queued { .. })` is a success.
     pub async fn end_everywhere(&self) -> Result<Recorded, RevokeError> {
+        self.load().await;
         let at = self.moment();
         let taken = self.take_for_clearing();
         let Some(sub) = taken.and_then(|c| c.sub) else {
@@ -604,6 +738,7 @@ impl<T> SessionHandle<T> {
     /// [`RevokeError`] if the revocation could not be recorded. This session has moved to
     /// its new `sid` either way, so the call can be repeated.
     pub async fn end_others(&self) -> Result<Recorded, RevokeError> {
+        self.load().await;
         let at = self.moment();
         // Strictly after the cut-off: this session is the one that survives it.
         let started = self.moment();

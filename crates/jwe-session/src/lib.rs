@@ -107,7 +107,9 @@
 //!   [`SessionHandle<T>`] as an extractor. On by default because most users serve axum;
 //!   it costs only `axum-core` (which tonic and axum apps already build). Plain hyper and
 //!   tonic services can turn it off with `default-features = false` and take the
-//!   [`SessionHandle<T>`] from the request's extensions.
+//!   [`SessionHandle<T>`] from the request's extensions (then
+//!   [`SessionHandle::load`] before reading a cookie session: the layer opens a cookie
+//!   only when the session is first asked for).
 //! - `metrics` (default): counters, gauges and a histogram through the `metrics` facade;
 //!   see [the `metrics` module](mod@crate::metrics) for the names. No-ops until the app installs a
 //!   recorder.

@@ -301,8 +301,203 @@ where
     (found, Some(claims))
 }
 
+/// What the request phase gives the handle: its session (or none), what the response must
+/// do about the cookie, and whether the request carried a token that was refused.
+pub(crate) struct Loaded<T> {
+    pub(crate) current: Option<Claims<T>>,
+    pub(crate) pending: Pending,
+    pub(crate) refused: bool,
+}
+
+impl<T> Loaded<T> {
+    /// No session. `refused` is the reason counted, if the request carried something that
+    /// was refused.
+    fn empty(pending: Pending, refused: Option<Refusal>, source: Source) -> Self {
+        if let Some(r) = refused {
+            crate::metrics::refused(r);
+        }
+        Self {
+            current: None,
+            pending,
+            // A token (or an unreadable cookie) that gave no session.
+            refused: source != Source::None || pending == Pending::Clear,
+        }
+    }
+}
+
+/// What a decision leaves to do: nothing that waits, or a renewal (the store's
+/// authoritative check and the renew hook).
+enum Next<T> {
+    Ready(Loaded<T>),
+    Renew(Claims<T>, UnixTime, Early),
+}
+
+/// The part of a decision that needs no waiting.
+fn next<T>(decision: Decision, claims: Option<(Claims<T>, UnixTime)>, source: Source) -> Next<T> {
+    let session = |claims, pending| {
+        Next::Ready(Loaded {
+            current: Some(claims),
+            pending,
+            refused: false,
+        })
+    };
+    match (decision, claims) {
+        (Decision::Empty { pending, refused }, _) => {
+            Next::Ready(Loaded::empty(pending, refused, source))
+        }
+        (Decision::Renew(early), Some((claims, now))) => Next::Renew(claims, now, early),
+        (Decision::Reseal, Some((claims, _))) => {
+            crate::metrics::resealed();
+            session(claims, Pending::Reseal)
+        }
+        (Decision::Keep, Some((claims, _))) => session(claims, Pending::Nothing),
+        // A session decision comes only with valid claims.
+        (_, None) => Next::Ready(Loaded::empty(Pending::Nothing, None, source)),
+    }
+}
+
+/// Renews a session the decision said to renew. `Err(())` when it could not be, for a DPoP
+/// request (the layer answers it); otherwise a refused renewal is no session.
+async fn renewed<T>(
+    shared: &Shared<T>,
+    (claims, now, early): (Claims<T>, UnixTime, Early),
+    source: Source,
+) -> Result<Loaded<T>, ()>
+where
+    T: Clone + Send + 'static,
+{
+    match renew(shared, claims, now, early).await {
+        Ok(renewed) => {
+            match early {
+                Early::No => crate::metrics::renewed(),
+                Early::Refresh(_) => crate::metrics::refreshed(),
+            }
+            Ok(Loaded {
+                current: Some(renewed),
+                pending: Pending::Reseal,
+                refused: false,
+            })
+        }
+        Err(_) if source == Source::Dpop => Err(()),
+        Err((pending, reason)) => Ok(Loaded::empty(pending, Some(reason), source)),
+    }
+}
+
+/// A session found: a device-bound session's first use retires the unbound sid it
+/// replaced (sealed again then), and it is counted.
+async fn found_session<T>(shared: &Shared<T>, mut loaded: Loaded<T>, now: UnixTime) -> Loaded<T> {
+    let Some(claims) = loaded.current.as_mut() else {
+        return loaded;
+    };
+    if shared.dbsc.is_some()
+        && shared.retire_previous(claims, now).await
+        && loaded.pending == Pending::Nothing
+    {
+        loaded.pending = Pending::Reseal;
+    }
+    crate::metrics::opened();
+    loaded
+}
+
+/// Whether the request's token can wait for the first access to the session (see
+/// [`SessionHandle::load`]): a cookie, on a layer without DBSC, with no DPoP proof sent.
+/// A device-bound cookie's first use retires the login's cookie, whatever the route; a
+/// token in `Authorization` comes from an API client (tonic, hyper), which reads the
+/// session on nearly every call, often synchronously, and a DPoP request is answered by
+/// the layer (refusals included) before the handler.
+fn deferrable<T>(shared: &Shared<T>, source: Source, proof_sent: bool) -> bool {
+    source == Source::Cookie && shared.dbsc.is_none() && !proof_sent
+}
+
+/// Opens a deferred token, renewal included.
+type OpenLater<T> =
+    fn(Arc<Shared<T>>, Deferred<T>) -> jwe_session_core::BoxFuture<'static, Loaded<T>>;
+
+/// A token whose opening waits for the first access to the request's session: the
+/// token, where it came from, and the two ways of opening it (instantiated here, where
+/// the claims type's bounds are known; the handle has none).
+pub(crate) struct Deferred<T> {
+    token: String,
+    source: Source,
+    /// Everything, renewal included.
+    pub(crate) open: OpenLater<T>,
+    /// What needs no waiting, for a handle first used synchronously: a token that needs
+    /// renewal is then no session for this request (the cookie stays).
+    pub(crate) open_now: fn(&Shared<T>, Deferred<T>) -> Loaded<T>,
+}
+
+impl<T> Deferred<T>
+where
+    T: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    fn new(token: String, source: Source) -> Self {
+        Self {
+            token,
+            source,
+            open: |shared, d| Box::pin(async move { d.open(&shared).await }),
+            open_now: |shared, d| d.open_now(shared),
+        }
+    }
+
+    /// Opens and judges the token (the moment is this one: the first access).
+    fn judge(&self, shared: &Shared<T>) -> (Decision, Option<(Claims<T>, UnixTime)>) {
+        let now = shared.clock.now_micros().secs();
+        let (found, claims) = examine(shared, &self.token, now, self.source, None);
+        (decide(found), claims.map(|c| (c, now)))
+    }
+
+    async fn open(self, shared: &Shared<T>) -> Loaded<T> {
+        let (decision, claims) = self.judge(shared);
+        let now = claims.as_ref().map(|(_, now)| *now);
+        let loaded = match next(decision, claims, self.source) {
+            Next::Ready(loaded) => loaded,
+            // Never a DPoP request here: it is not deferred.
+            Next::Renew(c, now, early) => renewed(shared, (c, now, early), self.source)
+                .await
+                .unwrap_or_else(|()| Loaded::empty(Pending::Nothing, None, self.source)),
+        };
+        match now {
+            Some(now) => found_session(shared, loaded, now).await,
+            None => loaded,
+        }
+    }
+
+    fn open_now(self, shared: &Shared<T>) -> Loaded<T> {
+        let (decision, claims) = self.judge(shared);
+        match next(decision, claims, self.source) {
+            Next::Ready(loaded) => {
+                if loaded.current.is_some() {
+                    // No device binding here (not deferred with DBSC): nothing to retire.
+                    crate::metrics::opened();
+                }
+                loaded
+            }
+            Next::Renew(..) => {
+                if !SYNC_RENEWAL.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!(
+                        "a session past its exp was first read synchronously from the \
+                         request's SessionHandle: its renewal waits for the store, so this \
+                         request has no session (its cookie stays). Call \
+                         `handle.load().await` before reading the handle outside an axum \
+                         extractor (said once)"
+                    );
+                }
+                Loaded {
+                    current: None,
+                    pending: Pending::Nothing,
+                    refused: false,
+                }
+            }
+        }
+    }
+}
+
+static SYNC_RENEWAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The request phase: the request's session, in a handle, and what it carried; or a DPoP
-/// refusal, which the layer answers itself.
+/// refusal, which the layer answers itself. A token that can wait ([`deferrable`]) is
+/// opened on the first access to the handle, not here: a route that never reads the
+/// session never pays for it.
 pub(crate) async fn load<T>(
     shared: &Arc<Shared<T>>,
     method: &Method,
@@ -310,11 +505,20 @@ pub(crate) async fn load<T>(
     headers: &HeaderMap,
 ) -> Result<(SessionHandle<T>, Incoming), DpopRefusal>
 where
-    T: DeserializeOwned + Clone + Send + 'static,
+    T: DeserializeOwned + Clone + Send + Sync + 'static,
 {
     let (token, mut incoming) = read(shared, headers);
     let dpop = shared.dpop.as_ref();
     let proof_sent = dpop.is_some() && headers.contains_key(DPOP_HEADER);
+    if let Token::Some(t) = &token {
+        if deferrable(shared, incoming.source, proof_sent) {
+            let deferred = Deferred::new(t.clone().into_owned(), incoming.source);
+            return Ok((
+                SessionHandle::deferred(Arc::clone(shared), deferred),
+                incoming,
+            ));
+        }
+    }
     // One moment for a token's whole request phase: what validation judged, renewal renews
     // at, what a proof's `iat` is compared with (read only when there is something to judge).
     let now_us = match (&token, proof_sent) {
@@ -401,58 +605,18 @@ where
         d.commit(c, now.secs())?;
         proof = ProofState::Valid(c.proof.thumbprint.clone());
     }
-    let empty = |pending, refused: Option<Refusal>, incoming: Incoming, proof| {
-        if let Some(r) = refused {
-            crate::metrics::refused(r);
-        }
-        let handle = SessionHandle::new(Arc::clone(shared), None, pending);
-        {
-            let mut st = handle.lock();
-            // A token (or an unreadable cookie) that gave no session.
-            st.refused = incoming.source != Source::None || pending == Pending::Clear;
-            st.proof = proof;
-        }
-        (handle, incoming)
+    let loaded = match next(decision, claims, incoming.source) {
+        Next::Ready(loaded) => loaded,
+        Next::Renew(c, now, early) => renewed(shared, (c, now, early), incoming.source)
+            .await
+            .map_err(|()| DpopRefusal::Token)?,
     };
-    let (pending, claims) = match (decision, claims) {
-        (Decision::Empty { pending, refused }, _) => {
-            return Ok(empty(pending, refused, incoming, proof))
-        }
-        (Decision::Renew(early), Some((claims, now))) => {
-            match renew(shared, claims, now, early).await {
-                Ok(renewed) => {
-                    match early {
-                        Early::No => crate::metrics::renewed(),
-                        Early::Refresh(_) => crate::metrics::refreshed(),
-                    }
-                    (Pending::Reseal, renewed)
-                }
-                Err(_) if incoming.source == Source::Dpop => return Err(DpopRefusal::Token),
-                Err((pending, reason)) => return Ok(empty(pending, Some(reason), incoming, proof)),
-            }
-        }
-        (Decision::Reseal, Some((claims, _))) => {
-            crate::metrics::resealed();
-            (Pending::Reseal, claims)
-        }
-        (Decision::Keep, Some((claims, _))) => (Pending::Nothing, claims),
-        // A session decision comes only with valid claims.
-        (_, None) => return Ok(empty(Pending::Nothing, None, incoming, proof)),
+    let loaded = match now_us {
+        Some(now) => found_session(shared, loaded, now.secs()).await,
+        None => loaded,
     };
-    // A device-bound session's first use retires the unbound sid it replaced.
-    let mut claims = claims;
-    let retired = match now_us {
-        Some(now) if shared.dbsc.is_some() => shared.retire_previous(&mut claims, now.secs()).await,
-        _ => false,
-    };
-    let pending = if retired && pending == Pending::Nothing {
-        Pending::Reseal
-    } else {
-        pending
-    };
-    crate::metrics::opened();
-    let handle = SessionHandle::new(Arc::clone(shared), Some(claims), pending);
-    handle.lock().proof = proof;
+    let handle = SessionHandle::loaded(Arc::clone(shared), loaded);
+    handle.raw().proof = proof;
     Ok((handle, incoming))
 }
 

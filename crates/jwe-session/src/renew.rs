@@ -111,6 +111,7 @@ impl<T: Clone + Send + 'static> SessionHandle<T> {
     /// the hook ([`Renew::Unavailable`](crate::Renew::Unavailable)) cannot answer: the
     /// session is not ended, but not vouched for either.
     pub async fn recheck(&self) -> Result<Claims<T>, crate::RecheckError> {
+        self.load().await;
         let claims = self.claims().ok_or(crate::RecheckError::NoSession)?;
         let now = self.shared.clock.now();
         let early = match self.shared.lifetimes.stage(&claims, now) {

@@ -14,7 +14,7 @@ use crate::shared::Shared;
 
 /// Revokes the session a login replaced (see [`SessionHandle::start`]).
 pub(crate) async fn revoke_replaced<T>(shared: &Shared<T>, handle: &SessionHandle<T>) {
-    let Some(revocation) = handle.lock().replaced.take() else {
+    let Some(revocation) = handle.raw().replaced.take() else {
         return;
     };
     let now = shared.clock.now();
@@ -29,7 +29,7 @@ pub(crate) fn write<T: Serialize, B>(
     incoming: &Incoming,
     res: &mut Response<B>,
 ) {
-    let mut st = handle.lock();
+    let mut st = handle.raw();
     // From here on a change to the session could not reach the client.
     st.written = true;
     let cookies = shared.transport.cookie() && !incoming.source.is_header();

@@ -7,6 +7,8 @@ mod dbsc;
 mod devices;
 mod dpop;
 mod layer;
+mod lazy;
+
 mod live;
 mod missing_layer;
 mod newcomer;
