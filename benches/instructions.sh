@@ -33,7 +33,7 @@ for impl in jwe-session josekit biscuit cookie-private jsonwebtoken-hs256 aes-gc
   done
 done
 # The layer, in-process (src/layer.rs): what it adds to a request over the bare service.
-for req in "bare service" "no cookie" "valid cookie" "valid cookie (cache off)" "login"; do
+for req in "bare service" "no cookie" "valid cookie" "valid cookie (cache off)" "valid cookie, route never reads it (cache off)" "device-bound cookie" "login"; do
   a=$(count layer "$req" 100)
   b=$(count layer "$req" 1100)
   echo "layer,-,$req,$(((b - a) / 1000))" >>"$csv"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# HTTP load on the demo's /me, with and without a session, on loopback only, bounded in
-# time: benches/load.sh [SECONDS] (default 10). Needs wrk (Debian: apt-get install wrk).
+# HTTP load on the demo's /me, with and without a session, and on /healthz (a route behind
+# the layer that never reads the session) with and without the session cookie, on loopback
+# only, bounded in time: benches/load.sh [SECONDS] (default 10). Needs wrk (Debian: apt-get install wrk).
 # wrk and the server share this machine's cores, so the figures are a floor.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,3 +23,9 @@ wrk -t2 -c32 -d"${secs}s" --latency -H "Cookie: $cookie" "http://127.0.0.1:$port
 echo
 echo "== GET /me without a session (answers 401 by design)"
 wrk -t2 -c32 -d"${secs}s" --latency "http://127.0.0.1:$port/me"
+echo
+echo "== GET /healthz with the session cookie (behind the layer, never reads the session)"
+wrk -t2 -c32 -d"${secs}s" --latency -H "Cookie: $cookie" "http://127.0.0.1:$port/healthz"
+echo
+echo "== GET /healthz without a cookie"
+wrk -t2 -c32 -d"${secs}s" --latency "http://127.0.0.1:$port/healthz"

@@ -9,18 +9,22 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use http::{Request, Response};
-use jwe_session::{DpopConfig, ProofKey, SessionHandle, SessionLayer, Transport};
+use jwe_session::{
+    DeviceBoundConfig, DpopConfig, ProofKey, SessionHandle, SessionLayer, Transport,
+};
 use jwe_session_core::{Key, KeyRing, ManualClock, UnixTime};
 use tower::{service_fn, Layer, Service};
 
 use crate::{App, KEY, NOW};
 
 /// The requests measured, in the order of the table.
-pub const REQUESTS: [&str; 5] = [
+pub const REQUESTS: [&str; 7] = [
     "bare service",
     "no cookie",
     "valid cookie",
     "valid cookie (cache off)",
+    "valid cookie, route never reads it (cache off)",
+    "device-bound cookie",
     "login",
 ];
 
@@ -36,6 +40,10 @@ fn run<F: Future>(f: F) -> F::Output {
 }
 
 async fn handler(req: Request<()>) -> Result<Response<bool>, Infallible> {
+    // A static route: never reads the session.
+    if req.uri().path() == "/static" {
+        return Ok(Response::new(false));
+    }
     // The handler only asks whether there is a session, so the figures are the layer's.
     let active = req
         .extensions()
@@ -53,46 +61,109 @@ async fn handler(req: Request<()>) -> Result<Response<bool>, Infallible> {
 /// `no cookie`, `valid cookie` (the steady path: the token seen before, served from the
 /// layer's token cache, then validated and checked against the memory revocation store,
 /// nothing written back), `valid cookie (cache off)` (the same with the cache off: every
-/// request opens the token, as the first request with a token does) or `login` (seal and
-/// `Set-Cookie`).
+/// request opens the token, as the first request with a token does), `valid cookie, route
+/// never reads it (cache off)` (a static route behind the layer: the token is never
+/// opened), `device-bound cookie` (a DBSC-bound session's cookie on a layer with device
+/// binding, steady path) or `login` (seal and `Set-Cookie`).
 pub fn request(kind: &str) -> Option<Box<dyn FnMut() -> Response<bool>>> {
     let ring = KeyRing::new(vec![Key::from_bytes("2026-11", &KEY).unwrap()], None).unwrap();
     let clock = ManualClock::new(UnixTime::from_secs(NOW));
-    let cache = if kind == "valid cookie (cache off)" {
+    let cache = if kind.ends_with("(cache off)") {
         0
     } else {
         1024
     };
-    let layer = SessionLayer::<App>::builder(ring)
+    let mut builder = SessionLayer::<App>::builder(ring)
         .clock(Arc::new(clock))
-        .token_cache(cache)
-        .build()
-        .unwrap();
+        .token_cache(cache);
+    if kind == "device-bound cookie" {
+        builder = builder.device_bound(DeviceBoundConfig::new());
+    }
+    let layer = builder.build().unwrap();
     let mut bare = service_fn(handler);
     let mut layered = layer.layer(service_fn(handler));
     let get = |path: &str, cookie: Option<&str>| {
-        let mut b = Request::builder().uri(path);
+        let mut b = Request::builder().uri(path).header("host", HOST);
         if let Some(c) = cookie {
             b = b.header("cookie", c);
         }
         b.body(()).unwrap()
     };
     let login = run(layered.call(get("/login", None))).unwrap();
-    let set = login.headers()["set-cookie"].to_str().unwrap();
-    let cookie = set.split(';').next().unwrap().to_owned();
+    let mut cookie = session_cookie(&login).expect("a login cookie");
+    if kind == "device-bound cookie" {
+        cookie = bind(&mut layered, &login, &cookie);
+    }
     Some(match kind {
         "bare service" => {
             Box::new(move || run(bare.call(black_box(get("/me", Some(&cookie))))).unwrap())
         }
         "no cookie" => Box::new(move || run(layered.call(black_box(get("/me", None)))).unwrap()),
-        "valid cookie" | "valid cookie (cache off)" => Box::new(move || {
-            let res = run(layered.call(black_box(get("/me", Some(&cookie))))).unwrap();
-            debug_assert!(*res.body() && res.headers().get("set-cookie").is_none());
+        "valid cookie" | "valid cookie (cache off)" | "device-bound cookie" => {
+            Box::new(move || {
+                let res = run(layered.call(black_box(get("/me", Some(&cookie))))).unwrap();
+                debug_assert!(*res.body() && res.headers().get("set-cookie").is_none());
+                res
+            })
+        }
+        "valid cookie, route never reads it (cache off)" => Box::new(move || {
+            let res = run(layered.call(black_box(get("/static", Some(&cookie))))).unwrap();
+            debug_assert!(res.headers().get("set-cookie").is_none());
             res
         }),
         "login" => Box::new(move || run(layered.call(get("/login", None))).unwrap()),
         _ => return None,
     })
+}
+
+const HOST: &str = "app.example.com";
+
+/// The `name=value` of the session cookie a response sets, if it sets one.
+fn session_cookie(res: &Response<bool>) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-session="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
+
+/// Registers a device key for the session of `cookie` (the DBSC registration the login
+/// asked for), and uses the bound cookie once: its first use retires the login's cookie
+/// and seals it again. Returns the bound cookie of the steady path.
+fn bind<S>(layered: &mut S, login: &Response<bool>, cookie: &str) -> String
+where
+    S: Service<Request<()>, Response = Response<bool>, Error = Infallible>,
+{
+    let header = login.headers()[jwe_session::dbsc::SECURE_SESSION_REGISTRATION]
+        .to_str()
+        .unwrap();
+    let at = header.find("challenge=\"").unwrap() + "challenge=\"".len();
+    let challenge = &header[at..at + header[at..].find('"').unwrap()];
+    let key = ProofKey::generate().unwrap();
+    let mut claims = serde_json::Map::new();
+    claims.insert("jti".into(), challenge.into());
+    let proof = key.sign("dbsc+jwt", &claims).unwrap();
+    let req = Request::builder()
+        .method("POST")
+        .uri("/session/dbsc/register")
+        .header("host", HOST)
+        .header("cookie", cookie)
+        .header(jwe_session::dbsc::SECURE_SESSION_RESPONSE, proof)
+        .body(())
+        .unwrap();
+    let res = run(layered.call(req)).unwrap();
+    let bound = session_cookie(&res).expect("the bound cookie");
+    let first = Request::builder()
+        .uri("/me")
+        .header("host", HOST)
+        .header("cookie", &bound)
+        .body(())
+        .unwrap();
+    let res = run(layered.call(first)).unwrap();
+    assert!(*res.body(), "the bound cookie opens");
+    session_cookie(&res).unwrap_or(bound)
 }
 
 /// The bearer-transport requests, measured apart because a DPoP request needs a new proof
