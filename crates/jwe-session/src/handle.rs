@@ -11,7 +11,6 @@ use jwe_session_core::{
 use serde::Serialize;
 
 use crate::dpop::DpopRefusal;
-use crate::load::{Deferred, Loaded};
 use crate::options::{DeviceInfo, OverCap};
 use crate::shared::Shared;
 
@@ -65,6 +64,28 @@ pub(crate) enum ProofState {
     Valid(String),
     /// A proof that was refused: a login fails rather than start unbound.
     Refused(DpopRefusal),
+}
+
+/// What the request phase gives the handle: its session (or none), what the response must
+/// do about the cookie, and whether the request carried a token that was refused.
+pub(crate) struct Loaded<T> {
+    pub(crate) current: Option<Claims<T>>,
+    pub(crate) pending: Pending,
+    pub(crate) refused: bool,
+}
+
+/// Opens a deferred cookie, renewal included.
+type OpenLater<T> = fn(Arc<Shared<T>>, String) -> jwe_session_core::BoxFuture<'static, Loaded<T>>;
+
+/// A session cookie whose opening waits for the first access to the request's session,
+/// and the two ways of opening it (made by the request phase, which knows the claims
+/// type's bounds; the handle has none).
+pub(crate) struct Deferred<T> {
+    pub(crate) token: String,
+    /// Everything, renewal included.
+    pub(crate) open: OpenLater<T>,
+    /// What needs no waiting, for a handle first used synchronously.
+    pub(crate) open_now: fn(&Shared<T>, &str) -> Loaded<T>,
 }
 
 /// Whether the request's token has been opened (see [`SessionHandle::load`]).
@@ -254,7 +275,7 @@ impl<T> SessionHandle<T> {
         let mut st = self.raw();
         if let Load::Deferred(_) = st.load {
             if let Load::Deferred(d) = std::mem::replace(&mut st.load, Load::Done) {
-                let loaded = (d.open_now)(&self.shared, d);
+                let loaded = (d.open_now)(&self.shared, &d.token);
                 st.apply(loaded);
             }
         }
@@ -310,7 +331,7 @@ impl<T> SessionHandle<T> {
             handle: self,
             loaded: None,
         };
-        loading.loaded = Some((d.open)(Arc::clone(&self.shared), d).await);
+        loading.loaded = Some((d.open)(Arc::clone(&self.shared), d.token).await);
     }
 
     /// Ends the session in this response (the cookie is cleared) and hands back its claims.

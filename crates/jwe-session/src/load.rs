@@ -11,7 +11,7 @@ use jwe_session_core::{Claims, Confirmation, OpenError, SessionIds, Stage, UnixM
 use serde::de::DeserializeOwned;
 
 use crate::dpop::{DpopRefusal, DPOP_HEADER};
-use crate::handle::{Pending, ProofState, SessionHandle};
+use crate::handle::{Deferred, Loaded, Pending, ProofState, SessionHandle};
 use crate::metrics::Refusal;
 use crate::renew::{renew, Early};
 use crate::shared::Shared;
@@ -301,14 +301,6 @@ where
     (found, Some(claims))
 }
 
-/// What the request phase gives the handle: its session (or none), what the response must
-/// do about the cookie, and whether the request carried a token that was refused.
-pub(crate) struct Loaded<T> {
-    pub(crate) current: Option<Claims<T>>,
-    pub(crate) pending: Pending,
-    pub(crate) refused: bool,
-}
-
 impl<T> Loaded<T> {
     /// No session. `refused` is the reason counted, if the request carried something that
     /// was refused.
@@ -409,84 +401,79 @@ fn deferrable<T>(shared: &Shared<T>, source: Source, proof_sent: bool) -> bool {
     source == Source::Cookie && shared.dbsc.is_none() && !proof_sent
 }
 
-/// Opens a deferred token, renewal included.
-type OpenLater<T> =
-    fn(Arc<Shared<T>>, Deferred<T>) -> jwe_session_core::BoxFuture<'static, Loaded<T>>;
-
-/// A token whose opening waits for the first access to the request's session: the
-/// token, where it came from, and the two ways of opening it (instantiated here, where
-/// the claims type's bounds are known; the handle has none).
-pub(crate) struct Deferred<T> {
-    token: String,
-    source: Source,
-    /// Everything, renewal included.
-    pub(crate) open: OpenLater<T>,
-    /// What needs no waiting, for a handle first used synchronously: a token that needs
-    /// renewal is then no session for this request (the cookie stays).
-    pub(crate) open_now: fn(&Shared<T>, Deferred<T>) -> Loaded<T>,
-}
-
-impl<T> Deferred<T>
+/// A cookie whose opening waits for the first access to the request's session, with
+/// the two ways of opening it, instantiated here where the claims type's bounds are known
+/// (the handle has none).
+fn defer<T>(token: String) -> Deferred<T>
 where
     T: DeserializeOwned + Clone + Send + Sync + 'static,
 {
-    fn new(token: String, source: Source) -> Self {
-        Self {
-            token,
-            source,
-            open: |shared, d| Box::pin(async move { d.open(&shared).await }),
-            open_now: |shared, d| d.open_now(shared),
-        }
+    Deferred {
+        token,
+        open: |shared, token| Box::pin(async move { open_later(&shared, &token).await }),
+        open_now: |shared, token| open_now(shared, token),
     }
+}
 
-    /// Opens and judges the token (the moment is this one: the first access).
-    fn judge(&self, shared: &Shared<T>) -> (Decision, Option<(Claims<T>, UnixTime)>) {
-        let now = shared.clock.now_micros().secs();
-        let (found, claims) = examine(shared, &self.token, now, self.source, None);
-        (decide(found), claims.map(|c| (c, now)))
+/// Opens and judges a deferred cookie (the moment is this one: the first access).
+fn judge<T>(shared: &Shared<T>, token: &str) -> (Decision, Option<(Claims<T>, UnixTime)>)
+where
+    T: DeserializeOwned + Clone + Send + 'static,
+{
+    let now = shared.clock.now_micros().secs();
+    let (found, claims) = examine(shared, token, now, Source::Cookie, None);
+    (decide(found), claims.map(|c| (c, now)))
+}
+
+/// Everything a deferred cookie needs, renewal included.
+async fn open_later<T>(shared: &Shared<T>, token: &str) -> Loaded<T>
+where
+    T: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    let (decision, claims) = judge(shared, token);
+    let now = claims.as_ref().map(|(_, now)| *now);
+    let loaded = match next(decision, claims, Source::Cookie) {
+        Next::Ready(loaded) => loaded,
+        // A cookie is never a DPoP request: `renewed` refuses only those.
+        Next::Renew(c, now, early) => renewed(shared, (c, now, early), Source::Cookie)
+            .await
+            .unwrap_or_else(|()| Loaded::empty(Pending::Nothing, None, Source::Cookie)),
+    };
+    match now {
+        Some(now) => found_session(shared, loaded, now).await,
+        None => loaded,
     }
+}
 
-    async fn open(self, shared: &Shared<T>) -> Loaded<T> {
-        let (decision, claims) = self.judge(shared);
-        let now = claims.as_ref().map(|(_, now)| *now);
-        let loaded = match next(decision, claims, self.source) {
-            Next::Ready(loaded) => loaded,
-            // Never a DPoP request here: it is not deferred.
-            Next::Renew(c, now, early) => renewed(shared, (c, now, early), self.source)
-                .await
-                .unwrap_or_else(|()| Loaded::empty(Pending::Nothing, None, self.source)),
-        };
-        match now {
-            Some(now) => found_session(shared, loaded, now).await,
-            None => loaded,
-        }
-    }
-
-    fn open_now(self, shared: &Shared<T>) -> Loaded<T> {
-        let (decision, claims) = self.judge(shared);
-        match next(decision, claims, self.source) {
-            Next::Ready(loaded) => {
-                if loaded.current.is_some() {
-                    // No device binding here (not deferred with DBSC): nothing to retire.
-                    crate::metrics::opened();
-                }
-                loaded
+/// What needs no waiting, for a handle first used synchronously: a session that needs
+/// renewal is then no session for this request (its cookie stays).
+fn open_now<T>(shared: &Shared<T>, token: &str) -> Loaded<T>
+where
+    T: DeserializeOwned + Clone + Send + 'static,
+{
+    let (decision, claims) = judge(shared, token);
+    match next(decision, claims, Source::Cookie) {
+        Next::Ready(loaded) => {
+            if loaded.current.is_some() {
+                // Not deferred with DBSC: nothing to retire.
+                crate::metrics::opened();
             }
-            Next::Renew(..) => {
-                if !SYNC_RENEWAL.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                    tracing::warn!(
-                        "a session past its exp was first read synchronously from the \
-                         request's SessionHandle: its renewal waits for the store, so this \
-                         request has no session (its cookie stays). Call \
-                         `handle.load().await` before reading the handle outside an axum \
-                         extractor (said once)"
-                    );
-                }
-                Loaded {
-                    current: None,
-                    pending: Pending::Nothing,
-                    refused: false,
-                }
+            loaded
+        }
+        Next::Renew(..) => {
+            if !SYNC_RENEWAL.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(
+                    "a session past its exp was first read synchronously from the \
+                     request's SessionHandle: its renewal waits for the store, so this \
+                     request has no session (its cookie stays). Call \
+                     `handle.load().await` before reading the handle outside an axum \
+                     extractor (said once)"
+                );
+            }
+            Loaded {
+                current: None,
+                pending: Pending::Nothing,
+                refused: false,
             }
         }
     }
@@ -512,7 +499,7 @@ where
     let proof_sent = dpop.is_some() && headers.contains_key(DPOP_HEADER);
     if let Token::Some(t) = &token {
         if deferrable(shared, incoming.source, proof_sent) {
-            let deferred = Deferred::new(t.clone().into_owned(), incoming.source);
+            let deferred = defer(t.clone().into_owned());
             return Ok((
                 SessionHandle::deferred(Arc::clone(shared), deferred),
                 incoming,
