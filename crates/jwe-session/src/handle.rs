@@ -224,37 +224,42 @@ impl<T> SessionHandle<T> {
         current: Option<Claims<T>>,
         pending: Pending,
     ) -> Self {
-        Self::with(shared, Load::Done, current, pending)
+        Self::loaded(
+            shared,
+            Loaded {
+                current,
+                pending,
+                refused: false,
+            },
+        )
     }
 
     /// The handle of a request phase that opened the request's token (or had none).
     pub(crate) fn loaded(shared: Arc<Shared<T>>, loaded: Loaded<T>) -> Self {
-        let handle = Self::new(shared, loaded.current, loaded.pending);
-        handle.raw().refused = loaded.refused;
-        handle
+        Self::with(shared, Load::Done, loaded)
     }
 
     /// The handle of a request whose token is opened on the first access.
     pub(crate) fn deferred(shared: Arc<Shared<T>>, deferred: Deferred<T>) -> Self {
-        Self::with(shared, Load::Deferred(deferred), None, Pending::Nothing)
+        let nothing = Loaded {
+            current: None,
+            pending: Pending::Nothing,
+            refused: false,
+        };
+        Self::with(shared, Load::Deferred(deferred), nothing)
     }
 
-    fn with(
-        shared: Arc<Shared<T>>,
-        load: Load<T>,
-        current: Option<Claims<T>>,
-        pending: Pending,
-    ) -> Self {
+    fn with(shared: Arc<Shared<T>>, load: Load<T>, loaded: Loaded<T>) -> Self {
         Self {
             shared,
             state: Arc::new(Mutex::new(State {
                 load,
-                current,
+                current: loaded.current,
                 proof: ProofState::None,
                 issued: None,
-                pending,
+                pending: loaded.pending,
                 replaced: None,
-                refused: false,
+                refused: loaded.refused,
                 written: false,
                 started: false,
                 note: DeviceNote::None,
@@ -282,9 +287,10 @@ impl<T> SessionHandle<T> {
         st
     }
 
-    /// Opens the request's token, if no one has yet: the layer leaves a cookie (or a
-    /// bearer token) unopened until the request's session is first asked for, so a route
-    /// that never reads the session never pays for the decryption. The axum extractors
+    /// Opens the request's cookie, if no one has yet: the layer leaves a session cookie
+    /// unopened until the request's session is first asked for, so a route that never
+    /// reads the session never pays for the decryption (tokens in `Authorization`, and
+    /// every token of a layer with device binding, are opened up front). The axum extractors
     /// and this handle's `async` methods call it; a service that takes the handle from the
     /// request's extensions (hyper, tonic) calls it before reading the handle:
     ///

@@ -378,16 +378,19 @@ where
 /// A session found: a device-bound session's first use retires the unbound sid it
 /// replaced (sealed again then), and it is counted.
 async fn found_session<T>(shared: &Shared<T>, mut loaded: Loaded<T>, now: UnixTime) -> Loaded<T> {
-    let Some(claims) = loaded.current.as_mut() else {
-        return loaded;
-    };
-    if shared.dbsc.is_some()
-        && shared.retire_previous(claims, now).await
-        && loaded.pending == Pending::Nothing
-    {
-        loaded.pending = Pending::Reseal;
+    if let (Some(claims), Some(_)) = (loaded.current.as_mut(), &shared.dbsc) {
+        if shared.retire_previous(claims, now).await && loaded.pending == Pending::Nothing {
+            loaded.pending = Pending::Reseal;
+        }
     }
-    crate::metrics::opened();
+    counted(loaded)
+}
+
+/// Counts a request that has a session.
+fn counted<T>(loaded: Loaded<T>) -> Loaded<T> {
+    if loaded.current.is_some() {
+        crate::metrics::opened();
+    }
     loaded
 }
 
@@ -453,13 +456,8 @@ where
 {
     let (decision, claims) = judge(shared, token);
     match next(decision, claims, Source::Cookie) {
-        Next::Ready(loaded) => {
-            if loaded.current.is_some() {
-                // Not deferred with DBSC: nothing to retire.
-                crate::metrics::opened();
-            }
-            loaded
-        }
+        // Not deferred with DBSC: nothing to retire.
+        Next::Ready(loaded) => counted(loaded),
         Next::Renew(..) => {
             if !SYNC_RENEWAL.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 tracing::warn!(
