@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-10}
-targets=(open header jwks cookies proof authjs)
+targets=(open header jwks cookies proof authjs claims)
 cargo +nightly fuzz build
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"

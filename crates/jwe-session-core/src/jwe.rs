@@ -439,9 +439,10 @@ pub fn parse_claims<T: DeserializeOwned>(payload: &[u8]) -> Result<T, OpenError>
         return Err(OpenError::ClaimsNotObject);
     }
     // JSON is UTF-8 (RFC 8259 §8.1). One check of the whole payload is cheaper than
-    // serde_json's check of each string it reads from bytes.
+    // serde_json's check of each string it reads from bytes. The claims reader then takes
+    // what this crate writes and leaves the rest, and every error, to serde_json.
     let json = std::str::from_utf8(payload).map_err(|_| OpenError::ClaimsNotObject)?;
-    serde_json::from_str(json).map_err(|e| match e.classify() {
+    crate::json::from_str(json).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => {
             OpenError::ClaimsType(ClaimsTypeError::opening::<T>(e, json))
         }

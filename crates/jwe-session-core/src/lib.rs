@@ -86,6 +86,7 @@ mod cbc_hs;
 mod claims;
 mod error;
 mod header;
+mod json;
 mod jwe;
 mod key;
 #[cfg(feature = "watch")]
