@@ -36,7 +36,7 @@ done
 for req in "bare service" "no cookie" "valid cookie" "valid cookie (cache off)" "valid cookie, route never reads it (cache off)" "device-bound cookie" "login"; do
   a=$(count layer "$req" 100)
   b=$(count layer "$req" 1100)
-  echo "layer,-,$req,$(((b - a) / 1000))" >>"$csv"
+  echo "layer,-,\"$req\",$(((b - a) / 1000))" >>"$csv"
 done
 python3 - "$csv" <<'PY'
 import csv, sys
@@ -50,10 +50,10 @@ for r in rows:
     print(f"{r['implementation']:20} {r['size']:8} {r['op']:5} {n:>12,} {n / ours[(r['size'], r['op'])]:>14.2f}x")
 layer = {r["op"]: int(r["instructions"]) for r in rows if r["implementation"] == "layer"}
 print()
-print(f"{'layer request':20} {'instructions':>12} {'added by the layer':>19}")
+print(f"{'layer request':48} {'instructions':>12} {'added by the layer':>19}")
 for req, n in layer.items():
     added = "-" if req == "bare service" else f"{n - layer['bare service']:,}"
-    print(f"{req:20} {n:>12,} {added:>19}")
+    print(f"{req:48} {n:>12,} {added:>19}")
 PY
 echo
 echo "CSV: $csv"
