@@ -456,16 +456,20 @@ pub fn split_authjs_token<'t>(
     if token.len() <= size {
         return vec![(name.to_owned(), token)];
     }
-    token
-        .as_bytes()
-        .chunks(size)
-        .enumerate()
-        .map(|(i, part)| {
-            // ASCII input: every boundary is a character boundary.
-            let part = std::str::from_utf8(part).unwrap_or_default();
-            (format!("{name}.{i}"), part)
-        })
-        .collect()
+    let mut parts = Vec::with_capacity(token.len().div_ceil(size));
+    let mut rest = token;
+    while !rest.is_empty() {
+        // A token is ASCII, so every cut is a character boundary; any other text is cut
+        // before the character the size would split, and nothing is lost.
+        let mut end = size.min(rest.len());
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (part, tail) = rest.split_at(end);
+        parts.push((format!("{name}.{}", parts.len()), part));
+        rest = tail;
+    }
+    parts
 }
 
 #[cfg(test)]
@@ -786,6 +790,19 @@ mod tests {
             [3933, 1]
         );
         assert_eq!(parts[1].0, "n.1");
+    }
+
+    #[test]
+    fn text_that_is_not_a_token_is_cut_between_characters() {
+        // Byte 3936 (v5's chunk size) falls inside an `é`: nothing may be lost there.
+        let t = format!("x{}", "é".repeat(2000));
+        let parts = split_authjs_token(&t, "n", AuthJsVersion::V5);
+        assert_eq!(
+            parts.iter().map(|p| p.1.len()).collect::<Vec<_>>(),
+            [3935, 66]
+        );
+        let joined = join_authjs_chunks(parts.iter().map(|(n, v)| (n.as_str(), *v)), "n", 1 << 20);
+        assert_eq!(joined.unwrap().as_deref(), Some(t.as_str()));
     }
 
     proptest! {
