@@ -142,7 +142,7 @@ impl<'de> Reader<'de> {
     }
 
     /// Consumes `byte` (after whitespace) or gives up.
-    fn expect(&mut self, byte: u8) -> Result<(), GiveUp> {
+    fn eat(&mut self, byte: u8) -> Result<(), GiveUp> {
         if self.peek() == Some(byte) {
             self.pos += 1;
             Ok(())
@@ -164,7 +164,7 @@ impl<'de> Reader<'de> {
     /// A string without escapes or control characters, borrowed; the opening quote is at
     /// the current position (after whitespace).
     fn string(&mut self) -> Result<&'de str, GiveUp> {
-        self.expect(b'"')?;
+        self.eat(b'"')?;
         let start = self.pos;
         let rest = self.bytes.get(start..).ok_or(GiveUp)?;
         let len = string_len(rest).ok_or(GiveUp)?;
@@ -212,36 +212,35 @@ impl<'de> Reader<'de> {
         }
     }
 
-    fn enter(&mut self) -> Result<(), GiveUp> {
+    /// An object or an array, from its opening byte to its `close`: `visit` reads what is
+    /// between.
+    fn nested<T>(
+        &mut self,
+        open: u8,
+        close: u8,
+        visit: impl FnOnce(Access<'_, 'de>) -> Result<T, GiveUp>,
+    ) -> Result<T, GiveUp> {
+        self.eat(open)?;
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(GiveUp);
         }
-        Ok(())
+        let value = visit(Access {
+            r: self,
+            close,
+            first: true,
+        })?;
+        self.eat(close)?;
+        self.depth -= 1;
+        Ok(value)
     }
 
     fn map<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, GiveUp> {
-        self.expect(b'{')?;
-        self.enter()?;
-        let value = visitor.visit_map(Access {
-            r: self,
-            first: true,
-        })?;
-        self.expect(b'}')?;
-        self.depth -= 1;
-        Ok(value)
+        self.nested(b'{', b'}', |members| visitor.visit_map(members))
     }
 
     fn seq<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, GiveUp> {
-        self.expect(b'[')?;
-        self.enter()?;
-        let value = visitor.visit_seq(Access {
-            r: self,
-            first: true,
-        })?;
-        self.expect(b']')?;
-        self.depth -= 1;
-        Ok(value)
+        self.nested(b'[', b']', |elements| visitor.visit_seq(elements))
     }
 
     fn number_value<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, GiveUp> {
@@ -400,12 +399,15 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
 /// The members of an object or the elements of an array.
 struct Access<'a, 'de> {
     r: &'a mut Reader<'de>,
+    /// `}` or `]`.
+    close: u8,
     first: bool,
 }
 
 impl Access<'_, '_> {
-    /// Whether another member or element follows (consuming its comma), or `close` does.
-    fn more(&mut self, close: u8) -> Result<bool, GiveUp> {
+    /// Whether another member or element follows (consuming its comma), or the end does.
+    fn more(&mut self) -> Result<bool, GiveUp> {
+        let close = self.close;
         let next = self.r.peek().ok_or(GiveUp)?;
         if next == close {
             return Ok(false);
@@ -431,11 +433,11 @@ impl<'de> de::MapAccess<'de> for Access<'_, 'de> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, GiveUp> {
-        if !self.more(b'}')? {
+        if !self.more()? {
             return Ok(None);
         }
         let key = self.r.string()?;
-        self.r.expect(b':')?;
+        self.r.eat(b':')?;
         seed.deserialize(Key(key)).map(Some)
     }
 
@@ -451,7 +453,7 @@ impl<'de> de::SeqAccess<'de> for Access<'_, 'de> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, GiveUp> {
-        if !self.more(b']')? {
+        if !self.more()? {
             return Ok(None);
         }
         seed.deserialize(&mut *self.r).map(Some)
