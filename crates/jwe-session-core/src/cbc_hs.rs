@@ -30,8 +30,9 @@ pub(crate) struct CbcHs512 {
     aes: Aes256,
 }
 
-/// The authentication failed, or (after it passed, which no one but the key holder can
-/// make happen) the padding was not PKCS #7.
+/// A cipher refused a token: its tag did not verify (or an IV or tag had the wrong
+/// length), or, for CBC, after the tag passed (which no one but the key holder can make
+/// happen) the padding was not PKCS #7. One type for every cipher of [`Key`](crate::Key).
 #[derive(Debug)]
 pub(crate) struct Refused;
 

@@ -499,20 +499,13 @@ pub(crate) fn seal_raw(
     iv: &[u8],
     mut buf: Zeroizing<Vec<u8>>,
 ) -> Result<SessionToken, SealError> {
+    let len = sealed_len(key.enc(), header_b64.len(), buf.len());
     let tag = key
         .encrypt_in_place(iv, header_b64.as_bytes(), &mut buf)
         .map_err(|_| SealError::Encrypt)?;
     // Ciphertext now, which the token shows anyway: out of `Zeroizing`, it is freed
     // without being wiped (the spare capacity never held plaintext: nothing wrote there).
     let buf = std::mem::take(&mut *buf);
-    let tag = tag.as_slice();
-    let len = header_b64.len()
-        + 2
-        + b64::encoded_len(iv.len())
-        + 1
-        + b64::encoded_len(buf.len())
-        + 1
-        + b64::encoded_len(tag.len());
     let mut out = Vec::with_capacity(len);
     out.extend_from_slice(header_b64.as_bytes());
     out.extend_from_slice(b"..");
@@ -520,7 +513,7 @@ pub(crate) fn seal_raw(
     out.push(b'.');
     b64::encode_into(&buf, &mut out);
     out.push(b'.');
-    b64::encode_into(tag, &mut out);
+    b64::encode_into(tag.as_slice(), &mut out);
     // Always ASCII: a base64url header, dots and base64url segments.
     String::from_utf8(out)
         .map(SessionToken)

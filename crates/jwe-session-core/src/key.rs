@@ -5,16 +5,17 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use aes_gcm::aead;
 use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::aes::Aes192;
-use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm, Nonce, Tag as Tag16};
+use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use crate::cbc_hs::{self, CbcHs512};
+use crate::cbc_hs::{self, CbcHs512, Refused};
 use crate::error::{truncate, KeyError};
 use crate::header::{Headers, Written};
 use crate::names::Enc;
@@ -52,10 +53,6 @@ impl Tag {
         &self.bytes[..self.len]
     }
 }
-
-/// The cipher refused a token: its tag did not verify.
-#[derive(Debug)]
-pub(crate) struct Refused;
 
 /// A content-encryption key with its kid.
 ///
@@ -408,28 +405,16 @@ impl Key {
             bytes: [0; cbc_hs::TAG_LEN],
             len: self.enc.tag_len(),
         };
-        let gcm = |iv: &[u8]| <&[u8; 12]>::try_from(iv).map(|iv| Nonce::<U12>::from(*iv));
-        let tag = match &self.cipher {
+        let gcm = match &self.cipher {
             Cipher::CbcHs512(c) => {
-                let iv = iv.try_into().map_err(|_| Refused)?;
-                out.bytes = c.seal(iv, aad, buf);
+                out.bytes = c.seal(iv.try_into().map_err(|_| Refused)?, aad, buf);
                 return Ok(out);
             }
-            Cipher::A128(c) => {
-                let nonce = gcm(iv).map_err(|_| Refused)?;
-                c.encrypt_inout_detached(&nonce, aad, buf.as_mut_slice().into())
-            }
-            Cipher::A192(c) => {
-                let nonce = gcm(iv).map_err(|_| Refused)?;
-                c.encrypt_inout_detached(&nonce, aad, buf.as_mut_slice().into())
-            }
-            Cipher::A256(c) => {
-                let nonce = gcm(iv).map_err(|_| Refused)?;
-                c.encrypt_inout_detached(&nonce, aad, buf.as_mut_slice().into())
-            }
-        }
-        .map_err(|_| Refused)?;
-        out.bytes[..16].copy_from_slice(&tag);
+            Cipher::A128(c) => gcm_seal(&**c, iv, aad, buf)?,
+            Cipher::A192(c) => gcm_seal(&**c, iv, aad, buf)?,
+            Cipher::A256(c) => gcm_seal(&**c, iv, aad, buf)?,
+        };
+        out.bytes[..gcm.len()].copy_from_slice(&gcm);
         Ok(out)
     }
 
@@ -442,34 +427,45 @@ impl Key {
         buf: &mut Zeroizing<Vec<u8>>,
         tag: &[u8],
     ) -> Result<(), Refused> {
-        let gcm = |iv: &[u8], tag: &[u8]| -> Result<(Nonce<U12>, Tag16), Refused> {
-            let iv = <&[u8; 12]>::try_from(iv).map_err(|_| Refused)?;
-            let tag = <&[u8; 16]>::try_from(tag).map_err(|_| Refused)?;
-            Ok((Nonce::<U12>::from(*iv), Tag16::from(*tag)))
-        };
         match &self.cipher {
             Cipher::CbcHs512(c) => {
                 let iv = iv.try_into().map_err(|_| Refused)?;
                 let tag = tag.try_into().map_err(|_| Refused)?;
-                c.open(iv, aad, buf, tag).map_err(|_| Refused)
+                c.open(iv, aad, buf, tag)
             }
-            Cipher::A128(c) => {
-                let (nonce, tag) = gcm(iv, tag)?;
-                c.decrypt_inout_detached(&nonce, aad, buf.as_mut_slice().into(), &tag)
-                    .map_err(|_| Refused)
-            }
-            Cipher::A192(c) => {
-                let (nonce, tag) = gcm(iv, tag)?;
-                c.decrypt_inout_detached(&nonce, aad, buf.as_mut_slice().into(), &tag)
-                    .map_err(|_| Refused)
-            }
-            Cipher::A256(c) => {
-                let (nonce, tag) = gcm(iv, tag)?;
-                c.decrypt_inout_detached(&nonce, aad, buf.as_mut_slice().into(), &tag)
-                    .map_err(|_| Refused)
-            }
+            Cipher::A128(c) => gcm_open(&**c, iv, aad, buf, tag),
+            Cipher::A192(c) => gcm_open(&**c, iv, aad, buf, tag),
+            Cipher::A256(c) => gcm_open(&**c, iv, aad, buf, tag),
         }
     }
+}
+
+/// AES-GCM (any key size) encrypting in place: the 16-byte tag. An IV of the wrong
+/// length is refused.
+fn gcm_seal<C: AeadInOut>(
+    c: &C,
+    iv: &[u8],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> Result<aead::Tag<C>, Refused> {
+    let nonce = aead::Nonce::<C>::try_from(iv).map_err(|_| Refused)?;
+    c.encrypt_inout_detached(&nonce, aad, buf.into())
+        .map_err(|_| Refused)
+}
+
+/// AES-GCM (any key size) checking `tag` and decrypting in place. An IV or tag of the
+/// wrong length is refused.
+fn gcm_open<C: AeadInOut>(
+    c: &C,
+    iv: &[u8],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: &[u8],
+) -> Result<(), Refused> {
+    let nonce = aead::Nonce::<C>::try_from(iv).map_err(|_| Refused)?;
+    let tag = aead::Tag::<C>::try_from(tag).map_err(|_| Refused)?;
+    c.decrypt_inout_detached(&nonce, aad, buf.into(), &tag)
+        .map_err(|_| Refused)
 }
 
 /// One JWK as it appears in a JWK Set; the secret is zeroized when dropped.
