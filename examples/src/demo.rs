@@ -498,7 +498,14 @@ impl std::fmt::Display for DemoError {
     }
 }
 
-impl std::error::Error for DemoError {}
+impl std::error::Error for DemoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Layer(e) => Some(e),
+            Self::AuthJs(e) => Some(e),
+        }
+    }
+}
 
 impl From<ConfigError> for DemoError {
     fn from(e: ConfigError) -> Self {

@@ -646,7 +646,7 @@ where
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         if let Err(refusal) = self.shared.cross_origin.check(&req) {
             let res = crate::origin::forbidden(refusal, &req);
-            return ResponseFuture::new(Box::pin(std::future::ready(Ok(res))));
+            return ResponseFuture::ready(res);
         }
         let shared = Arc::clone(&self.shared);
         // The inner service that was polled ready is the one to call; leave a clone behind.

@@ -17,6 +17,15 @@ impl<B, E> ResponseFuture<B, E> {
     pub(crate) fn new(inner: BoxFuture<'static, Result<Response<B>, E>>) -> Self {
         Self { inner }
     }
+
+    /// A response the layer gives itself, without calling the inner service.
+    pub(crate) fn ready(res: Response<B>) -> Self
+    where
+        B: Send + 'static,
+        E: Send + 'static,
+    {
+        Self::new(Box::pin(std::future::ready(Ok(res))))
+    }
 }
 
 impl<B, E> fmt::Debug for ResponseFuture<B, E> {

@@ -122,7 +122,30 @@ pub(crate) struct State<T> {
     pub(crate) device: Option<DeviceInfo>,
 }
 
+impl<T> Loaded<T> {
+    /// No session, nothing to do, nothing refused.
+    pub(crate) fn nothing() -> Self {
+        Self {
+            current: None,
+            pending: Pending::Nothing,
+            refused: false,
+        }
+    }
+}
+
 impl<T> State<T> {
+    /// The deferred cookie, if the request's token is still unopened and no one is
+    /// opening it.
+    fn take_deferred(&mut self) -> Option<Deferred<T>> {
+        match std::mem::replace(&mut self.load, Load::Done) {
+            Load::Deferred(d) => Some(d),
+            other => {
+                self.load = other;
+                None
+            }
+        }
+    }
+
     fn apply(&mut self, loaded: Loaded<T>) {
         self.current = loaded.current;
         self.pending = loaded.pending;
@@ -241,12 +264,7 @@ impl<T> SessionHandle<T> {
 
     /// The handle of a request whose token is opened on the first access.
     pub(crate) fn deferred(shared: Arc<Shared<T>>, deferred: Deferred<T>) -> Self {
-        let nothing = Loaded {
-            current: None,
-            pending: Pending::Nothing,
-            refused: false,
-        };
-        Self::with(shared, Load::Deferred(deferred), nothing)
+        Self::with(shared, Load::Deferred(deferred), Loaded::nothing())
     }
 
     fn with(shared: Arc<Shared<T>>, load: Load<T>, loaded: Loaded<T>) -> Self {
@@ -278,11 +296,9 @@ impl<T> SessionHandle<T> {
     /// waiting: see [`load`](Self::load)).
     pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
         let mut st = self.raw();
-        if let Load::Deferred(_) = st.load {
-            if let Load::Deferred(d) = std::mem::replace(&mut st.load, Load::Done) {
-                let loaded = (d.open_now)(&self.shared, &d.token);
-                st.apply(loaded);
-            }
+        if let Some(d) = st.take_deferred() {
+            let loaded = (d.open_now)(&self.shared, &d.token);
+            st.apply(loaded);
         }
         st
     }
@@ -316,17 +332,16 @@ impl<T> SessionHandle<T> {
     pub async fn load(&self) {
         let deferred = std::future::poll_fn(|cx| {
             let mut st = self.raw();
-            match std::mem::replace(&mut st.load, Load::Done) {
-                Load::Done => Poll::Ready(None),
-                Load::Deferred(d) => {
-                    st.load = Load::Loading(Vec::new());
-                    Poll::Ready(Some(d))
-                }
-                Load::Loading(mut waiting) => {
+            if let Some(d) = st.take_deferred() {
+                st.load = Load::Loading(Vec::new());
+                return Poll::Ready(Some(d));
+            }
+            match &mut st.load {
+                Load::Loading(waiting) => {
                     waiting.push(cx.waker().clone());
-                    st.load = Load::Loading(waiting);
                     Poll::Pending
                 }
+                _ => Poll::Ready(None),
             }
         })
         .await;

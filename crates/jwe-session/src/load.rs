@@ -468,11 +468,7 @@ where
                      extractor (said once)"
                 );
             }
-            Loaded {
-                current: None,
-                pending: Pending::Nothing,
-                refused: false,
-            }
+            Loaded::nothing()
         }
     }
 }
@@ -495,9 +491,9 @@ where
     let (token, mut incoming) = read(shared, headers);
     let dpop = shared.dpop.as_ref();
     let proof_sent = dpop.is_some() && headers.contains_key(DPOP_HEADER);
-    if let Token::Some(t) = &token {
-        if deferrable(shared, incoming.source, proof_sent) {
-            let deferred = defer(t.clone().into_owned());
+    if deferrable(shared, incoming.source, proof_sent) {
+        if let Token::Some(t) = token {
+            let deferred = defer(t.into_owned());
             return Ok((
                 SessionHandle::deferred(Arc::clone(shared), deferred),
                 incoming,

@@ -83,7 +83,7 @@ where
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         if let Err(refusal) = cross_origin_check(&self.shared, &req) {
             let res = crate::origin::forbidden(refusal, &req);
-            return ResponseFuture::new(Box::pin(std::future::ready(Ok(res))));
+            return ResponseFuture::ready(res);
         }
         let shared = Arc::clone(&self.shared);
         // The DBSC endpoints are the layer's own (after the cross-origin check); the inner
