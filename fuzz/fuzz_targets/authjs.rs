@@ -6,24 +6,13 @@
 #![no_main]
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
 
 use http::{Request, Response};
 use jwe_session::authjs::AuthJsLayer;
 use jwe_session_core::{join_authjs_chunks, AuthJsClaims, Claims, KeyRing, TokenOptions};
+use jwe_session_fuzz::run;
 use libfuzzer_sys::fuzz_target;
 use tower::{service_fn, Layer, Service};
-
-fn run<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
 
 const NAME: &str = "authjs.session-token";
 

@@ -5,26 +5,14 @@
 #![no_main]
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 
 use http::{Request, Response};
 use jwe_session::{SessionHandle, SessionLayer};
 use jwe_session_core::{ManualClock, UnixTime};
+use jwe_session_fuzz::run;
 use libfuzzer_sys::fuzz_target;
 use tower::{service_fn, Layer, Service};
-
-/// Every future here completes without I/O: poll it to the end.
-fn run<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
 
 fn call(cookie: &[u8]) -> Option<bool> {
     let clock = ManualClock::new(UnixTime::from_secs(1_800_000_100));

@@ -13,18 +13,13 @@
 import { createRequire } from 'node:module';
 import * as v5 from '@auth/core/jwt';
 import { SessionStore as SessionStore5 } from './node_modules/@auth/core/lib/utils/cookie.js';
+import { readStdin } from './stdin.mjs';
 
 const require = createRequire(import.meta.url);
 const v4 = require('next-auth/jwt');
 const { SessionStore: SessionStore4 } = require('./node_modules/next-auth/core/lib/cookie.js');
 
-const input = await new Promise((resolve, reject) => {
-  let data = '';
-  process.stdin.setEncoding('utf8');
-  process.stdin.on('data', (c) => { data += c; });
-  process.stdin.on('end', () => resolve(data));
-  process.stdin.on('error', reject);
-});
+const input = await readStdin();
 
 const quiet = { debug() {}, error() {}, warn() {} };
 

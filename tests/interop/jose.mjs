@@ -20,14 +20,9 @@ import {
   calculateJwkThumbprint, SignJWT,
 } from 'jose';
 import * as dpop from 'dpop';
+import { readStdin } from './stdin.mjs';
 
-const input = await new Promise((resolve, reject) => {
-  let data = '';
-  process.stdin.setEncoding('utf8');
-  process.stdin.on('data', (c) => { data += c; });
-  process.stdin.on('end', () => resolve(data));
-  process.stdin.on('error', reject);
-});
+const input = await readStdin();
 const req = JSON.parse(input);
 const key = req.jwk ? base64url.decode(req.jwk.k) : undefined;
 if (req.op === 'decrypt_set') {

@@ -233,6 +233,17 @@ pub fn tool_present(tool: &str, require_var: &str, msg: &str) -> bool {
     present
 }
 
+/// The `name` and `value` of each object in a JSON array of cookies (as a browser's
+/// `Network.getAllCookies` or the interop scripts list them).
+pub fn cookie_pairs(list: &serde_json::Value) -> impl Iterator<Item = (String, String)> + '_ {
+    list.as_array().unwrap().iter().map(|c| {
+        (
+            c["name"].as_str().unwrap().to_owned(),
+            c["value"].as_str().unwrap().to_owned(),
+        )
+    })
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -234,17 +234,8 @@ fn chunks_are_split_as_auth_js_splits_them_and_joined_from_its_cookies() {
             AuthJsVersion::V4
         };
         let token = value(n);
-        let theirs: Vec<(String, String)> = answer["cookies"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| {
-                (
-                    c["name"].as_str().unwrap().to_owned(),
-                    c["value"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect();
+        let theirs: Vec<(String, String)> =
+            jwe_session_tests::cookie_pairs(&answer["cookies"]).collect();
         let ours: Vec<(String, String)> = split_authjs_token(&token, name, v)
             .into_iter()
             .map(|(a, b)| (a, b.to_owned()))

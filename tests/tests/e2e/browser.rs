@@ -482,17 +482,7 @@ impl Transcript {
 /// The browser's cookies as `Network.getAllCookies` lists them: name, value.
 async fn all_cookies(b: &Browser) -> BTreeMap<String, String> {
     let out = b.cdp("Network.getAllCookies", json!({})).await;
-    out["cookies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_owned(),
-                c["value"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+    jwe_session_tests::cookie_pairs(&out["cookies"]).collect()
 }
 
 /// ` [session …abcdef]`: the end of the session cookie a request carries or a response

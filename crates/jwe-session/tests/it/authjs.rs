@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{to_bytes, Body};
-use axum::http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE};
+use axum::body::Body;
+use axum::http::header::COOKIE;
 use axum::http::{Request, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
@@ -20,6 +20,8 @@ use jwe_session::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tower::ServiceExt;
+
+use crate::http::send;
 
 const T0: u64 = 1_800_000_000;
 const V5: &str = "authjs.session-token";
@@ -82,43 +84,6 @@ fn cookies(token: &str, name: &str, version: AuthJsVersion) -> String {
         .map(|(n, v)| format!("{n}={v}"))
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-struct Answer {
-    status: StatusCode,
-    body: String,
-    set_cookie: Vec<String>,
-    cache_control: Option<String>,
-}
-
-async fn send(app: &Router, method: &str, path: &str, cookie: Option<&str>) -> Answer {
-    let mut req = Request::builder().method(method).uri(path);
-    if let Some(c) = cookie {
-        req = req.header(COOKIE, c);
-    }
-    let res = app
-        .clone()
-        .oneshot(req.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = res.status();
-    let set_cookie = res
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
-    let cache_control = res
-        .headers()
-        .get(CACHE_CONTROL)
-        .map(|v| v.to_str().unwrap().to_owned());
-    let body = to_bytes(res.into_body(), 1 << 20).await.unwrap();
-    Answer {
-        status,
-        body: String::from_utf8(body.to_vec()).unwrap(),
-        set_cookie,
-        cache_control,
-    }
 }
 
 fn clock() -> Arc<ManualClock> {

@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{to_bytes, Body};
-use axum::http::header::SET_COOKIE;
+use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
@@ -19,6 +18,8 @@ use jwe_session::{
 use jwe_session_test_support::seeded_ring;
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
+
+use crate::http::{send, Answer};
 
 const T0: u64 = 1_800_000_000;
 
@@ -118,37 +119,10 @@ fn app(token_cache: usize) -> App {
     }
 }
 
-struct Answer {
-    status: StatusCode,
-    set_cookie: Vec<String>,
-    body: String,
-}
-
 impl App {
     async fn send(&self, method: &str, path: &str, cookie: &str) -> Answer {
-        let mut req = Request::builder().method(method).uri(path);
-        if !cookie.is_empty() {
-            req = req.header("cookie", cookie);
-        }
-        let res = self
-            .router
-            .clone()
-            .oneshot(req.body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = res.status();
-        let set_cookie = res
-            .headers()
-            .get_all(SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect();
-        let body = to_bytes(res.into_body(), 1 << 16).await.unwrap();
-        Answer {
-            status,
-            set_cookie,
-            body: String::from_utf8(body.to_vec()).unwrap(),
-        }
+        let cookie = (!cookie.is_empty()).then_some(cookie);
+        send(&self.router, method, path, cookie).await
     }
 
     async fn get(&self, path: &str, cookie: &str) -> Answer {

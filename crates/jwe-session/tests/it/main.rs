@@ -6,6 +6,7 @@ mod authjs;
 mod dbsc;
 mod devices;
 mod dpop;
+mod http;
 mod layer;
 mod lazy;
 
